@@ -1,0 +1,1 @@
+"""Allocation: shared costs split by documented rules."""

@@ -1,0 +1,30 @@
+"""The ``costtrail`` command: one thin wrapper per core function.
+
+Each command group lives in its own module and registers itself here.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from costtrail.cli import ledger_cmds
+
+app = typer.Typer(
+    name="costtrail",
+    help="costtrail: an AI cost ledger. Price every model call, roll it up to runs, features and customers.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+
+
+@app.callback()
+def _root() -> None:
+    """costtrail: an AI cost ledger."""
+
+
+ledger_cmds.register(app)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,1 @@
+"""Controls: budgets, guardrails and alerts."""

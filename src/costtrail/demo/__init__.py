@@ -1,0 +1,1 @@
+"""Demo: a simulated product driving the real SDK against a local fake provider."""

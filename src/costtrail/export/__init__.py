@@ -1,0 +1,1 @@
+"""Export: FOCUS, Prometheus metrics, rollup files."""

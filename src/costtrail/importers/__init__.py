@@ -1,0 +1,1 @@
+"""Importers: provider bills and billing exports normalized to cost lines."""

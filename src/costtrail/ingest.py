@@ -1,0 +1,74 @@
+"""Reading event files (JSON array, NDJSON, CSV) into the ledger, priced and idempotent."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from costtrail.ledger.store import LedgerStore
+from costtrail.pricing import Pricer
+from costtrail.schema import Event, Problem, validate_many
+
+BATCH = 10_000
+
+
+@dataclass
+class IngestResult:
+    accepted: int = 0
+    duplicates: int = 0
+    unpriced: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "unpriced": self.unpriced,
+            "rejected": [p.as_dict() for p in self.problems],
+        }
+
+
+def parse_records(text: str, *, filename: str = "") -> list[Any]:
+    """Parse a JSON array, a single JSON object, NDJSON or CSV (chosen by content, then by name)."""
+    stripped = text.lstrip()
+    if filename.endswith(".csv"):
+        return [
+            {k: v for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(text.splitlines())
+        ]
+    if stripped.startswith("["):
+        data = json.loads(text)
+        if not isinstance(data, list):
+            raise ValueError("expected a JSON array of events")
+        return data
+    records: list[Any] = []
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"line {lineno}: not valid JSON ({exc.msg} at column {exc.colno})") from exc
+    return records
+
+
+def ingest_records(records: Sequence[Any], store: LedgerStore, pricer: Pricer) -> IngestResult:
+    """Validate, price and append records; bad records are reported, good ones kept."""
+    result = IngestResult()
+    for start in range(0, len(records), BATCH):
+        chunk = list(records[start : start + BATCH])
+        events, problems = validate_many(Event, chunk)
+        result.problems.extend(Problem(p.index + start, p.field, p.reason) for p in problems)
+        pricer.apply(events)
+        result.unpriced += sum(1 for e in events if e.unpriced)
+        appended = store.append_events(events)
+        result.accepted += appended.accepted
+        result.duplicates += appended.duplicates
+    return result
+
+
+def ingest_file(path: Path, store: LedgerStore, pricer: Pricer) -> IngestResult:
+    return ingest_records(parse_records(path.read_text(), filename=path.name), store, pricer)

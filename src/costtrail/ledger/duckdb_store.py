@@ -1,0 +1,230 @@
+"""The embedded default store: one DuckDB file, one writer.
+
+DuckDB lets one process hold a file open for writing; this store owns that
+connection and serializes writes through a lock, while readers use cursors on
+the same connection. A second process gets :class:`LedgerLockedError` with
+the fix (ship to the collector that owns the file).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from costtrail.ledger.columns import (
+    AMOUNT_PRECISION,
+    AMOUNT_SCALE,
+    COST_PRECISION,
+    COST_SCALE,
+    QTY_PRECISION,
+    QTY_SCALE,
+    TABLES,
+    Column,
+)
+from costtrail.ledger.rows import cost_lines_to_arrow, events_to_arrow, outcomes_to_arrow
+from costtrail.ledger.store import AppendResult, Dialect, LedgerError, LedgerLockedError, sql_literal
+from costtrail.schema import CostLine, Event, Outcome
+
+_TYPES = {
+    "uuid": "UUID",
+    "string": "VARCHAR",
+    "int": "BIGINT",
+    "float": "DOUBLE",
+    "bool": "BOOLEAN",
+    "timestamp": "TIMESTAMP",
+    "cost": f"DECIMAL({COST_PRECISION},{COST_SCALE})",
+    "amount": f"DECIMAL({AMOUNT_PRECISION},{AMOUNT_SCALE})",
+    "qty": f"DECIMAL({QTY_PRECISION},{QTY_SCALE})",
+    "json": "VARCHAR",
+}
+
+_KEYS = {"events": "event_uuid", "outcomes": "outcome_id", "cost_lines": "line_id"}
+
+
+class DuckDBDialect:
+    name = "duckdb"
+
+    def literal(self, value: Any) -> str:
+        return sql_literal(value)
+
+    def quantile(self, expr: str, q: float) -> str:
+        return f"quantile_cont({expr}, {q})"
+
+    def day(self, expr: str) -> str:
+        return f"CAST(date_trunc('day', {expr}) AS DATE)"
+
+    def json_value(self, expr: str, key: str) -> str:
+        return f"json_extract_string({expr}, {sql_literal('$.' + key)})"
+
+    def final(self, table: str) -> str:
+        return table
+
+
+def _ddl(table: str, columns: tuple[Column, ...]) -> str:
+    cols = ",\n  ".join(f"{c.name} {_TYPES[c.kind]}{'' if c.nullable else ' NOT NULL'}" for c in columns)
+    return f"CREATE TABLE IF NOT EXISTS {table} (\n  {cols},\n  ingested_at TIMESTAMP DEFAULT now()\n)"
+
+
+def _select_list(columns: tuple[Column, ...]) -> str:
+    return ", ".join(f"CAST({c.name} AS UUID) AS {c.name}" if c.kind == "uuid" else c.name for c in columns)
+
+
+class DuckDBStore:
+    """A ledger in one DuckDB file (or ``:memory:``).
+
+    >>> store = DuckDBStore(":memory:")
+    >>> store.append_events([Event(model="gpt-4o-mini", provider="openai")]).accepted
+    1
+    """
+
+    def __init__(self, path: str | Path = "costtrail.duckdb", *, read_only: bool = False) -> None:
+        self.path = str(path)
+        self.url = f"duckdb://{self.path}"
+        self.dialect: Dialect = DuckDBDialect()
+        self._lock = threading.RLock()
+        try:
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            self._conn = duckdb.connect(self.path, read_only=read_only)
+        except duckdb.IOException as exc:
+            if "lock" in str(exc).lower():
+                raise LedgerLockedError(
+                    f"the ledger file {self.path} is open for writing in another process. "
+                    "A DuckDB ledger has one writer: stop that process, or send events to the collector "
+                    "that owns the file (costtrail serve) with costtrail.configure(endpoint=...)."
+                ) from exc
+            raise LedgerError(f"cannot open ledger {self.path}: {exc}") from exc
+        except OSError as exc:
+            raise LedgerError(f"cannot create the ledger's folder for {self.path}: {exc}") from exc
+        self._conn.execute("SET preserve_insertion_order = false")
+        if not read_only:
+            for table, columns in TABLES.items():
+                self._conn.execute(_ddl(table, columns))
+
+    # -- writes -------------------------------------------------------------
+
+    def append_events(self, events: Sequence[Event]) -> AppendResult:
+        if not events:
+            return AppendResult(0, 0)
+        return self.append_event_table(events_to_arrow(events))
+
+    def append_event_table(self, table: pa.Table) -> AppendResult:
+        if table.num_rows == 0:
+            return AppendResult(0, 0)
+        columns = TABLES["events"]
+        with self._lock:
+            cur = self._conn.cursor()
+            try:
+                cur.register("_batch", table)
+                bounds = cur.execute("SELECT min(started_at), max(started_at) FROM _batch").fetchone()
+                assert bounds is not None
+                lo, hi = sql_literal(bounds[0]), sql_literal(bounds[1])
+                # A re-sent event carries its original started_at, so the anti-join only needs
+                # stored rows in the batch's time range (zone maps skip the rest).
+                sql = f"""
+                    INSERT INTO events ({", ".join(c.name for c in columns)})
+                    SELECT {_select_list(columns)} FROM _batch b
+                    WHERE NOT EXISTS (
+                        SELECT 1 FROM events e
+                        WHERE e.started_at BETWEEN {lo} AND {hi}
+                          AND e.event_uuid = CAST(b.event_uuid AS UUID)
+                    )
+                    QUALIFY row_number() OVER (PARTITION BY b.event_uuid) = 1
+                """
+                row = cur.execute(sql).fetchone()
+                inserted = int(row[0]) if row else 0
+            finally:
+                cur.unregister("_batch")
+                cur.close()
+        return AppendResult(inserted, table.num_rows - inserted)
+
+    def append_outcomes(self, outcomes: Sequence[Outcome]) -> AppendResult:
+        return self._append_keyed("outcomes", outcomes_to_arrow(outcomes) if outcomes else None)
+
+    def append_cost_lines(self, lines: Sequence[CostLine]) -> AppendResult:
+        return self._append_keyed("cost_lines", cost_lines_to_arrow(lines) if lines else None)
+
+    def _append_keyed(self, table_name: str, table: pa.Table | None) -> AppendResult:
+        if table is None or table.num_rows == 0:
+            return AppendResult(0, 0)
+        key = _KEYS[table_name]
+        names = ", ".join(c.name for c in TABLES[table_name])
+        with self._lock:
+            cur = self._conn.cursor()
+            try:
+                cur.register("_batch", table)
+                row = cur.execute(
+                    f"""INSERT INTO {table_name} ({names}) SELECT {names} FROM _batch b
+                        WHERE b.{key} NOT IN (SELECT {key} FROM {table_name})
+                        QUALIFY row_number() OVER (PARTITION BY b.{key}) = 1"""
+                ).fetchone()
+                inserted = int(row[0]) if row else 0
+            finally:
+                cur.unregister("_batch")
+                cur.close()
+        return AppendResult(inserted, table.num_rows - inserted)
+
+    def delete_cost_lines(self, where_sql: str) -> int:
+        with self._lock:
+            row = self._conn.execute(f"DELETE FROM cost_lines WHERE {where_sql}").fetchone()
+        return int(row[0]) if row else 0
+
+    def update_event_costs(self, table: pa.Table) -> int:
+        """``table`` has event_uuid (binary 16), cost_usd, cost_source, price_ref, unpriced."""
+        if table.num_rows == 0:
+            return 0
+        with self._lock:
+            cur = self._conn.cursor()
+            try:
+                cur.register("_prices", table)
+                row = cur.execute(
+                    """UPDATE events SET cost_usd = p.cost_usd, cost_source = p.cost_source,
+                           price_ref = p.price_ref, unpriced = p.unpriced
+                       FROM _prices p WHERE events.event_uuid = CAST(p.event_uuid AS UUID)"""
+                ).fetchone()
+            finally:
+                cur.unregister("_prices")
+                cur.close()
+        return int(row[0]) if row else 0
+
+    def execute(self, sql: str) -> None:
+        """Run a statement that returns nothing (DDL for adapters that keep their own tables)."""
+        with self._lock:
+            self._conn.execute(sql)
+
+    # -- reads --------------------------------------------------------------
+
+    def query(self, sql: str) -> list[dict[str, Any]]:
+        cur = self._conn.cursor()
+        try:
+            result = cur.execute(sql)
+            names = [d[0] for d in result.description or ()]
+            return [dict(zip(names, r, strict=True)) for r in result.fetchall()]
+        finally:
+            cur.close()
+
+    def query_arrow(self, sql: str) -> pa.Table:
+        cur = self._conn.cursor()
+        try:
+            return cur.execute(sql).to_arrow_table()
+        finally:
+            cur.close()
+
+    def checkpoint(self) -> None:
+        with self._lock:
+            self._conn.execute("CHECKPOINT")
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> DuckDBStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

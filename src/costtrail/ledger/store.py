@@ -1,0 +1,115 @@
+"""The ledger store protocol: what every store (DuckDB, ClickHouse) provides.
+
+The core speaks to storage only through this protocol. Reports build SQL
+through a :class:`Dialect`, so one query definition serves every store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Protocol, runtime_checkable
+
+import pyarrow as pa
+
+from costtrail.schema import CostLine, Event, Outcome
+
+
+class LedgerError(RuntimeError):
+    """A ledger cannot be opened or written; the message says why and what to do."""
+
+
+class LedgerLockedError(LedgerError):
+    """Another process owns the ledger file (one writer per file)."""
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    """What an append did: ``accepted`` new rows, ``duplicates`` already stored (by id)."""
+
+    accepted: int
+    duplicates: int
+
+    def __add__(self, other: AppendResult) -> AppendResult:
+        return AppendResult(self.accepted + other.accepted, self.duplicates + other.duplicates)
+
+
+class Dialect(Protocol):
+    """The few SQL spellings that differ between stores."""
+
+    name: str
+
+    def literal(self, value: Any) -> str:
+        """A safely quoted SQL literal for a str/int/Decimal/bool/datetime/None."""
+        ...
+
+    def quantile(self, expr: str, q: float) -> str: ...
+
+    def day(self, expr: str) -> str:
+        """Truncate a timestamp expression to its UTC day (as a DATE)."""
+        ...
+
+    def json_value(self, expr: str, key: str) -> str:
+        """Extract a string value from a JSON text column."""
+        ...
+
+    def final(self, table: str) -> str:
+        """The table reference that reads deduplicated rows (``events FINAL`` on ClickHouse)."""
+        ...
+
+
+@runtime_checkable
+class LedgerStore(Protocol):
+    """Append-only, idempotent ledger of events, outcomes and cost lines."""
+
+    url: str
+    dialect: Dialect
+
+    def append_events(self, events: Sequence[Event]) -> AppendResult: ...
+
+    def append_event_table(self, table: pa.Table) -> AppendResult:
+        """Bulk path: an Arrow table in ``columns.EVENT_SCHEMA`` (idempotent by event_uuid)."""
+        ...
+
+    def append_outcomes(self, outcomes: Sequence[Outcome]) -> AppendResult: ...
+
+    def append_cost_lines(self, lines: Sequence[CostLine]) -> AppendResult: ...
+
+    def delete_cost_lines(self, where_sql: str) -> int:
+        """Remove cost lines matching a WHERE clause built with this store's dialect (re-run allocations)."""
+        ...
+
+    def update_event_costs(self, table: pa.Table) -> int:
+        """Set cost_usd, cost_source, price_ref, unpriced by event_uuid (repricing). Returns rows changed."""
+        ...
+
+    def query(self, sql: str) -> list[dict[str, Any]]: ...
+
+    def query_arrow(self, sql: str) -> pa.Table: ...
+
+    def close(self) -> None: ...
+
+
+def sql_literal(value: Any, *, backslash_escapes: bool = False) -> str:
+    """Quote a Python value as an SQL literal (shared by the dialects)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(f"not a finite amount: {value}")
+        return format(value, "f")
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, datetime):
+        text = value.replace(tzinfo=None).isoformat(sep=" ")
+        return f"TIMESTAMP '{text}'" if not backslash_escapes else f"toDateTime64('{text}', 6)"
+    text = str(value)
+    if backslash_escapes:
+        text = text.replace("\\", "\\\\")
+    return "'" + text.replace("'", "''") + "'"

@@ -1,0 +1,1 @@
+"""Optimization: what-if repricing, cheapest model that clears an eval gate, audit, forecast."""

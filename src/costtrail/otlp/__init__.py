@@ -1,0 +1,1 @@
+"""OTLP: mapping OpenTelemetry GenAI spans to events."""

@@ -1,0 +1,1 @@
+"""Reconciliation: provider bills joined to telemetry."""

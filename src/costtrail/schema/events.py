@@ -1,0 +1,252 @@
+"""The event envelope: one row per cost-generating event.
+
+Every model call, embedding batch, retrieval query, tool call or metered
+infrastructure usage becomes one :class:`Event`. Input is forgiving (aliases
+such as ``prompt_tokens`` or ``workflow_type`` are normalized, unknown fields
+go to ``attributes``); what is stored is strict.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+SCHEMA_VERSION = 1
+
+
+class EventKind(StrEnum):
+    LLM = "llm"
+    EMBEDDING = "embedding"
+    RETRIEVAL = "retrieval"
+    TOOL = "tool"
+    INFRA = "infra"
+    OTHER = "other"
+
+
+class EventStatus(StrEnum):
+    SUCCESS = "success"
+    RETRY = "retry"
+    TIMEOUT = "timeout"
+    FAILURE = "failure"
+    ERROR = "error"
+
+
+class CostSource(StrEnum):
+    COMPUTED = "computed"
+    REPORTED = "reported"
+
+
+# Input names accepted and what they mean in the envelope.
+EVENT_ALIASES: dict[str, str] = {
+    "workflow_type": "workflow",
+    "workflow_id": "run_id",
+    "agent_id": "agent",
+    "agent_name": "agent",
+    "step_name": "step",
+    "prompt_tokens": "input_tokens",
+    "completion_tokens": "output_tokens",
+    "request_status": "status",
+    "estimated_cost_usd": "cost_usd",
+}
+
+TOKEN_FIELDS: tuple[str, ...] = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "input_audio_tokens",
+    "output_audio_tokens",
+)
+
+COUNT_FIELDS: tuple[str, ...] = (*TOKEN_FIELDS, "request_count", "query_count", "payload_bytes", "tool_calls")
+
+# The business and workflow dimensions reports group and filter by.
+DIMENSIONS: tuple[str, ...] = (
+    "workflow",
+    "run_id",
+    "session_id",
+    "agent",
+    "step",
+    "tool_name",
+    "provider",
+    "model",
+    "service_tier",
+    "region",
+    "provider_account",
+    "product",
+    "feature",
+    "customer_id",
+    "tenant_id",
+    "plan_tier",
+    "environment",
+    "team",
+    "cost_center",
+    "user_id",
+    "cloud_provider",
+    "cluster",
+    "namespace",
+    "workload",
+    "gpu_type",
+)
+
+MAX_STRING = 512
+
+
+def new_event_id() -> str:
+    """A fresh, unique event id (UUID4 hex)."""
+    return uuid.uuid4().hex
+
+
+class Event(BaseModel):
+    """One cost-generating event (the envelope of DESIGN.md).
+
+    >>> e = Event.parse({"kind": "llm", "provider": "openai", "model": "gpt-4o-mini",
+    ...                  "prompt_tokens": 100, "completion_tokens": 20})
+    >>> (e.input_tokens, e.output_tokens)
+    (100, 20)
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=False, use_enum_values=True)
+
+    # identity
+    event_id: str = Field(default_factory=new_event_id, min_length=1, max_length=128)
+    kind: EventKind = EventKind.LLM
+    schema_version: int = SCHEMA_VERSION
+    # time
+    started_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    ended_at: datetime | None = None
+    latency_ms: float | None = Field(default=None, ge=0)
+    # workflow context
+    workflow: str | None = Field(default=None, max_length=MAX_STRING)
+    run_id: str | None = Field(default=None, max_length=MAX_STRING)
+    session_id: str | None = Field(default=None, max_length=MAX_STRING)
+    agent: str | None = Field(default=None, max_length=MAX_STRING)
+    step: str | None = Field(default=None, max_length=MAX_STRING)
+    parent_event_id: str | None = Field(default=None, max_length=128)
+    request_id: str | None = Field(default=None, max_length=MAX_STRING)
+    retry_count: int = Field(default=0, ge=0)
+    status: EventStatus = EventStatus.SUCCESS
+    error_type: str | None = Field(default=None, max_length=MAX_STRING)
+    tool_calls: int = Field(default=0, ge=0)
+    tool_name: str | None = Field(default=None, max_length=MAX_STRING)
+    # provider and model
+    provider: str | None = Field(default=None, max_length=MAX_STRING)
+    model: str | None = Field(default=None, max_length=MAX_STRING)
+    service_tier: str | None = Field(default=None, max_length=MAX_STRING)
+    region: str | None = Field(default=None, max_length=MAX_STRING)
+    provider_account: str | None = Field(default=None, max_length=MAX_STRING)
+    # usage
+    input_tokens: int = Field(default=0, ge=0)
+    output_tokens: int = Field(default=0, ge=0)
+    cache_read_tokens: int = Field(default=0, ge=0)
+    cache_write_tokens: int = Field(default=0, ge=0)
+    reasoning_tokens: int = Field(default=0, ge=0)
+    input_audio_tokens: int = Field(default=0, ge=0)
+    output_audio_tokens: int = Field(default=0, ge=0)
+    request_count: int = Field(default=1, ge=0)
+    query_count: int = Field(default=0, ge=0)
+    payload_bytes: int = Field(default=0, ge=0)
+    compute_seconds: Decimal | None = Field(default=None, ge=0)
+    gpu_type: str | None = Field(default=None, max_length=MAX_STRING)
+    # business context
+    product: str | None = Field(default=None, max_length=MAX_STRING)
+    feature: str | None = Field(default=None, max_length=MAX_STRING)
+    customer_id: str | None = Field(default=None, max_length=MAX_STRING)
+    tenant_id: str | None = Field(default=None, max_length=MAX_STRING)
+    plan_tier: str | None = Field(default=None, max_length=MAX_STRING)
+    environment: str | None = Field(default=None, max_length=MAX_STRING)
+    team: str | None = Field(default=None, max_length=MAX_STRING)
+    cost_center: str | None = Field(default=None, max_length=MAX_STRING)
+    user_id: str | None = Field(default=None, max_length=MAX_STRING)
+    # infrastructure context
+    cloud_provider: str | None = Field(default=None, max_length=MAX_STRING)
+    cluster: str | None = Field(default=None, max_length=MAX_STRING)
+    namespace: str | None = Field(default=None, max_length=MAX_STRING)
+    workload: str | None = Field(default=None, max_length=MAX_STRING)
+    # cost
+    cost_usd: Decimal | None = None
+    cost_source: CostSource | None = None
+    price_ref: str | None = Field(default=None, max_length=MAX_STRING)
+    unpriced: bool = False
+    # free-form
+    attributes: dict[str, str] = Field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, data: dict[str, Any]) -> Event:
+        """Validate one raw event (aliases and extra fields allowed)."""
+        return cls.model_validate(data)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _normalize(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            raise ValueError("an event must be a JSON object")
+        return normalize_event_input(data, set(cls.model_fields))
+
+    @field_validator("started_at", "ended_at")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+    @field_validator("cost_usd")
+    @classmethod
+    def _cost_not_negative(cls, value: Decimal | None) -> Decimal | None:
+        if value is not None and (not value.is_finite() or value < 0):
+            raise ValueError("cost_usd must be a finite, non-negative amount in USD")
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> Event:
+        if self.ended_at is not None and self.ended_at < self.started_at:
+            raise ValueError("ended_at is before started_at: send timestamps in order (UTC, ISO 8601)")
+        if self.kind in (EventKind.LLM, EventKind.EMBEDDING) and not self.model:
+            raise ValueError(
+                f"model is required on a '{self.kind}' event: send the model name the provider returned"
+            )
+        if self.latency_ms is None and self.ended_at is not None:
+            self.latency_ms = (self.ended_at - self.started_at).total_seconds() * 1000.0
+        if self.cost_usd is not None and self.cost_source is None:
+            self.cost_source = CostSource.REPORTED
+        return self
+
+
+def normalize_event_input(data: dict[str, Any], known: set[str]) -> dict[str, Any]:
+    """Map aliases to canonical names and move unknown fields into ``attributes``."""
+    out: dict[str, Any] = {}
+    attributes: dict[str, str] = {}
+    raw_attrs = data.get("attributes")
+    if raw_attrs is not None:
+        if not isinstance(raw_attrs, dict):
+            raise ValueError("attributes must be an object of string keys to string values")
+        attributes.update({str(k): _attr_str(v) for k, v in raw_attrs.items()})
+    for key, value in data.items():
+        if key == "attributes":
+            continue
+        canonical = EVENT_ALIASES.get(key, key)
+        if canonical in known:
+            if canonical in out and out[canonical] is not None and key != canonical:
+                continue  # the canonical name wins over its alias
+            out[canonical] = value
+        elif value is not None:
+            attributes[key] = _attr_str(value)
+    if attributes:
+        out["attributes"] = attributes
+    return out
+
+
+def _attr_str(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

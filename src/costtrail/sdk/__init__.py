@@ -1,0 +1,1 @@
+"""SDK: run/step context, instrumented provider clients, record(), outcome(), background writer."""

@@ -1,0 +1,1 @@
+"""Web: the dashboard served by the collector."""
