@@ -1,0 +1,63 @@
+"""The request-path check: what a gateway or SDK asks before a call is sent.
+
+The gateway (and the SDK's opt-in enforcement) call :meth:`RequestGate.reserve`
+before forwarding, with the request's attribution and an estimated cost; a
+denial becomes HTTP 429. After the call, :meth:`RequestGate.settle` replaces
+the reservation with the actual cost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    """Who a request is for: the attribution dimensions plus provider and model."""
+
+    provider: str | None = None
+    model: str | None = None
+    workflow: str | None = None
+    run_id: str | None = None
+    feature: str | None = None
+    customer_id: str | None = None
+    tenant_id: str | None = None
+    environment: str | None = None
+    team: str | None = None
+    provider_account: str | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Allow, or deny with the budget or policy that said no."""
+
+    allowed: bool
+    reason: str = ""
+    rule: str | None = None  # budget or policy name
+    limit_usd: Decimal | None = None
+    spend_usd: Decimal | None = None
+    scope: dict[str, str] = field(default_factory=dict)
+    retry_after_s: int | None = None
+    reroute_model: str | None = None  # a model policy may reroute instead of deny
+    reservation_id: str | None = None
+
+
+ALLOW = Decision(allowed=True)
+
+
+class RequestGate(Protocol):
+    def reserve(self, ctx: RequestContext, estimated_cost: Decimal) -> Decision: ...
+
+    def settle(self, decision: Decision, actual_cost: Decimal | None) -> None: ...
+
+
+class AllowAll:
+    """The gate used when no budgets or policies are configured."""
+
+    def reserve(self, ctx: RequestContext, estimated_cost: Decimal) -> Decision:
+        return ALLOW
+
+    def settle(self, decision: Decision, actual_cost: Decimal | None) -> None:
+        return None
