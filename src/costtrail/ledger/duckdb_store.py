@@ -211,7 +211,9 @@ class DuckDBStore:
     def query_arrow(self, sql: str) -> pa.Table:
         cur = self._conn.cursor()
         try:
-            return cur.execute(sql).to_arrow_table()
+            # A relation streams straight to Arrow; a DB-API result would copy the rows (and warn).
+            relation = cur.sql(sql)
+            return relation.to_arrow_table() if relation is not None else pa.table({})
         finally:
             cur.close()
 

@@ -1,0 +1,208 @@
+"""ClickHouse DDL for the ledger's tables, single server or cluster.
+
+The logical columns (``columns.py``) map to ClickHouse types here:
+``LowCardinality`` for dimension strings, ``Decimal`` money, ``DateTime64(6,
+'UTC')`` time, ``UUID`` ids. Every table is a ``ReplacingMergeTree`` whose
+sorting key ends with the row's identity, so a row stored twice (two
+collectors racing on one re-sent event) collapses on merge and reads through
+``FINAL`` see it once. ``ingested_at`` is the version: a repriced row is
+written again with a later ``ingested_at`` and replaces the old one.
+
+In cluster mode each table is a ``Replicated*`` local table plus a
+``Distributed`` table of the logical name over the named cluster, sharded by
+tenant so one tenant's rows (and every copy of one event) live on one shard.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from costtrail.ledger.columns import (
+    AMOUNT_PRECISION,
+    AMOUNT_SCALE,
+    COST_PRECISION,
+    COST_SCALE,
+    QTY_PRECISION,
+    QTY_SCALE,
+    TABLES,
+    Column,
+)
+
+# Strings with many distinct values stay plain; the rest are dimensions and
+# compress to dictionary codes with LowCardinality.
+HIGH_CARDINALITY = frozenset(
+    {
+        "event_id",
+        "run_id",
+        "session_id",
+        "parent_event_id",
+        "request_id",
+        "customer_id",
+        "user_id",
+        "attributes",
+        "outcome_id",
+        "line_id",
+        "resource_id",
+        "resource_name",
+        "charge_description",
+        "tags",
+        "target_value",
+    }
+)
+
+_BASE_TYPES = {
+    "uuid": "UUID",
+    "string": "String",
+    "int": "Int64",
+    "float": "Float64",
+    "bool": "Bool",
+    "timestamp": "DateTime64(6, 'UTC')",
+    "cost": f"Decimal({COST_PRECISION}, {COST_SCALE})",
+    "amount": f"Decimal({AMOUNT_PRECISION}, {AMOUNT_SCALE})",
+    "qty": f"Decimal({QTY_PRECISION}, {QTY_SCALE})",
+    "json": "String",
+}
+
+
+@dataclass(frozen=True)
+class TableLayout:
+    """How one logical table is stored: partitioning, sorting key, retention column, shard key."""
+
+    partition_by: str
+    order_by: tuple[str, ...]
+    ttl_column: str | None
+    shard_key: str
+    indexes: tuple[str, ...] = ()
+
+
+LAYOUTS: dict[str, TableLayout] = {
+    # Rollups filter and group by tenant, day and workflow; the id last makes the key unique.
+    "events": TableLayout(
+        partition_by="toYYYYMM(started_at)",
+        order_by=("tenant_id", "toDate(started_at)", "workflow", "event_uuid"),
+        ttl_column="started_at",
+        shard_key="cityHash64(ifNull(tenant_id, ''))",
+        indexes=(
+            "INDEX idx_event_uuid event_uuid TYPE bloom_filter(0.01) GRANULARITY 4",
+            "INDEX idx_run_id run_id TYPE bloom_filter(0.01) GRANULARITY 4",
+        ),
+    ),
+    "outcomes": TableLayout(
+        partition_by="toYYYYMM(recorded_at)",
+        order_by=("outcome_id",),
+        ttl_column="recorded_at",
+        shard_key="cityHash64(ifNull(tenant_id, ''))",
+        indexes=("INDEX idx_run_id run_id TYPE bloom_filter(0.01) GRANULARITY 4",),
+    ),
+    # Finance rows are kept whatever the event retention is: invoices outlive telemetry.
+    "cost_lines": TableLayout(
+        partition_by="toYYYYMM(charge_period_start)",
+        order_by=("line_id",),
+        ttl_column=None,
+        shard_key="cityHash64(line_id)",
+    ),
+}
+
+# Lightweight DELETE/UPDATE need these; nullable sorting-key columns need the first.
+TABLE_SETTINGS = (
+    "allow_nullable_key = 1",
+    "enable_block_number_column = 1",
+    "enable_block_offset_column = 1",
+)
+
+
+@dataclass(frozen=True)
+class DDLOptions:
+    """Options that shape the generated DDL."""
+
+    database: str
+    cluster: str | None = None
+    ttl_days: int | None = None
+
+    @property
+    def on_cluster(self) -> str:
+        return f" ON CLUSTER {quote_ident(self.cluster)}" if self.cluster else ""
+
+
+def quote_ident(name: str) -> str:
+    """Backtick-quote an identifier (database, table, cluster names from URLs)."""
+    return "`" + name.replace("\\", "\\\\").replace("`", "\\`") + "`"
+
+
+def column_type(column: Column) -> str:
+    """The ClickHouse type of a logical column."""
+    base = _BASE_TYPES[column.kind]
+    if column.nullable:
+        base = f"Nullable({base})"
+    if column.kind == "string" and column.name not in HIGH_CARDINALITY:
+        base = f"LowCardinality({base})"
+    return base
+
+
+def column_list(columns: tuple[Column, ...]) -> str:
+    cols = [f"{c.name} {column_type(c)}" for c in columns]
+    cols.append("ingested_at DateTime64(6, 'UTC') DEFAULT now64(6)")
+    return ",\n  ".join(cols)
+
+
+def local_name(table: str, options: DDLOptions) -> str:
+    """The table that holds the rows: ``events`` alone, ``events_local`` under a Distributed table."""
+    return f"{table}_local" if options.cluster else table
+
+
+def engine_clause(table: str, options: DDLOptions) -> str:
+    if options.cluster:
+        path = f"'/clickhouse/tables/{{shard}}/{options.database}/{local_name(table, options)}'"
+        return f"ReplicatedReplacingMergeTree({path}, '{{replica}}', ingested_at)"
+    return "ReplacingMergeTree(ingested_at)"
+
+
+def create_table(table: str, options: DDLOptions) -> list[str]:
+    """CREATE statements for one logical table (two in cluster mode: local + Distributed)."""
+    layout = LAYOUTS[table]
+    db = quote_ident(options.database)
+    name = local_name(table, options)
+    body = column_list(TABLES[table])
+    if layout.indexes:
+        body += ",\n  " + ",\n  ".join(layout.indexes)
+    ttl = ""
+    if options.ttl_days and layout.ttl_column:
+        ttl = f"\nTTL toDateTime({layout.ttl_column}) + INTERVAL {int(options.ttl_days)} DAY DELETE"
+    statements = [
+        f"CREATE TABLE IF NOT EXISTS {db}.{name}{options.on_cluster} (\n  {body}\n)\n"
+        f"ENGINE = {engine_clause(table, options)}\n"
+        f"PARTITION BY {layout.partition_by}\n"
+        f"ORDER BY ({', '.join(layout.order_by)}){ttl}\n"
+        f"SETTINGS {', '.join(TABLE_SETTINGS)}"
+    ]
+    if options.cluster:
+        statements.append(
+            f"CREATE TABLE IF NOT EXISTS {db}.{table}{options.on_cluster} AS {db}.{name}\n"
+            f"ENGINE = Distributed({quote_ident(options.cluster)}, {db}, {name}, {layout.shard_key})"
+        )
+    return statements
+
+
+def retention_statement(table: str, options: DDLOptions) -> str | None:
+    """ALTER that sets (or removes, with ``ttl_days=None``) a table's retention."""
+    layout = LAYOUTS[table]
+    if layout.ttl_column is None:
+        return None
+    target = f"{quote_ident(options.database)}.{local_name(table, options)}{options.on_cluster}"
+    if not options.ttl_days:
+        return f"ALTER TABLE {target} REMOVE TTL"
+    return (
+        f"ALTER TABLE {target} MODIFY TTL toDateTime({layout.ttl_column}) "
+        f"+ INTERVAL {int(options.ttl_days)} DAY DELETE"
+    )
+
+
+def cluster_ddl(database: str, cluster: str, *, ttl_days: int | None = None) -> str:
+    """The whole cluster schema as one script (``costtrail ledger-ddl``), for review or ops tools."""
+    from costtrail.ledger.migrations import MIGRATIONS
+
+    options = DDLOptions(database=database, cluster=cluster, ttl_days=ttl_days)
+    statements = [f"CREATE DATABASE IF NOT EXISTS {quote_ident(database)}{options.on_cluster}"]
+    for migration in MIGRATIONS:
+        statements.extend(migration.statements(options))
+    return ";\n\n".join(statements) + ";\n"
