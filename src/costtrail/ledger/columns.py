@@ -128,6 +128,7 @@ COST_LINE_COLUMNS: tuple[Column, ...] = (
     Column("consumed_quantity", "qty"),
     _s("consumed_unit"),
     _s("charge_description"),
+    _s("charge_category"),
     Column("tags", "json"),
     _s("rule_id"),
     _s("signal"),

@@ -20,6 +20,8 @@ class CostLineKind(StrEnum):
     SHARED = "shared"  # shared infrastructure or SaaS to be allocated
     ALLOCATED = "allocated"  # produced by an allocation rule
     UNALLOCATED = "unallocated"  # the part of a pool no signal claimed
+    USAGE = "usage"  # provider-reported usage with no money (token counts), for reconciliation
+    TRUE_UP = "true_up"  # billed minus computed per reconciled group, stored beside computed cost
 
 
 class Confidence(StrEnum):
@@ -58,6 +60,7 @@ class CostLine(BaseModel):
     consumed_quantity: Decimal | None = None
     consumed_unit: str | None = None
     charge_description: str | None = None
+    charge_category: str | None = None  # FOCUS ChargeCategory: Usage, Purchase, Tax, Credit, Adjustment
     tags: dict[str, str] = Field(default_factory=dict)
     # allocation provenance
     rule_id: str | None = None
@@ -98,6 +101,7 @@ class CostLine(BaseModel):
             self.provider_account,
             str(self.pricing_quantity),
             self.charge_description,
+            self.charge_category,
             sorted(self.tags.items()),
             self.rule_id,
             self.target_dimension,
