@@ -5,8 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pyarrow as pa
+from ledger_samples import sample_cost_lines, sample_events, sample_outcomes
 
-from conftest import sample_cost_lines, sample_events, sample_outcomes
 from costtrail.ledger.rows import event_uuid, events_to_arrow, row_to_event
 from costtrail.ledger.store import LedgerStore
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from costtrail.cli import ledger_cmds
+from costtrail.cli import ledger_cmds, migrate_cmds
 
 app = typer.Typer(
     name="costtrail",
@@ -24,6 +24,7 @@ def _root() -> None:
 
 
 ledger_cmds.register(app)
+migrate_cmds.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,148 @@
+"""ClickHouse-specific behaviour: URLs, migrations, engine-level dedup, DDL for clusters and retention."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from costtrail.ledger import LedgerError, open_store
+from costtrail.ledger.clickhouse_schema import DDLOptions, cluster_ddl, create_table, retention_statement
+from costtrail.ledger.clickhouse_store import ClickHouseStore
+from costtrail.ledger.clickhouse_url import parse_clickhouse_url
+from costtrail.ledger.migrations import MIGRATIONS, Migration, apply_migrations
+from costtrail.schema import Event
+
+
+@pytest.fixture
+def ch(chdb_dir: Path) -> Iterator[ClickHouseStore]:
+    store = ClickHouseStore.from_url(f"chdb://{chdb_dir}?database=s_{uuid.uuid4().hex[:10]}")
+    yield store
+    store.command(f"DROP DATABASE IF EXISTS `{store.target.database}`")
+    store.close()
+
+
+def test_server_url_parses_and_hides_the_password() -> None:
+    t = parse_clickhouse_url("clickhouse://alice:s%40cret@ch1.internal:8124/ledger?ttl_days=400&cluster=prod")
+    assert (t.host, t.port, t.username, t.password, t.database) == (
+        "ch1.internal",
+        8124,
+        "alice",
+        "s@cret",
+        "ledger",
+    )
+    assert (t.ttl_days, t.cluster, t.secure) == (400, "prod", False)
+    assert "s@cret" not in t.display_url and "***" in t.display_url
+    assert parse_clickhouse_url("clickhouses://h/db").port == 8443
+
+
+@pytest.mark.parametrize(
+    ("url", "fix"),
+    [
+        ("clickhouse://h/db?ttl=3", "accepted: cluster, database, secure, ttl_days"),
+        ("clickhouse://h/db?ttl_days=soon", "whole number of days"),
+        ("clickhouse://h/db?ttl_days=0", "leave it out"),
+    ],
+)
+def test_bad_url_options_say_what_to_do(url: str, fix: str) -> None:
+    with pytest.raises(LedgerError, match=fix):
+        parse_clickhouse_url(url)
+
+
+def test_open_store_dispatches_chdb_urls(chdb_dir: Path) -> None:
+    store = open_store(f"chdb://{chdb_dir}?database=via_open")
+    try:
+        assert isinstance(store, ClickHouseStore)
+        assert store.append_events([Event(provider="openai", model="gpt-4o")]).accepted == 1
+    finally:
+        store.close()
+
+
+def test_migrations_apply_once_and_new_ones_on_next_start(ch: ClickHouseStore) -> None:
+    assert ch.migrations_applied == [m.version for m in MIGRATIONS]
+    assert apply_migrations(ch, ch.options) == []
+    extra = Migration(
+        99,
+        "add a column",
+        lambda o: [f"ALTER TABLE `{o.database}`.events ADD COLUMN IF NOT EXISTS probe UInt8 DEFAULT 0"],
+    )
+    assert apply_migrations(ch, ch.options, [*MIGRATIONS, extra]) == [99]
+    assert apply_migrations(ch, ch.options, [*MIGRATIONS, extra]) == []
+    versions = ch.query("SELECT version FROM costtrail_migrations ORDER BY version")
+    assert [r["version"] for r in versions] == [*(m.version for m in MIGRATIONS), 99]
+
+
+def test_racing_duplicates_are_read_once(ch: ClickHouseStore) -> None:
+    """Two collectors inserting one event at once both pass the key check; reads still see it once."""
+    event = Event(provider="openai", model="gpt-4o", cost_usd="0.25", tenant_id="acme")
+    ch.append_events([event])
+    ch.command("INSERT INTO events SELECT * REPLACE (now64(6) AS ingested_at) FROM events")
+    assert ch.query("SELECT count() AS n FROM events SETTINGS final = 0")[0]["n"] == 2
+    assert ch.query(f"SELECT count() AS n, sum(cost_usd) AS c FROM {ch.dialect.final('events')}") == [
+        {"n": 1, "c": event.cost_usd}
+    ]
+    ch.optimize()
+    assert ch.query("SELECT count() AS n FROM events SETTINGS final = 0")[0]["n"] == 1
+
+
+def test_table_layout(ch: ClickHouseStore) -> None:
+    ddl = ch.query(
+        "SELECT create_table_query AS q FROM system.tables WHERE database = currentDatabase()"
+        " AND name = 'events'"
+    )[0]["q"]
+    assert "ReplacingMergeTree(ingested_at)" in ddl
+    assert "PARTITION BY toYYYYMM(started_at)" in ddl
+    assert "ORDER BY (tenant_id, toDate(started_at), workflow, event_uuid)" in ddl
+    assert "`workflow` LowCardinality(Nullable(String))" in ddl
+    assert "`cost_usd` Nullable(Decimal(18, 12))" in ddl
+    assert "`event_uuid` UUID" in ddl
+
+
+def test_retention_is_set_and_removed(ch: ClickHouseStore) -> None:
+    ch.set_retention(30)
+    q = "SELECT create_table_query AS q FROM system.tables WHERE database = currentDatabase() AND name = '{}'"
+    assert "TTL toDateTime(started_at) + toIntervalDay(30)" in ch.query(q.format("events"))[0]["q"]
+    assert "TTL" not in ch.query(q.format("cost_lines"))[0]["q"]
+    ch.set_retention(None)
+    assert "TTL" not in ch.query(q.format("events"))[0]["q"]
+
+
+def test_ttl_option_goes_into_the_create_statement() -> None:
+    (ddl,) = create_table("outcomes", DDLOptions("db", ttl_days=90))
+    assert "TTL toDateTime(recorded_at) + INTERVAL 90 DAY DELETE" in ddl
+    assert retention_statement("cost_lines", DDLOptions("db", ttl_days=90)) is None
+
+
+def test_cluster_ddl_is_valid_clickhouse_sql(ch: ClickHouseStore) -> None:
+    script = cluster_ddl("costtrail", "prod", ttl_days=365)
+    statements = [s for s in script.split(";\n") if s.strip()]
+    assert any(
+        "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/costtrail/events_local'" in s
+        for s in statements
+    )
+    assert any(
+        "ENGINE = Distributed(`prod`, `costtrail`, events_local, cityHash64(ifNull(tenant_id, '')))" in s
+        for s in statements
+    )
+    assert all("ON CLUSTER `prod`" in s for s in statements if s.startswith(("CREATE", "ALTER")))
+    for statement in statements:  # the real parser accepts every statement
+        formatted = ch.query(f"SELECT formatQuery({ch.dialect.literal(statement)}) AS f")[0]["f"]
+        assert formatted.startswith("CREATE")
+
+
+def test_execute_accepts_duckdb_style_create_table(ch: ClickHouseStore) -> None:
+    ch.execute(
+        "CREATE TABLE IF NOT EXISTS alerts (alert_id VARCHAR NOT NULL PRIMARY KEY, rule VARCHAR, "
+        "amount DECIMAL(38, 12), fired_at TIMESTAMP NOT NULL, acked BOOLEAN)"
+    )
+    ch.execute(
+        "INSERT INTO alerts VALUES ('a1', NULL, 1.5, "
+        f"{ch.dialect.literal(datetime(2026, 5, 1, 12, 30, tzinfo=UTC))}, false)"
+    )
+    ch.execute("UPDATE alerts SET acked = true WHERE alert_id = 'a1'")
+    rows = ch.query("SELECT alert_id, rule, amount, acked, toTypeName(fired_at) AS t FROM alerts")
+    assert rows[0]["rule"] is None and rows[0]["acked"] is True
+    assert rows[0]["t"] == "DateTime64(6, 'UTC')"
