@@ -1,7 +1,10 @@
 """Pricing events: the one engine every way in (SDK, collector, gateway, reprice) uses.
 
-NOTE: first cut. Prices each event through ``genai_prices.calc_price``; the
-bulk price table (issue: spine, pricing) replaces the hot path.
+Prices come from the genai-prices package's bundled data (offline) and an
+optional user :class:`~costtrail.pricing.rate_card.RateCard`, at each event's
+own ``started_at``. Resolution is cached per (kind, provider, model, tier,
+tool) and price period, so pricing one event is a few dictionary lookups and
+pricing a million (:meth:`Pricer.price_table`) is array arithmetic.
 """
 
 from __future__ import annotations
@@ -10,48 +13,92 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from genai_prices import Usage, calc_price
+import pyarrow as pa
 
+from costtrail.pricing.costing import cost_of, usage_values
+from costtrail.pricing.rate_card import RateCard
+from costtrail.pricing.resolution import Resolver
 from costtrail.schema import CostSource, Event
 
 
 @dataclass(frozen=True)
 class Price:
-    """The price of one event; ``unpriced`` when no price matched (never a silent zero)."""
+    """The price of one event; ``unpriced`` when no price matched (never a silent zero).
+
+    ``reason`` says why an event is unpriced (no price for the model, a usage
+    genai-prices would reject, a rate-card entry that does not apply, ...).
+    """
 
     cost_usd: Decimal | None
     price_ref: str | None
     unpriced: bool
+    reason: str | None = None
 
 
 class Pricer:
-    """Prices events at their own timestamp from genai-prices data plus a user rate card."""
+    """Prices events at their own timestamp from genai-prices data plus a user rate card.
+
+    >>> from decimal import Decimal
+    >>> e = Event(provider="openai", model="gpt-4o-mini", input_tokens=1_000_000, output_tokens=0)
+    >>> Pricer().price(e).cost_usd == Decimal("0.15")
+    True
+    """
+
+    def __init__(self, rate_card: RateCard | None = None) -> None:
+        self.rate_card = rate_card
+        self._resolver = Resolver(rate_card)
+
+    @property
+    def resolver(self) -> Resolver:
+        """The cached price resolution (for listing prices; see ``costtrail prices``)."""
+        return self._resolver
 
     def price(self, event: Event) -> Price:
-        if not event.model:
-            return Price(None, None, True)
-        usage = Usage(
-            input_tokens=event.input_tokens,
-            output_tokens=event.output_tokens,
-            cache_read_tokens=event.cache_read_tokens,
-            cache_write_tokens=event.cache_write_tokens,
-            input_audio_tokens=event.input_audio_tokens,
-            output_audio_tokens=event.output_audio_tokens,
+        """The computed price of one event (a reported cost on the event is not consulted)."""
+        schedule = self._resolver.schedule(
+            event.kind, event.provider, event.model, event.service_tier, event.tool_name
         )
-        try:
-            calc = calc_price(
-                usage, event.model, provider_id=event.provider, genai_request_timestamp=event.started_at
-            )
-        except LookupError:
-            return Price(None, None, True)
-        return Price(calc.total_price, f"genai-prices:{calc.provider.id}/{calc.model.id}", False)
+        cell = schedule.cell_at(event.started_at)
+        values = usage_values(
+            event.input_tokens,
+            event.output_tokens,
+            event.cache_read_tokens,
+            event.cache_write_tokens,
+            event.input_audio_tokens,
+            event.output_audio_tokens,
+            event.reasoning_tokens,
+            event.request_count,
+            event.query_count,
+        )
+        costed = cost_of(
+            cell,
+            values,
+            compute_seconds=event.compute_seconds,
+            gpu_type=event.gpu_type,
+            day=event.started_at.date(),
+        )
+        if costed.cost_usd is None:
+            return Price(None, None, True, costed.reason)
+        return Price(costed.cost_usd, costed.price_ref, False)
 
     def apply(self, events: Sequence[Event]) -> list[Event]:
         """Set cost fields on events in place (a reported cost is kept) and return them."""
         for e in events:
             if e.cost_source == CostSource.REPORTED and e.cost_usd is not None:
+                e.unpriced = False
                 continue
             p = self.price(e)
             e.cost_usd, e.price_ref, e.unpriced = p.cost_usd, p.price_ref, p.unpriced
             e.cost_source = CostSource.COMPUTED if not p.unpriced else None
         return list(events)
+
+    def price_table(self, table: pa.Table) -> pa.Table:
+        """Price an Arrow table of events in bulk (``ledger.columns.EVENT_SCHEMA`` column names).
+
+        Returns the same rows with ``cost_usd`` (DECIMAL(18, 12), rounded half-even
+        when an exact cost has more than 12 decimals), ``cost_source``,
+        ``price_ref`` and ``unpriced`` set. Rows with a reported cost keep it.
+        """
+        from costtrail.pricing.bulk import price_arrow
+
+        return price_arrow(self._resolver, table)
