@@ -1,0 +1,194 @@
+"""The dashboard's routes, mounted on the collector's app (same process, same keys).
+
+``mount_dashboard(app, settings, store, directory)`` adds the pages at ``/``,
+the sign-in pages and the static assets (Plotly's JavaScript comes from the
+installed ``plotly`` package: nothing is loaded from another host).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, urlencode
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from costtrail.ledger.store import LedgerStore
+from costtrail.settings import Settings
+from costtrail.web.assets import Assets
+from costtrail.web.blocks import Chart, Metric, Notice, Page, Table, display, raw, table_csv
+from costtrail.web.filters import DIMENSIONS, RANGES, FilterError, Filters
+from costtrail.web.pages import PAGES, PageContext, PageSpec
+from costtrail.web.pages.common import filter_options, latest_event
+from costtrail.web.sessions import COOKIE_NAME, SessionSigner, Viewer, ViewerDirectory
+
+# Data pages are private and always fresh; the browser may only talk to this server.
+SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data: blob:; connect-src 'self'; font-src 'self' data:; "
+        "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+
+
+def _templates() -> Environment:
+    env = Environment(
+        loader=PackageLoader("costtrail.web", "templates"),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals.update(display=display, raw=raw, Chart=Chart, Table=Table, Metric=Metric, Notice=Notice)
+    env.tests.update(
+        chart=lambda b: isinstance(b, Chart),
+        table=lambda b: isinstance(b, Table),
+        metric=lambda b: isinstance(b, Metric),
+        notice=lambda b: isinstance(b, Notice),
+    )
+    return env
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site paths: a login link must not bounce the reader to another host."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+@dataclass
+class Dashboard:
+    """The dashboard of one app: its store, key directory, session signer and templates."""
+
+    settings: Settings
+    store: LedgerStore
+    directory: ViewerDirectory
+    signer: SessionSigner
+    env: Environment
+    assets: Assets
+
+    def viewer(self, request: Request) -> Viewer | None:
+        token = request.cookies.get(COOKIE_NAME)
+        key_id = self.signer.verify(token) if token else None
+        return self.directory.lookup(key_id) if key_id else None
+
+    def render(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+        html = self.env.get_template(template).render(asset=self.assets.url, **context)
+        return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+
+    def login_page(self, next_path: str, error: str = "", status: int = 200) -> HTMLResponse:
+        return self.render("login.html", status=status, next=_safe_next(next_path), error=error)
+
+    def to_login(self, request: Request) -> RedirectResponse:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse("/login?" + urlencode({"next": target}), status_code=303)
+
+    def page_handler(self, spec: PageSpec) -> Callable[[Request], Any]:
+        async def handle(request: Request) -> Response:
+            viewer = self.viewer(request)
+            if viewer is None:
+                return self.to_login(request)
+            started = time.perf_counter()
+            query = dict(request.query_params)
+            try:
+                filters = Filters.from_query(
+                    query, latest=latest_event(self.store, viewer.tenant_id), tenant=viewer.tenant_id
+                )
+            except FilterError as exc:
+                return self.render("error.html", status=400, message=str(exc), viewer=viewer)
+            ctx = PageContext(self.store, self.settings, filters, viewer, dict(request.path_params))
+            page = spec.build(ctx)
+            if page is None:
+                return self.render("error.html", status=404, message="Nothing here.", viewer=viewer)
+            elapsed = (time.perf_counter() - started) * 1000
+            download = query.get("download")
+            if download is not None:
+                return self._csv(page, download, spec.name)
+            response = self.render(
+                "page.html",
+                page=page,
+                viewer=viewer,
+                filters=filters,
+                options=filter_options(self.store, filters),
+                dimensions=DIMENSIONS,
+                ranges=RANGES,
+                nav=[p for p in PAGES if p.nav and p.available(self.store)],
+                active=spec.name,
+                path=request.url.path,
+                server_ms=elapsed,
+            )
+            response.headers["Server-Timing"] = f"build;dur={elapsed:.1f}"
+            return response
+
+        return handle
+
+    def _csv(self, page: Page, table_id: str, name: str) -> Response:
+        table = page.tables().get(table_id)
+        if table is None:
+            return Response(f"no table {table_id!r} on this page\n", status_code=404, media_type="text/plain")
+        headers = dict(SECURITY_HEADERS)
+        headers["Content-Disposition"] = f'attachment; filename="costtrail-{name}-{table_id}.csv"'
+        return Response(table_csv(table), media_type="text/csv; charset=utf-8", headers=headers)
+
+
+def mount_dashboard(
+    app: FastAPI,
+    settings: Settings,
+    store: LedgerStore,
+    directory: ViewerDirectory,
+    *,
+    signer: SessionSigner | None = None,
+) -> Dashboard:
+    """Serve the dashboard from ``app`` at ``/`` (sign-in at ``/login``).
+
+    >>> from fastapi import FastAPI
+    >>> app = FastAPI()
+    >>> mount_dashboard(app, settings, store, KeyViewers(keys))  # doctest: +SKIP
+    """
+    dash = Dashboard(settings, store, directory, signer or SessionSigner(), _templates(), Assets())
+
+    async def login_form(request: Request) -> Response:
+        next_path = _safe_next(request.query_params.get("next"))
+        if dash.viewer(request) is not None:
+            return RedirectResponse(next_path, status_code=303)
+        return dash.login_page(next_path)
+
+    async def login(request: Request) -> Response:
+        form = parse_qs((await request.body()).decode("utf-8", "replace"))
+        key = (form.get("key") or [""])[0].strip()
+        next_path = _safe_next((form.get("next") or ["/"])[0])
+        viewer = dash.directory.identify(key) if key else None
+        if viewer is None:
+            return dash.login_page(next_path, "That key cannot read this dashboard.", status=401)
+        response = RedirectResponse(next_path, status_code=303)
+        response.set_cookie(
+            COOKIE_NAME,
+            dash.signer.issue(viewer.key_id),
+            max_age=dash.signer.lifetime,
+            httponly=True,
+            secure=request.url.scheme == "https",
+            samesite="strict",
+            path="/",
+        )
+        return response
+
+    async def logout(request: Request) -> Response:
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(COOKIE_NAME, path="/", httponly=True, samesite="strict")
+        return response
+
+    app.add_api_route("/login", login_form, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/login", login, methods=["POST"], include_in_schema=False)
+    app.add_api_route("/logout", logout, methods=["POST"], include_in_schema=False)
+    app.add_api_route("/assets/{name}", dash.assets.handler, methods=["GET"], include_in_schema=False)
+    for spec in PAGES:
+        app.add_api_route(spec.path, dash.page_handler(spec), methods=["GET"], include_in_schema=False)
+    return dash

@@ -1,0 +1,33 @@
+"""The dashboard's pages: each a function from the reader's filters to a :class:`Page`.
+
+Builders call the core report functions (which aggregate in the database and
+return only what is drawn); they shape rows into cards, charts and tables and
+never compute a number the report API already gives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from costtrail.ledger.store import LedgerStore
+from costtrail.web.blocks import Page
+from costtrail.web.pages.common import PageContext, always
+from costtrail.web.pages.overview import overview_page
+
+__all__ = ["PAGES", "PageContext", "PageSpec"]
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    """One page: its URL, its title in the navigation, its builder, and when it appears."""
+
+    name: str
+    path: str
+    title: str
+    build: Callable[[PageContext], Page | None]
+    nav: bool = True
+    available: Callable[[LedgerStore], bool] = field(default=always)
+
+
+PAGES: tuple[PageSpec, ...] = (PageSpec("overview", "/", "Overview", overview_page),)

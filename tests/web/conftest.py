@@ -1,0 +1,99 @@
+"""Dashboard fixtures: a demo-like ledger, a real server on 127.0.0.1, headless Chromium.
+
+Chromium is Debian's package (``.ci/system-deps`` installs it in CI), driven by
+Playwright's Python package through ``executable_path``; Playwright's own browser
+download is never used. Locally the browser tests skip when /usr/bin/chromium is
+absent; under CI they fail instead, so a missing install step cannot hide.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from dashboard_harness import CHROMIUM, CHROMIUM_ARGS, Browser, Keys, Served, ThreadedServer
+from web_ledger import fill
+
+from costtrail.auth import KeyRing, Scope
+from costtrail.ledger.duckdb_store import DuckDBStore
+from costtrail.settings import Settings
+from costtrail.web import KeyRingViewers, mount_dashboard
+
+
+@pytest.fixture(scope="session")
+def web_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DuckDBStore]:
+    store = DuckDBStore(tmp_path_factory.mktemp("ledger") / "web.duckdb")
+    fill(store)
+    yield store
+    store.close()
+
+
+@pytest.fixture(scope="session")
+def web_keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[KeyRing, Keys]:
+    ring = KeyRing(tmp_path_factory.mktemp("keys") / "keys.json", secret=b"dashboard-tests-secret-0123456789")
+    keys = Keys(
+        read=ring.create(Scope.READ, label="analyst").token,
+        tenant_acme=ring.create(Scope.READ, tenant="acme", label="acme reader").token,
+        ingest=ring.create(Scope.INGEST, label="shipper").token,
+    )
+    return ring, keys
+
+
+def build_app(store: DuckDBStore, ring: KeyRing) -> FastAPI:
+    app = FastAPI()
+    mount_dashboard(app, Settings(ledger=store.url), store, KeyRingViewers(ring))
+    return app
+
+
+@pytest.fixture(scope="session")
+def served(web_store: DuckDBStore, web_keys: tuple[KeyRing, Keys]) -> Iterator[Served]:
+    ring, keys = web_keys
+    with ThreadedServer(build_app(web_store, ring)) as base:
+        yield Served(base, web_store, keys, ring)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        reason = "Debian's chromium is not installed (/usr/bin/chromium): run .ci/system-deps as root"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    profile = tempfile.mkdtemp(prefix="costtrail-chromium-")
+    try:
+        with sync_playwright() as pw:
+            context = pw.chromium.launch_persistent_context(
+                profile,
+                executable_path=str(CHROMIUM),
+                headless=True,
+                args=CHROMIUM_ARGS,
+                viewport={"width": 1400, "height": 900},
+                accept_downloads=True,
+            )
+            browser = Browser(context)
+            context.on("request", lambda request: browser.requests.append(request.url))
+            yield browser
+            context.close()
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture
+def page(chromium: Browser) -> Iterator[Any]:
+    chromium.context.clear_cookies()
+    tab = chromium.context.new_page()
+    tab.set_default_timeout(15_000)
+    yield tab
+    tab.close()
