@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from costtrail.cli import ledger_cmds, migrate_cmds
+from costtrail.cli import keys_cmds, ledger_cmds, migrate_cmds, pricing_cmds, serve_cmds
 
 app = typer.Typer(
     name="costtrail",
@@ -25,6 +25,9 @@ def _root() -> None:
 
 ledger_cmds.register(app)
 migrate_cmds.register(app)
+pricing_cmds.register(app)
+serve_cmds.register(app)
+keys_cmds.register(app)
 
 
 def main() -> None:

@@ -90,6 +90,8 @@ class Cell:
     thresholds: tuple[int, ...] = ()
     bands: tuple[Rates, ...] = ()
     unit_prices: Mapping[str, UnitPrice] = field(default_factory=dict)
+    discount_factor: Decimal = Decimal(1)  # shown by price listings; already folded into bands
+    request_fee: Decimal = Decimal(0)
 
     @property
     def unpriced(self) -> bool:
@@ -343,7 +345,7 @@ class Resolver:
             prices = [p * factor for p in collapsed.prices] if factor != 1 else list(collapsed.prices)
             prices[REQUESTS] += fee
             bands.append(Rates(tuple(prices), collapsed.checks))
-        return Cell(ref, None, tuple(thresholds), tuple(bands), dict(unit_prices))
+        return Cell(ref, None, tuple(thresholds), tuple(bands), dict(unit_prices), factor, fee)
 
 
 def _factor(entry: ModelRate) -> Decimal:
