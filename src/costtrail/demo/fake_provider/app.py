@@ -1,0 +1,194 @@
+"""The Starlette app: routes, request log, errors and the response headers providers send."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from costtrail.demo.fake_provider import anthropic_wire, openai_wire
+from costtrail.demo.fake_provider.knobs import KnobError, Knobs, hex_id, knobs_from_request, random_id
+
+_SECRET_HEADERS = frozenset({"authorization", "x-api-key", "api-key"})
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request the fake provider received (API keys are never kept)."""
+
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+    body_bytes: int
+
+
+@dataclass
+class RequestLog:
+    """The last requests received, newest last (bounded)."""
+
+    entries: deque[RecordedRequest] = field(default_factory=lambda: deque(maxlen=10_000))
+
+    def add(self, request: RecordedRequest) -> None:
+        self.entries.append(request)
+
+    def last(self, path: str | None = None) -> RecordedRequest:
+        for entry in reversed(self.entries):
+            if path is None or entry.path == path:
+                return entry
+        raise LookupError(f"no request to {path or 'any path'} received")
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def clear(self) -> None:
+        self.entries.clear()
+
+
+def _openai_headers(started: float) -> dict[str, str]:
+    return {
+        "x-request-id": hex_id("req_"),
+        "openai-processing-ms": str(max(1, int((time.perf_counter() - started) * 1000))),
+        "openai-version": "2020-10-01",
+        "openai-organization": "org-costtrail-fake",
+        "x-ratelimit-limit-requests": "10000",
+        "x-ratelimit-remaining-requests": "9999",
+        "x-ratelimit-limit-tokens": "30000000",
+        "x-ratelimit-remaining-tokens": "29999000",
+    }
+
+
+def _anthropic_headers(started: float) -> dict[str, str]:
+    return {
+        "request-id": random_id("req_011C", 20),
+        "anthropic-organization-id": "00000000-0000-4000-8000-00000000fa4e",
+        "x-envoy-upstream-service-time": str(max(1, int((time.perf_counter() - started) * 1000))),
+    }
+
+
+async def _aiter(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
+    for chunk in chunks:
+        yield chunk
+        await asyncio.sleep(0)
+
+
+Builder = Callable[[Knobs, dict[str, Any]], dict[str, Any]]
+Streamer = Callable[[Knobs, dict[str, Any]], Iterator[bytes]]
+Handler = Callable[[Request], Awaitable[Response]]
+Adjuster = Callable[[Knobs, dict[str, Any], dict[str, str]], Knobs]
+
+
+class _Endpoint:
+    """One provider route: parse, apply knobs, answer as JSON or SSE in that provider's shape."""
+
+    def __init__(
+        self,
+        log: RequestLog,
+        *,
+        anthropic: bool,
+        build: Builder,
+        stream: Streamer | None,
+        adjust: Adjuster | None = None,
+    ) -> None:
+        self.log, self.anthropic, self.build, self.stream, self.adjust = log, anthropic, build, stream, adjust
+
+    def _error(self, status: int, message: str, headers: dict[str, str]) -> JSONResponse:
+        if self.anthropic:
+            body = anthropic_wire.error_body(status, message, headers.get("request-id"))
+        else:
+            body = openai_wire.error_body(status, message)
+        return JSONResponse(body, status_code=status, headers=headers)
+
+    async def handle(self, request: Request) -> Response:
+        started = time.perf_counter()
+        headers = _anthropic_headers(started) if self.anthropic else _openai_headers(started)
+        raw = await request.body()
+        lowered = {k.lower(): v for k, v in request.headers.items()}
+        try:
+            body = json.loads(raw or b"{}")
+        except json.JSONDecodeError as exc:
+            return self._error(400, f"We could not parse the JSON body of your request: {exc.msg}", headers)
+        if not isinstance(body, dict):
+            return self._error(400, "The request body must be a JSON object.", headers)
+        kept = {k: v for k, v in lowered.items() if k not in _SECRET_HEADERS}
+        self.log.add(RecordedRequest(request.url.path, kept, body, len(raw)))
+        if not (lowered.get("authorization") or lowered.get("x-api-key")):
+            return self._error(401, "No API key provided.", headers)
+        if not body.get("model"):
+            return self._error(400, "you must provide a model parameter", headers)
+        if self.anthropic and not isinstance(body.get("max_tokens"), int):
+            return self._error(400, "max_tokens: Field required", headers)
+        try:
+            knobs = knobs_from_request(body, lowered)
+            if self.adjust is not None:
+                knobs = self.adjust(knobs, body, lowered)
+        except KnobError as exc:
+            return self._error(400, str(exc), headers)
+        if knobs.delay_ms:
+            await asyncio.sleep(knobs.delay_ms / 1000)
+        if knobs.error_status is not None:
+            if knobs.error_status == 429:
+                headers["retry-after-ms"] = str(knobs.retry_after_ms)
+                headers["retry-after"] = "1"
+            return self._error(
+                knobs.error_status, f"fake provider: forced HTTP {knobs.error_status}", headers
+            )
+        return self._respond(knobs, body, headers)
+
+    def _respond(self, knobs: Knobs, body: dict[str, Any], headers: dict[str, str]) -> Response:
+        if body.get("stream") and self.stream is not None:
+            return StreamingResponse(
+                _aiter(self.stream(knobs, body)),
+                media_type="text/event-stream; charset=utf-8",
+                headers={**headers, "cache-control": "no-cache"},
+            )
+        return JSONResponse(self.build(knobs, body), headers=headers)
+
+
+def _embeddings(knobs: Knobs, body: dict[str, Any]) -> dict[str, Any]:
+    return openai_wire.embeddings(knobs, body, openai_wire.embedding_inputs(body))
+
+
+def _embedding_knobs(knobs: Knobs, body: dict[str, Any], headers: dict[str, str]) -> Knobs:
+    """Embeddings count input tokens per input item and produce no output tokens."""
+    tokens = knobs.input_tokens
+    if "x-fake-input-tokens" not in headers:
+        tokens = openai_wire.embedding_tokens(openai_wire.embedding_inputs(body))
+    return replace(knobs, input_tokens=tokens, output_tokens=0, reasoning_tokens=0, tool_calls=0)
+
+
+def create_app(log: RequestLog | None = None) -> Starlette:
+    """The fake provider's ASGI app; ``log`` collects the requests it receives."""
+    log = log if log is not None else RequestLog()
+
+    def ep(build: Builder, stream: Streamer | None, *, anthropic: bool = False) -> Handler:
+        return _Endpoint(log, anthropic=anthropic, build=build, stream=stream).handle
+
+    routes = [
+        Route(
+            "/v1/chat/completions", ep(openai_wire.chat_completion, openai_wire.chat_stream), methods=["POST"]
+        ),
+        Route("/v1/responses", ep(openai_wire.response, openai_wire.response_stream), methods=["POST"]),
+        Route("/v1/completions", ep(openai_wire.completion, openai_wire.completion_stream), methods=["POST"]),
+        Route(
+            "/v1/embeddings",
+            _Endpoint(log, anthropic=False, build=_embeddings, stream=None, adjust=_embedding_knobs).handle,
+            methods=["POST"],
+        ),
+        Route(
+            "/v1/messages",
+            ep(anthropic_wire.message, anthropic_wire.message_stream, anthropic=True),
+            methods=["POST"],
+        ),
+    ]
+    app = Starlette(routes=routes)
+    app.state.request_log = log
+    return app
