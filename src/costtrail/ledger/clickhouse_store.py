@@ -120,6 +120,7 @@ class ClickHouseStore:
                     password=target.password,
                     secure=target.secure,
                     settings=SESSION_SETTINGS,
+                    compress="lz4",
                     autogenerate_session_id=False,
                 )
         except ImportError as exc:
