@@ -1,1 +1,13 @@
-"""OTLP: mapping OpenTelemetry GenAI spans to events."""
+"""OpenTelemetry ingest: OTLP/HTTP trace exports mapped to ledger events."""
+
+from costtrail.otlp.decode import OtlpDecodeError, decode_traces, encode_response
+from costtrail.otlp.traces import TraceEvents, event_id_for, traces_to_events
+
+__all__ = [
+    "OtlpDecodeError",
+    "TraceEvents",
+    "decode_traces",
+    "encode_response",
+    "event_id_for",
+    "traces_to_events",
+]

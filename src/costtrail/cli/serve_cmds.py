@@ -1,0 +1,62 @@
+"""``costtrail serve``: the collector (HTTP ingest, OTLP, read API) over one ledger."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from costtrail.auth import DEMO_KEY, KeyRing
+from costtrail.collector import Limits, create_app
+from costtrail.collector.server import is_loopback
+from costtrail.ledger import open_store
+from costtrail.settings import Settings
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)
+
+
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="address to bind (127.0.0.1: this machine only)"),
+    port: int = typer.Option(8787, "--port", help="port to listen on"),
+    ledger: str = typer.Option(
+        "costtrail.duckdb",
+        "--ledger",
+        envvar="COSTTRAIL_LEDGER",
+        help="ledger URL or path (this process owns it)",
+    ),
+    keys_file: Path | None = typer.Option(
+        None, "--keys", help="API keys file (default: <ledger>.keys.json beside a DuckDB file)"
+    ),
+    rate_card: Path | None = typer.Option(None, "--rate-card", help="YAML rate card with your own prices"),
+    demo: bool = typer.Option(
+        False, "--demo", help=f"also accept the local demo key {DEMO_KEY} (only on a loopback address)"
+    ),
+    max_body_mb: int = typer.Option(16, "--max-body-mb", help="largest request body accepted (413 above)"),
+) -> None:
+    """Run the collector: ingest events, outcomes, cost lines and OTLP traces; serve the read API.
+
+    Example: costtrail serve --ledger costtrail.duckdb --port 8787
+    Then:    costtrail keys create --scope ingest --ledger costtrail.duckdb
+    """
+    import uvicorn
+
+    if demo and not is_loopback(host):
+        raise typer.BadParameter(
+            "--demo is only allowed on a loopback address (127.0.0.1)", param_hint="--demo"
+        )
+    settings = Settings.from_env(ledger=ledger, rate_card=rate_card)
+    keys = KeyRing.for_ledger(settings.ledger, keys_file=keys_file, demo=demo)
+    store = open_store(settings.ledger)
+    limits = Limits(max_body_bytes=max_body_mb * 1024 * 1024, max_decoded_bytes=4 * max_body_mb * 1024 * 1024)
+    app = create_app(settings, store, keys=keys, limits=limits)
+    typer.echo(f"costtrail collector on http://{host}:{port} (ledger {store.url}, keys {keys.path})")
+    if demo:
+        typer.echo(f"DEMO MODE: the local demo key {DEMO_KEY} is accepted (admin scope). Not for production.")
+    elif not keys.has_keys():
+        typer.echo("no API keys yet: create one with  costtrail keys create --scope ingest", err=True)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    finally:
+        store.close()

@@ -1,0 +1,86 @@
+"""The collector's ASGI app: ``create_app(settings, store)`` builds it, routers add the endpoints.
+
+Everything a request needs (store, pricer, keys, limits) hangs off
+``app.state.collector``; nothing is global, so two apps in one process (tests,
+a dashboard mounted beside the API) never share state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from fastapi import APIRouter, FastAPI
+
+from costtrail.auth import KeyRing
+from costtrail.collector.errors import install_error_handlers
+from costtrail.collector.payload import Limits
+from costtrail.ledger.store import LedgerStore
+from costtrail.pricing import Pricer
+from costtrail.settings import Settings
+
+
+@dataclass
+class Collector:
+    """What the collector's routes work with."""
+
+    settings: Settings
+    store: LedgerStore
+    keys: KeyRing
+    pricer: Pricer
+    limits: Limits
+
+
+def default_pricer(settings: Settings) -> Pricer:
+    """The pricer the settings ask for (with the user's rate card when one is set)."""
+    if settings.rate_card is None:
+        return Pricer()
+    from costtrail.pricing.rate_card import RateCard
+
+    return Pricer(RateCard.load(settings.rate_card))
+
+
+def create_app(
+    settings: Settings,
+    store: LedgerStore,
+    *,
+    keys: KeyRing | None = None,
+    pricer: Pricer | None = None,
+    limits: Limits | None = None,
+    routers: Iterable[APIRouter] = (),
+) -> FastAPI:
+    """The collector app: ingest (events, outcomes, cost lines, OTLP traces) and the read API.
+
+    ``keys`` defaults to the key ring beside the settings' ledger. More routers
+    (the dashboard's pages) can be passed in or included afterwards.
+
+    >>> from costtrail.ledger.duckdb_store import DuckDBStore
+    >>> app = create_app(Settings(ledger=":memory:"), DuckDBStore(":memory:"))  # doctest: +SKIP
+    """
+    from costtrail.collector.ingest_routes import router as ingest_router
+    from costtrail.collector.read_routes import router as read_router
+
+    app = FastAPI(
+        title="costtrail collector",
+        summary="Ingest AI cost events, outcomes, cost lines and OTLP traces; read reports.",
+        version="1",
+    )
+    app.state.collector = Collector(
+        settings=settings,
+        store=store,
+        keys=keys if keys is not None else KeyRing.for_ledger(settings.ledger),
+        pricer=pricer or default_pricer(settings),
+        limits=limits or Limits(),
+    )
+    app.state.keys = app.state.collector.keys
+    install_error_handlers(app)
+    app.include_router(ingest_router)
+    app.include_router(read_router)
+    for extra in routers:
+        app.include_router(extra)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

@@ -1,0 +1,122 @@
+"""Ingest endpoints: each reads the body, authorizes, and hands the batch to :mod:`intake`.
+
+The store append runs in a worker thread; the response is sent only after it
+returned (for DuckDB: the transaction committed), so an acknowledged batch is
+durable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from costtrail.auth import ApiKey, Scope
+from costtrail.collector.access import requires
+from costtrail.collector.app import Collector
+from costtrail.collector.errors import ApiError
+from costtrail.collector.intake import BatchResult, accept_cost_lines, accept_events, accept_outcomes
+from costtrail.collector.payload import parse_records, read_body
+from costtrail.otlp import OtlpDecodeError, decode_traces, encode_response, traces_to_events
+
+router = APIRouter(tags=["ingest"])
+
+_BATCH_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "A JSON array of records, one JSON object, or NDJSON; may be gzip-compressed "
+        "(Content-Encoding: gzip).",
+        "content": {
+            "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+            "application/x-ndjson": {"schema": {"type": "string"}},
+        },
+    }
+}
+_OTLP_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "An OTLP ExportTraceServiceRequest (OTLP/HTTP).",
+        "content": {
+            "application/x-protobuf": {"schema": {"type": "string", "format": "binary"}},
+            "application/json": {"schema": {"type": "object"}},
+        },
+    }
+}
+
+INGEST = Depends(requires(Scope.INGEST))
+
+
+def _collector(request: Request) -> Collector:
+    collector: Collector = request.app.state.collector
+    return collector
+
+
+def batch_response(result: BatchResult, received: int) -> JSONResponse:
+    """200 with counts; 422 when every record of a non-empty batch was refused."""
+    body = result.as_dict()
+    if received and not result.accepted and not result.duplicates:
+        first = result.problems[0]
+        body["error"] = {
+            "code": "invalid_records",
+            "message": f"no record was accepted; record {first.index}: {first.field}: {first.reason}",
+            "field": first.field,
+        }
+        return JSONResponse(body, status_code=422)
+    return JSONResponse(body)
+
+
+async def _ingest(
+    request: Request, key: ApiKey, accept: Callable[[list[Any], ApiKey, Collector], BatchResult]
+) -> JSONResponse:
+    collector = _collector(request)
+    body = await read_body(request, collector.limits)
+    content_type = request.headers.get("content-type", "")
+
+    def work() -> tuple[BatchResult, int]:
+        records = parse_records(body, content_type, collector.limits)
+        return accept(records, key, collector), len(records)
+
+    result, received = await run_in_threadpool(work)
+    return batch_response(result, received)
+
+
+@router.post("/v1/events", openapi_extra=_BATCH_BODY, summary="Ingest a batch of events")
+async def post_events(request: Request, key: ApiKey = INGEST) -> JSONResponse:
+    """Validate, price and store events; answers once they are durable in the ledger."""
+    return await _ingest(request, key, lambda r, k, c: accept_events(r, k, c.store, c.pricer))
+
+
+@router.post("/v1/outcomes", openapi_extra=_BATCH_BODY, summary="Ingest outcome events")
+async def post_outcomes(request: Request, key: ApiKey = INGEST) -> JSONResponse:
+    """Store what runs achieved (defines cost per successful completion)."""
+    return await _ingest(request, key, lambda r, k, c: accept_outcomes(r, k, c.store))
+
+
+@router.post("/v1/cost-lines", openapi_extra=_BATCH_BODY, summary="Ingest FOCUS-aligned cost lines")
+async def post_cost_lines(request: Request, key: ApiKey = INGEST) -> JSONResponse:
+    """Store cost lines (billing exports, shared costs); needs a key not bound to a tenant."""
+    return await _ingest(request, key, lambda r, k, c: accept_cost_lines(r, k, c.store))
+
+
+@router.post("/v1/traces", openapi_extra=_OTLP_BODY, summary="OTLP/HTTP trace export")
+async def post_traces(request: Request, key: ApiKey = INGEST) -> Response:
+    """Map GenAI spans to events (see docs/otlp.md); answers with an OTLP ExportTraceServiceResponse."""
+    collector = _collector(request)
+    body = await read_body(request, collector.limits)
+    content_type = request.headers.get("content-type", "application/x-protobuf")
+
+    def work() -> tuple[int, BatchResult]:
+        try:
+            export = decode_traces(body, content_type)
+        except OtlpDecodeError as exc:
+            raise ApiError(400, "malformed_otlp", str(exc), field="(body)") from exc
+        mapped = traces_to_events(export)
+        return mapped.spans, accept_events(mapped.records, key, collector.store, collector.pricer)
+
+    _, result = await run_in_threadpool(work)
+    message = "; ".join(f"mapped event {p.index}: {p.field}: {p.reason}" for p in result.problems[:5])
+    payload, media_type = encode_response(content_type, len(result.problems), message)
+    return Response(payload, media_type=media_type)

@@ -1,0 +1,122 @@
+"""Accepting batches: tenant rules, validation, pricing and a durable append.
+
+A batch's records are checked one by one; the good ones are appended in one
+store call (a committed transaction on DuckDB) before the caller is answered,
+the bad ones are listed with their index, field and reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from costtrail.auth import ApiKey
+from costtrail.ledger.store import AppendResult, LedgerStore
+from costtrail.pricing import Pricer
+from costtrail.schema import CostLine, Event, Outcome, Problem, validate_many
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass
+class BatchResult:
+    """What happened to one batch."""
+
+    accepted: int = 0
+    duplicates: int = 0
+    unpriced: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "unpriced": self.unpriced,
+            "rejected": [p.as_dict() for p in self.problems],
+        }
+
+
+def scope_to_tenant(records: Sequence[Any], key: ApiKey) -> tuple[list[Any], list[int], list[Problem]]:
+    """Apply a tenant-bound key's tenant: fill it in where missing, refuse records for another tenant.
+
+    Returns the kept records, their indexes in the original batch, and the refusals.
+    """
+    if key.tenant is None:
+        return list(records), list(range(len(records))), []
+    kept: list[Any] = []
+    where: list[int] = []
+    problems: list[Problem] = []
+    for i, raw in enumerate(records):
+        if isinstance(raw, dict):
+            tenant = raw.get("tenant_id")
+            if tenant in (None, ""):
+                raw = {**raw, "tenant_id": key.tenant}
+            elif tenant != key.tenant:
+                problems.append(
+                    Problem(
+                        i,
+                        "tenant_id",
+                        f"unknown tenant '{tenant}' for this key: it may only write tenant '{key.tenant}' "
+                        "(omit tenant_id, or use that tenant's key)",
+                    )
+                )
+                continue
+        kept.append(raw)
+        where.append(i)
+    return kept, where, problems
+
+
+def _validate(model: type[M], records: Sequence[Any], key: ApiKey, result: BatchResult) -> list[M]:
+    kept, where, refused = scope_to_tenant(records, key)
+    good, problems = validate_many(model, kept)
+    result.problems.extend(refused)
+    result.problems.extend(Problem(where[p.index], p.field, p.reason) for p in problems)
+    result.problems.sort(key=lambda p: p.index)
+    return good
+
+
+def _count(result: BatchResult, appended: AppendResult) -> BatchResult:
+    result.accepted += appended.accepted
+    result.duplicates += appended.duplicates
+    return result
+
+
+def accept_events(records: Sequence[Any], key: ApiKey, store: LedgerStore, pricer: Pricer) -> BatchResult:
+    """Validate, price and durably append a batch of event records."""
+    result = BatchResult()
+    events = _validate(Event, records, key, result)
+    return _accept_valid_events(events, store, pricer, result)
+
+
+def _accept_valid_events(
+    events: list[Event], store: LedgerStore, pricer: Pricer, result: BatchResult
+) -> BatchResult:
+    if events:
+        pricer.apply(events)
+        result.unpriced = sum(1 for e in events if e.unpriced)
+        _count(result, store.append_events(events))
+    return result
+
+
+def accept_outcomes(records: Sequence[Any], key: ApiKey, store: LedgerStore) -> BatchResult:
+    """Validate and durably append outcome records."""
+    result = BatchResult()
+    outcomes = _validate(Outcome, records, key, result)
+    return _count(result, store.append_outcomes(outcomes)) if outcomes else result
+
+
+def accept_cost_lines(records: Sequence[Any], key: ApiKey, store: LedgerStore) -> BatchResult:
+    """Validate and durably append cost lines (finance data: needs an untenanted key)."""
+    result = BatchResult()
+    if key.tenant is not None:
+        result.problems = [
+            Problem(i, "(record)", f"a key bound to tenant '{key.tenant}' cannot write cost lines")
+            for i in range(len(records))
+        ]
+        return result
+    lines, problems = validate_many(CostLine, list(records))
+    result.problems = problems
+    return _count(result, store.append_cost_lines(lines)) if lines else result

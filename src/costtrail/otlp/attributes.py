@@ -1,0 +1,105 @@
+"""Which span or resource attribute feeds which envelope field (the table docs/otlp.md shows).
+
+Names are listed in order of preference: an explicit ``costtrail.<field>``
+first, then the current OpenTelemetry GenAI semantic conventions, then their
+older names, then OpenLLMetry (Traceloop) and OpenInference spellings.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+SPAN_ATTRIBUTES: Final[dict[str, tuple[str, ...]]] = {
+    "provider": ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system"),
+    "model": ("gen_ai.response.model", "gen_ai.request.model", "llm.model_name", "llm.response.model"),
+    "input_tokens": (
+        "gen_ai.usage.input_tokens",
+        "gen_ai.usage.prompt_tokens",
+        "llm.token_count.prompt",
+        "llm.usage.prompt_tokens",
+    ),
+    "output_tokens": (
+        "gen_ai.usage.output_tokens",
+        "gen_ai.usage.completion_tokens",
+        "llm.token_count.completion",
+        "llm.usage.completion_tokens",
+    ),
+    "cache_read_tokens": (
+        "gen_ai.usage.cache_read.input_tokens",
+        "gen_ai.usage.cache_read_input_tokens",
+        "llm.token_count.prompt_details.cache_read",
+    ),
+    "cache_write_tokens": (
+        "gen_ai.usage.cache_creation.input_tokens",
+        "gen_ai.usage.cache_write.input_tokens",
+        "gen_ai.usage.cache_creation_input_tokens",
+        "llm.token_count.prompt_details.cache_write",
+    ),
+    "reasoning_tokens": (
+        "gen_ai.usage.reasoning.output_tokens",
+        "gen_ai.usage.reasoning_tokens",
+        "llm.usage.reasoning_tokens",
+        "llm.token_count.completion_details.reasoning",
+    ),
+    "input_audio_tokens": ("llm.token_count.prompt_details.audio",),
+    "output_audio_tokens": ("llm.token_count.completion_details.audio",),
+    "cost_usd": ("llm.cost.total",),
+    "workflow": ("gen_ai.workflow.name", "traceloop.workflow.name"),
+    "agent": ("gen_ai.agent.name",),
+    "tool_name": ("gen_ai.tool.name", "tool.name"),
+    "session_id": ("gen_ai.conversation.id", "session.id"),
+    "user_id": ("user.id",),
+    "error_type": ("error.type",),
+    "request_id": ("gen_ai.response.id",),
+    "service_tier": ("gen_ai.openai.response.service_tier", "openai.response.service_tier"),
+}
+
+RESOURCE_ATTRIBUTES: Final[dict[str, tuple[str, ...]]] = {
+    "environment": ("deployment.environment.name", "deployment.environment"),
+    "workload": ("service.name",),
+    "namespace": ("k8s.namespace.name",),
+    "cluster": ("k8s.cluster.name",),
+    "cloud_provider": ("cloud.provider",),
+}
+
+# Fields a child span takes from its ancestors when it does not say them itself.
+INHERITED: Final[tuple[str, ...]] = ("workflow", "agent", "session_id", "user_id", "run_id")
+
+EXPLICIT_PREFIX = "costtrail."
+ASSOCIATION_PREFIX = "traceloop.association.properties."
+AGGREGATE_PREFIX = "gen_ai.aggregated_usage."
+ENTITY_NAME = "traceloop.entity.name"
+TRACELOOP_KIND = "traceloop.span.kind"
+OPENINFERENCE_KIND = "openinference.span.kind"
+OPERATION = "gen_ai.operation.name"
+TOKEN_CONVENTION = "costtrail.token_convention"  # "inclusive" | "exclusive": override the inference
+
+# Spans that group other spans (workflows, tasks, agents, chains): never a call of their own
+# when a descendant carries usage, and skipped when they only aggregate it.
+GROUPING_KINDS: Final[frozenset[str]] = frozenset(
+    {"workflow", "task", "agent", "CHAIN", "AGENT", "invoke_agent", "create_agent", "invoke_workflow"}
+)
+EMBEDDING_KINDS: Final[frozenset[str]] = frozenset({"embeddings", "EMBEDDING", "embedding"})
+TOOL_KINDS: Final[frozenset[str]] = frozenset({"execute_tool", "tool", "TOOL"})
+RETRIEVAL_KINDS: Final[frozenset[str]] = frozenset({"RETRIEVER", "retrieval"})
+
+PROVIDER_NAMES: Final[dict[str, str]] = {
+    "azure.ai.openai": "azure",
+    "az.ai.openai": "azure",
+    "azure_openai": "azure",
+    "gcp.gemini": "google",
+    "gcp.vertex_ai": "google",
+    "gcp.gen_ai": "google",
+    "vertex_ai": "google",
+    "gemini": "google",
+    "aws.bedrock": "aws",
+    "aws_bedrock": "aws",
+    "mistral_ai": "mistral",
+    "x_ai": "x-ai",
+}
+
+TOOL_CALL_KEYS = re.compile(
+    r"^(?:gen_ai\.completion\.\d+\.tool_calls\.(\d+)\.name"
+    r"|llm\.output_messages\.\d+\.message\.tool_calls\.(\d+)\.tool_call\.function\.name)$"
+)
