@@ -1,0 +1,154 @@
+"""Report metrics as data: a name, an SQL aggregate, a unit.
+
+A :class:`Metric` is an aggregate SQL expression over the report's rows: every
+column of the ``events`` table plus ``run_ok`` (true when the event's run
+succeeded, false when it did not, NULL for an event outside any run). The
+expression may use ``QUANTILE(expr, q)``, which each store spells its own way.
+A :class:`Ratio` divides two other metrics in Python, so money stays an exact
+``Decimal`` (a database would divide decimals into floats).
+
+Add a metric by defining one and passing it to ``report(metrics=[...])``, or
+build a catalog with ``METRICS | {m.name: m}`` and pass ``catalog=``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Literal
+
+Unit = Literal["usd", "count", "tokens", "ms", "ratio", "text", "timestamp"]
+
+MODEL_KINDS_SQL = "kind IN ('llm', 'embedding')"
+FAILED_STATUSES_SQL = "status IN ('failure', 'error', 'timeout')"
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One aggregate: ``sql`` is evaluated per group over the report's rows.
+
+    ``needs_runs`` marks metrics that read ``run_ok`` (the run success join is
+    only built when a requested metric needs it).
+    """
+
+    name: str
+    sql: str
+    unit: Unit
+    description: str
+    needs_runs: bool = False
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """``numerator / denominator`` of two other metrics, computed exactly in Python.
+
+    A zero or missing denominator gives ``None``. Money ratios are ``Decimal``
+    rounded to 12 places (the ledger's scale); other ratios are floats.
+    """
+
+    name: str
+    numerator: str
+    denominator: str
+    unit: Unit
+    description: str
+
+
+MetricDef = Metric | Ratio
+
+
+def _runs_metric(name: str, sql: str, unit: Unit, description: str) -> Metric:
+    return Metric(name, sql, unit, description, needs_runs=True)
+
+
+_DEFINITIONS: tuple[MetricDef, ...] = (
+    Metric("events", "count(*)", "count", "events (model calls, retrievals, tool calls, ...)"),
+    Metric(
+        "model_calls",
+        f"sum(CASE WHEN {MODEL_KINDS_SQL} THEN 1 ELSE 0 END)",
+        "count",
+        "model calls (kind llm or embedding)",
+    ),
+    Metric("total_cost", "sum(cost_usd)", "usd", "sum of priced event costs (USD)"),
+    Metric("priced_events", "count(cost_usd)", "count", "events with a cost (computed or reported)"),
+    Metric(
+        "unpriced_events",
+        "sum(CASE WHEN unpriced THEN 1 ELSE 0 END)",
+        "count",
+        "events with no matching price (their cost is not in total_cost)",
+    ),
+    Metric("runs", "count(DISTINCT run_id)", "count", "distinct runs (run_id) with events in the group"),
+    _runs_metric(
+        "successful_runs",
+        "count(DISTINCT CASE WHEN run_ok THEN run_id END)",
+        "count",
+        "runs that succeeded (successful outcome, else last model event succeeded)",
+    ),
+    _runs_metric(
+        "failed_runs",
+        "count(DISTINCT CASE WHEN NOT run_ok THEN run_id END)",
+        "count",
+        "runs that did not succeed",
+    ),
+    _runs_metric(
+        "failed_run_cost",
+        "sum(CASE WHEN NOT run_ok THEN cost_usd END)",
+        "usd",
+        "spend that produced no successful result: cost of the group's events in failed runs",
+    ),
+    Ratio("success_rate", "successful_runs", "runs", "ratio", "successful_runs / runs"),
+    Ratio("avg_cost_per_run", "total_cost", "runs", "usd", "total_cost / runs"),
+    Ratio(
+        "cost_per_successful_run",
+        "total_cost",
+        "successful_runs",
+        "usd",
+        "cost per successful completion: total_cost / successful_runs",
+    ),
+    Ratio("failed_cost_share", "failed_run_cost", "total_cost", "ratio", "failed_run_cost / total_cost"),
+    Ratio("avg_cost_per_event", "total_cost", "priced_events", "usd", "total_cost / priced_events"),
+    Metric("avg_latency_ms", "avg(latency_ms)", "ms", "mean latency of events that report one (ms)"),
+    Metric("p95_latency_ms", "QUANTILE(latency_ms, 0.95)", "ms", "95th percentile latency (ms)"),
+    Metric(
+        "retried_events",
+        "sum(CASE WHEN retry_count > 0 OR status = 'retry' THEN 1 ELSE 0 END)",
+        "count",
+        "events that were retried (status retry) or are retry attempts (retry_count > 0)",
+    ),
+    Ratio("retry_rate", "retried_events", "events", "ratio", "retried_events / events"),
+    Metric("retries", "sum(retry_count)", "count", "sum of retry_count"),
+    Metric(
+        "failed_events",
+        f"sum(CASE WHEN {FAILED_STATUSES_SQL} THEN 1 ELSE 0 END)",
+        "count",
+        "events with status failure, error or timeout",
+    ),
+    Ratio("failure_rate", "failed_events", "events", "ratio", "failed_events / events"),
+    Metric("total_input_tokens", "sum(input_tokens)", "tokens", "input tokens (incl. cached)"),
+    Metric("total_output_tokens", "sum(output_tokens)", "tokens", "output tokens (incl. reasoning)"),
+    Metric("total_cache_read_tokens", "sum(cache_read_tokens)", "tokens", "cache read tokens"),
+    Metric("total_cache_write_tokens", "sum(cache_write_tokens)", "tokens", "cache write tokens"),
+    Metric("total_reasoning_tokens", "sum(reasoning_tokens)", "tokens", "reasoning tokens"),
+    Metric(
+        "avg_input_tokens",
+        f"avg(CASE WHEN {MODEL_KINDS_SQL} THEN input_tokens END)",
+        "tokens",
+        "mean input tokens per model call",
+    ),
+    Metric(
+        "avg_output_tokens",
+        f"avg(CASE WHEN {MODEL_KINDS_SQL} THEN output_tokens END)",
+        "tokens",
+        "mean output tokens per model call",
+    ),
+    Metric("total_tool_calls", "sum(tool_calls)", "count", "tool calls requested by models"),
+    Metric("total_queries", "sum(query_count)", "count", "retrieval queries"),
+    Metric("total_payload_bytes", "sum(payload_bytes)", "count", "request payload bytes"),
+    Metric("workflows_touched", "count(DISTINCT workflow)", "count", "distinct workflows"),
+    Metric("customers", "count(DISTINCT customer_id)", "count", "distinct customers"),
+    Metric("first_seen", "min(started_at)", "timestamp", "earliest started_at"),
+    Metric("last_seen", "max(started_at)", "timestamp", "latest started_at"),
+)
+
+METRICS: Mapping[str, MetricDef] = MappingProxyType({m.name: m for m in _DEFINITIONS})
+"""The built-in metric catalog (read-only; extend with ``METRICS | {...}``)."""

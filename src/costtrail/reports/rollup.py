@@ -1,0 +1,335 @@
+"""The rollup: group the ledger's events by dimensions and compute metrics, in the database.
+
+``report()`` builds one SQL query through the store's dialect (so it runs on
+DuckDB and ClickHouse alike), lets the database aggregate, and returns a
+:class:`ReportResult`: a list of row dicts (dimension and metric names as
+keys) that also carries the unpriced line.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from costtrail.ledger.store import Dialect, LedgerStore
+from costtrail.reports.dimensions import Bands, Dimension, ReportError, resolve_dimension
+from costtrail.reports.metrics import METRICS, MODEL_KINDS_SQL, Metric, MetricDef, Ratio
+from costtrail.schema.events import Event
+
+
+class NotNull:
+    """Filter value matching any present (non-NULL) value: ``filters={"tool_name": NOT_NULL}``."""
+
+    def __repr__(self) -> str:
+        return "NOT_NULL"
+
+
+NOT_NULL = NotNull()
+
+FilterValue = str | int | None | NotNull | Sequence[str | int | None]
+TimeBound = datetime | date | None
+
+DEFAULT_METRICS: tuple[str, ...] = ("total_cost", "events", "runs", "unpriced_events")
+_MONEY_PLACES = Decimal("1e-12")
+_QUANTILE = re.compile(r"QUANTILE\(\s*([A-Za-z_][A-Za-z0-9_]*)\s*,\s*([0-9.]+)\s*\)")
+_RESERVED = frozenset(Event.model_fields) | {"run_ok"}
+
+
+@dataclass(frozen=True)
+class UnpricedLine:
+    """How many events had no price, and for which models (present in every report)."""
+
+    events: int
+    models: tuple[dict[str, Any], ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"events": self.events, "models": [dict(m) for m in self.models]}
+
+
+class ReportResult(list[dict[str, Any]]):
+    """The rows of a report (a list of dicts) plus ``by``, ``metrics`` and the ``unpriced`` line."""
+
+    def __init__(
+        self,
+        rows: Iterable[dict[str, Any]],
+        *,
+        by: Sequence[str],
+        metrics: Sequence[str],
+        unpriced: UnpricedLine,
+    ) -> None:
+        super().__init__(rows)
+        self.by = list(by)
+        self.metrics = list(metrics)
+        self.unpriced = unpriced
+
+    @property
+    def columns(self) -> list[str]:
+        return [*self.by, *self.metrics]
+
+    def as_dict(self) -> dict[str, Any]:
+        """The stable JSON shape: ``{"by", "metrics", "rows", "unpriced"}``."""
+        return {
+            "by": self.by,
+            "metrics": self.metrics,
+            "rows": [dict(r) for r in self],
+            "unpriced": self.unpriced.as_dict(),
+        }
+
+
+def utc_naive(value: TimeBound) -> datetime | None:
+    """A time bound as a naive UTC datetime (dates mean their UTC midnight)."""
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        return datetime(value.year, value.month, value.day)
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None)
+
+
+def where_clause(
+    dialect: Dialect,
+    filters: Mapping[str, FilterValue] | None,
+    since: TimeBound,
+    until: TimeBound,
+    *,
+    payload_bands: Bands | None = None,
+    input_bands: Bands | None = None,
+) -> str:
+    """The WHERE condition for a time window (``since`` inclusive, ``until`` exclusive) and filters."""
+    parts: list[str] = []
+    lo, hi = utc_naive(since), utc_naive(until)
+    if lo is not None:
+        parts.append(f"started_at >= {dialect.literal(lo)}")
+    if hi is not None:
+        parts.append(f"started_at < {dialect.literal(hi)}")
+    for name, value in (filters or {}).items():
+        dim = resolve_dimension(name, dialect, payload_bands, input_bands)
+        parts.append(_filter_sql(dialect, dim, value))
+    return " AND ".join(parts) if parts else "TRUE"
+
+
+def _filter_sql(dialect: Dialect, dim: Dimension, value: FilterValue) -> str:
+    if isinstance(value, NotNull):
+        return f"{dim.sql} IS NOT NULL"
+    values = list(value) if isinstance(value, list | tuple | set | frozenset) else [value]
+    if not values:
+        raise ReportError(f"filter on {dim.name} has no values")
+    conds: list[str] = []
+    present = [v for v in values if v is not None]
+    if present:
+        conds.append(f"{dim.sql} IN ({', '.join(dialect.literal(str(v)) for v in present)})")
+    if len(present) < len(values):
+        conds.append(f"{dim.sql} IS NULL")
+    return "(" + " OR ".join(conds) + ")"
+
+
+def last_model_status_sql(dialect: Dialect) -> str:
+    """The status of a run's last model event (by started_at), as an aggregate."""
+    if dialect.name == "clickhouse":
+        return f"argMaxIf(status, started_at, {MODEL_KINDS_SQL})"
+    return f"arg_max(status, started_at) FILTER (WHERE {MODEL_KINDS_SQL})"
+
+
+def run_status_ctes(dialect: Dialect, time_where: str) -> str:
+    """CTEs ending in ``run_status(run_id, run_ok)``: a run succeeded if it has a
+    successful outcome; with outcomes that are all unsuccessful it failed; with
+    none, it succeeded when its last model event did."""
+    events, outcomes = dialect.final("events"), dialect.final("outcomes")
+    return f"""run_last AS (
+    SELECT run_id, {last_model_status_sql(dialect)} AS last_status
+    FROM {events} WHERE run_id IS NOT NULL AND {time_where} GROUP BY run_id
+), run_outcome AS (
+    SELECT run_id, count(*) AS n, max(CASE WHEN success THEN 1 ELSE 0 END) AS ok
+    FROM {outcomes} GROUP BY run_id
+), run_status AS (
+    SELECT r.run_id AS run_id,
+           CASE WHEN coalesce(o.n, 0) > 0 THEN o.ok = 1
+                ELSE coalesce(r.last_status = 'success', FALSE) END AS run_ok
+    FROM run_last r LEFT JOIN run_outcome o ON r.run_id = o.run_id
+)"""
+
+
+def resolve_metrics(
+    requested: Sequence[str | MetricDef], catalog: Mapping[str, MetricDef]
+) -> tuple[list[MetricDef], list[Metric]]:
+    """The requested definitions, and every SQL metric needed to compute them."""
+    known: dict[str, MetricDef] = dict(catalog)
+    wanted: list[MetricDef] = []
+    for item in requested:
+        if isinstance(item, Metric | Ratio):
+            known[item.name] = item
+            wanted.append(item)
+        elif item in known:
+            wanted.append(known[item])
+        else:
+            raise ReportError(f"unknown metric {item!r}: choose one of {', '.join(sorted(known))}")
+    sql_metrics: dict[str, Metric] = {}
+
+    def need(m: Metric) -> None:
+        if m.name in _RESERVED:
+            raise ReportError(f"metric name {m.name!r} is an event column: name it differently")
+        sql_metrics.setdefault(m.name, m)
+
+    for w in wanted:
+        if isinstance(w, Metric):
+            need(w)
+            continue
+        for part in (w.numerator, w.denominator):
+            base = known.get(part)
+            if not isinstance(base, Metric):
+                raise ReportError(f"ratio {w.name!r} must divide two SQL metrics; {part!r} is not one")
+            need(base)
+    return wanted, list(sql_metrics.values())
+
+
+def _metric_sql(dialect: Dialect, m: Metric) -> str:
+    return _QUANTILE.sub(lambda g: dialect.quantile(g.group(1), float(g.group(2))), m.sql)
+
+
+def report(
+    store: LedgerStore,
+    by: Sequence[str] = ("workflow",),
+    metrics: Sequence[str | MetricDef] | None = None,
+    filters: Mapping[str, FilterValue] | None = None,
+    since: TimeBound = None,
+    until: TimeBound = None,
+    limit: int | None = None,
+    order_by: Sequence[str] | None = None,
+    *,
+    catalog: Mapping[str, MetricDef] = METRICS,
+    payload_bands: Bands | None = None,
+    input_bands: Bands | None = None,
+) -> ReportResult:
+    """Roll the ledger's events up by ``by`` dimensions into ``metrics``.
+
+    ``filters`` maps a dimension to a value or a list of values (``None``
+    matches missing values); ``since`` is inclusive, ``until`` exclusive.
+    ``order_by`` names dimensions or metrics, ``-name`` for descending
+    (default: the first money metric, descending). Money is ``Decimal``.
+
+    >>> rows = report(store, by=["workflow"], metrics=["total_cost", "runs",
+    ...               "cost_per_successful_run"])  # doctest: +SKIP
+    >>> rows[0]["cost_per_successful_run"]  # doctest: +SKIP
+    Decimal('6.250000000000')
+    """
+    dialect = store.dialect
+    dims = [resolve_dimension(b, dialect, payload_bands, input_bands) for b in by]
+    wanted, sql_metrics = resolve_metrics(list(metrics or DEFAULT_METRICS), catalog)
+    names = [d.name for d in dims] + [m.name for m in wanted]
+    if len(set(names)) != len(names):
+        raise ReportError(f"a report column appears twice: {names}")
+    where = where_clause(dialect, filters, since, until, payload_bands=payload_bands, input_bands=input_bands)
+    time_where = where_clause(dialect, None, since, until)
+    sql = _rollup_sql(dialect, dims, wanted, sql_metrics, where, time_where, limit, order_by)
+    raw = store.query(sql)
+    rows = [_finish_row(r, dims, wanted, sql_metrics) for r in raw]
+    return ReportResult(
+        rows,
+        by=[d.name for d in dims],
+        metrics=[m.name for m in wanted],
+        unpriced=unpriced_line(store, where),
+    )
+
+
+def _rollup_sql(
+    dialect: Dialect,
+    dims: list[Dimension],
+    wanted: list[MetricDef],
+    sql_metrics: list[Metric],
+    where: str,
+    time_where: str,
+    limit: int | None,
+    order_by: Sequence[str] | None,
+) -> str:
+    events = dialect.final("events")
+    needs_runs = any(m.needs_runs for m in sql_metrics)
+    select = [f"{d.sql} AS d{i}" for i, d in enumerate(dims)]
+    select += [f"{d.sort_sql} AS s{i}" for i, d in enumerate(dims) if d.sort_sql]
+    select += [f"{_metric_sql(dialect, m)} AS m{i}" for i, m in enumerate(sql_metrics)]
+    group = f" GROUP BY {', '.join(d.sql for d in dims)}" if dims else ""
+    if needs_runs:
+        head = f"WITH {run_status_ctes(dialect, time_where)}, ev AS (\n"
+        head += "    SELECT e.*, CASE WHEN e.run_id IS NULL THEN NULL ELSE s.run_ok END AS run_ok\n"
+        head += f"    FROM (SELECT * FROM {events} WHERE {where}) AS e\n"
+        head += "    LEFT JOIN run_status s ON e.run_id = s.run_id\n)\n"
+        inner = f"SELECT {', '.join(select)} FROM ev{group}"
+    else:
+        head = ""
+        inner = f"SELECT {', '.join(select)} FROM {events} WHERE {where}{group}"
+    order = _order_sql(dims, wanted, sql_metrics, order_by)
+    tail = f" LIMIT {int(limit)}" if limit is not None else ""
+    return f"{head}SELECT * FROM ({inner}) AS t ORDER BY {order}{tail}"
+
+
+def _order_sql(
+    dims: list[Dimension], wanted: list[MetricDef], sql_metrics: list[Metric], order_by: Sequence[str] | None
+) -> str:
+    col = {m.name: f"m{i}" for i, m in enumerate(sql_metrics)}
+    for i, d in enumerate(dims):
+        col[d.name] = f"s{i}" if d.sort_sql else f"d{i}"
+    for m in wanted:
+        if isinstance(m, Ratio):
+            col[m.name] = f"(CAST({col[m.numerator]} AS DOUBLE) / NULLIF({col[m.denominator]}, 0))"
+    if order_by is None:
+        money = [m.name for m in wanted if m.unit == "usd"]
+        order_by = [f"-{money[0]}"] if money else ([f"-{wanted[0].name}"] if wanted else [])
+    keys: list[str] = []
+    for item in order_by:
+        name, desc = (item[1:], True) if item.startswith("-") else (item, False)
+        if name not in col:
+            raise ReportError(f"cannot order by {name!r}: order by one of {', '.join(col)}")
+        keys.append(f"{col[name]} {'DESC' if desc else 'ASC'} NULLS LAST")
+    keys += [f"{col[d.name]} ASC NULLS LAST" for d in dims]
+    if not keys:
+        return "1"
+    return ", ".join(keys)
+
+
+def _finish_row(
+    raw: dict[str, Any], dims: list[Dimension], wanted: list[MetricDef], sql_metrics: list[Metric]
+) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for i, m in enumerate(sql_metrics):
+        values[m.name] = _typed(raw[f"m{i}"], m)
+    row: dict[str, Any] = {d.name: raw[f"d{i}"] for i, d in enumerate(dims)}
+    for w in wanted:
+        row[w.name] = values[w.name] if isinstance(w, Metric) else _ratio(w, values)
+    return row
+
+
+def _typed(value: Any, m: Metric) -> Any:
+    if m.unit == "usd":
+        return Decimal(0) if value is None else (value if isinstance(value, Decimal) else Decimal(str(value)))
+    if m.unit == "count":
+        return 0 if value is None else int(value)
+    if m.unit in ("ms", "ratio") and value is not None:
+        return float(value)
+    return value
+
+
+def _ratio(m: Ratio, values: dict[str, Any]) -> Any:
+    num, den = values[m.numerator], values[m.denominator]
+    if num is None or not den:
+        return None
+    if m.unit == "usd":
+        return (Decimal(num) / Decimal(den)).quantize(_MONEY_PLACES)
+    return float(num) / float(den)
+
+
+def unpriced_line(store: LedgerStore, where: str = "TRUE") -> UnpricedLine:
+    """Count unpriced events matching ``where`` and list their (kind, provider, model)."""
+    rows = store.query(
+        f"SELECT kind, provider, model, count(*) AS n FROM {store.dialect.final('events')} "
+        f"WHERE unpriced AND {where} GROUP BY kind, provider, model "
+        "ORDER BY n DESC, kind ASC, provider ASC NULLS LAST, model ASC NULLS LAST"
+    )
+    models = tuple(
+        {"kind": r["kind"], "provider": r["provider"], "model": r["model"], "events": int(r["n"])}
+        for r in rows
+    )
+    return UnpricedLine(sum(m["events"] for m in models), models)

@@ -1,0 +1,108 @@
+"""Runs: the most expensive runs, every run's cost, and one run's steps in order."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from costtrail.ledger.store import LedgerStore
+from costtrail.reports.dimensions import ReportError
+from costtrail.reports.metrics import Metric
+from costtrail.reports.rollup import NOT_NULL, FilterValue, ReportResult, TimeBound, report, unpriced_line
+
+# Per-run columns; a run's events share its workflow and customer, so min() reads them.
+_RUN_METRICS: tuple[Metric, ...] = (
+    Metric("run_workflow", "min(workflow)", "text", "the run's workflow"),
+    Metric("run_customer", "min(customer_id)", "text", "the run's customer"),
+    Metric("run_started_at", "min(started_at)", "timestamp", "the run's first event"),
+    Metric(
+        "run_succeeded",
+        "max(CASE WHEN run_ok THEN 1 ELSE 0 END)",
+        "count",
+        "1 when the run succeeded",
+        needs_runs=True,
+    ),
+)
+_RENAME = {
+    "run_workflow": "workflow",
+    "run_customer": "customer_id",
+    "run_started_at": "started_at",
+    "run_succeeded": "succeeded",
+}
+
+
+def run_costs(
+    store: LedgerStore,
+    filters: Mapping[str, FilterValue] | None = None,
+    since: TimeBound = None,
+    until: TimeBound = None,
+    limit: int | None = None,
+) -> ReportResult:
+    """Every run's cost, most expensive first: ``run_id, workflow, customer_id, started_at,
+    succeeded, total_cost, events, retries, unpriced_events``."""
+    result = report(
+        store,
+        by=["run_id"],
+        metrics=[*_RUN_METRICS, "total_cost", "events", "retries", "unpriced_events"],
+        filters={"run_id": NOT_NULL, **(filters or {})},
+        since=since,
+        until=until,
+        limit=limit,
+        order_by=["-total_cost"],
+    )
+    rows = [{_RENAME.get(k, k): _run_value(k, v) for k, v in r.items()} for r in result]
+    return ReportResult(
+        rows, by=["run_id"], metrics=[_RENAME.get(m, m) for m in result.metrics], unpriced=result.unpriced
+    )
+
+
+def top_runs(
+    store: LedgerStore,
+    limit: int = 10,
+    filters: Mapping[str, FilterValue] | None = None,
+    since: TimeBound = None,
+    until: TimeBound = None,
+) -> ReportResult:
+    """The ``limit`` most expensive runs (see :func:`run_costs` for the columns)."""
+    return run_costs(store, filters, since, until, limit)
+
+
+def run_steps(store: LedgerStore, run_id: str) -> dict[str, Any]:
+    """One run: its summary, outcomes and every event in time order with its cost and the running total.
+
+    Returns ``{"run_id", "workflow", "customer_id", "succeeded", "total_cost",
+    "outcomes": [...], "steps": [...], "unpriced": {...}}``.
+    """
+    d = store.dialect
+    where = f"run_id = {d.literal(run_id)}"
+    steps = store.query(
+        "SELECT started_at, step, agent, kind, provider, model, tool_name, status, retry_count, "
+        "input_tokens, output_tokens, cache_read_tokens, latency_ms, cost_usd, unpriced "
+        f"FROM {d.final('events')} WHERE {where} ORDER BY started_at ASC, event_uuid ASC"
+    )
+    if not steps:
+        raise ReportError(f"no run {run_id!r} in the ledger: list runs with `costtrail runs --top 20`")
+    running = Decimal(0)
+    for s in steps:
+        running += s["cost_usd"] or Decimal(0)
+        s["cumulative_cost"] = running
+    summary = run_costs(store, filters={"run_id": run_id})[0]
+    outcomes = store.query(
+        f"SELECT outcome, success, value_usd, recorded_at FROM {d.final('outcomes')} "
+        f"WHERE {where} ORDER BY recorded_at ASC"
+    )
+    return {
+        "run_id": run_id,
+        "workflow": summary["workflow"],
+        "customer_id": summary["customer_id"],
+        "succeeded": summary["succeeded"],
+        "total_cost": summary["total_cost"],
+        "outcomes": outcomes,
+        "steps": steps,
+        "unpriced": unpriced_line(store, where).as_dict(),
+    }
+
+
+def _run_value(key: str, value: Any) -> Any:
+    return bool(value) if key == "run_succeeded" else value
