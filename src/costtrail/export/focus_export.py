@@ -1,0 +1,341 @@
+"""FOCUS export: telemetry, bills and allocations as one FOCUS 1.2 cost and usage dataset.
+
+Rows carry ``x_CostSource`` so a reader can tell the views of the same money apart:
+
+- ``telemetry``: events aggregated per day x provider x model x account x tags (computed cost);
+- ``billed`` / ``shared``: imported bills and invoices;
+- ``allocated`` / ``unallocated``: shares of pools made by allocation rules (``Allocated*`` columns);
+- ``true_up``: billed minus computed per reconciled group.
+
+Telemetry and bills describe the same spend from two sides, and allocations
+re-state shared pools, so a total is taken per ``x_CostSource`` (or filter with
+``sources``). Columns that costtrail adds are prefixed ``x_``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from costtrail.finance.period import Period
+from costtrail.ledger.store import LedgerStore
+
+FOCUS_VERSION = "1.2"
+SOURCES = ("telemetry", "billed", "shared", "allocated", "unallocated", "true_up")
+TAG_DIMENSIONS = ("workflow", "feature", "customer_id", "tenant_id", "environment")
+_AI = "AI and Machine Learning"
+_GENAI = "Generative AI"
+
+COLUMNS: tuple[str, ...] = (
+    "BilledCost",
+    "BillingAccountId",
+    "BillingAccountName",
+    "BillingCurrency",
+    "BillingPeriodEnd",
+    "BillingPeriodStart",
+    "ChargeCategory",
+    "ChargeClass",
+    "ChargeDescription",
+    "ChargeFrequency",
+    "ChargePeriodEnd",
+    "ChargePeriodStart",
+    "ConsumedQuantity",
+    "ConsumedUnit",
+    "ContractedCost",
+    "ContractedUnitPrice",
+    "EffectiveCost",
+    "InvoiceIssuerName",
+    "ListCost",
+    "ListUnitPrice",
+    "PricingCategory",
+    "PricingQuantity",
+    "PricingUnit",
+    "ProviderName",
+    "PublisherName",
+    "RegionId",
+    "RegionName",
+    "ResourceId",
+    "ResourceName",
+    "ResourceType",
+    "ServiceCategory",
+    "ServiceName",
+    "ServiceSubcategory",
+    "SkuId",
+    "SkuPriceId",
+    "SubAccountId",
+    "SubAccountName",
+    "Tags",
+    "AllocatedMethodId",
+    "AllocatedMethodDetails",
+    "AllocatedResourceId",
+    "AllocatedTags",
+    "x_CostSource",
+    "x_Model",
+    "x_ProviderAccount",
+    "x_ServiceTier",
+    "x_InputTokens",
+    "x_OutputTokens",
+    "x_CacheReadTokens",
+    "x_CacheWriteTokens",
+    "x_Requests",
+    "x_Events",
+    "x_UnpricedEvents",
+    "x_RuleId",
+    "x_Signal",
+    "x_SignalQuantity",
+    "x_AllocationRatio",
+    "x_Confidence",
+)
+_MONEY = ("BilledCost", "ContractedCost", "EffectiveCost", "ListCost", "ContractedUnitPrice", "ListUnitPrice")
+_QTY = ("ConsumedQuantity", "PricingQuantity", "x_SignalQuantity", "x_AllocationRatio")
+_INTS = ("x_InputTokens", "x_OutputTokens", "x_CacheReadTokens", "x_CacheWriteTokens", "x_Requests")
+_INTS2 = ("x_Events", "x_UnpricedEvents")
+_TIMES = ("BillingPeriodEnd", "BillingPeriodStart", "ChargePeriodEnd", "ChargePeriodStart")
+
+
+def _utc(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    return datetime.fromisoformat(str(value)).replace(tzinfo=UTC)
+
+
+def _dec(value: Any) -> Decimal:
+    return value if isinstance(value, Decimal) else Decimal(str(value or 0))
+
+
+def _telemetry_rows(store: LedgerStore, period: Period) -> Iterable[dict[str, Any]]:
+    d = store.dialect
+    day = d.day("started_at")
+    keys = ["provider", "model", "provider_account", "service_tier", "region", *TAG_DIMENSIONS]
+    sql = (
+        f"SELECT {day} AS day, {', '.join(keys)}, "
+        "sum(CASE WHEN unpriced THEN 0 ELSE coalesce(cost_usd, 0) END) AS cost, "
+        "sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens, "
+        "sum(cache_read_tokens) AS cache_read_tokens, sum(cache_write_tokens) AS cache_write_tokens, "
+        "sum(request_count) AS requests, count(*) AS events, "
+        "sum(CASE WHEN unpriced THEN 1 ELSE 0 END) AS unpriced "
+        f"FROM {d.final('events')} WHERE {period.where('started_at', d.literal)} "
+        f"GROUP BY {day}, {', '.join(keys)}"
+    )
+    for r in store.query(sql):
+        start = _utc(r["day"])
+        provider = r["provider"] or "unknown"
+        tokens = int(r["input_tokens"] or 0) + int(r["output_tokens"] or 0)
+        cost = _dec(r["cost"])
+        tags = {k: r[k] for k in TAG_DIMENSIONS if r[k] is not None}
+        account = r["provider_account"] or provider
+        yield {
+            "BilledCost": cost,
+            "EffectiveCost": cost,
+            "ListCost": cost,
+            "ContractedCost": cost,
+            "BillingAccountId": account,
+            "BillingAccountName": account,
+            "SubAccountId": r["provider_account"],
+            "SubAccountName": r["provider_account"],
+            "ChargeCategory": "Usage",
+            "ChargeDescription": f"{r['model'] or 'unpriced usage'} via {provider} (costtrail telemetry)",
+            "ChargeFrequency": "Usage-Based",
+            "ChargePeriodStart": start,
+            "ChargePeriodEnd": start + timedelta(days=1),
+            "ConsumedQuantity": Decimal(tokens) if tokens else None,
+            "ConsumedUnit": "Tokens" if tokens else None,
+            "PricingQuantity": Decimal(tokens),
+            "PricingUnit": "Tokens",
+            "PricingCategory": "Standard",
+            "ProviderName": provider,
+            "PublisherName": provider,
+            "InvoiceIssuerName": provider,
+            "RegionId": r["region"],
+            "RegionName": r["region"],
+            "ResourceId": r["model"],
+            "ResourceName": r["model"],
+            "ResourceType": "Model" if r["model"] else None,
+            "ServiceCategory": _AI,
+            "ServiceSubcategory": _GENAI,
+            "ServiceName": f"{provider} API",
+            "SkuId": r["model"],
+            "SkuPriceId": r["model"],
+            "Tags": tags,
+            "x_CostSource": "telemetry",
+            "x_Model": r["model"],
+            "x_ProviderAccount": r["provider_account"],
+            "x_ServiceTier": r["service_tier"],
+            "x_InputTokens": int(r["input_tokens"] or 0),
+            "x_OutputTokens": int(r["output_tokens"] or 0),
+            "x_CacheReadTokens": int(r["cache_read_tokens"] or 0),
+            "x_CacheWriteTokens": int(r["cache_write_tokens"] or 0),
+            "x_Requests": int(r["requests"] or 0),
+            "x_Events": int(r["events"] or 0),
+            "x_UnpricedEvents": int(r["unpriced"] or 0),
+        }
+
+
+def _line_rows(store: LedgerStore, period: Period, kinds: Sequence[str]) -> Iterable[dict[str, Any]]:
+    d = store.dialect
+    kind_list = ", ".join(d.literal(k) for k in kinds)
+    sql = (
+        f"SELECT * FROM {d.final('cost_lines')} WHERE kind IN ({kind_list}) "
+        f"AND ({period.where('charge_period_start', d.literal)} "
+        f"OR allocation_period = {d.literal(period.label)}) "
+        "ORDER BY kind, charge_period_start, line_id"
+    )
+    for r in store.query(sql):
+        tags = json.loads(r["tags"]) if r["tags"] else {}
+        provider = r["provider"] or ("costtrail" if r["kind"] in ("allocated", "unallocated") else "unknown")
+        ai = r["service_category"] == _AI or r["model"] is not None
+        allocated = r["kind"] in ("allocated", "unallocated")
+        category = r["service_category"] or (_AI if ai else "Other")
+        billed = _dec(r["billed_cost"])
+        effective = _dec(r["effective_cost"]) if r["effective_cost"] is not None else billed
+        row: dict[str, Any] = {
+            "BilledCost": billed,
+            "EffectiveCost": effective,
+            "ListCost": _dec(r["list_cost"]) if r["list_cost"] is not None else billed,
+            "ContractedCost": _dec(r["contracted_cost"]) if r["contracted_cost"] is not None else effective,
+            "BillingAccountId": r["provider_account"] or provider,
+            "BillingAccountName": r["provider_account"] or provider,
+            "SubAccountId": r["provider_account"],
+            "SubAccountName": r["provider_account"],
+            "BillingCurrency": r["currency"],
+            "ChargeCategory": r["charge_category"] or "Usage",
+            "ChargeDescription": r["charge_description"] or r["source"],
+            "ChargeFrequency": "Usage-Based",
+            "ChargePeriodStart": _utc(r["charge_period_start"]),
+            "ChargePeriodEnd": _utc(r["charge_period_end"]),
+            "ConsumedQuantity": r["consumed_quantity"],
+            "ConsumedUnit": r["consumed_unit"] if r["consumed_quantity"] is not None else None,
+            "PricingQuantity": r["pricing_quantity"],
+            "PricingUnit": r["pricing_unit"] if r["pricing_quantity"] is not None else None,
+            "PricingCategory": "Standard" if r["pricing_quantity"] is not None else None,
+            "ProviderName": provider,
+            "PublisherName": provider,
+            "InvoiceIssuerName": provider,
+            "ResourceId": r["resource_id"],
+            "ResourceName": r["resource_name"] or r["resource_id"],
+            "ServiceCategory": category,
+            "ServiceSubcategory": _GENAI if category == _AI else "Other (Other)",
+            "ServiceName": r["service_name"] or r["source"],
+            "SkuId": r["sku"],
+            "SkuPriceId": r["sku"],
+            "Tags": {k: v for k, v in tags.items() if not k.startswith("focus.")},
+            "x_CostSource": r["kind"],
+            "x_Model": r["model"],
+            "x_ProviderAccount": r["provider_account"],
+            "x_ServiceTier": tags.get("service_tier"),
+            "x_RuleId": r["rule_id"],
+            "x_Signal": r["signal"],
+            "x_SignalQuantity": r["signal_quantity"],
+            "x_AllocationRatio": r["ratio"],
+            "x_Confidence": r["confidence"],
+        }
+        if allocated:
+            row["AllocatedMethodId"] = r["rule_id"]
+            row["AllocatedMethodDetails"] = json.dumps(
+                {"method": tags.get("method"), "signal": r["signal"], "ratio": str(r["ratio"])},
+                sort_keys=True,
+            )
+            if r["target_dimension"]:
+                row["AllocatedTags"] = {r["target_dimension"]: r["target_value"] or "(unallocated)"}
+                row["Tags"] = {**row["Tags"], r["target_dimension"]: r["target_value"] or "(unallocated)"}
+        yield row
+
+
+def focus_records(
+    store: LedgerStore, period: Period, sources: Sequence[str] = SOURCES
+) -> list[dict[str, Any]]:
+    """The period's FOCUS rows (one dict per row, every column in :data:`COLUMNS`)."""
+    unknown = sorted(set(sources) - set(SOURCES))
+    if unknown:
+        raise ValueError(f"unknown source {', '.join(unknown)}: use {', '.join(SOURCES)}")
+    rows: list[dict[str, Any]] = []
+    if "telemetry" in sources:
+        rows.extend(_telemetry_rows(store, period))
+    kinds = [s for s in sources if s != "telemetry"]
+    if kinds:
+        rows.extend(_line_rows(store, period, kinds))
+    out = []
+    for row in rows:
+        full = {c: row.get(c) for c in COLUMNS}
+        full["BillingCurrency"] = full["BillingCurrency"] or "USD"
+        full["BillingPeriodStart"] = period.start
+        full["BillingPeriodEnd"] = period.end
+        full["ChargeClass"] = None
+        out.append(full)
+    return out
+
+
+def _arrow(records: list[dict[str, Any]]) -> pa.Table:
+    fields = []
+    for c in COLUMNS:
+        if c in _MONEY:
+            fields.append(pa.field(c, pa.decimal128(38, 12)))
+        elif c in _QTY:
+            fields.append(pa.field(c, pa.decimal128(38, 9)))
+        elif c in _INTS or c in _INTS2:
+            fields.append(pa.field(c, pa.int64()))
+        elif c in _TIMES:
+            fields.append(pa.field(c, pa.timestamp("us", tz="UTC")))
+        else:
+            fields.append(pa.field(c, pa.string()))
+    data: dict[str, list[Any]] = {c: [] for c in COLUMNS}
+    for r in records:
+        for c in COLUMNS:
+            v = r[c]
+            if c in ("Tags", "AllocatedTags") and v is not None:
+                v = json.dumps(v, sort_keys=True)
+            elif c in _MONEY and v is not None:
+                v = _dec(v).quantize(Decimal("0.000000000001"))
+            elif c in _QTY and v is not None:
+                v = _dec(v).quantize(Decimal("0.000000001"))
+            data[c].append(v)
+    return pa.Table.from_pydict(data, schema=pa.schema(fields))
+
+
+def _csv_cell(column: str, value: Any) -> str:
+    if value is None:
+        return ""
+    if column in _TIMES:
+        return _utc(value).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if column in ("Tags", "AllocatedTags"):
+        return json.dumps(value, sort_keys=True)
+    if isinstance(value, Decimal):
+        return format(value.normalize() if value != 0 else Decimal(0), "f")
+    return str(value)
+
+
+def write_focus(records: list[dict[str, Any]], path: Path, fmt: str = "csv") -> int:
+    """Write FOCUS rows as CSV (ISO 8601 UTC times, JSON tags) or Parquet; returns the row count."""
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        pq.write_table(_arrow(records), path)
+        return len(records)
+    if fmt != "csv":
+        raise ValueError(f"unknown format {fmt!r}: use csv or parquet")
+    import csv
+
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(COLUMNS)
+        for r in records:
+            writer.writerow([_csv_cell(c, r[c]) for c in COLUMNS])
+    return len(records)
+
+
+def export_focus(
+    store: LedgerStore, period: Period, path: Path, fmt: str = "csv", sources: Sequence[str] = SOURCES
+) -> int:
+    """Export the period as a FOCUS file; returns the number of rows written.
+
+    >>> export_focus(store, Period.parse("2026-10"), Path("focus.csv"))  # doctest: +SKIP
+    """
+    return write_focus(focus_records(store, period, sources), path, fmt)
