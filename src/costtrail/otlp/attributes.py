@@ -12,7 +12,13 @@ from typing import Final
 
 SPAN_ATTRIBUTES: Final[dict[str, tuple[str, ...]]] = {
     "provider": ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system"),
-    "model": ("gen_ai.response.model", "gen_ai.request.model", "llm.model_name", "llm.response.model"),
+    "model": (
+        "gen_ai.response.model",
+        "gen_ai.request.model",
+        "llm.model_name",
+        "embedding.model_name",
+        "llm.response.model",
+    ),
     "input_tokens": (
         "gen_ai.usage.input_tokens",
         "gen_ai.usage.prompt_tokens",
@@ -73,6 +79,7 @@ ENTITY_NAME = "traceloop.entity.name"
 TRACELOOP_KIND = "traceloop.span.kind"
 OPENINFERENCE_KIND = "openinference.span.kind"
 OPERATION = "gen_ai.operation.name"
+OUTPUT_MESSAGES = "gen_ai.output.messages"  # read only to count tool calls; content is never stored
 TOKEN_CONVENTION = "costtrail.token_convention"  # "inclusive" | "exclusive": override the inference
 
 # Spans that group other spans (workflows, tasks, agents, chains): never a call of their own

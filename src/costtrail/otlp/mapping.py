@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,6 +13,7 @@ from costtrail.otlp.attributes import (
     GROUPING_KINDS,
     OPENINFERENCE_KIND,
     OPERATION,
+    OUTPUT_MESSAGES,
     PROVIDER_NAMES,
     RESOURCE_ATTRIBUTES,
     RETRIEVAL_KINDS,
@@ -94,9 +96,9 @@ def span_fields(span: SpanRecord) -> dict[str, Any]:
     if "provider" in out:
         provider = str(out["provider"]).lower()
         out["provider"] = PROVIDER_NAMES.get(provider, provider)
-    calls = {m.group(1) or m.group(2) for k in span.attributes if (m := TOOL_CALL_KEYS.match(k))}
+    calls = tool_calls(span.attributes)
     if calls:
-        out["tool_calls"] = len(calls)
+        out["tool_calls"] = calls
     explicit = explicit_fields(span.resource)
     explicit_span = explicit_fields(span.attributes)
     attrs = {**explicit.pop("attributes", {}), **explicit_span.pop("attributes", {})}
@@ -105,6 +107,27 @@ def span_fields(span: SpanRecord) -> dict[str, Any]:
     if attrs:
         out["attributes"] = attrs
     return out
+
+
+def tool_calls(attrs: Mapping[str, Any]) -> int:
+    """Tool calls a model asked for: flattened message attributes, or ``gen_ai.output.messages`` parts."""
+    flattened = {(m.group(1) or m.group(2), k.split(".")[2]) for k in attrs if (m := TOOL_CALL_KEYS.match(k))}
+    if flattened:
+        return len(flattened)
+    messages = attrs.get(OUTPUT_MESSAGES)
+    if not isinstance(messages, str) or "tool_call" not in messages:
+        return 0
+    try:
+        parsed = json.loads(messages)
+    except ValueError:
+        return 0
+    return sum(
+        1
+        for message in parsed
+        if isinstance(message, dict)
+        for part in message.get("parts") or ()
+        if isinstance(part, dict) and part.get("type") == "tool_call"
+    )
 
 
 def reconcile_tokens(fields: dict[str, Any], attrs: Mapping[str, Any]) -> None:

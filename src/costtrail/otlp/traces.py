@@ -16,8 +16,19 @@ from typing import Any
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from costtrail.otlp.attributes import AGGREGATE_PREFIX, ENTITY_NAME, INHERITED
-from costtrail.otlp.mapping import event_kind, has_usage, is_grouping, reconcile_tokens, span_fields
+from costtrail.otlp.mapping import (
+    event_kind,
+    explicit_fields,
+    has_usage,
+    is_grouping,
+    reconcile_tokens,
+    span_fields,
+)
 from costtrail.otlp.spans import SpanRecord, iter_spans
+from costtrail.schema import TOKEN_FIELDS
+
+# Usage and cost belong to the span that reported them, never to its descendants.
+_NOT_INHERITED = frozenset({*TOKEN_FIELDS, "tool_calls", "cost_usd", "attributes", "model", "provider"})
 
 
 @dataclass
@@ -100,10 +111,12 @@ def _parents(span: SpanRecord, by_id: dict[tuple[str, str], SpanRecord]) -> Iter
 
 
 def _inherit(fields: dict[str, Any], span: SpanRecord, by_id: dict[tuple[str, str], SpanRecord]) -> None:
+    """Take workflow, agent, session, user, run and explicitly set attribution from the nearest ancestor."""
     for parent in _parents(span, by_id):
         inherited = span_fields(parent)
-        for name in INHERITED:
-            if name not in fields and name in inherited:
+        explicit = explicit_fields(parent.attributes)
+        for name in (*INHERITED, *explicit):
+            if name not in fields and name in inherited and name not in _NOT_INHERITED:
                 fields[name] = inherited[name]
         for key, value in inherited.get("attributes", {}).items():
             fields.setdefault("attributes", {}).setdefault(key, value)

@@ -1,0 +1,89 @@
+"""Real instrumentation libraries -> OTLP/HTTP protobuf -> collector -> priced events.
+
+Each library instruments the official ``openai`` client in its own interpreter
+(instrumentors patch the module globally) and calls the fake provider.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.otlp.conftest import OtlpCollector
+
+from costtrail.pricing import Pricer
+from costtrail.schema import Event
+
+APP = Path(__file__).with_name("instrumented_app.py")
+
+
+def _run_app(library: str, collector: OtlpCollector) -> list[dict[str, Any]]:
+    done = subprocess.run(
+        [sys.executable, str(APP), library, collector.url, collector.key],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    out: list[dict[str, Any]] = json.loads(done.stdout.strip().splitlines()[-1])
+    return out
+
+
+def _expected(kind: str, usage: dict[str, Any]) -> Event:
+    prompt = usage.get("prompt_tokens_details") or {}
+    completion = usage.get("completion_tokens_details") or {}
+    return Event(
+        kind="embedding" if kind == "embedding" else "llm",
+        provider="openai",
+        model="text-embedding-3-small" if kind == "embedding" else "gpt-4o-mini",
+        input_tokens=usage["prompt_tokens"],
+        output_tokens=usage.get("completion_tokens") or 0,
+        cache_read_tokens=prompt.get("cached_tokens") or 0,
+        reasoning_tokens=completion.get("reasoning_tokens") or 0,
+    )
+
+
+@pytest.mark.parametrize("library", ["openllmetry", "openinference"])
+def test_instrumented_openai_calls_become_priced_events(library: str, otlp_collector: OtlpCollector) -> None:
+    reported = _run_app(library, otlp_collector)
+    trace_id = reported[0]["trace_id"]
+    calls = reported[1:]
+    rows = otlp_collector.store.query(
+        "SELECT kind, provider, model, input_tokens, output_tokens, cache_read_tokens, reasoning_tokens, "
+        "cost_usd, unpriced, run_id, workflow, agent, customer_id, environment, workload, tool_calls "
+        "FROM events ORDER BY started_at"
+    )
+    # Four calls; the workflow span and the agent span that sums its children are not counted.
+    assert len(rows) == len(calls) == 4, rows
+    pricer = Pricer()
+    for row, call in zip(rows, calls, strict=True):
+        expected = _expected(call["kind"], call["usage"])
+        assert row["model"] == expected.model
+        assert row["provider"] == "openai"
+        assert row["kind"] == expected.kind
+        assert (row["input_tokens"], row["output_tokens"]) == (expected.input_tokens, expected.output_tokens)
+        assert row["cache_read_tokens"] == expected.cache_read_tokens
+        assert row["reasoning_tokens"] == expected.reasoning_tokens
+        assert not row["unpriced"]
+        assert row["cost_usd"] == pricer.price(expected).cost_usd
+        assert row["run_id"] == trace_id
+        assert row["workflow"] == "support_reply"
+        assert row["customer_id"] == "cust-9"
+        assert (row["environment"], row["workload"]) == ("staging", "support-bot")
+    chat, tools, _, _ = rows
+    # Cached tokens are part of input, reasoning part of output: counted once.
+    assert (chat["input_tokens"], chat["cache_read_tokens"]) == (2000, 1024)
+    assert (chat["output_tokens"], chat["reasoning_tokens"]) == (300, 120)
+    assert chat["cost_usd"] == (
+        Decimal(976) * Decimal("0.15") + Decimal(1024) * Decimal("0.075") + Decimal(300) * Decimal("0.60")
+    ) / Decimal(1_000_000)
+    assert (chat["agent"], tools["agent"]) == ("triage", "triage")
+    assert tools["tool_calls"] == 2
+    total = otlp_collector.store.query("SELECT sum(input_tokens) AS n FROM events")[0]["n"]
+    assert total == sum(c["usage"]["prompt_tokens"] for c in calls)
