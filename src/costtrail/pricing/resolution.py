@@ -190,7 +190,7 @@ class Resolver:
         klass, provider, model, tier, _ = key
         days: set[int] = set()
         bounds: set[int] = set()
-        for entry in self._candidates(key):
+        for _, entry in self._candidates(key):
             days.update(day_number(d) for d in entry.boundaries())
         if klass == "model" and model:
             found = self._genai(provider, model)
