@@ -27,6 +27,8 @@ class RequestContext:
     environment: str | None = None
     team: str | None = None
     provider_account: str | None = None
+    # For token budgets: the request's estimated tokens (input + max output); cost budgets ignore it.
+    estimated_tokens: int | None = None
 
 
 @dataclass(frozen=True)
@@ -42,12 +44,34 @@ class Decision:
     retry_after_s: int | None = None
     reroute_model: str | None = None  # a model policy may reroute instead of deny
     reservation_id: str | None = None
+    # What said no (or rerouted): "budget", "model_policy" or "retry_loop"; a gateway may map them
+    # to different responses (all deny as 429 by default).
+    kind: str | None = None
+    unit: str = "usd"  # "usd" or "tokens": what limit_usd/spend_usd count for a token budget
+
+    def error_body(self) -> dict[str, object]:
+        """The JSON error a gateway returns for a denial: names the rule, its limit, spend and scope."""
+        return {
+            "type": "budget_exceeded" if self.kind in (None, "budget") else self.kind,
+            "message": self.reason,
+            "rule": self.rule,
+            "limit": None if self.limit_usd is None else str(self.limit_usd),
+            "spend": None if self.spend_usd is None else str(self.spend_usd),
+            "unit": self.unit,
+            "scope": dict(self.scope),
+            "retry_after_s": self.retry_after_s,
+        }
 
 
 ALLOW = Decision(allowed=True)
 
 
 class RequestGate(Protocol):
+    """Asked before a call is sent (:meth:`reserve`) and told what it cost after (:meth:`settle`).
+
+    ``settle(decision, None)`` releases a reservation whose call never ran or cost nothing known.
+    """
+
     def reserve(self, ctx: RequestContext, estimated_cost: Decimal) -> Decision: ...
 
     def settle(self, decision: Decision, actual_cost: Decimal | None) -> None: ...
