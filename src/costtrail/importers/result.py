@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from costtrail.ledger.columns import AMOUNT_SCALE, QTY_SCALE
 from costtrail.ledger.store import LedgerStore
 from costtrail.schema import CostLine, CostLineKind
 
@@ -37,6 +38,26 @@ class ImportResult:
         }
 
 
+_AMOUNT = Decimal(1).scaleb(-AMOUNT_SCALE)
+_QTY = Decimal(1).scaleb(-QTY_SCALE)
+_AMOUNT_FIELDS = ("billed_cost", "effective_cost", "list_cost", "contracted_cost")
+_QTY_FIELDS = ("pricing_quantity", "consumed_quantity", "signal_quantity", "ratio")
+
+
+def fit_ledger_scale(line: CostLine) -> CostLine:
+    """Round amounts to the ledger's 12 places and quantities to 9 (FOCUS files carry up to 15)."""
+    update: dict[str, Decimal] = {}
+    for name in _AMOUNT_FIELDS:
+        value = getattr(line, name)
+        if value is not None and value != value.quantize(_AMOUNT):
+            update[name] = value.quantize(_AMOUNT)
+    for name in _QTY_FIELDS:
+        value = getattr(line, name)
+        if value is not None and value != value.quantize(_QTY):
+            update[name] = value.quantize(_QTY)
+    return line.model_copy(update=update) if update else line
+
+
 def with_stable_ids(lines: Sequence[CostLine]) -> list[CostLine]:
     """Give identical lines in one file distinct, repeatable ids.
 
@@ -46,7 +67,8 @@ def with_stable_ids(lines: Sequence[CostLine]) -> list[CostLine]:
     """
     seen: Counter[str] = Counter()
     out: list[CostLine] = []
-    for line in lines:
+    for raw in lines:
+        line = fit_ledger_scale(raw)
         base = line.fingerprint()
         n = seen[base]
         seen[base] += 1

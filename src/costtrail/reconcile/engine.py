@@ -311,7 +311,7 @@ def true_up(store: LedgerStore, rec: Reconciliation) -> list[CostLine]:
                 charge_category="Adjustment",
                 charge_description=f"true-up to the bill: {','.join(ln.flags) or 'matched'}",
                 ratio=(ln.billed / ln.computed).quantize(Decimal("0.000000001")),
-                signal_quantity=ln.computed,
+                signal_quantity=ln.computed.quantize(Decimal("0.000000001")),
                 confidence=Confidence(ln.confidence),
                 allocation_period=rec.period,
             )

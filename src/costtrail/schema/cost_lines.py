@@ -22,6 +22,7 @@ class CostLineKind(StrEnum):
     UNALLOCATED = "unallocated"  # the part of a pool no signal claimed
     USAGE = "usage"  # provider-reported usage with no money (token counts), for reconciliation
     TRUE_UP = "true_up"  # billed minus computed per reconciled group, stored beside computed cost
+    REVENUE = "revenue"  # money in (revenue per customer/tenant and period), never summed as cost
 
 
 class Confidence(StrEnum):

@@ -1,0 +1,270 @@
+"""Unit economics: cost per outcome with a target and drift flag, cost-to-serve and gross margin.
+
+Cost per outcome = total cost of the runs of the workflows that report the
+outcome / number of successful outcomes. Cost-to-serve = direct event cost +
+allocated shared cost; gross margin = revenue - cost-to-serve.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from costtrail.finance.period import Period
+from costtrail.ledger.store import LedgerStore
+
+CENT = Decimal("0.01")
+PCT = Decimal("0.01")
+PER_UNIT = Decimal("0.000001")
+# Cost-to-serve dimensions -> (event column, allocation target dimension).
+SERVE_DIMENSIONS: dict[str, tuple[str, str]] = {
+    "customer": ("customer_id", "customer"),
+    "tenant": ("tenant_id", "tenant"),
+    "feature": ("feature", "feature"),
+    "workflow": ("workflow", "workflow"),
+}
+
+
+def _dec(value: Any) -> Decimal:
+    return value if isinstance(value, Decimal) else Decimal(str(value or 0))
+
+
+@dataclass(frozen=True)
+class UnitCost:
+    """Cost per outcome in a period, with the trailing week, the previous period and the verdict."""
+
+    outcome: str
+    workflows: tuple[str, ...]
+    period: str
+    direct_cost: Decimal
+    allocated_cost: Decimal
+    outcomes: int
+    cost_per_outcome: Decimal | None
+    trailing_week: Decimal | None
+    previous_period: Decimal | None
+    target: Decimal | None
+    drift: bool
+    reason: str | None
+
+    @property
+    def total_cost(self) -> Decimal:
+        return self.direct_cost + self.allocated_cost
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "outcome": self.outcome,
+            "workflows": ",".join(self.workflows),
+            "period": self.period,
+            "direct_cost": self.direct_cost,
+            "allocated_cost": self.allocated_cost,
+            "total_cost": self.total_cost,
+            "outcomes": self.outcomes,
+            "cost_per_outcome": self.cost_per_outcome,
+            "trailing_week": self.trailing_week,
+            "previous_period": self.previous_period,
+            "target": self.target,
+            "drift": self.drift,
+            "reason": self.reason,
+        }
+
+
+def _workflows(store: LedgerStore, outcome: str) -> tuple[str, ...]:
+    d = store.dialect
+    rows = store.query(
+        f"SELECT DISTINCT workflow FROM {d.final('outcomes')} "
+        f"WHERE outcome = {d.literal(outcome)} AND workflow IS NOT NULL ORDER BY workflow"
+    )
+    return tuple(str(r["workflow"]) for r in rows)
+
+
+def _window(
+    store: LedgerStore, outcome: str, workflows: tuple[str, ...], period: Period
+) -> tuple[Decimal, Decimal, int]:
+    d = store.dialect
+    if not workflows:
+        return Decimal(0), Decimal(0), 0
+    names = ", ".join(d.literal(w) for w in workflows)
+    direct = store.query(
+        f"SELECT sum(coalesce(cost_usd, 0)) AS cost FROM {d.final('events')} "
+        f"WHERE workflow IN ({names}) AND {period.where('started_at', d.literal)}"
+    )[0]["cost"]
+    allocated = store.query(
+        f"SELECT sum(billed_cost) AS cost FROM {d.final('cost_lines')} WHERE kind = 'allocated' "
+        f"AND target_dimension = 'workflow' AND target_value IN ({names}) "
+        f"AND {period.where('charge_period_start', d.literal)}"
+    )[0]["cost"]
+    count = store.query(
+        f"SELECT count(*) AS n FROM {d.final('outcomes')} WHERE outcome = {d.literal(outcome)} "
+        f"AND success AND {period.where('recorded_at', d.literal)}"
+    )[0]["n"]
+    return _dec(direct), _dec(allocated), int(count or 0)
+
+
+def _per(cost: Decimal, count: int) -> Decimal | None:
+    return (cost / count).quantize(PER_UNIT) if count else None
+
+
+def cost_per_outcome(
+    store: LedgerStore,
+    outcome: str,
+    period: Period,
+    *,
+    target: Decimal | None = None,
+    drift_factor: Decimal = Decimal("1.25"),
+) -> UnitCost:
+    """Cost per successful ``outcome`` in the period, flagged when the trailing week drifts.
+
+    Drift: the last 7 days' cost per outcome exceeds ``target x drift_factor``, or the
+    previous period's cost per outcome x ``drift_factor``.
+    """
+    workflows = _workflows(store, outcome)
+    direct, allocated, count = _window(store, outcome, workflows, period)
+    week_start = max(period.start, period.end - timedelta(days=7))
+    week = Period(f"{week_start.date()}..{period.end.date()}", week_start, period.end)
+    w_direct, w_alloc, w_count = _window(store, outcome, workflows, week)
+    p_direct, p_alloc, p_count = _window(store, outcome, workflows, period.previous())
+    trailing, previous = _per(w_direct + w_alloc, w_count), _per(p_direct + p_alloc, p_count)
+    reason = None
+    if trailing is not None and target is not None and trailing > target * drift_factor:
+        reason = f"trailing week {trailing} > target {target} x {drift_factor}"
+    elif trailing is not None and previous is not None and trailing > previous * drift_factor:
+        reason = f"trailing week {trailing} > previous period {previous} x {drift_factor}"
+    return UnitCost(
+        outcome=outcome,
+        workflows=workflows,
+        period=period.label,
+        direct_cost=direct,
+        allocated_cost=allocated,
+        outcomes=count,
+        cost_per_outcome=_per(direct + allocated, count),
+        trailing_week=trailing,
+        previous_period=previous,
+        target=target,
+        drift=reason is not None,
+        reason=reason,
+    )
+
+
+@dataclass
+class ServeRow:
+    """Cost-to-serve and margin of one customer, tenant, plan tier, feature or workflow."""
+
+    key: str | None
+    direct: Decimal = Decimal(0)
+    allocated: Decimal = Decimal(0)
+    revenue: Decimal | None = None
+    plan_tier: str | None = None
+
+    @property
+    def cost_to_serve(self) -> Decimal:
+        return self.direct + self.allocated
+
+    @property
+    def gross_margin(self) -> Decimal | None:
+        return None if self.revenue is None else self.revenue - self.cost_to_serve
+
+    @property
+    def margin_pct(self) -> Decimal | None:
+        if self.revenue is None or self.revenue == 0:
+            return None
+        margin = self.gross_margin
+        assert margin is not None
+        return (margin / self.revenue * 100).quantize(PCT)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "plan_tier": self.plan_tier,
+            "direct_cost": self.direct,
+            "allocated_cost": self.allocated,
+            "cost_to_serve": self.cost_to_serve,
+            "revenue": self.revenue,
+            "gross_margin": self.gross_margin,
+            "margin_pct": self.margin_pct,
+        }
+
+
+def cost_to_serve(store: LedgerStore, period: Period, by: str = "customer") -> list[ServeRow]:
+    """Direct + allocated cost and, where revenue is known, gross margin per ``by``.
+
+    ``by`` is customer, tenant, feature, workflow or plan_tier (customers rolled up
+    by the tier their revenue line, or else their events, name).
+    """
+    if by == "plan_tier":
+        return _by_tier(store, period)
+    if by not in SERVE_DIMENSIONS:
+        raise ValueError(f"cost-to-serve by {by!r}: use one of {', '.join([*SERVE_DIMENSIONS, 'plan_tier'])}")
+    column, dimension = SERVE_DIMENSIONS[by]
+    d = store.dialect
+    rows: dict[str | None, ServeRow] = {}
+
+    def row(key: Any) -> ServeRow:
+        k = None if key is None else str(key)
+        if k not in rows:
+            rows[k] = ServeRow(k)
+        return rows[k]
+
+    for r in store.query(
+        f"SELECT {column} AS k, max(plan_tier) AS tier, sum(coalesce(cost_usd, 0)) AS cost "
+        f"FROM {d.final('events')} WHERE {period.where('started_at', d.literal)} GROUP BY {column}"
+    ):
+        target = row(r["k"])
+        target.direct += _dec(r["cost"])
+        target.plan_tier = r["tier"]
+    lines = store.query(
+        "SELECT kind, target_value AS k, sum(billed_cost) AS amount, max(tags) AS tags "
+        f"FROM {d.final('cost_lines')} WHERE kind IN ('allocated', 'revenue') "
+        f"AND target_dimension = {d.literal(dimension)} "
+        f"AND {period.where('charge_period_start', d.literal)} GROUP BY kind, target_value"
+    )
+    for r in lines:
+        target = row(r["k"])
+        if r["kind"] == "allocated":
+            target.allocated += _dec(r["amount"])
+        else:
+            target.revenue = (target.revenue or Decimal(0)) + _dec(r["amount"])
+            tier = _tier_tag(r["tags"])
+            target.plan_tier = tier or target.plan_tier
+    return sorted(rows.values(), key=lambda s: (-s.cost_to_serve, s.key or ""))
+
+
+def _tier_tag(tags: Any) -> str | None:
+    import json
+
+    if not tags:
+        return None
+    value = json.loads(tags).get("plan_tier") if isinstance(tags, str) else None
+    return str(value) if value else None
+
+
+def _by_tier(store: LedgerStore, period: Period) -> list[ServeRow]:
+    tiers: dict[str | None, ServeRow] = defaultdict(lambda: ServeRow(None))
+    for c in cost_to_serve(store, period, "customer"):
+        t = tiers[c.plan_tier]
+        t.key = c.plan_tier
+        t.plan_tier = c.plan_tier
+        t.direct += c.direct
+        t.allocated += c.allocated
+        if c.revenue is not None:
+            t.revenue = (t.revenue or Decimal(0)) + c.revenue
+    return sorted(tiers.values(), key=lambda s: (-s.cost_to_serve, s.key or ""))
+
+
+def margin_dilutive(rows: list[ServeRow], threshold_pct: Decimal = Decimal(0)) -> list[dict[str, Any]]:
+    """Rows with revenue whose margin is below ``threshold_pct``, most dollars lost first.
+
+    Dollars lost = the margin the threshold asks for minus the margin made.
+    """
+    out = []
+    for r in rows:
+        if r.revenue is None or r.key is None:
+            continue
+        margin = r.gross_margin
+        assert margin is not None
+        wanted = r.revenue * threshold_pct / 100
+        if r.margin_pct is None or r.margin_pct < threshold_pct:
+            out.append({**r.as_dict(), "dollars_lost": (wanted - margin).quantize(CENT)})
+    return sorted(out, key=lambda d: (-d["dollars_lost"], d["key"]))
