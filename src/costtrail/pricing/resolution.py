@@ -32,7 +32,15 @@ from genai_prices.types import (
 from genai_prices.units import UnitRegistry
 from genai_prices.validation import validate_priced_units
 
-from costtrail.pricing.decomposition import QUERIES, RATE_FIELDS, REQUESTS, Check, collapse, unit_registry
+from costtrail.pricing.decomposition import (
+    QUERIES,
+    RATE_FIELDS,
+    REQUESTS,
+    Check,
+    Collapsed,
+    collapse,
+    unit_registry,
+)
 from costtrail.pricing.rate_card import ModelRate, RateCard, TieredPrice
 
 EPOCH = date(1970, 1, 1)
@@ -160,6 +168,7 @@ class Resolver:
         self.genai_ref = f"genai-prices@{GENAI_PRICES_VERSION}{updated}"
         self.card_ref = f"rate-card@{rate_card.version}" if rate_card else None
         self._schedules: dict[tuple[str | None, ...], Schedule] = {}  # per instance, never shared
+        self._collapsed: dict[tuple[tuple[str, Decimal], ...], Collapsed] = {}
 
     # -- groups --------------------------------------------------------------
 
@@ -328,6 +337,14 @@ class Resolver:
         ref = f"{self.genai_ref}/{provider.id}/{model.id}"
         return unit_prices, ref + ("?" + "&".join(notes) if notes else "")
 
+    def _collapse(self, flat: dict[str, Decimal]) -> Collapsed:
+        """Many cells share a price list (tiers, periods, providers); collapse each list once."""
+        key = tuple(sorted(flat.items()))
+        found = self._collapsed.get(key)
+        if found is None:
+            found = self._collapsed[key] = collapse(flat, self.registry)
+        return found
+
     def _cell(self, ref: str | None, unit_prices: Mapping[str, UnitPrice], entry: ModelRate | None) -> Cell:
         thresholds = sorted(
             {t.start for p in unit_prices.values() if isinstance(p, TieredPrices) for t in p.tiers}
@@ -338,7 +355,7 @@ class Resolver:
         for b in range(len(thresholds) + 1):
             rep = thresholds[b - 1] + 1 if b else 0
             flat = {k: _tier_price(p, rep) for k, p in unit_prices.items()}
-            collapsed = collapse(flat, self.registry)
+            collapsed = self._collapse(flat)
             if not collapsed.carried:
                 units = ", ".join(sorted(unit_prices))
                 return _unpriced(f"{ref} prices only {units}, which events do not carry")
