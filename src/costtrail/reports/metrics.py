@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Literal
 
-Unit = Literal["usd", "count", "tokens", "ms", "ratio", "text", "timestamp"]
+Unit = Literal["usd", "count", "tokens", "ms", "ratio", "text", "timestamp", "bool"]
 
 MODEL_KINDS_SQL = "kind IN ('llm', 'embedding')"
 FAILED_STATUSES_SQL = "status IN ('failure', 'error', 'timeout')"

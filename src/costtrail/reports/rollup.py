@@ -16,7 +16,13 @@ from decimal import Decimal
 from typing import Any
 
 from costtrail.ledger.store import Dialect, LedgerStore
-from costtrail.reports.dimensions import Bands, Dimension, ReportError, resolve_dimension
+from costtrail.reports.dimensions import (
+    Bands,
+    Dimension,
+    ReportError,
+    canonical_dimension,
+    resolve_dimension,
+)
 from costtrail.reports.metrics import METRICS, MODEL_KINDS_SQL, Metric, MetricDef, Ratio
 from costtrail.schema.events import Event
 
@@ -60,11 +66,14 @@ class ReportResult(list[dict[str, Any]]):
         by: Sequence[str],
         metrics: Sequence[str],
         unpriced: UnpricedLine,
+        units: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(rows)
         self.by = list(by)
         self.metrics = list(metrics)
         self.unpriced = unpriced
+        self.units: dict[str, str] = dict(units or {})
+        """Each metric's unit (usd, count, tokens, ms, ratio, text, timestamp)."""
 
     @property
     def columns(self) -> list[str]:
@@ -233,6 +242,7 @@ def report(
         by=[d.name for d in dims],
         metrics=[m.name for m in wanted],
         unpriced=unpriced_line(store, where),
+        units={m.name: m.unit for m in wanted},
     )
 
 
@@ -281,6 +291,7 @@ def _order_sql(
     keys: list[str] = []
     for item in order_by:
         name, desc = (item[1:], True) if item.startswith("-") else (item, False)
+        name = name if name in col else canonical_dimension(name)
         if name not in col:
             raise ReportError(f"cannot order by {name!r}: order by one of {', '.join(col)}")
         keys.append(f"{col[name]} {'DESC' if desc else 'ASC'} NULLS LAST")

@@ -53,7 +53,11 @@ def run_costs(
     )
     rows = [{_RENAME.get(k, k): _run_value(k, v) for k, v in r.items()} for r in result]
     return ReportResult(
-        rows, by=["run_id"], metrics=[_RENAME.get(m, m) for m in result.metrics], unpriced=result.unpriced
+        rows,
+        by=["run_id"],
+        metrics=[_RENAME.get(m, m) for m in result.metrics],
+        unpriced=result.unpriced,
+        units={_RENAME.get(k, k): ("bool" if k == "run_succeeded" else u) for k, u in result.units.items()},
     )
 
 

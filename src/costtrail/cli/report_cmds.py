@@ -1,0 +1,261 @@
+"""Report commands: ``report`` and ``runs`` (thin wrappers over costtrail.reports)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+
+from costtrail.cli.output import Format, money, print_rows, to_json
+from costtrail.ledger import LedgerError, LedgerStore, open_store
+from costtrail.reports import (
+    DEFAULT_METRICS,
+    Bands,
+    FilterValue,
+    ReportError,
+    ReportResult,
+    UnpricedLine,
+    failed_spend,
+    get_view,
+    parse_time,
+    report,
+    run_steps,
+    top_runs,
+    view_names,
+)
+
+LEDGER_HELP = "ledger URL or path (duckdb file, clickhouse://..., chdb://...)"
+
+
+def register(app: typer.Typer) -> None:
+    app.command("report")(report_command)
+    app.command("runs")(runs_command)
+
+
+@contextmanager
+def reading(ledger: str) -> Iterator[LedgerStore]:
+    """Open a ledger for reading, turning a missing or locked file into a clear CLI error."""
+    path = ledger.removeprefix("duckdb://")
+    if "://" not in path and path != ":memory:" and not Path(path).exists():
+        fail(f"no ledger at {path}: run `costtrail demo` or `costtrail ingest FILE` first, or pass --ledger")
+    try:
+        store = open_store(ledger, read_only=True)
+    except LedgerError as exc:
+        fail(str(exc))
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def parse_where(items: list[str]) -> dict[str, FilterValue]:
+    """``k=v`` pairs into report filters; a repeated key matches any of its values, ``k=`` a missing value."""
+    filters: dict[str, list[str | None]] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            fail(f"--where takes dimension=value (e.g. --where customer_id=acme), got {item!r}")
+        filters.setdefault(key.strip(), []).append(value.strip() or None)
+    out: dict[str, FilterValue] = {}
+    for key, values in filters.items():
+        out[key] = values[0] if len(values) == 1 else values
+    return out
+
+
+def parse_window(since: str | None, until: str | None) -> tuple[datetime | None, datetime | None]:
+    try:
+        return (parse_time(since) if since else None, parse_time(until) if until else None)
+    except ReportError as exc:
+        fail(str(exc))
+
+
+def unpriced_text(line: UnpricedLine) -> str:
+    if not line.events:
+        return "Unpriced: none (every event has a price)"
+    models = ", ".join(
+        f"{m['provider'] or '?'}/{m['model'] or m['kind']} x{m['events']}" for m in line.models
+    )
+    return f"Unpriced: {line.events} events with no price, not in the totals ({models})"
+
+
+def display_rows(result: ReportResult) -> list[dict[str, Any]]:
+    """Rows for people: ratios as percentages, money to the cent."""
+    rows = []
+    for r in result:
+        shown = dict(r)
+        for name, unit in result.units.items():
+            value = r.get(name)
+            if unit == "ratio" and value is not None:
+                shown[name] = f"{value * 100:.1f}%"
+            elif unit == "usd" and value is not None:
+                shown[name] = money(value)
+        rows.append(shown)
+    return rows
+
+
+def emit(result: ReportResult, fmt: Format, title: str, console: Console | None = None) -> None:
+    if fmt is Format.json:
+        print(to_json(result.as_dict()))
+        return
+    if fmt is Format.csv:
+        print_rows(result, fmt, columns=result.columns)
+        typer.echo(unpriced_text(result.unpriced), err=True)
+        return
+    console = console or Console()
+    print_rows(display_rows(result), fmt, title=title, columns=result.columns, console=console)
+    console.print(unpriced_text(result.unpriced), style="yellow" if result.unpriced.events else "dim")
+
+
+def report_command(
+    by: str = typer.Option("workflow", "--by", help=f"a view ({', '.join(view_names())}) or dims a,b"),
+    metrics: str | None = typer.Option(None, "--metrics", help="comma-separated metric names"),
+    since: str | None = typer.Option(None, "--since", help="from (inclusive): 2026-03-01, 7d, 12h"),
+    until: str | None = typer.Option(None, "--until", help="to (exclusive): 2026-04-01, 1d"),
+    where: list[str] = typer.Option([], "--where", help="filter dimension=value (repeatable)"),
+    failed: bool = typer.Option(False, "--failed", help="show spend of failed runs per group"),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="at most this many rows"),
+    bands: str | None = typer.Option(None, "--bands", help="payload-band edges, e.g. 1024,10240,102400"),
+    band_on: str = typer.Option("payload_bytes", "--band-on", help="payload_bytes or input_tokens"),
+    fmt: Format = typer.Option(Format.table, "--format", help="table, json or csv"),
+    ledger: str = typer.Option("costtrail.duckdb", "--ledger", envvar="COSTTRAIL_LEDGER", help=LEDGER_HELP),
+) -> None:
+    """Roll costs up by workflow, agent, model, tool, step, payload band, feature, customer, tenant,
+    environment or day, with the unpriced line under every report.
+
+    Example: costtrail report --by workflow --since 7d --where environment=prod --format json
+    """
+    filters = parse_where(where)
+    lo, hi = parse_window(since, until)
+    dims = [d.strip() for d in by.split(",") if d.strip()]
+    with reading(ledger) as store:
+        try:
+            result, title = _run_report(store, dims, metrics, filters, lo, hi, failed, limit, bands, band_on)
+        except ReportError as exc:
+            fail(str(exc))
+    emit(result, fmt, title)
+
+
+def _run_report(
+    store: LedgerStore,
+    dims: list[str],
+    metrics: str | None,
+    filters: dict[str, FilterValue],
+    since: datetime | None,
+    until: datetime | None,
+    failed: bool,
+    limit: int | None,
+    bands: str | None,
+    band_on: str,
+) -> tuple[ReportResult, str]:
+    band_cfg = _bands(bands, band_on) if bands or band_on != "payload_bytes" else None
+    if failed:
+        names = get_view(dims[0]).by if len(dims) == 1 and dims[0] in view_names() else tuple(dims)
+        return failed_spend(store, names, filters, since, until), f"Failed-run spend by {', '.join(dims)}"
+    if len(dims) == 1 and not metrics:
+        view = get_view(dims[0])
+        result = report(
+            store,
+            by=view.by,
+            metrics=view.metrics,
+            filters={**view.filters, **filters},
+            since=since,
+            until=until,
+            limit=limit,
+            order_by=view.order_by,
+            payload_bands=band_cfg,
+        )
+        return result, f"Cost by {view.name}"
+    wanted = [m.strip() for m in metrics.split(",")] if metrics else list(DEFAULT_METRICS)
+    result = report(store, dims, wanted, filters, since, until, limit, payload_bands=band_cfg)
+    return result, f"Cost by {', '.join(dims)}"
+
+
+def _bands(edges: str | None, measure: str) -> Bands:
+    if measure not in ("payload_bytes", "input_tokens"):
+        raise ReportError(f"--band-on takes payload_bytes or input_tokens, not {measure!r}")
+    try:
+        parsed = tuple(int(e) for e in edges.split(",")) if edges else None
+    except ValueError:
+        raise ReportError(f"--bands takes increasing integers separated by commas, got {edges!r}") from None
+    if parsed is None:
+        return Bands("input_tokens", (1_000, 4_000, 16_000, 64_000)) if measure == "input_tokens" else Bands()
+    return Bands(measure, parsed)  # type: ignore[arg-type]
+
+
+def runs_command(
+    run_id: str | None = typer.Argument(None, help="show this run's steps in order"),
+    top: int = typer.Option(10, "--top", min=1, help="how many of the most expensive runs"),
+    since: str | None = typer.Option(None, "--since", help="from (inclusive): 2026-03-01, 7d"),
+    until: str | None = typer.Option(None, "--until", help="to (exclusive)"),
+    where: list[str] = typer.Option([], "--where", help="filter dimension=value (repeatable)"),
+    fmt: Format = typer.Option(Format.table, "--format", help="table, json or csv"),
+    ledger: str = typer.Option("costtrail.duckdb", "--ledger", envvar="COSTTRAIL_LEDGER", help=LEDGER_HELP),
+) -> None:
+    """The most expensive runs, or one run's steps in order with their costs.
+
+    Examples: costtrail runs --top 20 --where workflow=support_reply
+              costtrail runs 0b7c9e4d1f2a
+    """
+    filters = parse_where(where)
+    lo, hi = parse_window(since, until)
+    with reading(ledger) as store:
+        try:
+            if run_id is None:
+                result = top_runs(store, top, filters, lo, hi)
+                detail = None
+            else:
+                detail = run_steps(store, run_id)
+        except ReportError as exc:
+            fail(str(exc), code=1)
+    if detail is None:
+        emit(result, fmt, f"Top {top} runs by cost")
+        return
+    _emit_run(detail, fmt)
+
+
+_STEP_COLUMNS = (
+    "started_at",
+    "step",
+    "agent",
+    "kind",
+    "model",
+    "tool_name",
+    "status",
+    "retry_count",
+    "input_tokens",
+    "output_tokens",
+    "latency_ms",
+    "cost_usd",
+    "cumulative_cost",
+)
+
+
+def _emit_run(detail: dict[str, Any], fmt: Format) -> None:
+    if fmt is Format.json:
+        print(to_json(detail))
+        return
+    if fmt is Format.csv:
+        print_rows(detail["steps"], fmt, columns=_STEP_COLUMNS)
+        return
+    console = Console()
+    state = "succeeded" if detail["succeeded"] else "did not succeed"
+    console.print(
+        f"[bold]Run {detail['run_id']}[/bold]  workflow={detail['workflow']}  "
+        f"customer={detail['customer_id']}  total={money(detail['total_cost'])}  {state}"
+    )
+    for o in detail["outcomes"]:
+        console.print(f"  outcome: {o['outcome']} success={o['success']} value={money(o['value_usd'])}")
+    steps = [{**s, "cost_usd": "unpriced" if s["unpriced"] else s["cost_usd"]} for s in detail["steps"]]
+    print_rows(steps, fmt, title="Steps in order", columns=_STEP_COLUMNS, console=console)
+    line = UnpricedLine(detail["unpriced"]["events"], tuple(detail["unpriced"]["models"]))
+    console.print(unpriced_text(line), style="yellow" if line.events else "dim")
