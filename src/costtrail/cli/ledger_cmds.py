@@ -9,7 +9,7 @@ import typer
 from costtrail.cli.output import Format, to_json
 from costtrail.ingest import ingest_file
 from costtrail.ledger import open_store
-from costtrail.pricing import Pricer
+from costtrail.pricing import Pricer, RateCard, RateCardError
 
 
 def register(app: typer.Typer) -> None:
@@ -21,15 +21,23 @@ def ingest(
     ledger: str = typer.Option(
         "costtrail.duckdb", "--ledger", envvar="COSTTRAIL_LEDGER", help="ledger URL or path"
     ),
+    rate_card: Path | None = typer.Option(
+        None, "--rate-card", envvar="COSTTRAIL_RATE_CARD", help="YAML rate card that adds to or overrides prices"
+    ),
     fmt: Format = typer.Option(Format.table, "--format", help="table or json"),
 ) -> None:
     """Load events from a file into the ledger, pricing each one; re-loading a file stores nothing twice.
 
-    Example: costtrail ingest events.ndjson --ledger costtrail.duckdb
+    Example: costtrail ingest events.ndjson --ledger costtrail.duckdb --rate-card rates.yaml
     """
+    try:
+        pricer = Pricer(rate_card=RateCard.load(rate_card) if rate_card else None)
+    except RateCardError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from exc
     store = open_store(ledger)
     try:
-        result = ingest_file(file, store, Pricer())
+        result = ingest_file(file, store, pricer)
     finally:
         store.close()
     if fmt is Format.json:
