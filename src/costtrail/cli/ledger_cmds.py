@@ -22,7 +22,7 @@ def ingest(
         "costtrail.duckdb", "--ledger", envvar="COSTTRAIL_LEDGER", help="ledger URL or path"
     ),
     rate_card: Path | None = typer.Option(
-        None, "--rate-card", envvar="COSTTRAIL_RATE_CARD", help="YAML rate card that adds to or overrides prices"
+        None, "--rate-card", envvar="COSTTRAIL_RATE_CARD", help="YAML rate card (adds or overrides prices)"
     ),
     fmt: Format = typer.Option(Format.table, "--format", help="table or json"),
 ) -> None:
