@@ -1,10 +1,56 @@
-"""costtrail: an open-source AI cost ledger."""
+"""costtrail: an open-source AI cost ledger.
+
+>>> import costtrail
+>>> recorder = costtrail.configure(ledger=":memory:", environment="dev")
+>>> with costtrail.run("support_reply", customer_id="c-42") as run:
+...     event_id = costtrail.record("retrieval", query_count=2, tool_name="vector_search")
+>>> costtrail.flush()
+True
+>>> costtrail.shutdown()
+"""
 
 from importlib.metadata import PackageNotFoundError, version
+
+from costtrail.sdk import (
+    EventSink,
+    Recorder,
+    Run,
+    SdkSettings,
+    Step,
+    configure,
+    flush,
+    get_recorder,
+    instrument,
+    make_sink,
+    outcome,
+    record,
+    run,
+    shutdown,
+    stats,
+    step,
+)
 
 try:
     __version__ = version("costtrail")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
     __version__ = "0.0.0"
 
-__all__ = ["__version__"]
+__all__ = [
+    "EventSink",
+    "Recorder",
+    "Run",
+    "SdkSettings",
+    "Step",
+    "__version__",
+    "configure",
+    "flush",
+    "get_recorder",
+    "instrument",
+    "make_sink",
+    "outcome",
+    "record",
+    "run",
+    "shutdown",
+    "stats",
+    "step",
+]

@@ -1,0 +1,173 @@
+"""One provider call in progress: what the wrappers and the HTTP capture learn, turned into one event.
+
+A :class:`Call` is opened by an instrumented SDK method (or, for SDK paths we
+do not wrap, by the HTTP capture itself), collects attempts, payload size,
+request id and usage as they become known, and is finished exactly once:
+when the method returns, when it raises, or when its stream ends.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
+
+from costtrail.sdk.context import _ATTRIBUTION
+
+if TYPE_CHECKING:
+    from costtrail.sdk.recorder import Recorder
+
+log = logging.getLogger("costtrail.sdk")
+
+RecorderRef = Callable[[], "Recorder | None"]
+
+# The call the current SDK method is making, so the HTTP layer can attach its attempts to it.
+CURRENT_CALL: ContextVar[Call | None] = ContextVar("costtrail_call", default=None)
+
+_REQUEST_ID_HEADERS = ("x-request-id", "request-id")
+_USAGE_KEYS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "input_audio_tokens",
+    "output_audio_tokens",
+)
+
+
+def classify_error(exc: BaseException) -> tuple[str, str]:
+    """(status, error_type) for an exception raised by a provider call."""
+    name = type(exc).__name__
+    if name == "CancelledError" or isinstance(exc, KeyboardInterrupt):
+        return "failure", name
+    if "Timeout" in name:
+        return "timeout", name
+    return "error", name
+
+
+class Call:
+    """A provider call being recorded; :meth:`finish` emits its one event."""
+
+    __slots__ = (
+        "attempts",
+        "attributes",
+        "attribution",
+        "done",
+        "endpoint",
+        "error_type",
+        "fields",
+        "hide_usage_chunk",
+        "http_status",
+        "kind",
+        "payload_bytes",
+        "provider",
+        "recorder_ref",
+        "request_id",
+        "requested_model",
+        "started",
+        "started_wall",
+        "streaming",
+    )
+
+    def __init__(
+        self, recorder_ref: RecorderRef, provider: str, endpoint: str, kind: str, requested_model: str | None
+    ) -> None:
+        self.recorder_ref = recorder_ref
+        self.provider, self.endpoint, self.kind = provider, endpoint, kind
+        self.requested_model = requested_model
+        self.attribution: Mapping[str, Any] = _ATTRIBUTION.get()
+        self.started_wall = time.time()
+        self.started = time.perf_counter()
+        self.attempts = 0
+        self.payload_bytes = 0
+        self.request_id: str | None = None
+        self.http_status: int | None = None
+        self.error_type: str | None = None
+        self.fields: dict[str, Any] = {}
+        self.attributes: dict[str, str] = {}
+        self.hide_usage_chunk = False
+        self.streaming = False
+        self.done = False
+
+    def on_request(self, request: Any) -> None:
+        self.attempts += 1
+        try:
+            self.payload_bytes = len(request.content)
+        except Exception:
+            length = request.headers.get("content-length")
+            self.payload_bytes = int(length) if length and length.isdigit() else 0
+
+    def on_response(self, response: Any) -> None:
+        self.http_status = response.status_code
+        headers = response.headers
+        for name in _REQUEST_ID_HEADERS:
+            value = headers.get(name)
+            if value:
+                self.request_id = value
+                break
+
+    def update(self, fields: Mapping[str, Any]) -> None:
+        """Merge what a response or stream event told us (empty values never overwrite)."""
+        for key, value in fields.items():
+            if value is None:
+                continue
+            if key in _USAGE_KEYS and not value and self.fields.get(key):
+                continue
+            self.fields[key] = value
+
+    def fail(self, exc: BaseException) -> None:
+        status, error_type = classify_error(exc)
+        code = getattr(exc, "status_code", None)
+        if isinstance(code, int):
+            self.http_status = code
+        request_id = getattr(exc, "request_id", None)
+        if isinstance(request_id, str) and request_id:
+            self.request_id = request_id
+        self.finish(status, error_type)
+
+    def finish(self, status: str = "success", error_type: str | None = None) -> None:
+        """Emit this call's event (once; later calls do nothing). Never raises."""
+        if self.done:
+            return
+        self.done = True
+        try:
+            recorder = self.recorder_ref()
+            if recorder is None:
+                return
+            recorder.emit(self._event(status, error_type or self.error_type), self.attribution)
+        except Exception:
+            log.warning("costtrail: could not record a %s call", self.provider, exc_info=True)
+
+    def _event(self, status: str, error_type: str | None) -> dict[str, Any]:
+        elapsed = time.perf_counter() - self.started
+        fields = self.fields
+        event: dict[str, Any] = {
+            "kind": self.kind,
+            "provider": self.provider,
+            "model": fields.get("model") or self.requested_model,
+            "started_at": self.started_wall,
+            "ended_at": self.started_wall + elapsed,
+            "latency_ms": elapsed * 1000.0,
+            "status": status,
+            "retry_count": max(0, self.attempts - 1),
+            "payload_bytes": self.payload_bytes,
+            "request_id": self.request_id,
+            "tool_calls": fields.get("tool_calls") or 0,
+        }
+        for key in _USAGE_KEYS:
+            value = fields.get(key)
+            if value:
+                event[key] = value
+        if fields.get("service_tier"):
+            event["service_tier"] = fields["service_tier"]
+        if error_type:
+            event["error_type"] = error_type
+        attributes = dict(self.attributes)
+        attributes["endpoint"] = self.endpoint
+        if self.http_status is not None and not 200 <= self.http_status < 300:
+            attributes["http_status"] = str(self.http_status)
+        event["attributes"] = attributes
+        return event

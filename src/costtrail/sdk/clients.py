@@ -1,0 +1,227 @@
+"""``instrument(client)``: wrap the official ``openai`` and ``anthropic`` clients, sync and async.
+
+Each wrapped method opens a :class:`~costtrail.sdk.calls.Call` for the
+duration of the SDK's work (including its own retries) so that the call
+becomes exactly one event: finished when the method returns, raises, or, for
+a stream, when the stream ends. OpenAI streams get
+``stream_options={"include_usage": True}`` when the caller did not ask for it
+(the extra usage chunk is then hidden from them).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any
+
+from costtrail.sdk.calls import CURRENT_CALL, Call, RecorderRef
+from costtrail.sdk.http_capture import patch_send, response_fields
+
+log = logging.getLogger("costtrail.sdk")
+
+# (resource path on the client, SDK method, endpoint name, event kind)
+_OPENAI = (
+    ("chat.completions", "create", "chat", "llm"),
+    ("completions", "create", "completions", "llm"),
+    ("responses", "create", "responses", "llm"),
+    ("embeddings", "create", "embeddings", "embedding"),
+)
+_ANTHROPIC = (("messages", "create", "messages", "llm"),)
+_INJECTS_USAGE = frozenset({"chat", "completions"})
+
+
+def provider_of(client: Any) -> str:
+    root = type(client).__module__.split(".")[0]
+    if root not in ("openai", "anthropic"):
+        raise TypeError(
+            "costtrail.instrument() supports the official openai and anthropic clients, "
+            f"not {type(client).__name__}"
+        )
+    return root
+
+
+def _open_call(
+    recorder_ref: RecorderRef, provider: str, endpoint: str, kind: str, kwargs: dict[str, Any]
+) -> Call | None:
+    try:
+        model = kwargs.get("model")
+        call = Call(recorder_ref, provider, endpoint, kind, model if isinstance(model, str) else None)
+        if endpoint in _INJECTS_USAGE and kwargs.get("stream") is True:
+            options = kwargs.get("stream_options")
+            if not isinstance(options, dict) or not options.get("include_usage"):
+                kwargs["stream_options"] = {
+                    **(options if isinstance(options, dict) else {}),
+                    "include_usage": True,
+                }
+                call.hide_usage_chunk = True
+        return call
+    except Exception:
+        log.warning("costtrail: could not start recording a call", exc_info=True)
+        return None
+
+
+def _returned(call: Call, provider: str, result: Any) -> None:
+    """The SDK method returned: a stream finishes later, anything else now."""
+    try:
+        if call.streaming:
+            return
+        if not hasattr(result, "usage") and hasattr(result, "http_response"):
+            content = getattr(result.http_response, "_content", None)
+            if isinstance(content, bytes):
+                import json
+
+                result = json.loads(content)
+        call.update(response_fields(provider, result))
+        call.finish("success")
+    except Exception:
+        log.warning("costtrail: could not read a %s response", provider, exc_info=True)
+        call.finish("success")
+
+
+def _wrap(
+    original: Callable[..., Any],
+    recorder_ref: RecorderRef,
+    provider: str,
+    endpoint: str,
+    kind: str,
+    *,
+    is_async: bool,
+) -> Any:
+    # The SDKs' async methods are plain functions returning coroutines (decorators hide the
+    # ``async def``), so the client's kind decides, not the method's signature.
+    if is_async:
+
+        @functools.wraps(original)
+        async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+            call = _open_call(recorder_ref, provider, endpoint, kind, kwargs)
+            if call is None:
+                return await original(*args, **kwargs)
+            token = CURRENT_CALL.set(call)
+            try:
+                result = await original(*args, **kwargs)
+            except BaseException as exc:
+                call.fail(exc)
+                raise
+            finally:
+                CURRENT_CALL.reset(token)
+            _returned(call, provider, result)
+            return result
+
+        return async_wrapper
+
+    @functools.wraps(original)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        call = _open_call(recorder_ref, provider, endpoint, kind, kwargs)
+        if call is None:
+            return original(*args, **kwargs)
+        token = CURRENT_CALL.set(call)
+        try:
+            result = original(*args, **kwargs)
+        except BaseException as exc:
+            call.fail(exc)
+            raise
+        finally:
+            CURRENT_CALL.reset(token)
+        _returned(call, provider, result)
+        return result
+
+    return wrapper
+
+
+class _StreamManager:
+    """Wraps Anthropic's ``MessageStreamManager``: the request is sent on enter, so the call opens there."""
+
+    def __init__(self, manager: Any, recorder_ref: RecorderRef, model: str | None) -> None:
+        self._manager, self._recorder_ref, self._model = manager, recorder_ref, model
+
+    def _open(self) -> Call:
+        return Call(self._recorder_ref, "anthropic", "messages", "llm", self._model)
+
+    def __enter__(self) -> Any:
+        call = self._open()
+        token = CURRENT_CALL.set(call)
+        try:
+            stream = self._manager.__enter__()
+        except BaseException as exc:
+            call.fail(exc)
+            raise
+        finally:
+            CURRENT_CALL.reset(token)
+        if not call.streaming:
+            call.finish("success")
+        return stream
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> Any:
+        return self._manager.__exit__(exc_type, exc, tb)
+
+    async def __aenter__(self) -> Any:
+        call = self._open()
+        token = CURRENT_CALL.set(call)
+        try:
+            stream = await self._manager.__aenter__()
+        except BaseException as exc:
+            call.fail(exc)
+            raise
+        finally:
+            CURRENT_CALL.reset(token)
+        if not call.streaming:
+            call.finish("success")
+        return stream
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> Any:
+        return await self._manager.__aexit__(exc_type, exc, tb)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._manager, name)
+
+
+def _wrap_stream(original: Callable[..., Any], recorder_ref: RecorderRef) -> Any:
+    @functools.wraps(original)
+    def stream(*args: Any, **kwargs: Any) -> Any:
+        manager = original(*args, **kwargs)
+        model = kwargs.get("model")
+        return _StreamManager(manager, recorder_ref, model if isinstance(model, str) else None)
+
+    return stream
+
+
+def _resource(client: Any, path: str) -> Any:
+    obj = client
+    for part in path.split("."):
+        obj = getattr(obj, part, None)
+        if obj is None:
+            return None
+    return obj
+
+
+def instrument_client(client: Any, recorder_ref: RecorderRef) -> Any:
+    """Instrument an official ``openai``/``anthropic`` client in place (idempotent) and return it."""
+    provider = provider_of(client)
+    if getattr(client, "_costtrail_instrumented", False):
+        return client
+    http_client = getattr(client, "_client", None)
+    if http_client is None or not hasattr(http_client, "send"):
+        raise TypeError(
+            f"cannot find the HTTP client inside {type(client).__name__}; is this an official SDK client?"
+        )
+    is_async = inspect.iscoroutinefunction(http_client.send)
+    patch_send(http_client, provider, recorder_ref)
+    for path, method, endpoint, kind in _OPENAI if provider == "openai" else _ANTHROPIC:
+        resource = _resource(client, path)
+        original = getattr(resource, method, None) if resource is not None else None
+        if original is not None:
+            wrapped = _wrap(original, recorder_ref, provider, endpoint, kind, is_async=is_async)
+            setattr(resource, method, wrapped)
+    if provider == "anthropic":
+        messages = _resource(client, "messages")
+        if messages is not None and hasattr(messages, "stream"):
+            messages.stream = _wrap_stream(messages.stream, recorder_ref)
+    client._costtrail_instrumented = True
+    return client

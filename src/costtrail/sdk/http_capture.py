@@ -1,0 +1,262 @@
+"""The HTTP side of instrumentation: a wrapper around the SDK client's ``send``.
+
+It sees every attempt the SDK makes (so retries are counted and the request
+body's size is exact), reads the provider's request id, and threads streamed
+responses through :class:`~costtrail.sdk.sse_scan.SSEScanner`. For model
+calls made through SDK methods costtrail does not wrap (``with_raw_response``,
+helpers, copies made by ``with_options``), it records the exchange itself
+from the HTTP body, so no call goes unrecorded.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import inspect
+import json
+import logging
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+from costtrail.sdk.calls import CURRENT_CALL, Call, RecorderRef
+from costtrail.sdk.sse_scan import SSEScanner, reader_for
+from costtrail.sdk.usage import anthropic_response_fields, openai_response_fields
+
+log = logging.getLogger("costtrail.sdk")
+
+MAX_JSON_CAPTURE = 64 * 1024 * 1024
+_ENDPOINTS = (
+    ("/chat/completions", "chat", "llm"),
+    ("/responses", "responses", "llm"),
+    ("/completions", "completions", "llm"),
+    ("/embeddings", "embeddings", "embedding"),
+    ("/messages", "messages", "llm"),
+)
+
+
+def endpoint_of(path: str) -> tuple[str, str] | None:
+    """(endpoint, event kind) for a model-call URL path, or ``None`` for other API paths."""
+    for suffix, endpoint, kind in _ENDPOINTS:
+        if path.endswith(suffix):
+            return endpoint, kind
+    return None
+
+
+def response_fields(provider: str, body: Any) -> dict[str, Any]:
+    return anthropic_response_fields(body) if provider == "anthropic" else openai_response_fields(body)
+
+
+@functools.cache
+def _stream_classes(library: str) -> tuple[type[Any], type[Any]]:
+    """Byte-stream wrappers deriving from the client library's own base classes (httpx or httpx2)."""
+    module = importlib.import_module(library)
+
+    class SyncScan(module.SyncByteStream):  # type: ignore[misc,name-defined]
+        def __init__(self, inner: Any, scanner: Any) -> None:
+            self._inner, self._scanner = inner, scanner
+
+        def __iter__(self) -> Iterator[bytes]:
+            scanner = self._scanner
+            try:
+                for chunk in self._inner:
+                    out = scanner.feed(chunk)
+                    if out:
+                        yield out
+                tail = scanner.end()
+                if tail:
+                    yield tail
+            except BaseException as exc:
+                scanner.abort(exc)
+                raise
+
+        def close(self) -> None:
+            try:
+                self._inner.close()
+            finally:
+                self._scanner.closed()
+
+    class AsyncScan(module.AsyncByteStream):  # type: ignore[misc,name-defined]
+        def __init__(self, inner: Any, scanner: Any) -> None:
+            self._inner, self._scanner = inner, scanner
+
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            scanner = self._scanner
+            try:
+                async for chunk in self._inner:
+                    out = scanner.feed(chunk)
+                    if out:
+                        yield out
+                tail = scanner.end()
+                if tail:
+                    yield tail
+            except BaseException as exc:
+                scanner.abort(exc)
+                raise
+
+        async def aclose(self) -> None:
+            try:
+                await self._inner.aclose()
+            finally:
+                self._scanner.closed()
+
+    return SyncScan, AsyncScan
+
+
+def _library_of(http_client: Any) -> str:
+    for cls in type(http_client).__mro__:
+        root = cls.__module__.split(".")[0]
+        if root in ("httpx", "httpx2"):
+            return root
+    raise TypeError(f"not an httpx client: {type(http_client).__name__}")
+
+
+class _JsonCollector:
+    """For an unwrapped, non-SSE streamed body: keep the bytes and read usage when it closes."""
+
+    def __init__(self, call: Call, provider: str) -> None:
+        self.call, self.provider = call, provider
+        self.parts: list[bytes] = []
+        self.size = 0
+        self.failed: str | None = None
+
+    def feed(self, chunk: bytes) -> bytes:
+        if self.size <= MAX_JSON_CAPTURE:
+            self.parts.append(chunk)
+            self.size += len(chunk)
+        return chunk
+
+    def end(self) -> bytes:
+        return b""
+
+    def abort(self, exc: BaseException) -> None:
+        self.failed = type(exc).__name__
+
+    def closed(self) -> None:
+        if self.failed:
+            self.call.finish("error", self.failed)
+            return
+        _finish_from_body(self.call, self.provider, b"".join(self.parts))
+
+
+def _finish_from_body(call: Call, provider: str, body: bytes) -> None:
+    try:
+        call.update(response_fields(provider, json.loads(body)))
+    except (ValueError, TypeError):
+        call.attributes["usage_unreadable"] = "true"
+    call.finish("success")
+
+
+class _Exchange:
+    """One HTTP attempt, attached to the current SDK call or recorded on its own."""
+
+    def __init__(self, provider: str, recorder_ref: RecorderRef, request: Any) -> None:
+        self.provider = provider
+        self.call: Call | None = None
+        self.own = False
+        found = endpoint_of(request.url.path)
+        if found is None:
+            return
+        call = CURRENT_CALL.get()
+        if call is None:
+            endpoint, kind = found
+            call = Call(recorder_ref, provider, endpoint, kind, _requested_model(request))
+            self.own = True
+        call.on_request(request)
+        self.call = call
+
+    def failed(self, exc: BaseException) -> None:
+        if self.call is not None and self.own:
+            self.call.fail(exc)
+
+    def received(self, response: Any, stream_cls: type[Any]) -> Any:
+        call = self.call
+        if call is None:
+            return response
+        call.on_response(response)
+        status = response.status_code
+        ok = 200 <= status < 300
+        if ok and "text/event-stream" in response.headers.get("content-type", ""):
+            scanner = SSEScanner(call, reader_for(self.provider, call.endpoint, call))
+            response.stream = stream_cls(response.stream, scanner)
+            call.streaming = True
+        elif self.own and not ok:
+            call.finish("error", f"http_{status}")
+        elif self.own:
+            content = getattr(response, "_content", None)
+            if isinstance(content, bytes):
+                _finish_from_body(call, self.provider, content)
+            else:
+                response.stream = stream_cls(response.stream, _JsonCollector(call, self.provider))
+        return response
+
+
+def _requested_model(request: Any) -> str | None:
+    try:
+        body = json.loads(request.content)
+    except Exception:
+        return None
+    model = body.get("model") if isinstance(body, dict) else None
+    return model if isinstance(model, str) else None
+
+
+def _begin(provider: str, recorder_ref: RecorderRef, request: Any) -> _Exchange | None:
+    try:
+        exchange = _Exchange(provider, recorder_ref, request)
+    except Exception:
+        log.warning("costtrail: could not read an outgoing request", exc_info=True)
+        return None
+    return exchange if exchange.call is not None else None
+
+
+def _received(exchange: _Exchange, response: Any, stream_cls: type[Any]) -> Any:
+    try:
+        return exchange.received(response, stream_cls)
+    except Exception:
+        log.warning("costtrail: could not read a provider response", exc_info=True)
+        return response
+
+
+def _failed(exchange: _Exchange, exc: BaseException) -> None:
+    try:
+        exchange.failed(exc)
+    except Exception:
+        log.warning("costtrail: could not record a failed request", exc_info=True)
+
+
+def patch_send(http_client: Any, provider: str, recorder_ref: RecorderRef) -> bool:
+    """Wrap ``http_client.send`` (an httpx/httpx2 ``Client`` or ``AsyncClient``) once; True if patched now."""
+    if getattr(http_client, "_costtrail_patched", False):
+        return False
+    sync_cls, async_cls = _stream_classes(_library_of(http_client))
+    original = http_client.send
+
+    if inspect.iscoroutinefunction(original):
+
+        async def send_async(request: Any, *args: Any, **kwargs: Any) -> Any:
+            exchange = _begin(provider, recorder_ref, request)
+            if exchange is None:
+                return await original(request, *args, **kwargs)
+            try:
+                response = await original(request, *args, **kwargs)
+            except BaseException as exc:
+                _failed(exchange, exc)
+                raise
+            return _received(exchange, response, async_cls)
+
+        http_client.send = send_async
+    else:
+
+        def send(request: Any, *args: Any, **kwargs: Any) -> Any:
+            exchange = _begin(provider, recorder_ref, request)
+            if exchange is None:
+                return original(request, *args, **kwargs)
+            try:
+                response = original(request, *args, **kwargs)
+            except BaseException as exc:
+                _failed(exchange, exc)
+                raise
+            return _received(exchange, response, sync_cls)
+
+        http_client.send = send
+    http_client._costtrail_patched = True
+    return True
