@@ -7,7 +7,15 @@ from __future__ import annotations
 
 import typer
 
-from costtrail.cli import keys_cmds, ledger_cmds, migrate_cmds, pricing_cmds, report_cmds, serve_cmds
+from costtrail.cli import (
+    controls_cmds,
+    keys_cmds,
+    ledger_cmds,
+    migrate_cmds,
+    pricing_cmds,
+    report_cmds,
+    serve_cmds,
+)
 
 app = typer.Typer(
     name="costtrail",
@@ -29,6 +37,7 @@ pricing_cmds.register(app)
 serve_cmds.register(app)
 keys_cmds.register(app)
 report_cmds.register(app)
+controls_cmds.register(app)
 
 
 def main() -> None:

@@ -146,13 +146,19 @@ class LedgerAlertSink:
         return {r["dedup_key"]: as_utc(r["at"]) for r in rows}
 
 
+def table_exists(store: LedgerStore, name: str) -> bool:
+    """Whether the ledger has a table (works read-only, on DuckDB and ClickHouse)."""
+    lit = store.dialect.literal
+    rows = store.query(f"SELECT count(*) AS n FROM information_schema.tables WHERE table_name = {lit(name)}")
+    return bool(rows and int(rows[0]["n"]))
+
+
 def read_alerts(
     store: LedgerStore, *, since: datetime | None = None, kind: str | None = None, limit: int = 1000
 ) -> list[dict[str, Any]]:
     """Alerts stored in the ledger, newest first (an empty list when none were ever raised)."""
-    execute = getattr(store, "execute", None)
-    if execute is not None:
-        execute(_ALERTS_DDL)
+    if not table_exists(store, ALERTS_TABLE):
+        return []
     lit = store.dialect.literal
     where = ["TRUE"]
     if since is not None:

@@ -22,6 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from costtrail.controls.alerts import table_exists
 from costtrail.ledger.store import LedgerStore
 from costtrail.schema.problems import Problem, problems_from
 
@@ -148,7 +149,8 @@ def import_evals(store: LedgerStore, results: Sequence[EvalResult]) -> tuple[int
 
 def read_evals(store: LedgerStore, workflow: str, eval_set: str | None = None) -> list[EvalResult]:
     """The latest result of each model for a workflow (on ``eval_set``, or on any set)."""
-    _execute(store, _DDL)
+    if not table_exists(store, EVALS_TABLE):
+        return []
     lit = store.dialect.literal
     where = f"workflow = {lit(workflow)}" + (f" AND eval_set = {lit(eval_set)}" if eval_set else "")
     rows = store.query(
