@@ -30,7 +30,7 @@ class BackgroundServer:
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind((host, port))
         self.host, self.port = self._sock.getsockname()[:2]
-        options: dict[str, Any] = {"log_level": "warning", "lifespan": "off", **config}
+        options: dict[str, Any] = {"log_level": "warning", "lifespan": "auto", **config}
         self._server = uvicorn.Server(uvicorn.Config(app, **options))
         self._thread = threading.Thread(target=self._run, name=f"uvicorn:{self.port}", daemon=True)
 

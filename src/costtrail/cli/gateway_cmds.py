@@ -1,0 +1,105 @@
+"""``costtrail gateway``: the OpenAI/Anthropic-compatible proxy that prices and attributes each call."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import typer
+
+from costtrail.gateway import GatewayConfig, RecordSink, create_gateway_app, parse_upstreams
+from costtrail.settings import Settings
+
+
+def register(app: typer.Typer) -> None:
+    app.command("gateway")(gateway)
+
+
+def _defaults(values: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in values:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise typer.BadParameter(f"'{item}' is not NAME=VALUE", param_hint="--default")
+        out[name.strip()] = value.strip()
+    return out
+
+
+def build_sink(
+    collector: str | None, api_key: str | None, ledger: str | None, spool_dir: Path | None
+) -> RecordSink:
+    """Ship to a collector (HTTP, spooled to disk while it is down) or write a local ledger file."""
+    from costtrail.sdk.sink import QueuedSink
+
+    if collector:
+        from costtrail.sdk.remote import CollectorDestination
+
+        spool = spool_dir or Path(tempfile.gettempdir()) / "costtrail-gateway-spool"
+        return QueuedSink(
+            lambda: CollectorDestination(collector, api_key, spool_dir=spool),
+            price=False,
+            name="costtrail-gateway",
+        )
+    from costtrail.sdk.ledger_destination import LedgerDestination
+
+    return QueuedSink(lambda: LedgerDestination(ledger), name="costtrail-gateway")
+
+
+def gateway(
+    host: str = typer.Option("127.0.0.1", "--host", help="address to bind"),
+    port: int = typer.Option(8788, "--port", help="port to listen on"),
+    upstream: list[str] = typer.Option(
+        [], "--upstream", help="provider=URL, e.g. --upstream openai=https://api.openai.com (repeatable)"
+    ),
+    collector: str | None = typer.Option(
+        None, "--collector", envvar="COSTTRAIL_COLLECTOR", help="ship events to this collector URL"
+    ),
+    api_key: str | None = typer.Option(
+        None, "--api-key", envvar="COSTTRAIL_API_KEY", help="ingest key for the collector"
+    ),
+    ledger: str | None = typer.Option(
+        None,
+        "--ledger",
+        envvar="COSTTRAIL_LEDGER",
+        help="write a local ledger instead (this process owns it)",
+    ),
+    keys_file: Path | None = typer.Option(
+        None, "--keys", help="require an X-Costtrail-Key from this keys file on every call"
+    ),
+    default: list[str] = typer.Option(
+        [], "--default", help="attribution default, e.g. --default environment=prod"
+    ),
+    rate_card: Path | None = typer.Option(None, "--rate-card", help="YAML rate card with your own prices"),
+    spool_dir: Path | None = typer.Option(
+        None, "--spool-dir", help="where events wait while the collector is down"
+    ),
+) -> None:
+    """Run the gateway: point an OpenAI or Anthropic SDK's base_url at it, and every call is priced.
+
+    Example: costtrail gateway --port 8788 --collector http://127.0.0.1:8787 --api-key ct_...
+    Then:    OpenAI(base_url="http://127.0.0.1:8788/v1"), Anthropic(base_url="http://127.0.0.1:8788")
+    """
+    import uvicorn
+
+    from costtrail.auth import KeyRing
+
+    if collector and ledger:
+        raise typer.BadParameter("choose --collector or --ledger, not both", param_hint="--collector")
+    try:
+        upstreams = parse_upstreams(upstream)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--upstream") from exc
+    settings = Settings.from_env(rate_card=rate_card, ledger=ledger)
+    keys = KeyRing.for_ledger(settings.ledger, keys_file=keys_file) if keys_file else None
+    config = GatewayConfig(upstreams=upstreams, defaults=_defaults(default), require_key=keys is not None)
+    sink = build_sink(collector, api_key, None if collector else settings.ledger, spool_dir)
+    app = create_gateway_app(settings, config, sink=sink, keys=keys)
+    where = f"collector {collector}" if collector else f"ledger {settings.ledger}"
+    typer.echo(
+        f"costtrail gateway on http://{host}:{port} -> {', '.join(f'{k}={v}' for k, v in upstreams.items())}"
+    )
+    typer.echo(f"events go to the {where}")
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    finally:
+        sink.close(timeout=10)

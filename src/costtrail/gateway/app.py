@@ -1,0 +1,45 @@
+"""Building the gateway: ``create_gateway_app(settings, config, sink=..., gate=...)``."""
+
+from __future__ import annotations
+
+import httpx
+
+from costtrail.auth import KeyRing
+from costtrail.controls.gate import AllowAll, RequestGate
+from costtrail.gateway.config import GatewayConfig
+from costtrail.gateway.proxy import Gateway
+from costtrail.gateway.recording import Recorder, RecordSink
+from costtrail.pricing import Pricer
+from costtrail.settings import Settings
+
+
+def create_gateway_app(
+    settings: Settings,
+    config: GatewayConfig,
+    *,
+    sink: RecordSink,
+    gate: RequestGate | None = None,
+    pricer: Pricer | None = None,
+    keys: KeyRing | None = None,
+    client: httpx.AsyncClient | None = None,
+) -> Gateway:
+    """The gateway ASGI app: OpenAI- and Anthropic-compatible, priced, attributed, budget-checked.
+
+    ``sink`` receives each call's event (``costtrail.sdk.sink.QueuedSink`` over a
+    local ledger or a collector); ``gate`` is asked before forwarding (default:
+    allow everything).
+
+    >>> app = create_gateway_app(Settings(), GatewayConfig(), sink=sink)  # doctest: +SKIP
+    >>> uvicorn.run(app, port=8788)  # doctest: +SKIP
+    """
+    from costtrail.collector.app import default_pricer
+
+    gate = gate or AllowAll()
+    return Gateway(
+        config,
+        recorder=Recorder(sink, gate),
+        gate=gate,
+        pricer=pricer or default_pricer(settings),
+        keys=keys,
+        client=client,
+    )

@@ -1,0 +1,49 @@
+"""The gateway's settings: where each provider lives, defaults, limits, timeouts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+DEFAULT_UPSTREAMS: Mapping[str, str] = {
+    "openai": "https://api.openai.com",
+    "anthropic": "https://api.anthropic.com",
+}
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    """Upstream base URLs by provider (``openai``, ``anthropic``), attribution defaults and limits.
+
+    An upstream URL may end with ``/v1`` or not; the gateway forwards ``/v1/...`` paths to it.
+    """
+
+    upstreams: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_UPSTREAMS))
+    defaults: Mapping[str, str] = field(default_factory=dict)
+    max_body_bytes: int = 32 * 1024 * 1024
+    connect_timeout_s: float = 10.0
+    read_timeout_s: float = 600.0
+    require_key: bool = False
+
+    def upstream_url(self, provider: str, path: str, query: bytes) -> str:
+        base = self.upstreams.get(provider)
+        if base is None:
+            raise KeyError(provider)
+        base = base.rstrip("/")
+        if base.endswith("/v1") and path.startswith("/v1/"):
+            base = base[:-3]
+        return base + path + ("?" + query.decode("latin-1") if query else "")
+
+
+def parse_upstreams(values: list[str]) -> dict[str, str]:
+    """``openai=https://...`` items as a mapping (unknown providers are refused)."""
+    out = dict(DEFAULT_UPSTREAMS)
+    for item in values:
+        name, sep, url = item.partition("=")
+        name = name.strip().lower()
+        if not sep or name not in DEFAULT_UPSTREAMS or not url.startswith(("http://", "https://")):
+            raise ValueError(
+                f"'{item}' is not openai=URL or anthropic=URL (URL starting with http:// or https://)"
+            )
+        out[name] = url.strip()
+    return out

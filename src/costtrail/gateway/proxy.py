@@ -1,0 +1,380 @@
+"""The gateway's request path, as a plain ASGI app (no framework between the socket and httpx).
+
+For each priced call: read the body, authorize the costtrail key (if the
+gateway requires one), attribute, estimate and ask the :class:`RequestGate`,
+forward, relay the answer (SSE chunk by chunk), then price and record the
+event through the sink after the client has its bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import zlib
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import httpx
+
+from costtrail.auth import ApiKey, KeyRing, Scope
+from costtrail.controls.gate import ALLOW, Decision, RequestContext, RequestGate
+from costtrail.gateway.attribution import AttributionError, attribute
+from costtrail.gateway.config import GatewayConfig
+from costtrail.gateway.estimation import estimate_cost
+from costtrail.gateway.recording import Call, Recorder, build_event, cost_header
+from costtrail.gateway.streams import StreamRelay
+from costtrail.gateway.usage import Usage, anthropic_response, openai_response
+from costtrail.gateway.wire import ANTHROPIC, ROUTES, WireRoute, error_body, upstream_for_path
+from costtrail.pricing import Pricer
+
+log = logging.getLogger("costtrail.gateway")
+
+Scope_ = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+_HOP = frozenset(
+    {
+        b"host",
+        b"content-length",
+        b"connection",
+        b"keep-alive",
+        b"proxy-authorization",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+        b"accept-encoding",
+    }
+)
+_RESPONSE_DROP = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length"})
+EVENT_ID_HEADER = b"x-costtrail-event-id"
+COST_HEADER = b"x-costtrail-cost"
+
+
+class GatewayError(Exception):
+    """A refusal made by the gateway itself, answered in the provider's error shape."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        code: str,
+        *,
+        headers: dict[str, str] | None = None,
+        extra: Any = None,
+    ) -> None:
+        super().__init__(message)
+        self.status, self.message, self.code = status, message, code
+        self.headers = headers or {}
+        self.extra = extra
+
+
+class Gateway:
+    """The gateway ASGI app. Build it with :func:`costtrail.gateway.create_gateway_app`."""
+
+    def __init__(
+        self,
+        config: GatewayConfig,
+        *,
+        recorder: Recorder,
+        gate: RequestGate,
+        pricer: Pricer,
+        keys: KeyRing | None = None,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.config = config
+        self.recorder = recorder
+        self.gate = gate
+        self.pricer = pricer
+        self.keys = keys
+        timeout = httpx.Timeout(config.read_timeout_s, connect=config.connect_timeout_s)
+        limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200)
+        self.client = client or httpx.AsyncClient(timeout=timeout, limits=limits, http2=False)
+
+    async def __call__(self, scope: Scope_, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        path: str = scope["path"]
+        if path == "/healthz":
+            await _send(send, 200, [(b"content-type", b"application/json")], b'{"status":"ok"}')
+            return
+        route = ROUTES.get(path) if scope["method"] == "POST" else None
+        style = route.upstream if route else upstream_for_path(path)
+        try:
+            body = await _read_body(receive, self.config.max_body_bytes)
+            if route is None:
+                await self._pass_through(scope, body, send)
+            else:
+                await self._priced(route, scope, body, send)
+        except GatewayError as exc:
+            payload = error_body(style, exc.status, exc.message, code=exc.code, extra=exc.extra)
+            headers = [(b"content-type", b"application/json")]
+            headers += [(k.lower().encode(), v.encode()) for k, v in exc.headers.items()]
+            await _send(send, exc.status, headers, payload)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.client.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    # -- the priced path ------------------------------------------------------
+
+    async def _priced(self, route: WireRoute, scope: Scope_, body: bytes, send: Send) -> None:
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        key = self._authorize(headers)
+        payload = _json_object(body)
+        try:
+            fields, attrs = attribute(
+                headers,
+                payload,
+                key_defaults=key.defaults if key else None,
+                gateway_defaults=self.config.defaults,
+                tenant=key.tenant if key else None,
+            )
+        except AttributionError as exc:
+            raise GatewayError(403, str(exc), "tenant_not_allowed") from exc
+        model = payload.get("model") if isinstance(payload.get("model"), str) else None
+        decision = self._check(route, payload, fields, headers)
+        if decision.reroute_model and model:
+            payload["model"] = model = decision.reroute_model
+            body = json.dumps(payload).encode()
+        injected = False
+        if route.usage_on_request and payload.get("stream") is True:
+            options = payload.get("stream_options")
+            if not (isinstance(options, dict) and options.get("include_usage")):
+                payload["stream_options"] = {
+                    **(options if isinstance(options, dict) else {}),
+                    "include_usage": True,
+                }
+                body = json.dumps(payload).encode()
+                injected = True
+        call = Call(
+            route=route,
+            request_model=model,
+            fields=fields,
+            attributes=attrs,
+            payload_bytes=len(body),
+            decision=decision,
+            provider_account=headers.get("openai-project") or headers.get("openai-organization"),
+        )
+        request = self.client.build_request(
+            "POST",
+            self.config.upstream_url(route.upstream, scope["path"], scope.get("query_string", b"")),
+            headers=_forward_headers(scope["headers"]),
+            content=body,
+        )
+        try:
+            response = await self.client.send(request, stream=True)
+        except httpx.TimeoutException as exc:
+            self._record_failure(call, timed_out=True)
+            raise GatewayError(
+                504, f"the {route.upstream} upstream timed out: {exc!r}", "upstream_timeout"
+            ) from exc
+        except httpx.TransportError as exc:
+            self._record_failure(call, timed_out=False)
+            raise GatewayError(
+                502, f"the {route.upstream} upstream is unreachable: {exc!r}", "upstream_error"
+            ) from exc
+        try:
+            if response.headers.get("content-type", "").startswith("text/event-stream"):
+                await self._relay_stream(call, response, send, strip_usage=injected)
+            else:
+                await self._relay_body(call, response, send)
+        finally:
+            await response.aclose()
+
+    def _authorize(self, headers: dict[str, str]) -> ApiKey | None:
+        token = headers.get("x-costtrail-key")
+        if self.keys is None or (token is None and not self.config.require_key):
+            return None
+        key = self.keys.verify(token) if token else None
+        if key is None:
+            raise GatewayError(
+                401,
+                "costtrail gateway: missing or invalid X-Costtrail-Key "
+                "(create one with costtrail keys create --scope ingest)",
+                "invalid_costtrail_key",
+            )
+        if not key.allows(Scope.INGEST):
+            raise GatewayError(
+                403, f"costtrail gateway: key scope '{key.scope}' cannot send calls", "insufficient_scope"
+            )
+        return key
+
+    def _check(
+        self, route: WireRoute, payload: dict[str, Any], fields: dict[str, str], headers: dict[str, str]
+    ) -> Decision:
+        model = payload.get("model") if isinstance(payload.get("model"), str) else None
+        ctx = RequestContext(
+            provider=route.upstream,
+            model=model,
+            workflow=fields.get("workflow"),
+            run_id=fields.get("run_id"),
+            feature=fields.get("feature"),
+            customer_id=fields.get("customer_id"),
+            tenant_id=fields.get("tenant_id"),
+            environment=fields.get("environment"),
+            team=fields.get("team"),
+            provider_account=headers.get("openai-project") or headers.get("openai-organization"),
+        )
+        estimate = estimate_cost(self.pricer, route.upstream, payload, embedding=route.kind == "embedding")
+        decision = self.gate.reserve(ctx, estimate)
+        if decision.allowed:
+            return decision
+        raise _denial(decision)
+
+    async def _relay_body(self, call: Call, response: httpx.Response, send: Send) -> None:
+        raw = b"".join([chunk async for chunk in response.aiter_raw()])
+        usage = _usage_of(call.route, _decoded(raw, response.headers.get("content-encoding")))
+        event = build_event(call, usage, self.pricer, http_status=response.status_code)
+        headers = _response_headers(response)
+        headers += [
+            (b"content-length", str(len(raw)).encode()),
+            (EVENT_ID_HEADER, event.event_id.encode()),
+            (COST_HEADER, cost_header(event).encode()),
+        ]
+        await _send(send, response.status_code, headers, raw)
+        self.recorder.record(event, call.decision)
+
+    async def _relay_stream(
+        self, call: Call, response: httpx.Response, send: Send, *, strip_usage: bool
+    ) -> None:
+        relay = StreamRelay(call.route.upstream, strip_usage=strip_usage)
+        headers = [*_response_headers(response), (EVENT_ID_HEADER, call.event_id.encode())]
+        await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+        try:
+            async for chunk in response.aiter_raw():
+                out = relay.feed(chunk)
+                if out:
+                    await send({"type": "http.response.body", "body": out, "more_body": True})
+            await send({"type": "http.response.body", "body": relay.close(), "more_body": False})
+        finally:
+            event = build_event(call, relay.usage, self.pricer, http_status=response.status_code)
+            self.recorder.record(event, call.decision)
+
+    def _record_failure(self, call: Call, *, timed_out: bool) -> None:
+        event = build_event(call, Usage(), self.pricer, http_status=None, timed_out=timed_out)
+        self.recorder.record(event, call.decision)
+
+    # -- anything else under /v1: forwarded, not priced ------------------------
+
+    async def _pass_through(self, scope: Scope_, body: bytes, send: Send) -> None:
+        path: str = scope["path"]
+        try:
+            url = self.config.upstream_url(upstream_for_path(path), path, scope.get("query_string", b""))
+        except KeyError as exc:
+            raise GatewayError(404, f"no upstream for {path}", "not_found") from exc
+        request = self.client.build_request(
+            scope["method"], url, headers=_forward_headers(scope["headers"]), content=body
+        )
+        try:
+            response = await self.client.send(request, stream=True)
+        except httpx.TransportError as exc:
+            raise GatewayError(502, f"upstream unreachable: {exc!r}", "upstream_error") from exc
+        try:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": response.status_code,
+                    "headers": _response_headers(response),
+                }
+            )
+            async for chunk in response.aiter_raw():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            await response.aclose()
+
+
+def _denial(decision: Decision) -> GatewayError:
+    limit = f"${decision.limit_usd}" if decision.limit_usd is not None else "its limit"
+    spend = f"${decision.spend_usd}" if decision.spend_usd is not None else "unknown"
+    rule = decision.rule or "a budget"
+    message = (
+        f"costtrail: budget '{rule}' is exhausted (limit {limit}, spend {spend}). {decision.reason}".strip()
+    )
+    retry_after = decision.retry_after_s if decision.retry_after_s is not None else 60
+    extra = {
+        "budget": decision.rule,
+        "limit_usd": str(decision.limit_usd) if decision.limit_usd is not None else None,
+        "spend_usd": str(decision.spend_usd) if decision.spend_usd is not None else None,
+        "scope": dict(decision.scope),
+        "reason": decision.reason,
+    }
+    return GatewayError(
+        429, message, "budget_exceeded", headers={"Retry-After": str(retry_after)}, extra=extra
+    )
+
+
+def _usage_of(route: WireRoute, body: bytes) -> Usage:
+    try:
+        data = json.loads(body) if body else None
+    except ValueError:
+        return Usage()
+    return anthropic_response(data) if route.upstream == ANTHROPIC else openai_response(data)
+
+
+def _decoded(raw: bytes, encoding: str | None) -> bytes:
+    if not encoding or encoding == "identity":
+        return raw
+    try:
+        wbits = 16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS
+        return zlib.decompress(raw, wbits)
+    except zlib.error:
+        return b""  # usage unreadable: recorded with zero tokens
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(body) if body else {}
+    except ValueError:
+        return {}  # forwarded untouched: the provider answers with its own 400
+    return data if isinstance(data, dict) else {}
+
+
+def _forward_headers(raw: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    out = [(k, v) for k, v in raw if k not in _HOP and not k.startswith(b"x-costtrail-")]
+    out.append((b"accept-encoding", b"identity"))
+    return out
+
+
+def _response_headers(response: httpx.Response) -> list[tuple[bytes, bytes]]:
+    return [(k, v) for k, v in response.headers.raw if k.decode("latin-1").lower() not in _RESPONSE_DROP]
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise GatewayError(499, "client disconnected", "client_closed")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise GatewayError(
+                413, f"costtrail gateway: request body over {limit:,} bytes", "payload_too_large"
+            )
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def _send(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    if not any(k == b"content-length" for k, _ in headers):
+        headers = [*headers, (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+__all__ = ["ALLOW", "Gateway", "GatewayError"]

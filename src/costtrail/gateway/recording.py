@@ -1,0 +1,120 @@
+"""Turning a finished call into a priced event and handing it to a sink, off the response path.
+
+The sink (:class:`costtrail.sdk.sink.EventSink`: a local ledger or the
+collector) only queues the event; a background thread writes it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Protocol
+
+from costtrail.controls.gate import Decision, RequestGate
+from costtrail.gateway.usage import Usage
+from costtrail.gateway.wire import WireRoute
+from costtrail.pricing import Pricer
+from costtrail.schema import CostSource, Event, new_event_id
+
+log = logging.getLogger("costtrail.gateway")
+
+
+class RecordSink(Protocol):
+    """What the gateway records to (the SDK's ``EventSink`` fits): ``submit`` never blocks."""
+
+    def submit(self, event: dict[str, Any]) -> bool: ...
+
+    def flush(self, timeout: float | None = None) -> bool: ...
+
+    def close(self, timeout: float | None = None) -> None: ...
+
+
+@dataclass
+class Call:
+    """One call through the gateway, from the moment it arrived."""
+
+    route: WireRoute
+    request_model: str | None
+    fields: dict[str, str]
+    attributes: dict[str, str]
+    payload_bytes: int
+    decision: Decision
+    event_id: str = field(default_factory=new_event_id)
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    started: float = field(default_factory=time.perf_counter)
+    provider_account: str | None = None
+
+
+def status_of(http_status: int | None, usage: Usage, *, timed_out: bool = False) -> tuple[str, str | None]:
+    """The envelope status and error type of a finished call."""
+    if timed_out:
+        return "timeout", "upstream_timeout"
+    if http_status is None:
+        return "error", "upstream_unreachable"
+    if http_status >= 400:
+        return "error", usage.error_type or f"http_{http_status}"
+    if usage.error_type:
+        return "error", usage.error_type  # an error event inside a stream
+    return "success", None
+
+
+def build_event(
+    call: Call, usage: Usage, pricer: Pricer, *, http_status: int | None, timed_out: bool = False
+) -> Event:
+    """The priced event of a call (a failed call is priced on whatever usage it reported)."""
+    status, error_type = status_of(http_status, usage, timed_out=timed_out)
+    attributes = dict(call.attributes)
+    if http_status is not None:
+        attributes["http.status_code"] = str(http_status)
+    event = Event(
+        event_id=call.event_id,
+        kind=call.route.kind,
+        started_at=call.started_at,
+        ended_at=datetime.now(UTC),
+        latency_ms=(time.perf_counter() - call.started) * 1000.0,
+        provider=call.route.upstream,
+        model=usage.model or call.request_model or "unknown",
+        request_id=usage.request_id,
+        status=status,
+        error_type=error_type,
+        payload_bytes=call.payload_bytes,
+        provider_account=call.provider_account,
+        attributes=attributes,
+        **usage.fields(),
+        **call.fields,
+    )
+    price = pricer.price(event)
+    event.cost_usd, event.price_ref, event.unpriced = price.cost_usd, price.price_ref, price.unpriced
+    event.cost_source = CostSource.COMPUTED if not price.unpriced else None
+    return event
+
+
+def cost_header(event: Event) -> str:
+    """``X-Costtrail-Cost``: the exact USD amount, or ``unpriced``."""
+    if event.unpriced or event.cost_usd is None:
+        return "unpriced"
+    return format(event.cost_usd.normalize() if event.cost_usd else Decimal(0), "f")
+
+
+class Recorder:
+    """Queues events on the sink and settles the budget reservation; never raises into the proxy."""
+
+    def __init__(self, sink: RecordSink, gate: RequestGate) -> None:
+        self.sink = sink
+        self.gate = gate
+        self.dropped = 0
+
+    def record(self, event: Event, decision: Decision) -> None:
+        try:
+            if not self.sink.submit(event.model_dump(exclude_none=True)):
+                self.dropped += 1
+                log.warning("gateway event %s dropped: the sink's queue is full", event.event_id)
+        except Exception:  # the proxy must keep serving whatever the sink does
+            log.exception("recording gateway event %s failed", event.event_id)
+        try:
+            self.gate.settle(decision, event.cost_usd)
+        except Exception:
+            log.exception("settling the budget reservation of %s failed", event.event_id)

@@ -1,0 +1,97 @@
+"""The gateway on 127.0.0.1 in front of the fake provider, recording into a DuckDB ledger."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from costtrail.auth import KeyRing
+from costtrail.collector.server import BackgroundServer
+from costtrail.controls.gate import RequestGate
+from costtrail.demo.fake_provider import FakeProvider
+from costtrail.gateway import GatewayConfig, create_gateway_app
+from costtrail.ledger.duckdb_store import DuckDBStore
+from costtrail.sdk.ledger_destination import LedgerDestination
+from costtrail.sdk.sink import QueuedSink
+from costtrail.settings import Settings
+
+
+@dataclass
+class Rig:
+    fake: FakeProvider
+    url: str
+    store: DuckDBStore
+    sink: QueuedSink
+
+    @property
+    def openai_url(self) -> str:
+        return self.url + "/v1"
+
+    def events(self, expected: int = 1) -> list[dict[str, Any]]:
+        """The stored events, once ``expected`` calls were recorded (recording follows the response)."""
+        deadline = time.monotonic() + 10
+        while self.sink.stats()["received"] < expected and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert self.sink.flush(10), self.sink.stats()
+        return self.store.query("SELECT * FROM events ORDER BY started_at")
+
+
+MakeRig = Callable[..., Rig]
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeProvider]:
+    with FakeProvider() as provider:
+        yield provider
+
+
+@pytest.fixture
+def make_rig(fake: FakeProvider) -> Iterator[MakeRig]:
+    opened: list[tuple[BackgroundServer, QueuedSink, DuckDBStore]] = []
+
+    def make(
+        *,
+        gate: RequestGate | None = None,
+        keys: KeyRing | None = None,
+        defaults: dict[str, str] | None = None,
+        read_timeout_s: float = 30.0,
+    ) -> Rig:
+        store = DuckDBStore(":memory:")
+        sink = QueuedSink(lambda: LedgerDestination(store=store), flush_interval=0.05)
+        config = GatewayConfig(
+            upstreams={"openai": fake.openai_base_url, "anthropic": fake.base_url},
+            defaults=defaults or {},
+            read_timeout_s=read_timeout_s,
+            require_key=keys is not None,
+        )
+        app = create_gateway_app(Settings(ledger=":memory:"), config, sink=sink, gate=gate, keys=keys)
+        server = BackgroundServer(app, server_header=False, date_header=False).start()
+        opened.append((server, sink, store))
+        return Rig(fake, server.url, store, sink)
+
+    yield make
+    for server, sink, store in opened:
+        server.stop()
+        sink.close(5)
+        store.close()
+
+
+@pytest.fixture
+def rig(make_rig: MakeRig) -> Rig:
+    return make_rig()
+
+
+VOLATILE = frozenset({"id", "created", "created_at", "call_id", "item_id", "_request_id", "signature"})
+
+
+def masked(value: Any) -> Any:
+    """A response without the values the provider makes fresh on every call (ids, timestamps)."""
+    if isinstance(value, dict):
+        return {k: masked(v) for k, v in value.items() if k not in VOLATILE}
+    if isinstance(value, list):
+        return [masked(v) for v in value]
+    return value
