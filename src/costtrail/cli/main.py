@@ -9,6 +9,7 @@ import typer
 
 from costtrail.cli import (
     controls_cmds,
+    gateway_cmds,
     keys_cmds,
     ledger_cmds,
     migrate_cmds,
@@ -36,6 +37,7 @@ migrate_cmds.register(app)
 pricing_cmds.register(app)
 serve_cmds.register(app)
 keys_cmds.register(app)
+gateway_cmds.register(app)
 report_cmds.register(app)
 controls_cmds.register(app)
 
