@@ -78,6 +78,9 @@ def create_app(
     app.include_router(read_router)
     for extra in routers:
         app.include_router(extra)
+    from costtrail.web import KeyRingViewers, mount_dashboard
+
+    mount_dashboard(app, settings, store, KeyRingViewers(app.state.collector.keys))
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

@@ -14,7 +14,7 @@ from costtrail.auth import ApiKey, Scope
 from costtrail.collector.access import requires
 from costtrail.collector.app import Collector
 from costtrail.collector.errors import ApiError
-from costtrail.collector.reading import ReadError, grouped_costs, parse_since, run_events
+from costtrail.collector.reading import ReadError, RunNotFound, cost_report, run_detail
 
 router = APIRouter(tags=["read"])
 READ = Depends(requires(Scope.READ))
@@ -38,40 +38,51 @@ def _json(data: Any) -> JSONResponse:
     return JSONResponse(jsonable_encoder(data, custom_encoder={Decimal: str}))
 
 
+def _names(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
 @router.get("/v1/report", summary="Cost report grouped by dimensions")
 async def get_report(
     request: Request,
     by: str = Query("workflow", description="comma-separated dimensions, e.g. workflow,model"),
-    since: str | None = Query(None, description="7d, 24h, or an ISO 8601 date"),
+    metrics: str | None = Query(None, description="comma-separated metrics (default: the standard set)"),
+    view: str | None = Query(None, description="a built-in view instead of by/metrics, e.g. workflow"),
+    where: list[str] = Query([], description="filters as DIMENSION:VALUE, repeatable"),
+    since: str | None = Query(None, description="7d, 24h, or an ISO 8601 date (inclusive)"),
     until: str | None = Query(None, description="ISO 8601 date (exclusive)"),
+    limit: int | None = Query(None, ge=1, le=100_000, description="at most this many rows"),
     tenant: str | None = Query(None, description="only this tenant (a tenant key sees only its own)"),
     key: ApiKey = READ,
 ) -> JSONResponse:
-    """Total cost, events, tokens, runs and failures per group."""
+    """Rows of ``{dimensions..., metrics...}`` plus the unpriced line (``costtrail.reports.report``)."""
     collector: Collector = request.app.state.collector
-    dims = [d.strip() for d in by.split(",") if d.strip()]
     scope = _tenant_for(key, tenant)
     try:
-        lo, hi = parse_since(since), parse_since(until)
-        rows = await run_in_threadpool(grouped_costs, collector.store, dims, scope, lo, hi)
+        body = await run_in_threadpool(
+            lambda: cost_report(
+                collector.store,
+                by=_names(by),
+                metrics=_names(metrics) or None,
+                view=view,
+                where=where,
+                since=since,
+                until=until,
+                limit=limit,
+                tenant=scope,
+            )
+        )
     except ReadError as exc:
         raise ApiError(422, "invalid_parameter", str(exc), field=exc.field) from exc
-    return _json({"by": dims, "tenant": scope, "rows": rows})
+    return _json({**body, "tenant": scope})
 
 
-@router.get("/v1/runs/{run_id}", summary="One run: its events and total cost")
+@router.get("/v1/runs/{run_id}", summary="One run: its steps, outcomes and total cost")
 async def get_run(request: Request, run_id: str, key: ApiKey = READ) -> JSONResponse:
-    """The events of one run in time order, with the run's total cost."""
+    """The events of one run in time order with the running total (``costtrail.reports.run_steps``)."""
     collector: Collector = request.app.state.collector
-    events = await run_in_threadpool(run_events, collector.store, run_id, key.tenant)
-    if not events:
-        raise ApiError(404, "run_not_found", f"no events with run_id '{run_id}'", field="run_id")
-    costs = [e["cost_usd"] for e in events if e["cost_usd"] is not None]
-    return _json(
-        {
-            "run_id": run_id,
-            "events": events,
-            "total_cost_usd": sum(costs, Decimal(0)) if costs else None,
-            "unpriced_events": sum(1 for e in events if e["unpriced"]),
-        }
-    )
+    try:
+        body = await run_in_threadpool(run_detail, collector.store, run_id, key.tenant)
+    except RunNotFound as exc:
+        raise ApiError(404, "run_not_found", f"no run with run_id '{run_id}'", field="run_id") from exc
+    return _json(body)

@@ -1,25 +1,17 @@
-"""The read API's queries: one run's events, and a cost report grouped by dimensions.
+"""The read API's questions, answered by the reports package, limited to the caller's tenant.
 
-A tenant-bound key sees only its tenant: the filter is added here, not left
-to the caller.
+A tenant-bound key sees only its tenant: the filter is added here, never left
+to the caller. A run that holds any other tenant's event is not shown to a
+tenant key at all (its total would reveal the other tenant's spend).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
 from typing import Any
 
-from costtrail.ledger.rows import restore_event_id
 from costtrail.ledger.store import LedgerStore
-from costtrail.schema import DIMENSIONS
-
-_RUN_COLUMNS = (
-    "event_uuid, event_id, kind, started_at, ended_at, latency_ms, workflow, run_id, agent, step, status, "
-    "error_type, "
-    "provider, model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, "
-    "tool_calls, tool_name, feature, customer_id, tenant_id, environment, cost_usd, cost_source, price_ref, "
-    "unpriced"
-)
+from costtrail.reports import FilterValue, ReportError, parse_time, report, run_steps, view_report
 
 
 class ReadError(ValueError):
@@ -30,69 +22,63 @@ class ReadError(ValueError):
         self.field = field
 
 
-def parse_since(value: str | None, *, now: datetime | None = None) -> datetime | None:
-    """``7d``/``24h``/``30m`` before now, or an ISO 8601 date or time (UTC when no zone)."""
-    if not value:
-        return None
-    now = now or datetime.now(UTC)
-    units = {"d": "days", "h": "hours", "m": "minutes"}
-    if value[-1:] in units and value[:-1].isdigit():
-        return now - timedelta(**{units[value[-1]]: int(value[:-1])})
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise ReadError("since", f"since='{value}' is not a duration (7d, 24h) or an ISO 8601 date") from exc
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+class RunNotFound(LookupError):
+    """No run with that id is visible to the caller."""
 
 
-def _where(store: LedgerStore, tenant: str | None, since: datetime | None, until: datetime | None) -> str:
-    lit = store.dialect.literal
-    clauses = ["TRUE"]
-    if tenant is not None:
-        clauses.append(f"tenant_id = {lit(tenant)}")
-    if since is not None:
-        clauses.append(f"started_at >= {lit(since.replace(tzinfo=None))}")
-    if until is not None:
-        clauses.append(f"started_at < {lit(until.replace(tzinfo=None))}")
-    return " AND ".join(clauses)
+def parse_filters(items: Sequence[str]) -> dict[str, FilterValue]:
+    """``where=customer_id:acme`` items as report filters (repeat a dimension for several values)."""
+    filters: dict[str, list[str]] = {}
+    for item in items:
+        name, sep, value = item.partition(":")
+        if not sep or not name:
+            raise ReadError("where", f"where={item!r} is not DIMENSION:VALUE, e.g. where=customer_id:acme")
+        filters.setdefault(name.strip(), []).append(value)
+    return {k: v[0] if len(v) == 1 else v for k, v in filters.items()}
 
 
-def run_events(store: LedgerStore, run_id: str, tenant: str | None) -> list[dict[str, Any]]:
-    """Every event of one run, in time order (only the tenant's when ``tenant`` is set)."""
-    where = _where(store, tenant, None, None) + f" AND run_id = {store.dialect.literal(run_id)}"
-    table = store.dialect.final("events")
-    rows = store.query(f"SELECT {_RUN_COLUMNS} FROM {table} WHERE {where} ORDER BY started_at")
-    for row in rows:
-        row["event_id"] = restore_event_id(row.pop("event_uuid"), row["event_id"])
-    return rows
-
-
-def grouped_costs(
+def cost_report(
     store: LedgerStore,
-    by: list[str],
+    *,
+    by: Sequence[str],
+    metrics: Sequence[str] | None,
+    view: str | None,
+    where: Sequence[str],
+    since: str | None,
+    until: str | None,
+    limit: int | None,
     tenant: str | None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-) -> list[dict[str, Any]]:
-    """Cost, calls, tokens and failures grouped by ``by`` (envelope dimensions), most expensive first."""
-    for name in by:
-        if name not in DIMENSIONS:
-            raise ReadError("by", f"cannot group by '{name}': choose from {', '.join(DIMENSIONS)}")
-    keys = ", ".join(by)
-    select = f"{keys}, " if by else ""
-    group = f"GROUP BY {keys}" if by else ""
-    sql = f"""
-        SELECT {select}
-            count(*) AS events,
-            sum(cost_usd) AS cost_usd,
-            sum(CASE WHEN unpriced THEN 1 ELSE 0 END) AS unpriced,
-            sum(input_tokens) AS input_tokens,
-            sum(output_tokens) AS output_tokens,
-            count(DISTINCT run_id) AS runs,
-            sum(CASE WHEN status IN ('failure', 'error', 'timeout') THEN 1 ELSE 0 END) AS failures
-        FROM {store.dialect.final("events")}
-        WHERE {_where(store, tenant, since, until)}
-        {group}
-        ORDER BY cost_usd DESC NULLS LAST
-    """
-    return store.query(sql)
+) -> dict[str, Any]:
+    """``report`` (or a named view) over the caller's tenant, as the JSON shape of ``ReportResult``."""
+    filters = parse_filters(where)
+    if tenant is not None:
+        filters["tenant_id"] = tenant
+    try:
+        lo = parse_time(since) if since else None
+        hi = parse_time(until) if until else None
+    except ReportError as exc:
+        raise ReadError("since" if since and "since" not in str(exc) else "until", str(exc)) from exc
+    try:
+        if view:
+            result = view_report(store, view, filters=filters, since=lo, until=hi, limit=limit)
+        else:
+            result = report(store, by=by, metrics=metrics, filters=filters, since=lo, until=hi, limit=limit)
+    except ReportError as exc:
+        raise ReadError("view" if view else "by", str(exc)) from exc
+    return result.as_dict()
+
+
+def run_detail(store: LedgerStore, run_id: str, tenant: str | None) -> dict[str, Any]:
+    """One run's summary, outcomes and steps (see :func:`costtrail.reports.run_steps`)."""
+    if tenant is not None:
+        d = store.dialect
+        rows = store.query(
+            f"SELECT count(*) AS n, sum(CASE WHEN tenant_id = {d.literal(tenant)} THEN 1 ELSE 0 END) AS mine "
+            f"FROM {d.final('events')} WHERE run_id = {d.literal(run_id)}"
+        )
+        if not rows or not rows[0]["n"] or rows[0]["mine"] != rows[0]["n"]:
+            raise RunNotFound(run_id)
+    try:
+        return run_steps(store, run_id)
+    except ReportError as exc:
+        raise RunNotFound(run_id) from exc
