@@ -56,6 +56,21 @@ _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
+class _ExactLoader(yaml.SafeLoader):
+    """YAML numbers with a decimal point load as Decimal, so ``limit_usd: 1.00`` is exactly $1.00."""
+
+
+def _decimal(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Decimal | float:
+    text = str(loader.construct_scalar(node)).replace("_", "")
+    try:
+        return Decimal(text)
+    except ArithmeticError:
+        return float(loader.construct_yaml_float(node))
+
+
+_ExactLoader.add_constructor("tag:yaml.org,2002:float", _decimal)
+
+
 class ControlsConfigError(ValueError):
     """The controls file cannot be used; the message names the file, line and field."""
 
@@ -239,7 +254,7 @@ class ControlsConfig(_Strict):
     def from_yaml(cls, text: str, *, source: str = "<controls>") -> ControlsConfig:
         try:
             node = yaml.compose(text, Loader=yaml.SafeLoader)
-            data = yaml.safe_load(text)
+            data = yaml.load(text, Loader=_ExactLoader)  # a SafeLoader subclass: no arbitrary objects
         except yaml.YAMLError as exc:
             raise ControlsConfigError(f"{source}: not valid YAML: {exc}") from exc
         if data is None:

@@ -1,0 +1,152 @@
+"""Acceptance: budgets hold through the real gateway (uvicorn on 127.0.0.1) in front of the fake provider.
+
+200 concurrent calls from the official ``openai`` SDK against a $1.00 daily budget:
+spend stays within the documented bound, every denial is a 429 naming the budget,
+and once the (injected) clock passes midnight calls pass again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import openai
+import pytest
+
+from costtrail.collector.server import BackgroundServer
+from costtrail.controls.chain import build_controls
+from costtrail.controls.config import ControlsConfig
+from costtrail.demo.fake_provider import FakeProvider
+from costtrail.gateway import GatewayConfig, create_gateway_app
+from costtrail.gateway.estimation import estimate_cost
+from costtrail.ledger.duckdb_store import DuckDBStore
+from costtrail.pricing import Pricer
+from costtrail.sdk.ledger_destination import LedgerDestination
+from costtrail.sdk.sink import QueuedSink
+from costtrail.settings import Settings
+
+CONTROLS = """
+budgets:
+  - name: prod-daily-dollar
+    scope: {environment: production}
+    period: day
+    limit_usd: 1.00
+    owner: sre@example.com
+guardrails:
+  retry_loop: {max_events: 8, window_minutes: 10, block: true}
+alerts: {log: false}
+"""
+MESSAGES: Any = [{"role": "user", "content": "Summarise ticket 4411 for the customer, politely."}]
+HEADERS = {"X-Costtrail-Environment": "production", "X-Fake-Output-Tokens": "1000"}
+
+
+class Clock:
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def __call__(self) -> datetime:
+        return self.at
+
+
+@dataclass
+class Gateway:
+    url: str
+    store: DuckDBStore
+    sink: QueuedSink
+    clock: Clock
+    controls: Any
+
+    def events(self, n: int) -> list[dict[str, Any]]:
+        assert self.sink.flush(20)
+        rows = self.store.query("SELECT * FROM events ORDER BY started_at")
+        assert len(rows) == n
+        return rows
+
+
+@pytest.fixture
+def gateway() -> Iterator[Gateway]:
+    with FakeProvider() as fake:
+        store = DuckDBStore(":memory:")
+        sink = QueuedSink(lambda: LedgerDestination(store=store), flush_interval=0.05)
+        clock = Clock(datetime(2026, 3, 12, 12, 0, tzinfo=UTC))
+        controls = build_controls(ControlsConfig.from_yaml(CONTROLS), store, clock=clock)
+        config = GatewayConfig(upstreams={"openai": fake.openai_base_url, "anthropic": fake.base_url})
+        app = create_gateway_app(Settings(ledger=":memory:"), config, sink=sink, gate=controls.gate)
+        server = BackgroundServer(app).start()
+        try:
+            yield Gateway(server.url, store, sink, clock, controls)
+        finally:
+            server.stop()
+            sink.close(5)
+            store.close()
+
+
+async def _call(client: openai.AsyncOpenAI, extra: dict[str, str] | None = None) -> tuple[int, Any]:
+    try:
+        await client.chat.completions.create(
+            model="gpt-4o", messages=MESSAGES, max_tokens=1000, extra_headers={**HEADERS, **(extra or {})}
+        )
+        return 200, None
+    except openai.RateLimitError as exc:
+        return exc.status_code, (exc.response.headers.get("retry-after"), exc.response.json())
+
+
+async def _burst(url: str, n: int, extra: dict[str, str] | None = None) -> list[tuple[int, Any]]:
+    async with openai.AsyncOpenAI(base_url=url + "/v1", api_key="sk-test", max_retries=0) as client:
+        return await asyncio.gather(*(_call(client, extra) for _ in range(n)))
+
+
+def test_200_concurrent_calls_hold_a_one_dollar_budget(gateway: Gateway) -> None:
+    results = asyncio.run(_burst(gateway.url, 200))
+    allowed = [r for r in results if r[0] == 200]
+    denied = [r for r in results if r[0] != 200]
+    assert len(allowed) + len(denied) == 200 and denied
+
+    # every denial: 429, Retry-After until midnight, a JSON error naming the budget, its limit and spend
+    for status, (retry_after, body) in denied:
+        assert status == 429 and retry_after == str(12 * 3600)
+        assert "prod-daily-dollar" in body["error"]["message"] and body["error"]["type"] == "budget_exceeded"
+        assert body["costtrail"]["budget"] == "prod-daily-dollar" and body["costtrail"]["limit_usd"] == "1.00"
+        assert Decimal(body["costtrail"]["spend_usd"]) <= Decimal("1.00")
+        assert body["costtrail"]["scope"] == {"environment": "production"}
+
+    events = gateway.events(len(allowed))
+    spend = sum((e["cost_usd"] for e in events), Decimal(0))
+    # The documented bound: limit + the sum over admitted calls of (actual - estimate) where positive.
+    estimate = estimate_cost(
+        Pricer(), "openai", {"model": "gpt-4o", "messages": MESSAGES, "max_tokens": 1000}
+    )
+    overrun = sum((max(Decimal(0), e["cost_usd"] - estimate) for e in events), Decimal(0))
+    assert spend <= Decimal("1.00") + overrun
+    assert overrun < Decimal("0.01")  # the estimate misses only a few input tokens of framing
+    assert spend > Decimal("1.00") - 2 * estimate  # and the budget was used, not starved
+    status = gateway.controls.budgets.status()[0]
+    assert status.spent == spend and status.reserved == 0 and status.exhausted is (spend >= Decimal("1.00"))
+
+    # the next day the budget starts again
+    gateway.clock.at += timedelta(hours=12)
+    again = asyncio.run(_burst(gateway.url, 5))
+    assert [r[0] for r in again] == [200] * 5
+    assert gateway.controls.budgets.status()[0].spent > 0
+    kinds = [a.kind for a in gateway.controls.alerts.sent]
+    assert kinds.count("budget_blocked") == 1 and "budget_threshold" in kinds
+
+
+def test_a_looping_run_is_stopped_by_run_id(gateway: Gateway) -> None:
+    run = {
+        "X-Costtrail-Run-Id": "run-77",
+        "X-Costtrail-Workflow": "support_reply",
+        "X-Fake-Output-Tokens": "5",
+    }
+    results = [asyncio.run(_burst(gateway.url, 1, run))[0] for _ in range(10)]
+    assert [r[0] for r in results] == [200] * 8 + [429] * 2
+    retry_after, body = results[-1][1]
+    assert int(retry_after) == 600 and "run 'run-77'" in body["costtrail"]["reason"]
+    other = asyncio.run(_burst(gateway.url, 1, {**run, "X-Costtrail-Run-Id": "run-78"}))
+    assert other[0][0] == 200
+    [loop_alert] = [a for a in gateway.controls.alerts.sent if a.kind == "retry_loop"]
+    assert loop_alert.evidence["run_id"] == "run-77" and loop_alert.evidence["events"] == 9
