@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import typer
@@ -29,20 +28,12 @@ def build_sink(
     collector: str | None, api_key: str | None, ledger: str | None, spool_dir: Path | None
 ) -> RecordSink:
     """Ship to a collector (HTTP, spooled to disk while it is down) or write a local ledger file."""
-    from costtrail.sdk.sink import QueuedSink
+    from costtrail.sdk.config import SdkSettings, make_sink
 
+    options: dict[str, str] = {"spool_dir": str(spool_dir)} if spool_dir else {}
     if collector:
-        from costtrail.sdk.remote import CollectorDestination
-
-        spool = spool_dir or Path(tempfile.gettempdir()) / "costtrail-gateway-spool"
-        return QueuedSink(
-            lambda: CollectorDestination(collector, api_key, spool_dir=spool),
-            price=False,
-            name="costtrail-gateway",
-        )
-    from costtrail.sdk.ledger_destination import LedgerDestination
-
-    return QueuedSink(lambda: LedgerDestination(ledger), name="costtrail-gateway")
+        return make_sink(SdkSettings(endpoint=collector, api_key=api_key, **options))
+    return make_sink(SdkSettings(ledger=ledger, **options))
 
 
 def gateway(
@@ -100,6 +91,15 @@ def gateway(
     )
     typer.echo(f"events go to the {where}")
     try:
-        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+        # The upstream's own Date and Server headers are passed on, so uvicorn adds none.
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+            server_header=False,
+            date_header=False,
+        )
     finally:
         sink.close(timeout=10)
