@@ -81,6 +81,7 @@ class CollectorDestination:
         self._oldest: dict[str, float | None] = {"events": None, "outcomes": None}
         self._counts = {
             "sent": 0,
+            "outcomes_sent": 0,
             "duplicates": 0,
             "rejected": 0,
             "dropped_batches": 0,
@@ -245,7 +246,8 @@ class CollectorDestination:
         if not isinstance(body, dict):
             body = {}
         rejected = body.get("rejected") or []
-        self._counts["sent"] += int(body.get("accepted", size - len(rejected)) or 0)
+        sent_key = "sent" if kind == "events" else "outcomes_sent"
+        self._counts[sent_key] += int(body.get("accepted", size - len(rejected)) or 0)
         self._counts["duplicates"] += int(body.get("duplicates", 0) or 0)
         if rejected:
             self._counts["rejected"] += len(rejected)
