@@ -17,17 +17,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from dashboard_harness import CHROMIUM, CHROMIUM_ARGS, Browser, Keys, Served, ThreadedServer
+from dashboard_harness import CHROMIUM, CHROMIUM_ARGS, Browser, Keys, Served
 from web_ledger import fill
 
 from costtrail.auth import KeyRing, Scope
+from costtrail.collector import create_app
+from costtrail.collector.server import BackgroundServer
 from costtrail.ledger.duckdb_store import DuckDBStore
 from costtrail.settings import Settings
-from costtrail.web import KeyRingViewers, mount_dashboard
 
 
 @pytest.fixture(scope="session")
@@ -49,17 +49,13 @@ def web_keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[KeyRing, Keys]:
     return ring, keys
 
 
-def build_app(store: DuckDBStore, ring: KeyRing) -> FastAPI:
-    app = FastAPI()
-    mount_dashboard(app, Settings(ledger=store.url), store, KeyRingViewers(ring))
-    return app
-
-
 @pytest.fixture(scope="session")
 def served(web_store: DuckDBStore, web_keys: tuple[KeyRing, Keys]) -> Iterator[Served]:
     ring, keys = web_keys
-    with ThreadedServer(build_app(web_store, ring)) as base:
-        yield Served(base, web_store, keys, ring)
+    # the collector's own app factory: the dashboard is served by `costtrail serve`
+    app = create_app(Settings(ledger=web_store.url), web_store, keys=ring)
+    with BackgroundServer(app) as server:
+        yield Served(server.url, web_store, keys, ring)
 
 
 @pytest.fixture(scope="session")

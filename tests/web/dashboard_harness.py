@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
-
-import uvicorn
 
 from costtrail.auth import KeyRing
 from costtrail.ledger.duckdb_store import DuckDBStore
@@ -53,28 +49,6 @@ class Browser:
 
     context: Any
     requests: list[str] = field(default_factory=list)
-
-
-class ThreadedServer:
-    """uvicorn on 127.0.0.1, port chosen by the OS, in a background thread."""
-
-    def __init__(self, app: Any) -> None:
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> str:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the dashboard server did not start")
-            time.sleep(0.02)
-        port = self.server.servers[0].sockets[0].getsockname()[1]
-        return f"http://127.0.0.1:{port}"
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
 
 
 def login(page: Any, served: Served, key: str, next_path: str = "/") -> None:

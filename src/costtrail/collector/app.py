@@ -15,6 +15,7 @@ from fastapi import APIRouter, FastAPI
 from costtrail.auth import KeyRing
 from costtrail.collector.errors import install_error_handlers
 from costtrail.collector.payload import Limits
+from costtrail.export.prometheus import install_collector_metrics
 from costtrail.ledger.store import LedgerStore
 from costtrail.pricing import Pricer
 from costtrail.settings import Settings
@@ -76,6 +77,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(ingest_router)
     app.include_router(read_router)
+    install_collector_metrics(app, store)  # GET /metrics
     for extra in routers:
         app.include_router(extra)
     from costtrail.web import KeyRingViewers, mount_dashboard

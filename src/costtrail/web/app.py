@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
@@ -74,6 +75,7 @@ class Dashboard:
     signer: SessionSigner
     env: Environment
     assets: Assets
+    controls_file: Path | None = None
 
     def viewer(self, request: Request) -> Viewer | None:
         token = request.cookies.get(COOKIE_NAME)
@@ -104,7 +106,9 @@ class Dashboard:
                 )
             except FilterError as exc:
                 return self.render("error.html", status=400, message=str(exc), viewer=viewer)
-            ctx = PageContext(self.store, self.settings, filters, viewer, dict(request.path_params))
+            ctx = PageContext(
+                self.store, self.settings, filters, viewer, dict(request.path_params), self.controls_file
+            )
             page = spec.build(ctx)
             if page is None:
                 return self.render("error.html", status=404, message="Nothing here.", viewer=viewer)
@@ -146,14 +150,19 @@ def mount_dashboard(
     directory: ViewerDirectory,
     *,
     signer: SessionSigner | None = None,
+    controls_file: Path | None = None,
 ) -> Dashboard:
     """Serve the dashboard from ``app`` at ``/`` (sign-in at ``/login``).
+
+    ``controls_file`` (the budgets YAML) adds budget gauges; alerts come from the ledger.
 
     >>> from fastapi import FastAPI
     >>> app = FastAPI()
     >>> mount_dashboard(app, settings, store, KeyViewers(keys))  # doctest: +SKIP
     """
-    dash = Dashboard(settings, store, directory, signer or SessionSigner(), _templates(), Assets())
+    dash = Dashboard(
+        settings, store, directory, signer or SessionSigner(), _templates(), Assets(), controls_file
+    )
 
     async def login_form(request: Request) -> Response:
         next_path = _safe_next(request.query_params.get("next"))

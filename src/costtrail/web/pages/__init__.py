@@ -13,7 +13,12 @@ from dataclasses import dataclass, field
 from costtrail.ledger.store import LedgerStore
 from costtrail.web.blocks import Page
 from costtrail.web.pages.common import PageContext, always
+from costtrail.web.pages.controls_data import alerts_page
+from costtrail.web.pages.customers import customers_page
+from costtrail.web.pages.models import models_page
 from costtrail.web.pages.overview import overview_page
+from costtrail.web.pages.runs import run_page, runs_page
+from costtrail.web.pages.workflows import workflow_page, workflows_page
 
 __all__ = ["PAGES", "PageContext", "PageSpec"]
 
@@ -30,4 +35,13 @@ class PageSpec:
     available: Callable[[LedgerStore], bool] = field(default=always)
 
 
-PAGES: tuple[PageSpec, ...] = (PageSpec("overview", "/", "Overview", overview_page),)
+PAGES: tuple[PageSpec, ...] = (
+    PageSpec("overview", "/", "Overview", overview_page),
+    PageSpec("workflows", "/workflows", "Workflows", workflows_page),
+    PageSpec("workflow", "/workflows/{workflow}", "Workflow", workflow_page, nav=False),
+    PageSpec("runs", "/runs", "Runs", runs_page),
+    PageSpec("run", "/runs/{run_id}", "Run", run_page, nav=False),
+    PageSpec("customers", "/customers", "Features & customers", customers_page),
+    PageSpec("models", "/models", "Models & providers", models_page),
+    PageSpec("alerts", "/alerts", "Alerts & budgets", alerts_page),
+)

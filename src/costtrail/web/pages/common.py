@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from costtrail.ledger.store import LedgerStore
+from costtrail.reports import UnpricedLine
 from costtrail.settings import Settings
+from costtrail.web.blocks import Notice
 from costtrail.web.filters import DIMENSIONS, Filters
 from costtrail.web.sessions import Viewer
 
@@ -25,6 +28,7 @@ class PageContext:
     filters: Filters
     viewer: Viewer
     path_params: Mapping[str, str]
+    controls_file: Path | None = None
 
     def link(self, path: str, **changes: str | None) -> str:
         """A URL to ``path`` that keeps the reader's filters (with some changed)."""
@@ -71,3 +75,36 @@ def filter_options(store: LedgerStore, filters: Filters) -> dict[str, list[str]]
         if row["value"] is not None:
             options[row["dim"]].append(str(row["value"]))
     return {name: sorted(values) for name, values in options.items()}
+
+
+def window(ctx: PageContext, **extra: str) -> dict[str, Any]:
+    """The report API's keyword arguments for the reader's filters (plus extra dimension filters)."""
+    return {
+        "filters": {**ctx.filters.where(), **extra},
+        "since": ctx.filters.since,
+        "until": ctx.filters.until,
+    }
+
+
+def previous_window(ctx: PageContext) -> dict[str, Any] | None:
+    """The same filters over the period just before (None for an open time range)."""
+    prev = ctx.filters.previous()
+    if prev is None:
+        return None
+    return {"filters": prev.where(), "since": prev.since, "until": prev.until}
+
+
+def unpriced_notice(line: UnpricedLine) -> list[Notice]:
+    """A warning when events had no price (their cost is missing from every total, never $0)."""
+    if not line.events:
+        return []
+    models = ", ".join(
+        f"{m['provider'] or '?'}/{m['model'] or m['kind']} ({m['events']})" for m in line.models[:5]
+    )
+    return [
+        Notice(
+            "warning",
+            f"{line.events:,} events have no price and are not in these totals: {models}. "
+            "Add them to a rate card, then run costtrail reprice.",
+        )
+    ]

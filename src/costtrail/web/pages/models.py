@@ -1,0 +1,109 @@
+"""Models and providers: the mix over time, effective price per million tokens, caching."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from costtrail.reports import Metric, Ratio, report, view_report
+from costtrail.web import charts
+from costtrail.web.blocks import Column, Page, Section, Table
+from costtrail.web.pages.common import PageContext, unpriced_notice, window
+
+MILLION = Decimal(1_000_000)
+TOTAL_TOKENS = Metric("total_tokens", "sum(input_tokens + output_tokens)", "tokens", "input + output tokens")
+COST_PER_TOKEN = Ratio("cost_per_token", "total_cost", "total_tokens", "usd", "total_cost / total_tokens")
+CACHED_SHARE = Ratio(
+    "cached_share", "total_cache_read_tokens", "total_input_tokens", "ratio", "cache reads / input tokens"
+)
+
+
+def models_page(ctx: PageContext) -> Page:
+    mix = view_report(ctx.store, "model", **window(ctx))
+    rates = report(
+        ctx.store,
+        by=["provider", "model"],
+        metrics=[
+            "total_cost",
+            "total_input_tokens",
+            "total_cache_read_tokens",
+            TOTAL_TOKENS,
+            COST_PER_TOKEN,
+            CACHED_SHARE,
+        ],
+        filters={"kind": ["llm", "embedding"], **window(ctx)["filters"]},
+        since=ctx.filters.since,
+        until=ctx.filters.until,
+    )
+    per_model = {(r["provider"], r["model"]): r for r in rates}
+    rows = []
+    for r in mix:
+        if r["model"] is None:
+            continue
+        rate = per_model.get((r["provider"], r["model"]), {})
+        per_token = rate.get("cost_per_token")
+        rows.append(
+            {
+                **r,
+                "cost_per_mtok": per_token * MILLION if per_token is not None else None,
+                "cached_share": rate.get("cached_share"),
+            }
+        )
+    daily = report(ctx.store, by=["day", "model"], metrics=["total_cost"], order_by=["day"], **window(ctx))
+    return Page(
+        "Models & providers",
+        [
+            Section(
+                "",
+                [
+                    *unpriced_notice(mix.unpriced),
+                    charts.stacked_bars(
+                        "model-mix",
+                        "Model mix over time (daily cost)",
+                        daily,
+                        x="day",
+                        series="model",
+                        y="total_cost",
+                    ),
+                    charts.hbars(
+                        "cost-per-mtok",
+                        "Effective cost per million tokens",
+                        rows,
+                        label="model",
+                        value="cost_per_mtok",
+                    ),
+                    charts.hbars(
+                        "cached-share",
+                        "Cached share of input tokens",
+                        rows,
+                        label="model",
+                        value="cached_share",
+                        money=False,
+                    ),
+                ],
+            ),
+            Section(
+                "",
+                [
+                    Table(
+                        "models",
+                        "Models",
+                        [
+                            Column("provider", "provider"),
+                            Column("model", "model"),
+                            Column("total_cost", "total cost", "money"),
+                            Column("model_calls", "calls", "int"),
+                            Column("total_input_tokens", "input tokens", "int"),
+                            Column("total_cache_read_tokens", "cached tokens", "int"),
+                            Column("cached_share", "cached share", "pct"),
+                            Column("total_output_tokens", "output tokens", "int"),
+                            Column("cost_per_mtok", "$ / Mtok effective", "money"),
+                            Column("p95_latency_ms", "p95 latency", "ms"),
+                            Column("failure_rate", "failure rate", "pct"),
+                            Column("unpriced_events", "unpriced", "int"),
+                        ],
+                        rows,
+                    )
+                ],
+            ),
+        ],
+    )

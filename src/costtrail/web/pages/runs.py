@@ -1,0 +1,159 @@
+"""Runs: the most expensive runs, and one run as a waterfall of its steps."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from costtrail.reports import ReportError, failed_spend, run_costs, run_steps, top_runs
+from costtrail.web import charts
+from costtrail.web.blocks import Column, Metric, Notice, Page, Row, Section, Table
+from costtrail.web.pages.common import PageContext, segment, unpriced_notice, window
+
+TOP = 50
+
+
+def runs_page(ctx: PageContext) -> Page:
+    runs = top_runs(ctx.store, TOP, **window(ctx))
+    failed = failed_spend(ctx.store, **window(ctx))
+
+    def run_link(row: Row) -> str:
+        return ctx.link(f"/runs/{segment(row['run_id'])}")
+
+    def workflow_link(row: Row) -> str | None:
+        return ctx.link(f"/workflows/{segment(row['workflow'])}") if row["workflow"] else None
+
+    chart = charts.hbars(
+        "top-runs", "The 15 most expensive runs", list(runs[:15]), label="run_id", value="total_cost"
+    )
+    return Page(
+        "Runs",
+        [
+            Section("", [*unpriced_notice(runs.unpriced), chart]),
+            Section(
+                "",
+                [
+                    Table(
+                        "runs",
+                        f"Most expensive runs (top {TOP})",
+                        [
+                            Column("run_id", "run", link=run_link),
+                            Column("workflow", "workflow", link=workflow_link),
+                            Column("customer_id", "customer"),
+                            Column("started_at", "started"),
+                            Column("succeeded", "succeeded"),
+                            Column("total_cost", "cost", "money"),
+                            Column("events", "events", "int"),
+                            Column("retries", "retries", "int"),
+                            Column("unpriced_events", "unpriced", "int"),
+                        ],
+                        runs,
+                    ),
+                    Table(
+                        "failed",
+                        "Spend that produced no successful result",
+                        [
+                            Column("workflow", "workflow", link=workflow_link),
+                            Column("runs", "runs", "int"),
+                            Column("failed_runs", "failed runs", "int"),
+                            Column("failed_run_cost", "cost of failed runs", "money"),
+                            Column("failed_cost_share", "share of cost", "pct"),
+                        ],
+                        failed,
+                    ),
+                ],
+            ),
+        ],
+    )
+
+
+def _belongs(ctx: PageContext, run_id: str) -> bool:
+    """A tenant reader sees a run only when every one of its events is in the tenant."""
+    tenant = ctx.viewer.tenant_id
+    if tenant is None:
+        return True
+    mine = run_costs(ctx.store, filters={"run_id": run_id, "tenant_id": tenant})
+    everyone = run_costs(ctx.store, filters={"run_id": run_id})
+    return bool(mine) and mine[0]["events"] == everyone[0]["events"]
+
+
+def run_page(ctx: PageContext) -> Page | None:
+    run_id = ctx.path_params["run_id"]
+    if not _belongs(ctx, run_id):
+        return None
+    try:
+        run: dict[str, Any] = run_steps(ctx.store, run_id)
+    except ReportError:
+        return None
+    steps = run["steps"]
+    for i, s in enumerate(steps, start=1):
+        s["seq"] = i
+    start: datetime = steps[0]["started_at"]
+    outcome = ", ".join(
+        f"{o['outcome']} ({'success' if o['success'] else 'failed'})" for o in run["outcomes"]
+    )
+    workflow = run["workflow"]
+    crumbs = [("Runs", ctx.link("/runs"))]
+    if workflow:
+        crumbs.append((f"Workflow {workflow}", ctx.link(f"/workflows/{segment(workflow)}")))
+    from costtrail.reports import UnpricedLine
+
+    unpriced = UnpricedLine(run["unpriced"]["events"], tuple(run["unpriced"]["models"]))
+    return Page(
+        f"Run {run_id}",
+        [
+            Section(
+                "",
+                [
+                    *unpriced_notice(unpriced),
+                    Metric("total_cost", "Run cost", run["total_cost"]),
+                    Metric("steps", "Events", len(steps), "int"),
+                    Metric("retries", "Retries", sum(int(s["retry_count"] or 0) for s in steps), "int"),
+                    Notice(
+                        "info",
+                        f"Workflow {workflow or '(none)'} · customer {run['customer_id'] or '(none)'} · "
+                        f"{'succeeded' if run['succeeded'] else 'did not succeed'}"
+                        + (f" · outcome: {outcome}" if outcome else ""),
+                    ),
+                ],
+            ),
+            Section(
+                "Where this run's money went",
+                [
+                    charts.run_timeline("timeline", "Steps over time", steps, start=start),
+                    charts.cost_waterfall("waterfall", "Cost by step, adding up to the run's total", steps),
+                ],
+                wide=True,
+            ),
+            Section(
+                "",
+                [
+                    Table(
+                        "steps",
+                        "Steps in order",
+                        [
+                            Column("seq", "#", "int"),
+                            Column("started_at", "started"),
+                            Column("step", "step"),
+                            Column("agent", "agent"),
+                            Column("kind", "kind"),
+                            Column("model", "model"),
+                            Column("status", "status"),
+                            Column("retry_count", "retry", "int"),
+                            Column("input_tokens", "input tokens", "int"),
+                            Column("output_tokens", "output tokens", "int"),
+                            Column("cache_read_tokens", "cached", "int"),
+                            Column("latency_ms", "latency", "ms"),
+                            Column("cost_usd", "cost", "money"),
+                            Column("cumulative_cost", "running total", "money"),
+                        ],
+                        steps,
+                        highlight=lambda r: r["status"] != "success",
+                        highlight_note="Highlighted: retried or failed steps.",
+                    )
+                ],
+            ),
+        ],
+        subtitle=f"started {start.isoformat(sep=' ', timespec='seconds')} UTC",
+        crumbs=crumbs,
+    )
