@@ -9,6 +9,7 @@ import typer
 
 from costtrail.cli import (
     controls_cmds,
+    demo_cmds,
     gateway_cmds,
     keys_cmds,
     ledger_cmds,
@@ -39,6 +40,7 @@ serve_cmds.register(app)
 keys_cmds.register(app)
 gateway_cmds.register(app)
 report_cmds.register(app)
+demo_cmds.register(app)
 controls_cmds.register(app)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -88,6 +89,15 @@ def unpriced_text(line: UnpricedLine) -> str:
     return f"Unpriced: {line.events} events with no price, not in the totals ({models})"
 
 
+def usd(value: Decimal) -> str:
+    """Dollars to the cent, or to a hundredth of a cent under $1 (model calls are cheap)."""
+    if value == 0:
+        return "$0"
+    if abs(value) < 1:
+        return f"${value:.4f}"
+    return money(value)
+
+
 def display_rows(result: ReportResult) -> list[dict[str, Any]]:
     """Rows for people: ratios as percentages, money to the cent."""
     rows = []
@@ -98,7 +108,7 @@ def display_rows(result: ReportResult) -> list[dict[str, Any]]:
             if unit == "ratio" and value is not None:
                 shown[name] = f"{value * 100:.1f}%"
             elif unit == "usd" and value is not None:
-                shown[name] = money(value)
+                shown[name] = usd(value)
         rows.append(shown)
     return rows
 

@@ -315,7 +315,9 @@ def _finish_row(
 
 def _typed(value: Any, m: Metric) -> Any:
     if m.unit == "usd":
-        return Decimal(0) if value is None else (value if isinstance(value, Decimal) else Decimal(str(value)))
+        if value is None or not value:
+            return Decimal(0)  # a plain 0, not 0E-12
+        return value if isinstance(value, Decimal) else Decimal(str(value))
     if m.unit == "count":
         return 0 if value is None else int(value)
     if m.unit in ("ms", "ratio") and value is not None:
@@ -328,7 +330,8 @@ def _ratio(m: Ratio, values: dict[str, Any]) -> Any:
     if num is None or not den:
         return None
     if m.unit == "usd":
-        return (Decimal(num) / Decimal(den)).quantize(_MONEY_PLACES)
+        amount = (Decimal(num) / Decimal(den)).quantize(_MONEY_PLACES)
+        return amount if amount else Decimal(0)
     return float(num) / float(den)
 
 

@@ -1,0 +1,137 @@
+"""``costtrail demo``: simulate a product for N days through the real SDK, then print the headline report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from costtrail.cli.output import Format, print_rows, to_json
+from costtrail.cli.report_cmds import display_rows, fail, unpriced_text
+from costtrail.ledger import LedgerError, open_store
+from costtrail.reports import ReportResult
+
+
+def register(app: typer.Typer) -> None:
+    app.command("demo")(demo)
+
+
+def demo(
+    ledger: str = typer.Option("costtrail.duckdb", "--ledger", help="DuckDB ledger file to write"),
+    fresh: bool = typer.Option(False, "--fresh", help="delete the ledger file first"),
+    days: int = typer.Option(30, "--days", min=1, max=366, help="days of traffic to simulate, ending today"),
+    seed: int = typer.Option(7, "--seed", help="random seed (same seed, same traffic)"),
+    runs_per_day: float = typer.Option(36.0, "--runs-per-day", min=0.1, help="workflow runs on a weekday"),
+    concurrency: int = typer.Option(128, "--concurrency", min=1, help="runs in flight at once"),
+    latency_scale: float = typer.Option(
+        0.2, "--latency-scale", min=0.0, help="fake provider latency (1.0 = typical provider latency)"
+    ),
+    fmt: Format = typer.Option(Format.table, "--format", help="table or json (the headline report)"),
+) -> None:
+    """Simulate 30 days of an AI help desk (support replies, document extraction, onboarding) through
+    the real SDK and the official openai/anthropic clients against a local fake provider, then print
+    cost by workflow, cost per successful completion, top customers, model mix and the unpriced line.
+
+    Example: costtrail demo --ledger costtrail.duckdb --fresh --days 30 --seed 7
+    """
+    from costtrail.demo.headline import headline
+    from costtrail.demo.simulation import DemoConfig, run_demo
+
+    if "://" in ledger and not ledger.startswith("duckdb://"):
+        fail("the demo writes a local DuckDB file: pass --ledger PATH")
+    path = Path(ledger.removeprefix("duckdb://"))
+    if fresh:
+        for stale in (path, path.with_name(path.name + ".wal")):
+            stale.unlink(missing_ok=True)
+    config = DemoConfig(
+        ledger=str(path),
+        days=days,
+        runs_per_day=runs_per_day,
+        seed=seed,
+        concurrency=concurrency,
+        latency_scale=latency_scale,
+    )
+    console = Console(stderr=fmt is Format.json)
+    with Progress(
+        TextColumn("[bold]simulating {task.fields[days]} days"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("runs"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
+        task = progress.add_task("demo", total=None, days=days)
+
+        def on_progress(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        result = run_demo(config, on_progress)
+    try:
+        store = open_store(str(path), read_only=True)
+    except LedgerError as exc:
+        fail(str(exc))
+    try:
+        head = headline(store)
+    finally:
+        store.close()
+    summary = {
+        "ledger": str(path),
+        "runs": result.runs,
+        "model_calls_over_http": result.model_calls,
+        "failed_calls": result.failed_calls,
+        "recorded_events": result.recorded,
+        "outcomes": result.outcomes,
+        "elapsed_s": round(result.elapsed_s, 1),
+        "sdk": result.sdk_stats,
+    }
+    if fmt is Format.json:
+        print(to_json({"simulation": summary, **_json_head(head)}))
+        return
+    _print_head(console, head, summary)
+
+
+def _json_head(head: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "totals": head["totals"],
+        "workflows": head["workflows"].as_dict()["rows"],
+        "customers": head["customers"].as_dict()["rows"],
+        "models": head["models"].as_dict()["rows"],
+        "unpriced": head["unpriced"].as_dict(),
+    }
+
+
+def _table(console: Console, result: ReportResult, title: str) -> None:
+    print_rows(display_rows(result), Format.table, title=title, columns=result.columns, console=console)
+
+
+def _print_head(console: Console, head: dict[str, Any], summary: dict[str, Any]) -> None:
+    totals = head["totals"]
+    console.print(
+        f"\n[bold]{summary['runs']:,} runs[/bold], "
+        f"{summary['model_calls_over_http']:,} model calls over HTTP "
+        f"({summary['failed_calls']} failed after retries), {summary['recorded_events']:,} retrieval/tool "
+        f"events, {summary['outcomes']:,} outcomes in {summary['elapsed_s']} s -> {summary['ledger']}"
+    )
+    if totals.get("first_seen"):
+        console.print(
+            f"Ledger: {totals['events']:,} events, {totals['customers']} customers, "
+            f"{totals['first_seen']:%Y-%m-%d} .. {totals['last_seen']:%Y-%m-%d}, "
+            f"total ${totals['total_cost']:,.2f}\n"
+        )
+    _table(
+        console,
+        head["workflows"],
+        "Cost by workflow (cost per successful completion = cost / successful runs)",
+    )
+    _table(console, head["customers"], "Top customers by cost (prod)")
+    _table(console, head["models"], "Model mix")
+    unpriced = head["unpriced"]
+    console.print(unpriced_text(unpriced), style="yellow" if unpriced.events else "dim")
+    console.print(
+        f"\nNext: costtrail report --by step --ledger {summary['ledger']}   "
+        f"costtrail runs --top 10 --ledger {summary['ledger']}"
+    )
