@@ -6,6 +6,7 @@ import random
 from collections.abc import Callable, Iterator
 
 import pytest
+from controls_rig import Gateway, running_gateway
 from controls_traffic import background
 
 from costtrail.ledger.duckdb_store import DuckDBStore
@@ -30,3 +31,9 @@ def ledger(background_events: list[Event]) -> Iterator[DuckDBStore]:
     store.append_events(background_events)
     yield store
     store.close()
+
+
+@pytest.fixture
+def gateway() -> Iterator[Gateway]:
+    """The gateway on 127.0.0.1 with a $1.00 daily production budget and a retry-loop stop."""
+    yield from running_gateway()

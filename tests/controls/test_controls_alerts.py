@@ -124,7 +124,11 @@ def test_cooldown_deduplicates_across_sinks_and_restarts(store: DuckDBStore, rec
     hook.close()
     assert len(receiver.bodies) == 2 and dispatcher.suppressed == 1
     rows = read_alerts(store)
-    assert [r["dedup_key"] for r in rows] == ["retry_loop:r1", "retry_loop:r2", "retry_loop:r1"]  # newest first
+    assert [r["dedup_key"] for r in rows] == [
+        "retry_loop:r1",
+        "retry_loop:r2",
+        "retry_loop:r1",
+    ]  # newest first
     assert rows[0]["evidence"] == {"run_id": "r1", "events": 60, "cost_usd": "0.123456789"}
     assert rows[0]["scope"] == {"workflow": "support_reply"}
     assert len(read_alerts(store, since=T0 + timedelta(minutes=5))) == 2

@@ -8,81 +8,15 @@ and once the (injected) clock passes midnight calls pass again.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import openai
-import pytest
+from controls_rig import HEADERS, MESSAGES, Gateway
 
-from costtrail.collector.server import BackgroundServer
-from costtrail.controls.chain import build_controls
-from costtrail.controls.config import ControlsConfig
-from costtrail.demo.fake_provider import FakeProvider
-from costtrail.gateway import GatewayConfig, create_gateway_app
 from costtrail.gateway.estimation import estimate_cost
-from costtrail.ledger.duckdb_store import DuckDBStore
 from costtrail.pricing import Pricer
-from costtrail.sdk.ledger_destination import LedgerDestination
-from costtrail.sdk.sink import QueuedSink
-from costtrail.settings import Settings
-
-CONTROLS = """
-budgets:
-  - name: prod-daily-dollar
-    scope: {environment: production}
-    period: day
-    limit_usd: 1.00
-    owner: sre@example.com
-guardrails:
-  retry_loop: {max_events: 8, window_minutes: 10, block: true}
-alerts: {log: false}
-"""
-MESSAGES: Any = [{"role": "user", "content": "Summarise ticket 4411 for the customer, politely."}]
-HEADERS = {"X-Costtrail-Environment": "production", "X-Fake-Output-Tokens": "1000"}
-
-
-class Clock:
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-
-    def __call__(self) -> datetime:
-        return self.at
-
-
-@dataclass
-class Gateway:
-    url: str
-    store: DuckDBStore
-    sink: QueuedSink
-    clock: Clock
-    controls: Any
-
-    def events(self, n: int) -> list[dict[str, Any]]:
-        assert self.sink.flush(20)
-        rows = self.store.query("SELECT * FROM events ORDER BY started_at")
-        assert len(rows) == n
-        return rows
-
-
-@pytest.fixture
-def gateway() -> Iterator[Gateway]:
-    with FakeProvider() as fake:
-        store = DuckDBStore(":memory:")
-        sink = QueuedSink(lambda: LedgerDestination(store=store), flush_interval=0.05)
-        clock = Clock(datetime(2026, 3, 12, 12, 0, tzinfo=UTC))
-        controls = build_controls(ControlsConfig.from_yaml(CONTROLS), store, clock=clock)
-        config = GatewayConfig(upstreams={"openai": fake.openai_base_url, "anthropic": fake.base_url})
-        app = create_gateway_app(Settings(ledger=":memory:"), config, sink=sink, gate=controls.gate)
-        server = BackgroundServer(app).start()
-        try:
-            yield Gateway(server.url, store, sink, clock, controls)
-        finally:
-            server.stop()
-            sink.close(5)
-            store.close()
 
 
 async def _call(client: openai.AsyncOpenAI, extra: dict[str, str] | None = None) -> tuple[int, Any]:

@@ -78,6 +78,15 @@ class ChainGate:
                 gate.settle(d, actual_cost)
 
 
+def budget_gate_of(gate: RequestGate) -> BudgetGate | None:
+    """The :class:`BudgetGate` inside a gate (itself, or one link of a :class:`ChainGate`)."""
+    if isinstance(gate, BudgetGate):
+        return gate
+    if isinstance(gate, ChainGate):
+        return next((g for g in gate.gates if isinstance(g, BudgetGate)), None)
+    return None
+
+
 @dataclass
 class Controls:
     """What a gateway, collector or SDK needs: the gate, the budgets, the alerts and an estimator."""

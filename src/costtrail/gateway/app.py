@@ -5,7 +5,9 @@ from __future__ import annotations
 import httpx
 
 from costtrail.auth import KeyRing
+from costtrail.controls.chain import budget_gate_of
 from costtrail.controls.gate import AllowAll, RequestGate
+from costtrail.export.prometheus import CostMetrics, MeteredSink
 from costtrail.gateway.config import GatewayConfig
 from costtrail.gateway.proxy import Gateway
 from costtrail.gateway.recording import Recorder, RecordSink
@@ -35,9 +37,11 @@ def create_gateway_app(
     from costtrail.collector.app import default_pricer
 
     gate = gate or AllowAll()
+    metrics = CostMetrics(budgets=budget_gate_of(gate))  # served at GET /metrics
     return Gateway(
         config,
-        recorder=Recorder(sink, gate),
+        recorder=Recorder(MeteredSink(sink, metrics), gate),
+        metrics=metrics,
         gate=gate,
         pricer=pricer or default_pricer(settings),
         keys=keys,

@@ -18,6 +18,8 @@ import httpx
 
 from costtrail.auth import ApiKey, KeyRing, Scope
 from costtrail.controls.gate import ALLOW, Decision, RequestContext, RequestGate
+from costtrail.export.prometheus import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from costtrail.export.prometheus import CostMetrics
 from costtrail.gateway.attribution import AttributionError, attribute
 from costtrail.gateway.config import GatewayConfig
 from costtrail.gateway.estimation import estimate_cost
@@ -83,8 +85,10 @@ class Gateway:
         pricer: Pricer,
         keys: KeyRing | None = None,
         client: httpx.AsyncClient | None = None,
+        metrics: CostMetrics | None = None,
     ) -> None:
         self.config = config
+        self.metrics = metrics
         self.recorder = recorder
         self.gate = gate
         self.pricer = pricer
@@ -102,6 +106,10 @@ class Gateway:
         path: str = scope["path"]
         if path == "/healthz":
             await _send(send, 200, [(b"content-type", b"application/json")], b'{"status":"ok"}')
+            return
+        if path == "/metrics" and self.metrics is not None and scope["method"] == "GET":
+            body = self.metrics.render().encode()
+            await _send(send, 200, [(b"content-type", METRICS_CONTENT_TYPE.encode())], body)
             return
         route = ROUTES.get(path) if scope["method"] == "POST" else None
         style = route.upstream if route else upstream_for_path(path)
