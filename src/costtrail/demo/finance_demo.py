@@ -33,6 +33,7 @@ CENT = Decimal("0.01")
 class BillPlan:
     """The discrepancies injected into synthetic bills."""
 
+    providers: tuple[str, ...] = ("openai", "anthropic")  # who sends a bill (others are self-hosted)
     discount_provider: str = "openai"
     discount: Decimal = Decimal("0.10")
     stale_provider: str = "anthropic"
@@ -79,7 +80,7 @@ def _as_datetime(value: Any) -> datetime:
 def synthesize_bills(store: LedgerStore, period: Period, plan: BillPlan | None = None) -> BillSummary:
     """Daily provider bill lines made from the period's telemetry, with the plan's discrepancies."""
     plan = plan or BillPlan()
-    rows = _telemetry(store, period)
+    rows = [r for r in _telemetry(store, period) if r["provider"] in plan.providers]
     stale = plan.stale_model or min(
         (str(r["model"]) for r in rows if r["provider"] == plan.stale_provider), default=None
     )

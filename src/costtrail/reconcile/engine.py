@@ -237,7 +237,7 @@ def _judge(g: Group, price_flag: str | None, tol: Tolerance) -> ReconLine:
         if g.billed_batch and g.batch_events == 0:
             line.flags.append(BATCH_NOT_REFLECTED)
         off = line.ratio is None or not _close(line.ratio, Decimal(1), tol.pct)
-        if off and price_flag:
+        if off and price_flag and not line.flags:
             line.flags.append(price_flag)
         elif off and not line.flags:
             line.flags.append(UNEXPLAINED)
