@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import operator
 import threading
 from collections import deque
 from collections.abc import Iterable, Sequence
@@ -43,10 +44,12 @@ class _Tracker:
         self.config = config
         self.limit = config.limit
         self.blocks = config.action == "block"
+        self.usd = config.unit == "usd"
         self.rolling = config.period == "rolling"
         self.reserved = ZERO
         self.spent = ZERO
         self.alerted: set[int] = set()
+        self.next_alert = self._next_alert()
         self.exhausted_alerted = False
         if self.rolling:
             self.width = max(config.window_delta / ROLLING_BUCKETS, timedelta(seconds=1))
@@ -57,6 +60,11 @@ class _Tracker:
             self.start, self.end = period_bounds(config.period, now)
             if source is not None:
                 self.spent = source.spend_in_buckets(config.scope, config.unit, [self.start, self.end])[0]
+
+    def _next_alert(self) -> Decimal | None:
+        """The spend at which the next threshold alert is due (checked on every settle, so kept cheap)."""
+        pending = [p for p in self.config.thresholds if p not in self.alerted]
+        return self.limit * min(pending) / 100 if pending else None
 
     def _index(self, at: datetime) -> int:
         return math.floor(at.timestamp() / self.width.total_seconds())
@@ -85,6 +93,7 @@ class _Tracker:
             self.spent = ZERO
             self.reserved = ZERO
             self.alerted.clear()
+            self.next_alert = self._next_alert()
             self.exhausted_alerted = False
 
     def add(self, amount: Decimal, now: datetime) -> None:
@@ -182,16 +191,20 @@ class BudgetGate:
         self._trackers = [_Tracker(b, now, source) for b in budgets]
         # Index by the set of scope fields, then by their values: one dict lookup per
         # distinct field set instead of a scan of every budget.
-        self._index: dict[tuple[str, ...], dict[tuple[str, ...], list[_Tracker]]] = {}
+        self._everything = [t for t in self._trackers if not t.config.scope]
+        groups: dict[tuple[str, ...], dict[Any, list[_Tracker]]] = {}
         for t in self._trackers:
             keys = tuple(sorted(t.config.scope))
-            values = tuple(t.config.scope[k] for k in keys)
-            self._index.setdefault(keys, {}).setdefault(values, []).append(t)
+            if keys:
+                # attrgetter returns a bare value for one field and a tuple for several.
+                values = t.config.scope[keys[0]] if len(keys) == 1 else tuple(t.config.scope[k] for k in keys)
+                groups.setdefault(keys, {}).setdefault(values, []).append(t)
+        self._index = [(operator.attrgetter(*keys), by_values) for keys, by_values in groups.items()]
 
     def _match(self, ctx: RequestContext) -> list[_Tracker]:
-        found: list[_Tracker] = []
-        for keys, by_values in self._index.items():
-            hit = by_values.get(tuple(getattr(ctx, k) for k in keys))
+        found = list(self._everything)
+        for get, by_values in self._index:
+            hit = by_values.get(get(ctx))
             if hit:
                 found.extend(hit)
         return found
@@ -210,7 +223,7 @@ class BudgetGate:
                 t.roll(now)
                 if not t.blocks:
                     continue
-                amount = estimated_cost if t.config.unit == "usd" else tokens
+                amount = estimated_cost if t.usd else tokens
                 committed = t.spent + t.reserved
                 if committed >= t.limit or committed + amount > t.limit:
                     denied = self._denial(t, now, amount)
@@ -219,7 +232,7 @@ class BudgetGate:
                 rid = str(next(self._ids))
                 res = _Reservation()
                 for t in trackers:
-                    amount = estimated_cost if t.config.unit == "usd" else tokens
+                    amount = estimated_cost if t.usd else tokens
                     t.reserved += amount
                     res.entries.append((t, amount, t.start))
                 self._reservations[rid] = res
@@ -301,7 +314,7 @@ class BudgetGate:
                     t.reserved -= amount
                 if actual_cost is None and actual_tokens is None:
                     continue
-                if t.config.unit == "usd":
+                if t.usd:
                     actual = actual_cost
                 else:
                     actual = Decimal(actual_tokens) if actual_tokens is not None else amount
@@ -319,7 +332,7 @@ class BudgetGate:
         with self._lock:
             for t in self._match(ctx):
                 t.roll(now)
-                amount = cost if t.config.unit == "usd" else Decimal(tokens)
+                amount = cost if t.usd else Decimal(tokens)
                 if amount:
                     t.add(amount, now)
                     fired.extend(self._threshold_alerts(t, now))
@@ -328,11 +341,14 @@ class BudgetGate:
                 self.alerts.emit(a)
 
     def _threshold_alerts(self, t: _Tracker, now: datetime) -> Iterable[Alert]:
+        if t.next_alert is None or t.spent < t.next_alert:
+            return ()
         used = t.spent / t.limit * 100
         crossed = [p for p in t.config.thresholds if used >= p and p not in t.alerted]
         if not crossed:
             return ()
         t.alerted.update(crossed)
+        t.next_alert = t._next_alert()
         top = max(crossed)
         cfg = t.config
         return (

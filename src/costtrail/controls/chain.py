@@ -61,8 +61,9 @@ class ChainGate:
             with self._lock:
                 rid = f"c{next(self._ids)}"
                 self._held[rid] = held
-        base = reroute or Decision(allowed=True)
-        return replace(base, reservation_id=rid)
+        if reroute is None:
+            return Decision(allowed=True, reservation_id=rid)
+        return replace(reroute, reservation_id=rid)
 
     def settle(
         self, decision: Decision, actual_cost: Decimal | None, actual_tokens: int | None = None
