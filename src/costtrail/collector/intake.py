@@ -11,9 +11,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import pyarrow.compute as pc
 from pydantic import BaseModel
 
 from costtrail.auth import ApiKey
+from costtrail.ledger.rows import events_to_arrow
 from costtrail.ledger.store import AppendResult, LedgerStore
 from costtrail.pricing import Pricer
 from costtrail.schema import CostLine, Event, Outcome, Problem, validate_many
@@ -95,9 +97,10 @@ def _accept_valid_events(
     events: list[Event], store: LedgerStore, pricer: Pricer, result: BatchResult
 ) -> BatchResult:
     if events:
-        pricer.apply(events)
-        result.unpriced = sum(1 for e in events if e.unpriced)
-        _count(result, store.append_events(events))
+        # The bulk path: one Arrow table priced in one pass, appended in one transaction.
+        table = pricer.price_table(events_to_arrow(events))
+        result.unpriced = int(pc.sum(table.column("unpriced")).as_py() or 0)
+        _count(result, store.append_event_table(table))
     return result
 
 
