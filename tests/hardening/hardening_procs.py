@@ -1,0 +1,77 @@
+"""Real processes for the hardening tests: ``costtrail serve`` as a child process that can be killed -9.
+
+The collector runs exactly as a user starts it (the ``costtrail`` console
+script), on a fixed free port of 127.0.0.1 so the SDKs keep one endpoint
+across restarts; its stdout/stderr go to a log file that the secrets test scans.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+COSTTRAIL = str(Path(sys.executable).with_name("costtrail"))
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class CollectorProcess:
+    """``costtrail serve --ledger LEDGER --port PORT`` in a child process, restartable on the same port."""
+
+    def __init__(
+        self, ledger: Path, log: Path, *, port: int | None = None, extra: tuple[str, ...] = ()
+    ) -> None:
+        self.ledger = ledger
+        self.log = log
+        self.port = port or free_port()
+        self.extra = extra
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> CollectorProcess:
+        args = [COSTTRAIL, "serve", "--ledger", str(self.ledger), "--port", str(self.port), *self.extra]
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ))
+        self.starts += 1
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"the collector exited with {self.proc.returncode}: {self.log.read_text()}"
+                )
+            try:
+                if httpx.get(self.url + "/healthz", timeout=0.5).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"the collector did not answer on {self.url}: {self.log.read_text()}")
+
+    def kill9(self) -> None:
+        """SIGKILL: no shutdown handler, no flush, no checkpoint."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill9()
