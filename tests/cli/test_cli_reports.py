@@ -143,10 +143,3 @@ def test_ingest_twice_leaves_totals_unchanged(tmp_path: Path) -> None:
     assert D(support["total_cost"]) == D("0.161") + D("0.15")  # + 1M gpt-4o-mini input tokens at $0.15/M
     result = runner.invoke(app, ["ingest", str(file), "--ledger", ledger])
     assert result.exit_code == 0 and f"accepted 0, duplicates {len(records)}" in result.stdout
-
-
-@pytest.mark.parametrize("command", ["report", "runs", "ingest", "demo"])
-def test_help_has_an_example(command: str) -> None:
-    result = runner.invoke(app, [command, "--help"], env={"COLUMNS": "200"})
-    assert result.exit_code == 0
-    assert "Example" in result.stdout

@@ -24,7 +24,7 @@ def demo(
     fresh: bool = typer.Option(False, "--fresh", help="delete the ledger file first"),
     days: int = typer.Option(30, "--days", min=1, max=366, help="days of traffic to simulate, ending today"),
     seed: int = typer.Option(7, "--seed", help="random seed (same seed, same traffic)"),
-    runs_per_day: float = typer.Option(36.0, "--runs-per-day", min=0.1, help="workflow runs on a weekday"),
+    runs_per_day: float = typer.Option(30.0, "--runs-per-day", min=0.1, help="workflow runs on a weekday"),
     concurrency: int = typer.Option(128, "--concurrency", min=1, help="runs in flight at once"),
     latency_scale: float = typer.Option(
         0.2, "--latency-scale", min=0.0, help="fake provider latency (1.0 = typical provider latency)"

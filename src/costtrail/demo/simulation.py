@@ -57,7 +57,7 @@ class DemoConfig:
 
     ledger: str = "costtrail.duckdb"
     days: int = 30
-    runs_per_day: float = 36.0
+    runs_per_day: float = 30.0
     seed: int = 7
     concurrency: int = 128
     latency_scale: float = 0.2
