@@ -34,7 +34,7 @@ unit: $(STAMP)  ## the whole test suite
 test: lint typecheck unit  ## lint, type checks and the whole suite
 
 bench: $(STAMP)  ## measure and rewrite bench/RESULTS.md (not part of make test)
-	$(BIN)/python -m bench.run_all
+	$(BIN)/python -m bench.record
 
 clean:  ## remove the venv and local ledgers
 	rm -rf $(VENV) costtrail.duckdb costtrail.duckdb.wal
