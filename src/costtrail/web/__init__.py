@@ -5,6 +5,14 @@
 """
 
 from costtrail.web.app import Dashboard, mount_dashboard
-from costtrail.web.sessions import KeyRingViewers, SessionSigner, Viewer, ViewerDirectory
+from costtrail.web.sessions import KeyRingViewers, SessionSigner, Viewer, ViewerDirectory, demo_link
 
-__all__ = ["Dashboard", "KeyRingViewers", "SessionSigner", "Viewer", "ViewerDirectory", "mount_dashboard"]
+__all__ = [
+    "Dashboard",
+    "KeyRingViewers",
+    "SessionSigner",
+    "Viewer",
+    "ViewerDirectory",
+    "demo_link",
+    "mount_dashboard",
+]

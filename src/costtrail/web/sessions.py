@@ -113,3 +113,17 @@ class KeyRingViewers:
             if key.key_id == key_id:
                 return self._viewer(key)
         return None
+
+
+def demo_link(base_url: str, key: str | None = None) -> str:
+    """A ready sign-in link: the key rides in the URL's #fragment, which browsers never send.
+
+    So it appears in no server or proxy log; the login page reads it, posts it and
+    removes it from the address bar.
+
+    >>> demo_link("http://127.0.0.1:8787", "ct_demo_x")
+    'http://127.0.0.1:8787/login#key=ct_demo_x'
+    """
+    from costtrail.auth import DEMO_KEY
+
+    return f"{base_url.rstrip('/')}/login#key={key or DEMO_KEY}"
