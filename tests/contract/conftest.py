@@ -51,3 +51,12 @@ def both(chdb_dir: Path) -> Iterator[tuple[LedgerStore, LedgerStore]]:
     yield duck, click
     drop_store(duck)
     drop_store(click)
+
+
+@pytest.fixture(scope="module")
+def module_pair(chdb_dir: Path) -> Iterator[tuple[LedgerStore, LedgerStore]]:
+    """Like ``both`` but shared by a module's tests (load once, query many times)."""
+    duck, click = open_test_store("duckdb", chdb_dir), open_test_store("clickhouse", chdb_dir)
+    yield duck, click
+    drop_store(duck)
+    drop_store(click)

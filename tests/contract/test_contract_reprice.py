@@ -19,8 +19,9 @@ def _unpriced_sample() -> list[Event]:
 
 def _state(store: LedgerStore) -> list[dict[str, object]]:
     return store.query(
-        f"SELECT model, count(*) AS n, sum(cost_usd) AS cost, sum(CASE WHEN unpriced THEN 1 ELSE 0 END) AS unpriced,"
-        f" count(DISTINCT price_ref) AS refs FROM {store.dialect.final('events')} GROUP BY model ORDER BY model"
+        "SELECT model, count(*) AS n, sum(cost_usd) AS cost,"
+        " sum(CASE WHEN unpriced THEN 1 ELSE 0 END) AS unpriced, count(DISTINCT price_ref) AS refs"
+        f" FROM {store.dialect.final('events')} GROUP BY model ORDER BY model"
     )
 
 
