@@ -11,6 +11,7 @@ True
 
 from importlib.metadata import PackageNotFoundError, version
 
+from costtrail.controls.gate import BudgetExceeded
 from costtrail.sdk import (
     EventSink,
     Recorder,
@@ -29,6 +30,7 @@ from costtrail.sdk import (
     stats,
     step,
 )
+from costtrail.sdk.enforcement import check_budget, enforce_budgets
 
 try:
     __version__ = version("costtrail")
@@ -36,13 +38,16 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree wi
     __version__ = "0.0.0"
 
 __all__ = [
+    "BudgetExceeded",
     "EventSink",
     "Recorder",
     "Run",
     "SdkSettings",
     "Step",
     "__version__",
+    "check_budget",
     "configure",
+    "enforce_budgets",
     "flush",
     "get_recorder",
     "instrument",

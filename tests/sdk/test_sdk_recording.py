@@ -196,13 +196,16 @@ def test_configure_writes_a_real_duckdb_file(tmp_path, fake) -> None:
 def test_public_api_all_is_exact() -> None:
     assert sorted(costtrail.__all__) == sorted(
         [
+            "BudgetExceeded",  # controls: SDK budget enforcement
             "EventSink",
             "Recorder",
             "Run",
             "SdkSettings",
             "Step",
             "__version__",
+            "check_budget",
             "configure",
+            "enforce_budgets",
             "flush",
             "get_recorder",
             "instrument",

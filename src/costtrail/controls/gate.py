@@ -66,6 +66,14 @@ class Decision:
 ALLOW = Decision(allowed=True)
 
 
+class BudgetExceeded(RuntimeError):
+    """A call was stopped before it was sent: ``decision`` names the budget, limit, spend and scope."""
+
+    def __init__(self, decision: Decision) -> None:
+        super().__init__(decision.reason or f"budget {decision.rule!r} exceeded")
+        self.decision = decision
+
+
 class RequestGate(Protocol):
     """Asked before a call is sent (:meth:`reserve`) and told what it cost after (:meth:`settle`).
 

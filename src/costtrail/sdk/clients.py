@@ -18,6 +18,7 @@ from types import TracebackType
 from typing import Any
 
 from costtrail.sdk.calls import CURRENT_CALL, Call, RecorderRef
+from costtrail.sdk.enforcement import check_before_send
 from costtrail.sdk.http_capture import patch_send, response_fields
 
 log = logging.getLogger("costtrail.sdk")
@@ -96,6 +97,7 @@ def _wrap(
 
         @functools.wraps(original)
         async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+            check_before_send(recorder_ref, provider, kwargs)  # controls: BudgetExceeded, opt-in
             call = _open_call(recorder_ref, provider, endpoint, kind, kwargs)
             if call is None:
                 return await original(*args, **kwargs)
@@ -114,6 +116,7 @@ def _wrap(
 
     @functools.wraps(original)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        check_before_send(recorder_ref, provider, kwargs)  # controls: BudgetExceeded, opt-in
         call = _open_call(recorder_ref, provider, endpoint, kind, kwargs)
         if call is None:
             return original(*args, **kwargs)

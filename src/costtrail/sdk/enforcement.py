@@ -1,0 +1,194 @@
+"""Budgets in the SDK: ``costtrail.check_budget()`` and the opt-in mode that stops a call before it is sent.
+
+>>> import costtrail
+>>> from costtrail.controls.config import ControlsConfig
+>>> recorder = costtrail.configure(ledger=":memory:", environment="dev")
+>>> hook = costtrail.enforce_budgets(ControlsConfig.from_yaml("budgets: [{name: dev, limit_usd: 5}]"))
+>>> costtrail.check_budget(environment="dev").allowed
+True
+>>> costtrail.shutdown()
+
+With enforcement on, each instrumented ``openai``/``anthropic`` call first asks
+the budgets with an upper-bound estimate (request size and ``max_tokens``) and
+raises :class:`~costtrail.controls.gate.BudgetExceeded` instead of sending when a
+``block`` budget has no room; every recorded event is then priced on the
+caller's thread and counted against the budgets. The SDK checks admission but
+holds no reservation across the call: concurrent calls in one process can
+together overrun a budget by the calls in flight. Hard limits under concurrency
+belong in the gateway.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import Any
+
+from costtrail.controls.chain import Controls, build_controls
+from costtrail.controls.config import ControlsConfig
+from costtrail.controls.gate import ALLOW, BudgetExceeded, Decision, RequestContext
+from costtrail.ledger.store import LedgerStore
+from costtrail.pricing import Pricer
+from costtrail.schema import Event
+from costtrail.sdk.context import current_attribution
+from costtrail.sdk.recorder import Recorder
+from costtrail.sdk.sink import EventSink
+
+log = logging.getLogger("costtrail.sdk")
+
+
+def request_context(
+    attribution: Mapping[str, Any],
+    provider: str | None,
+    model: str | None,
+    estimated_tokens: int | None = None,
+) -> RequestContext:
+    def text(name: str) -> str | None:
+        value = attribution.get(name)
+        return None if value is None else str(value)
+
+    return RequestContext(
+        provider=provider,
+        model=model,
+        workflow=text("workflow"),
+        run_id=text("run_id"),
+        feature=text("feature"),
+        customer_id=text("customer_id"),
+        tenant_id=text("tenant_id"),
+        environment=text("environment"),
+        team=text("team"),
+        provider_account=text("provider_account"),
+        estimated_tokens=estimated_tokens,
+    )
+
+
+class BudgetHook:
+    """Asks the controls before a call and counts each recorded event against the budgets."""
+
+    def __init__(
+        self, controls: Controls, *, raise_before_send: bool = True, pricer: Pricer | None = None
+    ) -> None:
+        self.controls = controls
+        self.raise_before_send = raise_before_send
+        self.pricer = pricer or Pricer()
+
+    def check(self, ctx: RequestContext, estimated_cost: Decimal) -> Decision:
+        """Would a call of this cost fit now? (Reserves and releases at once: nothing is held.)"""
+        decision = self.controls.gate.reserve(ctx, estimated_cost)
+        self.controls.gate.settle(decision, None)
+        return decision
+
+    def before_send(self, provider: str, kwargs: Mapping[str, Any], attribution: Mapping[str, Any]) -> None:
+        if not self.raise_before_send:
+            return
+        body_bytes = len(json.dumps(kwargs, default=str))
+        estimate = self.controls.estimator.estimate_body(provider, kwargs, body_bytes=body_bytes)
+        model = kwargs.get("model") if isinstance(kwargs.get("model"), str) else None
+        ctx = request_context(attribution, provider, model, estimate.tokens)
+        decision = self.check(ctx, estimate.cost_usd or Decimal(0))
+        if not decision.allowed:
+            raise BudgetExceeded(decision)
+
+    def observe(self, event: Mapping[str, Any]) -> None:
+        """Count a recorded event's cost (priced here unless it carries a reported cost)."""
+        try:
+            parsed = Event.parse(dict(event))
+            if parsed.cost_usd is None:
+                price = self.pricer.price(parsed)
+                parsed.cost_usd = price.cost_usd
+            ctx = request_context(parsed.model_dump(), parsed.provider, parsed.model)
+            self.controls.budgets.record(ctx, parsed.cost_usd, parsed.input_tokens + parsed.output_tokens)
+        except Exception:  # counting must never break recording
+            log.warning("costtrail: could not count an event against the budgets", exc_info=True)
+
+
+class BudgetSink:
+    """Wraps a recorder's sink: each submitted event is counted against the budgets, then passed on."""
+
+    def __init__(self, sink: EventSink, hook: BudgetHook) -> None:
+        self.sink = sink
+        self.hook = hook
+
+    def submit(self, event: dict[str, Any]) -> bool:
+        self.hook.observe(event)
+        return self.sink.submit(event)
+
+    def submit_outcome(self, outcome: dict[str, Any]) -> bool:
+        return self.sink.submit_outcome(outcome)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        return self.sink.flush(timeout)
+
+    def close(self, timeout: float | None = None) -> None:
+        self.sink.close(timeout)
+
+    def stats(self) -> dict[str, int]:
+        return self.sink.stats()
+
+
+def hook_of(recorder: Recorder | None) -> BudgetHook | None:
+    sink = getattr(recorder, "sink", None)
+    return sink.hook if isinstance(sink, BudgetSink) else None
+
+
+def enforce_budgets(
+    config: ControlsConfig,
+    *,
+    store: LedgerStore | None = None,
+    raise_before_send: bool = True,
+    recorder: Recorder | None = None,
+) -> BudgetHook:
+    """Turn on budgets for a recorder (default: the configured one).
+
+    With ``store``, each budget starts from its period's spend in that ledger.
+    ``raise_before_send=False`` only counts spend (for :func:`check_budget`).
+    """
+    from costtrail.sdk.api import ACTIVE
+
+    target = recorder or ACTIVE.get()
+    if isinstance(target.sink, BudgetSink):  # enforcing again replaces the previous controls
+        target.sink = target.sink.sink
+    hook = BudgetHook(build_controls(config, store), raise_before_send=raise_before_send)
+    target.sink = BudgetSink(target.sink, hook)
+    return hook
+
+
+def check_budget(
+    estimated_cost: Decimal | str | int = 0,
+    *,
+    provider: str | None = None,
+    model: str | None = None,
+    recorder: Recorder | None = None,
+    **attribution: Any,
+) -> Decision:
+    """Is there room for a call of ``estimated_cost`` in the current run's budgets?
+
+    Attribution comes from the configured defaults, the current ``costtrail.run``/``step``
+    and ``attribution``. Allowed when no budgets are enforced.
+    """
+    from costtrail.sdk.api import ACTIVE
+
+    target = recorder or ACTIVE.get()
+    hook = hook_of(target)
+    if hook is None:
+        return ALLOW
+    merged = {**target.defaults, **current_attribution(), **attribution}
+    return hook.check(request_context(merged, provider, model), Decimal(str(estimated_cost)))
+
+
+def check_before_send(
+    recorder_ref: Callable[[], Recorder | None], provider: str, kwargs: Mapping[str, Any]
+) -> None:
+    """Called by an instrumented method before the request: raises BudgetExceeded when enforced and denied."""
+    recorder = recorder_ref()
+    hook = hook_of(recorder)
+    if hook is None or recorder is None:
+        return
+    try:
+        hook.before_send(provider, kwargs, {**recorder.defaults, **current_attribution()})
+    except BudgetExceeded:
+        raise
+    except Exception:  # a broken check must not break the app's call
+        log.warning("costtrail: the budget check failed; the call proceeds", exc_info=True)
