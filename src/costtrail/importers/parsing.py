@@ -107,10 +107,19 @@ def parse_time(value: Any, cells: Cells, column: str) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
+def _text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ImportFormatError(
+            path.name, f"byte {exc.start}", "(file)", "not UTF-8 text: export the file as UTF-8 JSON"
+        ) from None
+
+
 def load_json(path: Path) -> Any:
     """A JSON document with every number read as an exact Decimal (never a float)."""
     try:
-        return json.loads(path.read_text(), parse_float=Decimal)
+        return json.loads(_text(path), parse_float=Decimal)
     except json.JSONDecodeError as exc:
         raise ImportFormatError(
             path.name, f"line {exc.lineno}", f"character {exc.colno}", f"not valid JSON: {exc.msg}"
@@ -119,7 +128,7 @@ def load_json(path: Path) -> Any:
 
 def api_pages(path: Path) -> list[Any]:
     """The pages of a paginated API export: one page object, a JSON array of pages, or NDJSON pages."""
-    text = path.read_text()
+    text = _text(path)
     stripped = text.lstrip()
     if stripped.startswith("["):
         doc = load_json(path)
@@ -155,5 +164,10 @@ def buckets(path: Path, pages: list[Any]) -> list[tuple[str, dict[str, Any], lis
             results = bucket.get("results")
             if not isinstance(results, list):
                 raise ImportFormatError(path.name, where, "results", "expected a list of results")
+            for r, result in enumerate(results):
+                if not isinstance(result, dict):
+                    raise ImportFormatError(
+                        path.name, f"{where}.results[{r}]", "(result)", "expected a result object"
+                    )
             out.append((where, bucket, results))
     return out

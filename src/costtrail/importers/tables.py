@@ -21,6 +21,15 @@ def read_table(path: Path) -> tuple[list[str], list[dict[str, Any]]]:
                 path.name, "(file)", "(all)", f"not a readable Parquet file: {exc}"
             ) from None
         return list(table.column_names), table.to_pylist()
+    try:
+        return _read_csv(path)
+    except UnicodeDecodeError as exc:
+        raise ImportFormatError(
+            path.name, f"byte {exc.start}", "(file)", "not UTF-8 text: export the file as UTF-8 CSV"
+        ) from None
+
+
+def _read_csv(path: Path) -> tuple[list[str], list[dict[str, Any]]]:
     with path.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)
         header = list(reader.fieldnames or [])
