@@ -46,6 +46,10 @@ def demo(
     if fresh:
         for stale in (path, path.with_name(path.name + ".wal")):
             stale.unlink(missing_ok=True)
+    try:  # fail now, not after the simulation, when another process holds the ledger
+        open_store(str(path)).close()
+    except LedgerError as exc:
+        fail(str(exc))
     config = DemoConfig(
         ledger=str(path),
         days=days,
