@@ -149,7 +149,11 @@ class LedgerAlertSink:
 def table_exists(store: LedgerStore, name: str) -> bool:
     """Whether the ledger has a table (works read-only, on DuckDB and ClickHouse)."""
     lit = store.dialect.literal
-    rows = store.query(f"SELECT count(*) AS n FROM information_schema.tables WHERE table_name = {lit(name)}")
+    # current_database() keeps a ClickHouse server's other databases (and their tables) out of it.
+    rows = store.query(
+        "SELECT count(*) AS n FROM information_schema.tables "
+        f"WHERE table_name = {lit(name)} AND table_catalog = current_database()"
+    )
     return bool(rows and int(rows[0]["n"]))
 
 

@@ -8,7 +8,8 @@ more than ``threshold`` scales from the median **and** at least
 ``min_deviation_fraction`` of the median away (so a tenant with a perfectly
 flat history is not flagged for a cent). A tenant whose first event is on the
 evaluated day is reported separately as a ``new_tenant``; tenants with fewer
-than ``min_history_days`` days of history are not judged.
+than ``min_history_days`` days of history, or with traffic on fewer than
+``min_active_fraction`` of them (sparse tenants), are not judged.
 """
 
 from __future__ import annotations
@@ -74,6 +75,8 @@ def tenant_anomalies(store: LedgerStore, cfg: TenantAnomalyConfig, now: datetime
             for i in range((day - history_start).days)
         ]
         if len(history) < cfg.min_history_days or cost < cfg.min_daily_usd:
+            continue
+        if sum(1 for x in history if x > 0) < cfg.min_active_fraction * len(history):
             continue
         alert = _judge(tenant, day, cost, events, history, cfg, now)
         if alert is not None:

@@ -35,6 +35,18 @@ from costtrail.controls.spend import SpendSource
 
 ROLLING_BUCKETS = 60
 ZERO = Decimal(0)
+MICRO = Decimal("0.000001")
+
+
+def amount_text(value: Decimal, unit: str = "usd") -> str:
+    """An amount for people: dollars to the micro-dollar, trailing zeros dropped down to cents
+    (``1.00``, ``0.072964``); tokens as whole numbers."""
+    if unit != "usd":
+        return str(value.to_integral_value())
+    text = format(value.quantize(MICRO), "f")
+    whole, _, frac = text.partition(".")
+    frac = frac.rstrip("0").ljust(2, "0")
+    return f"{whole}.{frac}"
 
 
 class _Tracker:
@@ -249,14 +261,14 @@ class BudgetGate:
         state = (
             "is exhausted"
             if committed >= t.limit
-            else f"has no room for this request (~{unit}{amount}{suffix})"
+            else f"has no room for this request (~{unit}{amount_text(amount, cfg.unit)}{suffix})"
         )
         scope = ", ".join(f"{k}={v}" for k, v in sorted(cfg.scope.items())) or "all traffic"
         return Decision(
             allowed=False,
             reason=(
-                f"budget {cfg.name!r} {state}: spend {unit}{committed}{suffix} "
-                f"of limit {unit}{t.limit}{suffix} "
+                f"budget {cfg.name!r} {state}: spend {unit}{amount_text(committed, cfg.unit)}{suffix} "
+                f"of limit {unit}{amount_text(t.limit, cfg.unit)}{suffix} "
                 f"({cfg.period} budget, scope {scope})"
             ),
             rule=cfg.name,
@@ -358,8 +370,9 @@ class BudgetGate:
                 severity="critical" if top >= 100 else "warning",
                 title=f"budget {cfg.name!r} at {used:.0f}% of its {cfg.period} limit",
                 message=(
-                    f"budget {cfg.name!r} ({cfg.action}) has used {t.spent} of {t.limit} {cfg.unit} "
-                    f"({used:.1f}%), crossing the {top}% threshold"
+                    f"budget {cfg.name!r} ({cfg.action}) has used {amount_text(t.spent, cfg.unit)} of "
+                    f"{amount_text(t.limit, cfg.unit)} {cfg.unit} "
+                    f"({used:.1f}%), past the {top}% threshold"
                 ),
                 scope=dict(cfg.scope),
                 evidence={

@@ -201,6 +201,8 @@ class TenantAnomalyConfig(_Strict):
     threshold: float = Field(default=5.0, gt=0)
     min_deviation_fraction: float = Field(default=0.25, ge=0)
     min_daily_usd: Decimal = Field(default=Decimal("0.01"), ge=0)
+    # A tenant with traffic on fewer days than this share of its history has no "usual" day to judge.
+    min_active_fraction: float = Field(default=0.5, ge=0, le=1)
 
 
 class GuardrailsConfig(_Strict):

@@ -132,8 +132,10 @@ def reprice_llm(
             continue
         if c.name == "model":
             cols.append(f"{lit(model)} AS model")
-        elif c.name == "provider" and provider is not None:
-            cols.append(f"{lit(provider)} AS provider")
+        elif c.name == "provider":
+            # Without a provider the new model is found by name (a call to Anthropic moved to an
+            # OpenAI model must not keep "anthropic").
+            cols.append(f"{lit(provider)} AS provider" if provider else "NULL AS provider")
         elif c.name in ("cost_usd", "price_ref", "cost_source"):
             cols.append(f"NULL AS {c.name}")
         elif c.name in INPUT_TOKENS or c.name in OUTPUT_TOKENS:
