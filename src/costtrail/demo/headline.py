@@ -35,14 +35,7 @@ def headline(store: LedgerStore, top_customers: int = 5) -> dict[str, Any]:
     models = report(
         store,
         by=["provider", "model"],
-        metrics=[
-            "model_calls",
-            "total_input_tokens",
-            "total_cache_read_tokens",
-            "total_output_tokens",
-            "total_cost",
-            "unpriced_events",
-        ],
+        metrics=["model_calls", "total_cost", "total_cache_read_tokens", "unpriced_events"],
         filters={"kind": ["llm", "embedding"]},
     )
     return {
