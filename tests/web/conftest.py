@@ -13,6 +13,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,19 +22,25 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from dashboard_harness import CHROMIUM, CHROMIUM_ARGS, Browser, Keys, Served
-from web_ledger import fill
+from web_ledger import END, fill
 
 from costtrail.auth import KeyRing, Scope
 from costtrail.collector import create_app
 from costtrail.collector.server import BackgroundServer
+from costtrail.demo.finance_demo import add_finance_demo
+from costtrail.finance.period import Period
 from costtrail.ledger.duckdb_store import DuckDBStore
 from costtrail.settings import Settings
+
+FINANCE_PERIOD = Period.parse(f"{(END - timedelta(days=29)).date()}..{END.date()}")
 
 
 @pytest.fixture(scope="session")
 def web_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DuckDBStore]:
     store = DuckDBStore(tmp_path_factory.mktemp("ledger") / "web.duckdb")
     fill(store)
+    # bills with discrepancies, shared invoices allocated by the demo rules, revenue per customer
+    add_finance_demo(store, FINANCE_PERIOD)
     yield store
     store.close()
 

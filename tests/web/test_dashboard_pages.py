@@ -27,6 +27,7 @@ PAGES = {
     "runs": ("/runs", {"top-runs": 1}),
     "customers": ("/customers", {"feature-cost": 1, "customer-cost": 1}),
     "models": ("/models", {"model-mix": 6, "cost-per-mtok": 1, "cached-share": 1}),
+    "finance": ("/finance", {"variance-by-day": None}),
     "alerts": ("/alerts", {}),
 }
 
@@ -59,6 +60,8 @@ def test_page_renders_charts_and_saves_screenshot(page, served: Served, name: st
         assert chart_id in charts, f"{chart_id} missing on {path}: {sorted(charts)}"
         drawn = charts[chart_id]
         assert drawn["svg"] >= 1, f"{chart_id}: no Plotly SVG"
+        traces = traces or drawn["expected"]  # None: as many as the server sent, at least one
+        assert traces >= 1
         assert drawn["expected"] == drawn["data"] == traces, (chart_id, drawn)
         assert drawn["drawn"] == traces, (chart_id, drawn)
     screenshot(page, name)
@@ -160,6 +163,8 @@ def test_tenant_key_sees_only_its_tenant(page, served: Served) -> None:
     shown = set(cell_values(page, "customers", "customer_id"))
     assert shown and shown <= acme
     assert page.is_disabled("select[data-filter=tenant]")
+    assert page.locator("a[data-nav=finance]").count() == 0  # bills are not tenant-scoped
+    assert page.goto(f"{served.base}/finance").status == 404
     # asking for another tenant in the URL changes nothing: the key's tenant is forced
     page.goto(f"{served.base}/?tenant=globex")
     window = Filters.from_query({}, latest=latest_event(served.store, "acme"), tenant="acme")
@@ -173,3 +178,35 @@ def test_tenant_key_sees_only_its_tenant(page, served: Served) -> None:
     response = page.goto(f"{served.base}/runs/{other}")
     assert response is not None and response.status == 404
     assert other not in page.content()
+
+
+def test_customers_margin_equals_finance_cost_to_serve(page, served: Served) -> None:
+    from costtrail.finance.unit_economics import cost_to_serve
+    from costtrail.web.pages.common import PageContext, period_of
+
+    login(page, served, served.keys.read, "/customers")
+    window = _window(served)
+    ctx = PageContext(served.store, None, window, None, {})  # type: ignore[arg-type]
+    serve = {r.key: r for r in cost_to_serve(served.store, period_of(ctx), by="customer")}
+    customers = cell_values(page, "customers", "customer_id")
+    margins = cell_values(page, "customers", "gross_margin")
+    assert customers and len(customers) == len(margins)
+    for customer, margin in zip(customers, margins, strict=True):
+        assert Decimal(margin) == serve[customer].gross_margin
+
+
+def test_finance_page_and_focus_download(page, served: Served) -> None:
+    from costtrail.reconcile.engine import reconcile
+    from costtrail.web.pages.common import PageContext, period_of
+
+    login(page, served, served.keys.read, "/finance")
+    window = _window(served)
+    ctx = PageContext(served.store, None, window, None, {})  # type: ignore[arg-type]
+    summary = reconcile(served.store, period_of(ctx)).summary()
+    assert Decimal(metric_value(page, "billed")) == summary["billed"]
+    assert Decimal(metric_value(page, "variance")) == summary["variance"]
+    assert cell_values(page, "allocations", "rule_id")
+    response = page.request.get(f"{served.base}/finance/focus.csv")
+    assert response.status == 200
+    header = response.text().splitlines()[0].split(",")
+    assert "BilledCost" in header and "ChargePeriodStart" in header

@@ -17,11 +17,13 @@ from urllib.parse import parse_qs, urlencode
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.concurrency import run_in_threadpool
 
 from costtrail.ledger.store import LedgerStore
 from costtrail.settings import Settings
 from costtrail.web.assets import Assets
 from costtrail.web.blocks import Chart, Metric, Notice, Page, Table, display, raw, table_csv
+from costtrail.web.cache import LedgerVersionCache
 from costtrail.web.filters import DIMENSIONS, RANGES, FilterError, Filters
 from costtrail.web.pages import PAGES, PageContext, PageSpec
 from costtrail.web.pages.common import filter_options, latest_event
@@ -75,6 +77,7 @@ class Dashboard:
     signer: SessionSigner
     env: Environment
     assets: Assets
+    cache: LedgerVersionCache
     controls_file: Path | None = None
 
     def viewer(self, request: Request) -> Viewer | None:
@@ -98,41 +101,77 @@ class Dashboard:
             viewer = self.viewer(request)
             if viewer is None:
                 return self.to_login(request)
-            started = time.perf_counter()
-            query = dict(request.query_params)
-            try:
-                filters = Filters.from_query(
-                    query, latest=latest_event(self.store, viewer.tenant_id), tenant=viewer.tenant_id
-                )
-            except FilterError as exc:
-                return self.render("error.html", status=400, message=str(exc), viewer=viewer)
-            ctx = PageContext(
-                self.store, self.settings, filters, viewer, dict(request.path_params), self.controls_file
-            )
-            page = spec.build(ctx)
-            if page is None:
-                return self.render("error.html", status=404, message="Nothing here.", viewer=viewer)
-            elapsed = (time.perf_counter() - started) * 1000
-            download = query.get("download")
-            if download is not None:
-                return self._csv(page, download, spec.name)
-            response = self.render(
-                "page.html",
-                page=page,
-                viewer=viewer,
-                filters=filters,
-                options=filter_options(self.store, filters),
-                dimensions=DIMENSIONS,
-                ranges=RANGES,
-                nav=[p for p in PAGES if p.nav and p.available(self.store)],
-                active=spec.name,
-                path=request.url.path,
-                server_ms=elapsed,
-            )
-            response.headers["Server-Timing"] = f"build;dur={elapsed:.1f}"
-            return response
+            # the database work is blocking: keep it off the event loop the ingest API shares
+            return await run_in_threadpool(self.serve_page, spec, request, viewer)
 
         return handle
+
+    def serve_page(self, spec: PageSpec, request: Request, viewer: Viewer) -> Response:
+        """Build (or reuse) one page for a signed-in viewer: HTML, or a table as CSV."""
+        started = time.perf_counter()
+        query = dict(request.query_params)
+        try:
+            filters = Filters.from_query(
+                query, latest=latest_event(self.store, viewer.tenant_id), tenant=viewer.tenant_id
+            )
+        except FilterError as exc:
+            return self.render("error.html", status=400, message=str(exc), viewer=viewer)
+        ctx = PageContext(
+            self.store, self.settings, filters, viewer, dict(request.path_params), self.controls_file
+        )
+        version = self.cache.version()
+        key = (
+            spec.name,
+            tuple(sorted(ctx.path_params.items())),
+            filters.since,
+            filters.until,
+            tuple(sorted(filters.values.items())),
+            viewer.tenant_id,
+        )
+        if spec.cached:
+            page, hit = self.cache.get(key, lambda: spec.build(ctx), version)
+        else:
+            page, hit = spec.build(ctx), False
+        if page is None:
+            return self.render("error.html", status=404, message="Nothing here.", viewer=viewer)
+        download = query.get("download")
+        if download is not None:
+            return self._csv(page, download, spec.name)
+        options, _ = self.cache.get(
+            ("options", viewer.tenant_id), lambda: filter_options(self.store, filters), version
+        )
+        elapsed = (time.perf_counter() - started) * 1000
+        response = self.render(
+            "page.html",
+            page=page,
+            viewer=viewer,
+            filters=filters,
+            options=options,
+            dimensions=DIMENSIONS,
+            ranges=RANGES,
+            nav=[
+                p
+                for p in PAGES
+                if p.nav and p.available(self.store) and (p.for_tenant_keys or viewer.tenant_id is None)
+            ],
+            active=spec.name,
+            path=request.url.path,
+            server_ms=elapsed,
+            cached=hit,
+        )
+        total = (time.perf_counter() - started) * 1000
+        response.headers["Server-Timing"] = f'build;dur={total:.1f}, cache;desc="{"hit" if hit else "miss"}"'
+        return response
+
+    def focus(self, request: Request, viewer: Viewer) -> Response:
+        """The reader's time range as a FOCUS 1.2 CSV download."""
+        from costtrail.web.pages.finance import focus_csv
+
+        filters = Filters.from_query(dict(request.query_params), latest=latest_event(self.store, None))
+        ctx = PageContext(self.store, self.settings, filters, viewer, {}, self.controls_file)
+        headers = dict(SECURITY_HEADERS)
+        headers["Content-Disposition"] = 'attachment; filename="costtrail-focus.csv"'
+        return Response(focus_csv(ctx), media_type="text/csv; charset=utf-8", headers=headers)
 
     def _csv(self, page: Page, table_id: str, name: str) -> Response:
         table = page.tables().get(table_id)
@@ -161,7 +200,14 @@ def mount_dashboard(
     >>> mount_dashboard(app, settings, store, KeyViewers(keys))  # doctest: +SKIP
     """
     dash = Dashboard(
-        settings, store, directory, signer or SessionSigner(), _templates(), Assets(), controls_file
+        settings,
+        store,
+        directory,
+        signer or SessionSigner(),
+        _templates(),
+        Assets(),
+        LedgerVersionCache(store),
+        controls_file,
     )
 
     async def login_form(request: Request) -> Response:
@@ -200,4 +246,17 @@ def mount_dashboard(
     app.add_api_route("/assets/{name}", dash.assets.handler, methods=["GET"], include_in_schema=False)
     for spec in PAGES:
         app.add_api_route(spec.path, dash.page_handler(spec), methods=["GET"], include_in_schema=False)
+
+    async def focus_download(request: Request) -> Response:
+        viewer = dash.viewer(request)
+        if viewer is None:
+            return dash.to_login(request)
+        if viewer.tenant_id is not None:
+            return Response(
+                "FOCUS export is for keys of every tenant\n", status_code=403, media_type="text/plain"
+            )
+        return await run_in_threadpool(dash.focus, request, viewer)
+
+    app.add_api_route("/finance/focus.csv", focus_download, methods=["GET"], include_in_schema=False)
+    app.state.dashboard = dash
     return dash

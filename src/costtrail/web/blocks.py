@@ -97,6 +97,7 @@ def display(kind: str, value: Any) -> str:
         return "—"
     if kind == "money":
         amount = Decimal(value).quantize(CENT, rounding=ROUND_HALF_EVEN)
+        amount = abs(amount) if amount == 0 else amount  # no "-$0.00"
         return f"-${-amount:,}" if amount < 0 else f"${amount:,}"
     if kind == "int":
         return f"{int(value):,}"

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from costtrail.finance.period import Period
 from costtrail.ledger.store import LedgerStore
 from costtrail.reports import UnpricedLine
 from costtrail.settings import Settings
@@ -108,3 +109,12 @@ def unpriced_notice(line: UnpricedLine) -> list[Notice]:
             "Add them to a rate card, then run costtrail reprice.",
         )
     ]
+
+
+def period_of(ctx: PageContext) -> Period:
+    """The reader's time range as a finance :class:`Period` (an open range runs to now)."""
+    start = ctx.filters.since or datetime(2000, 1, 1, tzinfo=UTC)
+    end = ctx.filters.until or datetime.now(UTC)
+    # the label in the finance package's own "first..last" day form (it parses it back)
+    label = f"{start.date().isoformat()}..{(end - timedelta(microseconds=1)).date().isoformat()}"
+    return Period(label, start, end)

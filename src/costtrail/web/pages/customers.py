@@ -2,29 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
-from costtrail.finance.period import Period
 from costtrail.finance.unit_economics import cost_per_outcome, cost_to_serve
 from costtrail.reports import view_report
 from costtrail.web import charts
 from costtrail.web.blocks import Column, Page, Row, Section, Table
-from costtrail.web.pages.common import PageContext, unpriced_notice, window
+from costtrail.web.pages.common import PageContext, period_of, unpriced_notice, window
 
 OUTCOMES = 10
-EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
-
-
-def _period(ctx: PageContext) -> Period:
-    start = ctx.filters.since or EPOCH
-    end = ctx.filters.until or datetime.now(UTC)
-    return Period(ctx.filters.label, start, end)
 
 
 def _with_margin(ctx: PageContext, rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], bool]:
     """Add cost-to-serve, revenue and margin (finance) to the customer rows, when revenue exists."""
-    serve = {r.key: r for r in cost_to_serve(ctx.store, _period(ctx), by="customer")}
+    serve = {r.key: r for r in cost_to_serve(ctx.store, period_of(ctx), by="customer")}
     has_revenue = any(r.revenue is not None for r in serve.values())
     out = []
     for row in rows:
@@ -49,7 +40,7 @@ def _outcome_rows(ctx: PageContext) -> list[dict[str, Any]]:
         f"SELECT outcome, count(*) AS n FROM {ctx.store.dialect.final('outcomes')} "
         f"GROUP BY outcome ORDER BY n DESC LIMIT {OUTCOMES}"
     )
-    return [cost_per_outcome(ctx.store, r["outcome"], _period(ctx)).as_dict() for r in names]
+    return [cost_per_outcome(ctx.store, r["outcome"], period_of(ctx)).as_dict() for r in names]
 
 
 def customers_page(ctx: PageContext) -> Page:
