@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from costtrail.cli.output import Format, print_rows, to_json
 from costtrail.cli.report_cmds import display_rows, fail, unpriced_text
+from costtrail.demo.controls_demo import ControlsDemo, add_controls_demo, print_controls_demo
 from costtrail.ledger import LedgerError, open_store
 from costtrail.reports import ReportResult
 
@@ -74,6 +75,8 @@ def demo(
             progress.update(task, completed=done, total=total)
 
         result = run_demo(config, on_progress)
+    controls_file = str(path.with_name("costtrail-demo-controls.yaml"))
+    controls = _controls_demo(path, Path(controls_file))
     try:
         store = open_store(str(path), read_only=True)
     except LedgerError as exc:
@@ -93,9 +96,31 @@ def demo(
         "sdk": result.sdk_stats,
     }
     if fmt is Format.json:
-        print(to_json({"simulation": summary, **_json_head(head)}))
+        print(to_json({"simulation": summary, **_json_head(head), "controls": _json_controls(controls)}))
         return
     _print_head(console, head, summary)
+    print_controls_demo(console, controls, controls_file, str(path))
+
+
+def _controls_demo(path: Path, controls_file: Path) -> ControlsDemo:
+    """Budgets (one trips), a retry loop, a tenant anomaly and eval results on the simulated ledger."""
+    try:
+        store = open_store(str(path))
+    except LedgerError as exc:
+        fail(str(exc))
+    try:
+        return add_controls_demo(store, controls_path=controls_file)
+    finally:
+        store.close()
+
+
+def _json_controls(controls: ControlsDemo) -> dict[str, Any]:
+    return {
+        "budgets": controls.budgets,
+        "blocked_calls": controls.blocked_calls,
+        "alerts": controls.alert_rows(),
+        "cheapest": controls.cheapest,
+    }
 
 
 def _json_head(head: dict[str, Any]) -> dict[str, Any]:

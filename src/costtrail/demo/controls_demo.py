@@ -3,10 +3,11 @@
 Run after the simulation, on the same ledger (:func:`add_controls_demo`):
 
 1. budgets: ``prod`` monthly (block, with room), the busiest tenant's daily budget
-   (block, sized at 2.5x its usual day) and ``support_reply`` monthly (alert, tight);
+   (block, 2x its usual day) and ``support_reply`` monthly (alert, tight);
 2. yesterday that tenant replays a week of its traffic in one day; the calls go
    through the real :class:`~costtrail.controls.budgets.BudgetGate` (on a clock set to
-   each call's time), so the daily budget trips and blocks the rest;
+   each call's time), so the daily budget (2x its usual day) trips and blocks the rest;
+   the second busiest tenant, with no budget, does the same: the tenant anomaly;
 3. a ``support_reply`` run loops on its draft step (45 calls in 6 minutes);
 4. eval results for ``support_reply`` are imported and the cheapest model over a 0.9
    pass rate is picked on the real traffic;
@@ -65,7 +66,8 @@ def _cents_up(amount: Decimal) -> Decimal:
     return max(CENT, amount.quantize(CENT, rounding=ROUND_UP))
 
 
-def _busiest_tenant(store: LedgerStore, day: date) -> tuple[str, Decimal]:
+def _busiest_tenants(store: LedgerStore, day: date) -> list[tuple[str, Decimal]]:
+    """Tenants by their median daily cost over the two weeks before ``day``, busiest first."""
     lit, d = store.dialect.literal, store.dialect
     start = datetime.combine(day - timedelta(days=14), datetime.min.time(), tzinfo=UTC)
     end = datetime.combine(day, datetime.min.time(), tzinfo=UTC)
@@ -81,8 +83,11 @@ def _busiest_tenant(store: LedgerStore, day: date) -> tuple[str, Decimal]:
         raise ValueError(
             "the ledger has no tenant traffic in the two weeks before yesterday: run the demo first"
         )
-    tenant = max(sorted(daily), key=lambda t: statistics.median(daily[t]))
-    return tenant, statistics.median(daily[tenant])
+    # Days without traffic count as $0, as the tenant-anomaly guardrail counts them.
+    medians = [
+        (t, statistics.median(costs + [Decimal(0)] * (14 - len(costs)))) for t, costs in sorted(daily.items())
+    ]
+    return sorted(medians, key=lambda tc: tc[1], reverse=True)
 
 
 def _month_projection(store: LedgerStore, where: str, now: datetime) -> Decimal:
@@ -94,10 +99,13 @@ def _month_projection(store: LedgerStore, where: str, now: datetime) -> Decimal:
     return Decimal(str(row["c"] or 0)) / 7 * 31
 
 
-def demo_controls_yaml(store: LedgerStore, now: datetime) -> tuple[str, str]:
-    """The demo's controls file (sized on the ledger's own traffic) and the tenant whose budget trips."""
+def demo_controls_yaml(store: LedgerStore, now: datetime) -> tuple[str, str, str | None]:
+    """The demo's controls file (sized on the ledger's own traffic), the tenant whose budget trips,
+    and the tenant (with no budget) whose spike is the anomaly."""
     yesterday = (now - timedelta(days=1)).date()
-    tenant, usual_day = _busiest_tenant(store, yesterday)
+    tenants = _busiest_tenants(store, yesterday)
+    tenant, usual_day = tenants[0]
+    spiking = tenants[1][0] if len(tenants) > 1 else None
     prod_month = _cents_up(_month_projection(store, "environment = 'prod'", now) * 3)
     support_month = _cents_up(_month_projection(store, "workflow = 'support_reply'", now) * Decimal("0.8"))
     text = f"""# Written by `costtrail demo`: budgets sized on this ledger's own traffic.
@@ -111,7 +119,7 @@ budgets:
   - name: {tenant}-daily
     scope: {{tenant_id: {tenant}}}
     period: day
-    limit_usd: {_cents_up(usual_day * Decimal("2.5"))}
+    limit_usd: {_cents_up(usual_day * 2)}
     action: block
     thresholds: [80, 100]
     owner: accounts@acme-helpdesk.example
@@ -128,13 +136,13 @@ alerts:
   cooldown_minutes: 60
   log: false
 """
-    return text, tenant
+    return text, tenant, spiking
 
 
 def _replay_spike(
     store: LedgerStore, config: ControlsConfig, tenant: str, now: datetime, alerts: Any
 ) -> tuple[int, int, str | None]:
-    """A week of the tenant's traffic again, yesterday, through the budget gate."""
+    """A week of the tenant's traffic again, yesterday (08:00-22:00), through the budget gate."""
     lit = store.dialect.literal
     yesterday = datetime.combine((now - timedelta(days=1)).date(), datetime.min.time(), tzinfo=UTC)
     rows = store.query(
@@ -236,13 +244,15 @@ def add_controls_demo(
     """Add the controls demo to a simulated ledger (see the module doc); ``controls_path`` keeps the YAML."""
     now = now or datetime.now(UTC)
     pricer = Pricer()
-    text, tenant = demo_controls_yaml(store, now)
+    text, tenant, spiking = demo_controls_yaml(store, now)
     if controls_path is not None:
         controls_path.write_text(text)
     config = ControlsConfig.from_yaml(text, source=str(controls_path or "<demo controls>"))
     dispatcher = build_alerts(config, store, clock=lambda: now)
     try:
         admitted, blocked, denial = _replay_spike(store, config, tenant, now, dispatcher)
+        if spiking is not None:  # no budget covers this tenant: the spike goes through, the anomaly shows
+            _replay_spike(store, config, spiking, now, dispatcher)
         _retry_loop(store, now, pricer)
         _evals(store, now)
         run_guardrails(store, config, now, dispatcher=dispatcher)
@@ -266,4 +276,33 @@ def add_controls_demo(
         budgets=[s.as_row() for s in status],
         alerts=read_alerts(store, since=now - timedelta(days=2)),
         cheapest=pick,
+    )
+
+
+def print_controls_demo(console: Any, demo: ControlsDemo, controls_file: str, ledger: str) -> None:
+    """The demo report's controls section: budgets, what the tripped one blocked, alerts, cheapest model."""
+    from costtrail.cli.output import Format, print_rows
+
+    console.print()
+    print_rows(
+        demo.budgets, Format.table, console=console, title=f"Budgets ({controls_file})",
+        columns=["budget", "scope", "period", "action", "limit", "spent", "used_pct", "status"],
+    )  # fmt: skip
+    if demo.blocked_calls:
+        console.print(
+            f"Yesterday {demo.tenant} replayed a week of traffic: {demo.admitted_calls} calls passed, "
+            f"[bold red]{demo.blocked_calls} were blocked[/] (HTTP 429 at the gateway): {demo.denial}"
+        )
+    print_rows(demo.alert_rows(), Format.table, console=console, title="Alerts (costtrail alerts)")
+    pick = demo.cheapest
+    if pick and pick["chosen_model"]:
+        console.print(
+            f"Cheapest model for support_reply with pass rate >= 0.9: [bold]{pick['chosen_model']}[/], "
+            f"saving ${Decimal(str(pick['monthly_saving'])):,.2f}/month "
+            f"vs {', '.join(pick['current_models'])} "
+            f"(costtrail cheapest --workflow support_reply --min-pass-rate 0.9 --ledger {ledger})"
+        )
+    console.print(
+        f"Next: costtrail budgets --config {controls_file} --ledger {ledger}   "
+        f"costtrail alerts --ledger {ledger}"
     )
