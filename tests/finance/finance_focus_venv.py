@@ -2,7 +2,7 @@
 
 focus-validator pins old dependencies (numpy<2, its own duckdb and polars) and
 needs Python >= 3.12, so it lives apart from the project's venv and is run as
-a subprocess. ``python tests/finance/focus_venv.py`` (``make focus-validator``)
+a subprocess. ``python tests/finance/finance_focus_venv.py`` (``make focus-validator``)
 creates it; the FOCUS export test calls :func:`validator` and creates it too
 when it is missing.
 """
@@ -38,11 +38,11 @@ def _works(python: str) -> bool:
 
 
 def _python312() -> str | None:
-    candidates = [found for name in ("python3.13", "python3.12") if (found := shutil.which(name))]
+    # 3.12 first: focus-validator's numpy<2 pin has wheels for 3.12, not for 3.13 (a long source build).
     root = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
-    candidates += sorted(
-        glob.glob(os.path.join(root, "versions", "3.1[2-9]*", "bin", "python3")), reverse=True
-    )
+    candidates = [found for name in ("python3.12", "python3.13") if (found := shutil.which(name))]
+    for version in ("3.12", "3.13", "3.14"):
+        candidates += sorted(glob.glob(os.path.join(root, "versions", f"{version}*", "bin", "python3")))
     return next((c for c in candidates if _works(c)), None)
 
 

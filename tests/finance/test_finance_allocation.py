@@ -1,4 +1,4 @@
-"""Allocation: pools conserved to the cent (property test), unallocated lines, repeatable runs, rule errors."""
+"""Allocation: pools conserved to the cent (property test), unallocated lines, reruns, rule errors."""
 
 from __future__ import annotations
 
@@ -169,30 +169,27 @@ def test_line_in_two_pools_is_refused(store: DuckDBStore) -> None:
         allocate(store, rules, OCT)
 
 
+def _rule_yaml(**fields: str) -> str:
+    base = {"id": "vdb", "owner": "x", "review_by": "2027-01-01", "pool": "{fixed_usd: 5}", "target": "team"}
+    base["method"] = "even"
+    base.update(fields)
+    body = "".join(f"    {k}: {v}\n" for k, v in base.items() if v != "")
+    return "rules:\n  -" + body[3:]
+
+
 def test_rule_errors_name_file_rule_and_field(tmp_path: Path) -> None:
     path = tmp_path / "rules.yaml"
-    path.write_text(
-        "rules:\n  - id: vdb\n    owner: x\n    review_by: 2027-01-01\n    pool: {fixed_usd: 5}\n    target: planet\n    method: even\n"
-    )
-    with pytest.raises(
-        AllocationRuleError, match=r"rules.yaml: rule vdb, field \(rule\): target 'planet' is not one of"
-    ):
-        load_rules(path)
-    path.write_text(
-        "rules:\n  - id: vdb\n    owner: x\n    review_by: someday\n    pool: {fixed_usd: 5}\n    target: team\n    method: even\n"
-    )
-    with pytest.raises(AllocationRuleError, match=r"rules.yaml: rule vdb, field review_by"):
-        load_rules(path)
-    path.write_text(
-        "rules:\n  - id: vdb\n    owner: x\n    review_by: 2027-01-01\n    pool: {lines: {colour: red}}\n    target: team\n    method: even\n"
-    )
-    with pytest.raises(AllocationRuleError, match=r"field pool: unknown cost-line filter colour"):
-        load_rules(path)
-    path.write_text(
-        "rules:\n  - id: vdb\n    review_by: 2027-01-01\n    pool: {fixed_usd: 5}\n    target: team\n    method: even\n"
-    )
-    with pytest.raises(AllocationRuleError, match=r"rule vdb, field owner: Field required"):
-        load_rules(path)
+    cases = [
+        ({"target": "planet"}, r"rules.yaml: rule vdb, field \(rule\): target 'planet' is not one of"),
+        ({"review_by": "someday"}, r"rules.yaml: rule vdb, field review_by"),
+        ({"pool": "{lines: {colour: red}}"}, r"field pool: unknown cost-line filter colour"),
+        ({"owner": ""}, r"rule vdb, field owner: Field required"),
+        ({"method": "overhead"}, r"an overhead rule needs shares"),
+    ]
+    for fields, message in cases:
+        path.write_text(_rule_yaml(**fields))
+        with pytest.raises(AllocationRuleError, match=message):
+            load_rules(path)
 
 
 money = st.decimals(min_value=Decimal("-5000"), max_value=Decimal("100000"), places=2, allow_nan=False)

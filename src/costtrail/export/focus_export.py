@@ -50,6 +50,7 @@ COLUMNS: tuple[str, ...] = (
     "ContractedCost",
     "ContractedUnitPrice",
     "EffectiveCost",
+    "InvoiceId",
     "InvoiceIssuerName",
     "ListCost",
     "ListUnitPrice",
@@ -308,7 +309,9 @@ def _csv_cell(column: str, value: Any) -> str:
     if column in ("Tags", "AllocatedTags"):
         return json.dumps(value, sort_keys=True)
     if isinstance(value, Decimal):
-        return format(value.normalize() if value != 0 else Decimal(0), "f")
+        # Always with a point: a reader that infers types must see a decimal, not an integer column.
+        text = format(value.normalize() if value != 0 else Decimal(0), "f")
+        return text if "." in text else text + ".0"
     return str(value)
 
 
