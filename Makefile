@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help demo test lint typecheck unit bench clean
+.PHONY: help demo test lint typecheck unit bench clean focus-validator
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -28,7 +28,10 @@ lint: $(STAMP)  ## ruff (lint + format check) and the import contract
 typecheck: $(STAMP)  ## mypy --strict on the package
 	$(BIN)/mypy src/costtrail
 
-unit: $(STAMP)  ## the whole test suite
+focus-validator: $(STAMP)  ## the FinOps Foundation's focus-validator in its own venv (.venv-focus/)
+	$(BIN)/python tests/finance/finance_focus_venv.py
+
+unit: $(STAMP) focus-validator  ## the whole test suite
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 test: lint typecheck unit  ## lint, type checks and the whole suite
@@ -37,4 +40,4 @@ bench: $(STAMP)  ## measure and rewrite bench/RESULTS.md (not part of make test)
 	$(BIN)/python -m bench.record
 
 clean:  ## remove the venv and local ledgers
-	rm -rf $(VENV) costtrail.duckdb costtrail.duckdb.wal
+	rm -rf $(VENV) .venv-focus costtrail.duckdb costtrail.duckdb.wal
