@@ -164,3 +164,10 @@ def _print_head(console: Console, head: dict[str, Any], summary: dict[str, Any])
         f"\nNext: costtrail report --by step --ledger {summary['ledger']}   "
         f"costtrail runs --top 10 --ledger {summary['ledger']}"
     )
+    from costtrail.web.sessions import demo_link
+
+    console.print(
+        f"Dashboard: costtrail serve --demo --ledger {summary['ledger']}   "
+        f"then open {demo_link('http://127.0.0.1:8787')}",
+        soft_wrap=True,
+    )

@@ -11,6 +11,7 @@ from costtrail.collector import Limits, create_app
 from costtrail.collector.server import is_loopback
 from costtrail.ledger import open_store
 from costtrail.settings import Settings
+from costtrail.web.sessions import demo_link
 
 
 def register(app: typer.Typer) -> None:
@@ -54,8 +55,11 @@ def serve(
     typer.echo(f"costtrail collector on http://{host}:{port} (ledger {store.url}, keys {keys.path})")
     if demo:
         typer.echo(f"DEMO MODE: the local demo key {DEMO_KEY} is accepted (admin scope). Not for production.")
+        typer.echo(f"Dashboard: {demo_link(f'http://{host}:{port}')}")
     elif not keys.has_keys():
         typer.echo("no API keys yet: create one with  costtrail keys create --scope ingest", err=True)
+    if not demo:
+        typer.echo(f"Dashboard: http://{host}:{port}/ (sign in with a read key)")
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
     finally:
