@@ -10,6 +10,7 @@ import typer
 from costtrail.cli import (
     controls_cmds,
     demo_cmds,
+    finance_cmds,
     gateway_cmds,
     keys_cmds,
     ledger_cmds,
@@ -42,6 +43,7 @@ gateway_cmds.register(app)
 report_cmds.register(app)
 demo_cmds.register(app)
 controls_cmds.register(app)
+finance_cmds.register(app)
 
 
 def main() -> None:
