@@ -311,6 +311,9 @@ def _denial(decision: Decision) -> GatewayError:
     message = (
         f"costtrail: budget '{rule}' is exhausted (limit {limit}, spend {spend}). {decision.reason}".strip()
     )
+    if decision.kind not in (None, "budget") or decision.unit != "usd":
+        # A retry-loop stop, a model policy or a token budget: its own reason names it and its unit.
+        message = f"costtrail: {decision.reason}"
     retry_after = decision.retry_after_s if decision.retry_after_s is not None else 60
     extra = {
         "budget": decision.rule,
