@@ -166,8 +166,9 @@ def _print_head(console: Console, head: dict[str, Any], summary: dict[str, Any])
     )
     from costtrail.web.sessions import demo_link
 
+    controls = Path(summary["ledger"]).with_name("costtrail-demo-controls.yaml")
     console.print(
-        f"Dashboard: costtrail serve --demo --ledger {summary['ledger']}   "
+        f"Dashboard: costtrail serve --demo --ledger {summary['ledger']} --controls {controls}   "
         f"then open {demo_link('http://127.0.0.1:8787')}",
         soft_wrap=True,
     )

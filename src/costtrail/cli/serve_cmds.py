@@ -35,6 +35,9 @@ def serve(
         False, "--demo", help=f"also accept the local demo key {DEMO_KEY} (only on a loopback address)"
     ),
     max_body_mb: int = typer.Option(16, "--max-body-mb", help="largest request body accepted (413 above)"),
+    controls: Path | None = typer.Option(
+        None, "--controls", envvar="COSTTRAIL_CONTROLS", help="controls file: the dashboard shows its budgets"
+    ),
 ) -> None:
     """Run the collector: ingest events, outcomes, cost lines and OTLP traces; serve the read API.
 
@@ -52,6 +55,7 @@ def serve(
     store = open_store(settings.ledger)
     limits = Limits(max_body_bytes=max_body_mb * 1024 * 1024, max_decoded_bytes=4 * max_body_mb * 1024 * 1024)
     app = create_app(settings, store, keys=keys, limits=limits)
+    app.state.dashboard.controls_file = controls
     typer.echo(f"costtrail collector on http://{host}:{port} (ledger {store.url}, keys {keys.path})")
     if demo:
         typer.echo(f"DEMO MODE: the local demo key {DEMO_KEY} is accepted (admin scope). Not for production.")
