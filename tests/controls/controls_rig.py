@@ -47,6 +47,7 @@ class Gateway:
     sink: QueuedSink
     clock: Clock
     controls: Controls
+    fake: FakeProvider
 
     def events(self, n: int) -> list[dict[str, Any]]:
         assert self.sink.flush(20)
@@ -55,17 +56,17 @@ class Gateway:
         return rows
 
 
-def running_gateway() -> Iterator[Gateway]:
+def running_gateway(controls_yaml: str = CONTROLS) -> Iterator[Gateway]:
     with FakeProvider() as fake:
         store = DuckDBStore(":memory:")
         sink = QueuedSink(lambda: LedgerDestination(store=store), flush_interval=0.05)
         clock = Clock(datetime(2026, 3, 12, 12, 0, tzinfo=UTC))
-        controls = build_controls(ControlsConfig.from_yaml(CONTROLS), store, clock=clock)
+        controls = build_controls(ControlsConfig.from_yaml(controls_yaml), store, clock=clock)
         config = GatewayConfig(upstreams={"openai": fake.openai_base_url, "anthropic": fake.base_url})
         app = create_gateway_app(Settings(ledger=":memory:"), config, sink=sink, gate=controls.gate)
         server = BackgroundServer(app).start()
         try:
-            yield Gateway(server.url, store, sink, clock, controls)
+            yield Gateway(server.url, store, sink, clock, controls, fake)
         finally:
             server.stop()
             sink.close(5)

@@ -8,12 +8,14 @@ and once the (injected) clock passes midnight calls pass again.
 from __future__ import annotations
 
 import asyncio
+from contextlib import contextmanager
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import openai
-from controls_rig import HEADERS, MESSAGES, Gateway
+import pytest
+from controls_rig import HEADERS, MESSAGES, Gateway, running_gateway
 
 from costtrail.gateway.estimation import estimate_cost
 from costtrail.pricing import Pricer
@@ -84,3 +86,34 @@ def test_a_looping_run_is_stopped_by_run_id(gateway: Gateway) -> None:
     assert other[0][0] == 200
     [loop_alert] = [a for a in gateway.controls.alerts.sent if a.kind == "retry_loop"]
     assert loop_alert.evidence["run_id"] == "run-77" and loop_alert.evidence["events"] == 9
+
+
+POLICIES = """
+model_policies:
+  - {name: support-models, scope: {workflow: support_reply}, allowed_models: [gpt-4o-mini], action: reroute,
+     reroute_to: gpt-4o-mini}
+  - {name: no-big-models, scope: {feature: chat}, max_output_usd_per_mtok: 5, action: reject}
+alerts: {log: false}
+"""
+
+
+def test_model_policy_reroutes_and_rejects_through_the_gateway() -> None:
+    with contextmanager(running_gateway)(POLICIES) as gw:
+        client = openai.OpenAI(base_url=gw.url + "/v1", api_key="sk-test", max_retries=0)
+        reply = client.chat.completions.create(
+            model="gpt-4o", messages=MESSAGES, extra_headers={"X-Costtrail-Workflow": "support_reply"}
+        )
+        assert gw.fake.requests.last().body["model"] == "gpt-4o-mini"  # rerouted before forwarding
+        assert reply.model.startswith("gpt-4o-mini")
+        [event] = gw.events(1)
+        assert event["model"].startswith("gpt-4o-mini") and event["workflow"] == "support_reply"
+        with pytest.raises(openai.RateLimitError) as rejected:
+            client.chat.completions.create(
+                model="gpt-4o", messages=MESSAGES, extra_headers={"X-Costtrail-Feature": "chat"}
+            )
+        body = rejected.value.response.json()
+        assert "model policy 'no-big-models'" in body["error"]["message"]
+        assert "$10" in body["error"]["message"] and len(gw.fake.requests) == 1
+        kinds = sorted(a.evidence["policy"] for a in gw.controls.alerts.sent)
+        assert kinds == ["no-big-models", "support-models"]
+        client.close()
