@@ -77,6 +77,7 @@ def demo(
         result = run_demo(config, on_progress)
     controls_file = str(path.with_name("costtrail-demo-controls.yaml"))
     controls = _controls_demo(path, Path(controls_file))
+    finance = _finance_demo(path)
     try:
         store = open_store(str(path), read_only=True)
     except LedgerError as exc:
@@ -96,10 +97,50 @@ def demo(
         "sdk": result.sdk_stats,
     }
     if fmt is Format.json:
-        print(to_json({"simulation": summary, **_json_head(head), "controls": _json_controls(controls)}))
+        print(
+            to_json(
+                {
+                    "simulation": summary,
+                    **_json_head(head),
+                    "controls": _json_controls(controls),
+                    "finance": finance,
+                }
+            )
+        )
         return
     _print_head(console, head, summary)
     print_controls_demo(console, controls, controls_file, str(path))
+    _print_finance(console, finance)
+
+
+def _finance_demo(path: Path) -> dict[str, Any]:
+    """Bills, shared invoices, allocation and revenue over the simulated days, then the report."""
+    from costtrail.demo.finance_demo import add_finance_demo, finance_demo_report, ledger_period
+
+    store = open_store(str(path))
+    try:
+        period = ledger_period(store)
+        added = add_finance_demo(store, period)
+        return {**finance_demo_report(store, period), "added": added}
+    finally:
+        store.close()
+
+
+def _print_finance(console: Console, finance: dict[str, Any]) -> None:
+    rec = finance["reconciliation"]
+    console.print(
+        f"\n[bold]Reconciliation {rec['period']}[/bold]: billed ${rec['billed']:.2f}, "
+        f"computed ${rec['computed']:.2f}, variance {rec['variance_pct']}%, "
+        f"bill coverage {rec['coverage_pct']}%"
+    )
+    columns = ["flag", "provider", "provider_account", "model", "days", "variance", "ratio"]
+    findings = [
+        {**f, "ratio": f"{f['ratio']:.3f}x" if f["ratio"] is not None else None} for f in finance["findings"]
+    ]
+    print_rows(findings, Format.table, title="bill vs telemetry", console=console, columns=columns)
+    columns = ["key", "plan_tier", "cost_to_serve", "revenue", "gross_margin", "margin_pct"]
+    rows = finance["least_profitable_customers"]
+    print_rows(rows, Format.table, title="five least profitable customers", console=console, columns=columns)
 
 
 def _controls_demo(path: Path, controls_file: Path) -> ControlsDemo:

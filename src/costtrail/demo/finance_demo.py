@@ -105,7 +105,7 @@ def synthesize_bills(store: LedgerStore, period: Period, plan: BillPlan | None =
 
 
 def _bill(provider: str, account: str | None, model: str, start: datetime, cost: Decimal) -> CostLine:
-    amount = cost.quantize(Decimal("0.000001"))
+    amount = cost.quantize(Decimal("0.000000001"))
     return CostLine(
         source=f"demo-bill:{provider}",
         charge_period_start=start,
@@ -234,4 +234,29 @@ def add_finance_demo(store: LedgerStore, period: Period) -> dict[str, Any]:
         "allocated_lines": len(run.lines),
         "rules": [o.as_dict() for o in run.outcomes],
         "customers_with_revenue": len(revenue),
+    }
+
+
+def ledger_period(store: LedgerStore) -> Period:
+    """The days the ledger's events span (the demo simulates N days ending today, not a calendar month)."""
+    d = store.dialect
+    row = store.query(f"SELECT min(started_at) AS lo, max(started_at) AS hi FROM {d.final('events')}")[0]
+    if row["lo"] is None:
+        raise ValueError("the ledger has no events: run the simulation first")
+    return Period.parse(f"{row['lo'].date().isoformat()}..{row['hi'].date().isoformat()}")
+
+
+def finance_demo_report(store: LedgerStore, period: Period) -> dict[str, Any]:
+    """Reconciliation coverage and findings, and the five least profitable customers (for the demo)."""
+    from costtrail.finance.unit_economics import cost_to_serve
+    from costtrail.reconcile import reconcile
+
+    rec = reconcile(store, period)
+    customers = [r for r in cost_to_serve(store, period, "customer") if r.revenue is not None and r.key]
+    least = sorted(customers, key=lambda r: (r.gross_margin or Decimal(0), r.key or ""))[:5]
+    return {
+        "period": period.label,
+        "reconciliation": rec.summary(),
+        "findings": [f.as_dict() for f in rec.findings],
+        "least_profitable_customers": [r.as_dict() for r in least],
     }

@@ -215,9 +215,10 @@ def _price_flags(ratios: dict[ModelKey, tuple[Decimal, bool]], tol: Tolerance) -
         if not off:
             continue
         first = ratios[off[0]][0]
-        shared = len(off) == len(models) and all(
-            _close(ratios[mk][0], first, tol.ratio_spread_pct) for mk in off
-        )
+        alike = all(_close(ratios[mk][0], first, tol.ratio_spread_pct) for mk in off)
+        # A discount touches every model: none of the provider's models is billed at the computed price.
+        on_price = any(_close(ratios[mk][0], Decimal(1), tol.pct) for mk in models)
+        shared = alike and not on_price
         for mk in off:
             flags[mk] = DISCOUNT if shared and first < 1 else STALE_PRICE
     return flags
@@ -227,7 +228,8 @@ def _judge(g: Group, price_flag: str | None, tol: Tolerance) -> ReconLine:
     day, provider, account, model = g.key
     line = ReconLine(day, provider, account, model, g.billed, g.computed, g.events)
     if g.billed is None:
-        line.flags.append(UNTRACKED_EVENTS)
+        if g.computed:  # unpriced-only groups are flagged unpriced_events below, not as $0 untracked
+            line.flags.append(UNTRACKED_EVENTS)
     elif not g.events:
         line.flags.append(MISSING_TELEMETRY)
     else:
