@@ -27,6 +27,7 @@ from web_ledger import END, fill
 from costtrail.auth import KeyRing, Scope
 from costtrail.collector import create_app
 from costtrail.collector.server import BackgroundServer
+from costtrail.demo.controls_demo import add_controls_demo
 from costtrail.demo.finance_demo import add_finance_demo
 from costtrail.finance.period import Period
 from costtrail.ledger.duckdb_store import DuckDBStore
@@ -36,11 +37,19 @@ FINANCE_PERIOD = Period.parse(f"{(END - timedelta(days=29)).date()}..{END.date()
 
 
 @pytest.fixture(scope="session")
-def web_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DuckDBStore]:
+def web_controls(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the controls demo writes its budgets (the file `costtrail serve --controls` reads)."""
+    return tmp_path_factory.mktemp("controls") / "controls.yaml"
+
+
+@pytest.fixture(scope="session")
+def web_store(tmp_path_factory: pytest.TempPathFactory, web_controls: Path) -> Iterator[DuckDBStore]:
     store = DuckDBStore(tmp_path_factory.mktemp("ledger") / "web.duckdb")
     fill(store)
     # bills with discrepancies, shared invoices allocated by the demo rules, revenue per customer
     add_finance_demo(store, FINANCE_PERIOD)
+    # budgets (a controls file), alerts in the ledger: retry loop, tenant anomaly, budget trips
+    add_controls_demo(store, now=END, controls_path=web_controls)
     yield store
     store.close()
 
@@ -57,10 +66,11 @@ def web_keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[KeyRing, Keys]:
 
 
 @pytest.fixture(scope="session")
-def served(web_store: DuckDBStore, web_keys: tuple[KeyRing, Keys]) -> Iterator[Served]:
+def served(web_store: DuckDBStore, web_keys: tuple[KeyRing, Keys], web_controls: Path) -> Iterator[Served]:
     ring, keys = web_keys
     # the collector's own app factory: the dashboard is served by `costtrail serve`
     app = create_app(Settings(ledger=web_store.url), web_store, keys=ring)
+    app.state.dashboard.controls_file = web_controls  # as `costtrail serve --controls FILE`
     with BackgroundServer(app) as server:
         yield Served(server.url, web_store, keys, ring)
 

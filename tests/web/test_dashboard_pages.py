@@ -28,7 +28,7 @@ PAGES = {
     "customers": ("/customers", {"feature-cost": 1, "customer-cost": 1}),
     "models": ("/models", {"model-mix": 6, "cost-per-mtok": 1, "cached-share": 1}),
     "finance": ("/finance", {"variance-by-day": None}),
-    "alerts": ("/alerts", {}),
+    "alerts": ("/alerts", {"budget-gauges": None}),
 }
 
 
@@ -210,3 +210,29 @@ def test_finance_page_and_focus_download(page, served: Served) -> None:
     assert response.status == 200
     header = response.text().splitlines()[0].split(",")
     assert "BilledCost" in header and "ChargePeriodStart" in header
+
+
+def test_alerts_and_budgets_with_evidence_links(page, served: Served, web_controls: Path) -> None:
+    from costtrail.controls.alerts import read_alerts
+    from costtrail.controls.budgets import BudgetGate
+    from costtrail.controls.config import ControlsConfig
+    from costtrail.controls.spend import StoreSpend
+
+    login(page, served, served.keys.read, "/alerts?range=all")
+    charts = wait_for_charts(page)
+    budgets = BudgetGate(ControlsConfig.load(web_controls).budgets, source=StoreSpend(served.store)).status()
+    assert charts["budget-gauges"]["drawn"] == len(budgets) >= 1
+    assert cell_values(page, "budgets", "budget") == [b.name for b in budgets]
+    stored = read_alerts(served.store)
+    assert len(cell_values(page, "alerts", "kind")) == len(stored) >= 3
+    link = page.locator("#table-alerts td[data-col=title] a[href*='/workflows/support_reply']").first
+    link.click()
+    page.wait_for_url("**/workflows/support_reply?range=all")
+    assert page.locator("h1").inner_text() == "Workflow: support_reply"
+
+
+def test_tenant_key_sees_only_its_budgets_and_alerts(page, served: Served) -> None:
+    login(page, served, served.keys.tenant_acme, "/alerts?range=all")
+    assert set(cell_values(page, "budgets", "scope")) <= {"tenant_id=acme"}
+    scopes = cell_values(page, "alerts", "scope")
+    assert scopes and all("tenant_id=acme" in s for s in scopes)

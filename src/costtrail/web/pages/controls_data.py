@@ -11,7 +11,7 @@ from costtrail.controls.config import ControlsConfig
 from costtrail.controls.spend import StoreSpend
 from costtrail.web import charts
 from costtrail.web.blocks import Column, Page, Section, Table
-from costtrail.web.pages.common import PageContext
+from costtrail.web.pages.common import PageContext, segment
 
 ALERT_LIMIT = 200
 
@@ -49,6 +49,7 @@ def _alert_rows(ctx: PageContext, rows: list[dict[str, Any]]) -> list[dict[str, 
                 "scope": ", ".join(f"{k}={v}" for k, v in sorted(r["scope"].items())),
                 "evidence_run": evidence.get("run_id"),
                 "evidence_workflow": evidence.get("workflow") or r["scope"].get("workflow"),
+                "evidence_tenant": r["scope"].get("tenant_id"),
             }
         )
     return out
@@ -57,9 +58,11 @@ def _alert_rows(ctx: PageContext, rows: list[dict[str, Any]]) -> list[dict[str, 
 def _alerts_table(ctx: PageContext, rows: list[dict[str, Any]]) -> Table:
     def evidence(row: Any) -> str | None:
         if row.get("evidence_run"):
-            return ctx.link(f"/runs/{row['evidence_run']}")
+            return ctx.link(f"/runs/{segment(row['evidence_run'])}")
         if row.get("evidence_workflow"):
-            return ctx.link(f"/workflows/{row['evidence_workflow']}")
+            return ctx.link(f"/workflows/{segment(row['evidence_workflow'])}")
+        if row.get("evidence_tenant"):
+            return ctx.link("/", tenant=str(row["evidence_tenant"]))
         return None
 
     return Table(
