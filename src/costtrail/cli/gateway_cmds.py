@@ -33,7 +33,8 @@ def build_sink(
     options: dict[str, str] = {"spool_dir": str(spool_dir)} if spool_dir else {}
     if collector:
         return make_sink(SdkSettings(endpoint=collector, api_key=api_key, **options))
-    return make_sink(SdkSettings(ledger=ledger, **options))
+    # The gateway prices each call itself (for X-Costtrail-Cost): the writer need not price again.
+    return make_sink(SdkSettings(ledger=ledger, price=False, **options))
 
 
 def gateway(
