@@ -71,6 +71,7 @@ def _too_large(size: int, limit: int, what: str) -> ApiError:
         413,
         "payload_too_large",
         f"the {what} is {size:,} bytes or more, over the limit of {limit:,}: split it into smaller batches",
+        field="(body)",
         extra={"limit_bytes": limit},
     )
 
@@ -78,7 +79,9 @@ def _too_large(size: int, limit: int, what: str) -> ApiError:
 def parse_records(body: bytes, content_type: str, limits: Limits) -> list[Any]:
     """A JSON array, one JSON object, or NDJSON (one object per line) as a list of records."""
     if not body.strip():
-        raise ApiError(400, "empty_body", "the body is empty: send a JSON array or NDJSON of records")
+        raise ApiError(
+            400, "empty_body", "the body is empty: send a JSON array or NDJSON of records", field="(body)"
+        )
     is_ndjson = "ndjson" in content_type or "jsonl" in content_type or "json-seq" in content_type
     records = _ndjson(body) if is_ndjson else _json_or_ndjson(body)
     if len(records) > limits.max_records:
@@ -87,6 +90,7 @@ def parse_records(body: bytes, content_type: str, limits: Limits) -> list[Any]:
             "too_many_records",
             f"{len(records):,} records in one batch, over the limit of {limits.max_records:,}: "
             "send smaller batches",
+            field="(body)",
             extra={"limit_records": limits.max_records},
         )
     return records

@@ -48,7 +48,7 @@ def read_anthropic_costs(path: Path) -> tuple[list[CostLine], int]:
             token_type = cells.text("token_type")
             cost_type = cells.text("cost_type")
             lines.append(
-                CostLine(
+                cells.cost_line(
                     source="anthropic-cost-report",
                     charge_period_start=start,
                     charge_period_end=end,
@@ -104,7 +104,7 @@ def read_anthropic_usage(path: Path) -> tuple[list[CostLine], int]:
             cells = Cells(path.name, f"{where}.results[{r}]", result)
             for unit, count in _usage_counts(cells, result).items():
                 lines.append(
-                    CostLine(
+                    cells.cost_line(
                         kind=CostLineKind.USAGE,
                         source="anthropic-usage-report",
                         charge_period_start=start,

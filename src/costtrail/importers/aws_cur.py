@@ -64,7 +64,7 @@ def cur_row_to_line(cells: Cells, usage_type: str) -> CostLine:
         tags["region"] = region
     unblended = cells.amount("line_item_unblended_cost")
     net = cells.decimal("line_item_net_unblended_cost")
-    return CostLine(
+    return cells.cost_line(
         source="aws-cur",
         charge_period_start=cells.time("line_item_usage_start_date"),
         charge_period_end=cells.time("line_item_usage_end_date"),

@@ -41,7 +41,7 @@ def focus_row_to_line(cells: Cells, source_file: str) -> CostLine:
     tier = cells.text("x_ServiceTier")
     if tier:
         tags["service_tier"] = tier
-    return CostLine(
+    return cells.cost_line(
         kind=CostLineKind.BILLED,
         source=f"focus:{(provider or 'unknown').lower()}",
         charge_period_start=cells.time("ChargePeriodStart"),

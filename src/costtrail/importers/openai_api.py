@@ -74,7 +74,7 @@ def read_openai_costs(path: Path) -> tuple[list[CostLine], int]:
             if value is None:
                 raise cells.error("amount.value", "is empty: an amount is required")
             lines.append(
-                CostLine(
+                cells.cost_line(
                     source="openai-costs-api",
                     charge_period_start=start,
                     charge_period_end=end,
@@ -115,7 +115,7 @@ def read_openai_usage(path: Path) -> tuple[list[CostLine], int]:
                 if count < 0 or count != count.to_integral_value():
                     raise cells.error(column, f"{count} is not a whole, non-negative count")
                 lines.append(
-                    CostLine(
+                    cells.cost_line(
                         kind=CostLineKind.USAGE,
                         source="openai-usage-api",
                         charge_period_start=start,

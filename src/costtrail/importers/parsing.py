@@ -8,6 +8,10 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
+from costtrail.schema import CostLine
+
 NULLS = frozenset({"", "NULL", "null", "None"})
 
 
@@ -32,6 +36,15 @@ class Cells:
 
     def error(self, column: str, reason: str) -> ImportFormatError:
         return ImportFormatError(self.file, self.row, column, reason)
+
+    def cost_line(self, **fields: Any) -> CostLine:
+        """The row's cost line; a value the line refuses (e.g. out of the ledger's range) names its field."""
+        try:
+            return CostLine(**fields)
+        except ValidationError as exc:
+            first = exc.errors(include_url=False)[0]
+            field = ".".join(str(p) for p in first.get("loc", ())) or "(row)"
+            raise self.error(field, str(first.get("msg", "invalid")).removeprefix("Value error, ")) from None
 
     def _missing(self, column: str) -> bool:
         value = self.data.get(column)

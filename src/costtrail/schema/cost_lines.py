@@ -14,6 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from costtrail.schema.bounds import AMOUNT, QUANTITY, ledger_decimal
+
 
 class CostLineKind(StrEnum):
     BILLED = "billed"  # imported from a provider bill or invoice
@@ -72,6 +74,16 @@ class CostLine(BaseModel):
     target_value: str | None = None
     confidence: Confidence | None = None
     allocation_period: str | None = None
+
+    @field_validator("billed_cost", "effective_cost", "list_cost", "contracted_cost")
+    @classmethod
+    def _storable_amount(cls, value: Decimal | None) -> Decimal | None:
+        return ledger_decimal(value, AMOUNT)
+
+    @field_validator("pricing_quantity", "consumed_quantity", "signal_quantity", "ratio")
+    @classmethod
+    def _storable_quantity(cls, value: Decimal | None) -> Decimal | None:
+        return ledger_decimal(value, QUANTITY)
 
     @field_validator("charge_period_start", "charge_period_end")
     @classmethod

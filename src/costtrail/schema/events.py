@@ -16,6 +16,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from costtrail.schema.bounds import EVENT_COST, QUANTITY, ledger_decimal
+
 SCHEMA_VERSION = 1
 
 
@@ -96,6 +98,24 @@ DIMENSIONS: tuple[str, ...] = (
 )
 
 MAX_STRING = 512
+# Free-form attributes are bounded so one record cannot bloat the ledger (docs/reliability.md).
+MAX_ATTRIBUTES = 128
+MAX_ATTRIBUTE_KEY = 256
+MAX_ATTRIBUTE_VALUE = 8192
+
+
+def check_attributes(value: dict[str, str]) -> dict[str, str]:
+    """Refuse more than MAX_ATTRIBUTES entries, or a key/value over its length limit."""
+    if len(value) > MAX_ATTRIBUTES:
+        raise ValueError(
+            f"{len(value)} attributes, over the limit of {MAX_ATTRIBUTES}: send fewer (unknown fields count)"
+        )
+    for key, item in value.items():
+        if len(key) > MAX_ATTRIBUTE_KEY:
+            raise ValueError(f"attribute name '{key[:40]}...' is over {MAX_ATTRIBUTE_KEY} characters")
+        if len(item) > MAX_ATTRIBUTE_VALUE:
+            raise ValueError(f"attribute '{key[:80]}' is over {MAX_ATTRIBUTE_VALUE} characters: shorten it")
+    return value
 
 
 def new_event_id() -> str:
@@ -198,12 +218,22 @@ class Event(BaseModel):
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
 
+    @field_validator("attributes")
+    @classmethod
+    def _bounded(cls, value: dict[str, str]) -> dict[str, str]:
+        return check_attributes(value)
+
     @field_validator("cost_usd")
     @classmethod
     def _cost_not_negative(cls, value: Decimal | None) -> Decimal | None:
         if value is not None and (not value.is_finite() or value < 0):
             raise ValueError("cost_usd must be a finite, non-negative amount in USD")
-        return value
+        return ledger_decimal(value, EVENT_COST)
+
+    @field_validator("compute_seconds")
+    @classmethod
+    def _storable_quantity(cls, value: Decimal | None) -> Decimal | None:
+        return ledger_decimal(value, QUANTITY)
 
     @model_validator(mode="after")
     def _check(self) -> Event:

@@ -12,7 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from costtrail.schema.events import MAX_STRING, new_event_id, normalize_event_input
+from costtrail.schema.bounds import AMOUNT, ledger_decimal
+from costtrail.schema.events import MAX_STRING, check_attributes, new_event_id, normalize_event_input
 
 
 class Outcome(BaseModel):
@@ -47,6 +48,16 @@ class Outcome(BaseModel):
         if not isinstance(data, dict):
             raise ValueError("an outcome must be a JSON object")
         return normalize_event_input(data, set(cls.model_fields))
+
+    @field_validator("attributes")
+    @classmethod
+    def _bounded(cls, value: dict[str, str]) -> dict[str, str]:
+        return check_attributes(value)
+
+    @field_validator("value_usd")
+    @classmethod
+    def _storable(cls, value: Decimal | None) -> Decimal | None:
+        return ledger_decimal(value, AMOUNT)
 
     @field_validator("recorded_at")
     @classmethod
