@@ -36,3 +36,4 @@ def test_controls_demo(ledger: DuckDBStore, tmp_path: Path) -> None:
     )[0]["c"]
     assert day <= config.budgets[1].limit
     assert demo.cheapest is not None and demo.cheapest["chosen_model"] in ("gpt-4o-mini", "claude-haiku-4-5")
+    assert demo.drifted == ["input tokens per call"]

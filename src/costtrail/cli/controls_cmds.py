@@ -260,7 +260,8 @@ def drift_command(
         if result["change_points"]:
             print_rows(result["change_points"], fmt, title="Change-points")
         wow = result["week_over_week_cost_per_call_pct"]
-        typer.echo(f"cost per call, last 7 days vs the 7 before: {wow:+.1f}%" if wow is not None else "")
+        if wow is not None:
+            typer.echo(f"cost per call, last 7 days vs the 7 before: {wow:+.1f}%")
 
 
 def forecast_command(

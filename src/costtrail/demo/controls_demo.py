@@ -32,6 +32,7 @@ from costtrail.controls.guardrails import run_guardrails
 from costtrail.controls.spend import StoreSpend
 from costtrail.ledger.rows import row_to_event
 from costtrail.ledger.store import LedgerStore
+from costtrail.optimize.audit import audit
 from costtrail.optimize.cheapest import cheapest_model
 from costtrail.optimize.evals import EvalResult, import_evals
 from costtrail.optimize.traffic import Scope
@@ -55,6 +56,7 @@ class ControlsDemo:
     budgets: list[dict[str, Any]]
     alerts: list[dict[str, Any]]
     cheapest: dict[str, Any] | None
+    drifted: list[str] | None = None  # what `costtrail audit --workflow support_reply` flags
 
     def alert_rows(self) -> list[dict[str, Any]]:
         return [
@@ -220,21 +222,33 @@ def _retry_loop(store: LedgerStore, now: datetime, pricer: Pricer) -> None:
 
 
 def _evals(store: LedgerStore, now: datetime) -> None:
+    """Eval results shaped like each model's production calls, except that production prompts have
+    doubled since the eval set was written (so ``costtrail audit`` has one story to tell)."""
+    rows = store.query(
+        f"SELECT model, avg(input_tokens) AS inp, avg(output_tokens) AS out, count(*) AS calls, "
+        f"count(DISTINCT run_id) AS runs FROM {store.dialect.final('events')} "
+        f"WHERE workflow = 'support_reply' AND kind = 'llm' AND run_id IS NOT NULL "
+        f"AND run_id <> {store.dialect.literal(LOOP_RUN)} GROUP BY model"
+    )
+    shapes = {r["model"]: r for r in rows}
+    overall = {"inp": 2000.0, "out": 300.0, "calls": 2, "runs": 1}
     day = (now - timedelta(days=3)).date()
-    results = [
-        EvalResult(
-            workflow="support_reply",
-            model=model,
-            eval_set="support-golden-v4",
-            eval_date=day,
-            pass_rate=rate,
-            cases=250,
-            avg_input_tokens=2400,
-            avg_output_tokens=380,
-            avg_calls_per_run=2.5,
+    results = []
+    for model, rate in EVAL_PASS_RATES.items():
+        shape = shapes.get(model, overall)
+        results.append(
+            EvalResult(
+                workflow="support_reply",
+                model=model,
+                eval_set="support-golden-v4",
+                eval_date=day,
+                pass_rate=rate,
+                cases=250,
+                avg_input_tokens=round(float(shape["inp"]) / 2),
+                avg_output_tokens=round(float(shape["out"])),
+                avg_calls_per_run=round(int(shape["calls"]) / max(1, int(shape["runs"])), 2),
+            )
         )
-        for model, rate in EVAL_PASS_RATES.items()
-    ]
     import_evals(store, results)
 
 
@@ -259,14 +273,14 @@ def add_controls_demo(
     finally:
         dispatcher.close()
     status = BudgetGate(config.budgets, source=StoreSpend(store), clock=lambda: now).status()
+    scope = Scope(workflow="support_reply", since=now - timedelta(days=30), until=now)
+    pick: dict[str, Any] | None
+    drifted: list[str] | None
     try:
-        pick = cheapest_model(
-            store,
-            Scope(workflow="support_reply", since=now - timedelta(days=30), until=now),
-            min_pass_rate=0.9,
-        ).as_dict()
+        pick = cheapest_model(store, scope, min_pass_rate=0.9).as_dict()
+        drifted = audit(store, scope, sample=100).drifted
     except ValueError:
-        pick = None
+        pick, drifted = None, None
     return ControlsDemo(
         config_yaml=text,
         tenant=tenant,
@@ -276,6 +290,7 @@ def add_controls_demo(
         budgets=[s.as_row() for s in status],
         alerts=read_alerts(store, since=now - timedelta(days=2)),
         cheapest=pick,
+        drifted=drifted,
     )
 
 
@@ -301,6 +316,11 @@ def print_controls_demo(console: Any, demo: ControlsDemo, controls_file: str, le
             f"saving ${Decimal(str(pick['monthly_saving'])):,.2f}/month "
             f"vs {', '.join(pick['current_models'])} "
             f"(costtrail cheapest --workflow support_reply --min-pass-rate 0.9 --ledger {ledger})"
+        )
+    if demo.drifted:
+        console.print(
+            f"Audit of support_reply against its eval set: drifted on {', '.join(demo.drifted)} "
+            f"(costtrail audit --workflow support_reply --sample 100 --ledger {ledger})"
         )
     console.print(
         f"Next: costtrail budgets --config {controls_file} --ledger {ledger}   "
