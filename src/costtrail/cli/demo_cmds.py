@@ -11,7 +11,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from costtrail.cli.output import Format, print_rows, to_json
 from costtrail.cli.report_cmds import display_rows, fail, unpriced_text
-from costtrail.demo.controls_demo import ControlsDemo, add_controls_demo, print_controls_demo
+from costtrail.demo.controls_demo import (
+    MIN_CONTROLS_DAYS,
+    ControlsDemo,
+    add_controls_demo,
+    print_controls_demo,
+)
 from costtrail.ledger import LedgerError, open_store
 from costtrail.reports import ReportResult
 
@@ -76,7 +81,7 @@ def demo(
 
         result = run_demo(config, on_progress)
     controls_file = str(path.with_name("costtrail-demo-controls.yaml"))
-    controls = _controls_demo(path, Path(controls_file))
+    controls = _controls_demo(path, Path(controls_file)) if days >= MIN_CONTROLS_DAYS else None
     finance = _finance_demo(path)
     try:
         store = open_store(str(path), read_only=True)
@@ -102,14 +107,17 @@ def demo(
                 {
                     "simulation": summary,
                     **_json_head(head),
-                    "controls": _json_controls(controls),
+                    "controls": _json_controls(controls) if controls else None,
                     "finance": finance,
                 }
             )
         )
         return
     _print_head(console, head, summary)
-    print_controls_demo(console, controls, controls_file, str(path))
+    if controls is not None:
+        print_controls_demo(console, controls, controls_file, str(path))
+    else:
+        console.print(f"(budgets, alerts and evals are added with --days {MIN_CONTROLS_DAYS} or more)")
     _print_finance(console, finance)
 
 

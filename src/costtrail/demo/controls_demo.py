@@ -40,6 +40,8 @@ from costtrail.pricing import Pricer
 from costtrail.schema import Event, new_event_id
 
 CENT = Decimal("0.01")
+# The tenant-anomaly guardrail judges a tenant on at least a week of its own history.
+MIN_CONTROLS_DAYS = 8
 LOOP_RUN = "run-demo-retry-loop"
 EVAL_PASS_RATES = {"gpt-4.1-nano": 0.84, "claude-haiku-4-5": 0.91, "gpt-4o-mini": 0.92, "gpt-4o": 0.95}
 
