@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from costtrail.auth import ApiKey, KeyRing, Scope
-from costtrail.controls.gate import ALLOW, Decision, RequestContext, RequestGate
+from costtrail.controls.gate import ALLOW, AllowAll, Decision, RequestContext, RequestGate
 from costtrail.export.prometheus import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from costtrail.export.prometheus import CostMetrics
 from costtrail.gateway.attribution import AttributionError, attribute
@@ -222,6 +222,8 @@ class Gateway:
     def _check(
         self, route: WireRoute, payload: dict[str, Any], fields: dict[str, str], headers: dict[str, str]
     ) -> Decision:
+        if isinstance(self.gate, AllowAll):
+            return ALLOW  # nothing to reserve: no estimate on the hot path
         model = payload.get("model") if isinstance(payload.get("model"), str) else None
         ctx = RequestContext(
             provider=route.upstream,
