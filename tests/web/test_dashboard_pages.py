@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import pytest
@@ -236,3 +236,22 @@ def test_tenant_key_sees_only_its_budgets_and_alerts(page, served: Served) -> No
     assert set(cell_values(page, "budgets", "scope")) <= {"tenant_id=acme"}
     scopes = cell_values(page, "alerts", "scope")
     assert scopes and all("tenant_id=acme" in s for s in scopes)
+
+
+def test_models_what_if_hint_reprices_with_optimize(page, served: Served) -> None:
+    from costtrail.optimize.traffic import Scope
+    from costtrail.optimize.whatif import what_if
+
+    login(page, served, served.keys.read, "/models")
+    page.click("p.notice.info a")
+    page.wait_for_url("**/models/whatif?*")
+    query = dict(parse_qsl(urlsplit(page.url).query))
+    window = _window(served)
+    scope = Scope(since=window.since, until=window.until, where={"model": query["hint_from"]})
+    expected = what_if(served.store, scope, query["hint_to"], provider=query["hint_provider"]).rows()
+    assert [Decimal(v) for v in cell_values(page, "whatif", "what_if")] == [r["what_if"] for r in expected]
+    assert Decimal(cell_values(page, "whatif", "what_if")[0]) < Decimal(
+        cell_values(page, "whatif", "current")[0]
+    )
+    csv = page.request.get(page.url.replace("?", "?download=whatif&", 1))
+    assert csv.status == 200 and csv.text().startswith("metric,current,what_if")

@@ -116,13 +116,15 @@ class Dashboard:
             )
         except FilterError as exc:
             return self.render("error.html", status=400, message=str(exc), viewer=viewer)
+        hints = {k: v for k, v in query.items() if k.startswith("hint_")}
         ctx = PageContext(
-            self.store, self.settings, filters, viewer, dict(request.path_params), self.controls_file
+            self.store, self.settings, filters, viewer, dict(request.path_params), self.controls_file, hints
         )
         version = self.cache.version()
         key = (
             spec.name,
             tuple(sorted(ctx.path_params.items())),
+            tuple(sorted(hints.items())),
             filters.since,
             filters.until,
             tuple(sorted(filters.values.items())),
@@ -158,6 +160,7 @@ class Dashboard:
             path=request.url.path,
             server_ms=elapsed,
             cached=hit,
+            extra=hints,
         )
         total = (time.perf_counter() - started) * 1000
         response.headers["Server-Timing"] = f'build;dur={total:.1f}, cache;desc="{"hit" if hit else "miss"}"'

@@ -16,7 +16,7 @@ from costtrail.web.pages.common import PageContext, always
 from costtrail.web.pages.controls_data import alerts_page
 from costtrail.web.pages.customers import customers_page
 from costtrail.web.pages.finance import finance_page, has_cost_lines
-from costtrail.web.pages.models import models_page
+from costtrail.web.pages.models import models_page, whatif_page
 from costtrail.web.pages.overview import overview_page
 from costtrail.web.pages.runs import run_page, runs_page
 from costtrail.web.pages.workflows import workflow_page, workflows_page
@@ -46,6 +46,7 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("run", "/runs/{run_id}", "Run", run_page, nav=False),
     PageSpec("customers", "/customers", "Features & customers", customers_page),
     PageSpec("models", "/models", "Models & providers", models_page),
+    PageSpec("whatif", "/models/whatif", "What if", whatif_page, nav=False),
     PageSpec("finance", "/finance", "Finance", finance_page, available=has_cost_lines, for_tenant_keys=False),
     PageSpec("alerts", "/alerts", "Alerts & budgets", alerts_page, cached=False),
 )

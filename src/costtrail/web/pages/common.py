@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ class PageContext:
     viewer: Viewer
     path_params: Mapping[str, str]
     controls_file: Path | None = None
+    query: Mapping[str, str] = field(default_factory=dict)
 
     def link(self, path: str, **changes: str | None) -> str:
         """A URL to ``path`` that keeps the reader's filters (with some changed)."""

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
+from costtrail.optimize.traffic import Scope
+from costtrail.optimize.whatif import what_if
 from costtrail.reports import Metric, Ratio, report, view_report
 from costtrail.web import charts
-from costtrail.web.blocks import Column, Page, Section, Table
+from costtrail.web.blocks import Column, Notice, Page, Section, Table
 from costtrail.web.pages.common import PageContext, unpriced_notice, window
 
 MILLION = Decimal(1_000_000)
@@ -48,6 +51,7 @@ def models_page(ctx: PageContext) -> Page:
                 "cached_share": rate.get("cached_share"),
             }
         )
+    hints = _whatif_hints(ctx, rows)
     daily = report(ctx.store, by=["day", "model"], metrics=["total_cost"], order_by=["day"], **window(ctx))
     return Page(
         "Models & providers",
@@ -56,6 +60,7 @@ def models_page(ctx: PageContext) -> Page:
                 "",
                 [
                     *unpriced_notice(mix.unpriced),
+                    *hints,
                     charts.stacked_bars(
                         "model-mix",
                         "Model mix over time (daily cost)",
@@ -106,4 +111,62 @@ def models_page(ctx: PageContext) -> Page:
                 ],
             ),
         ],
+    )
+
+
+def _whatif_hints(ctx: PageContext, rows: list[dict[str, Any]]) -> list[Notice]:
+    """Point at the what-if of moving the costliest model's traffic to the cheapest one in use."""
+    priced = [r for r in rows if r.get("cost_per_mtok") and r.get("model_calls")]
+    if len(priced) < 2:
+        return []
+    costliest = max(priced, key=lambda r: r["total_cost"])
+    cheapest = min(priced, key=lambda r: r["cost_per_mtok"])
+    if cheapest is costliest:
+        return []
+    href = ctx.link(
+        "/models/whatif", hint_from=str(costliest["model"]), hint_to=str(cheapest["model"]),
+        hint_provider=str(cheapest["provider"] or ""),
+    )  # fmt: skip
+    text = (
+        f"What if: {costliest['model']} carries the most cost; {cheapest['model']} is the cheapest "
+        "model in use per token. See this traffic repriced on it."
+    )
+    return [Notice("info", text, href)]
+
+
+def whatif_page(ctx: PageContext) -> Page | None:
+    """The scope's calls of one model repriced on another (``optimize.what_if``), on demand."""
+    source, target = ctx.query.get("hint_from"), ctx.query.get("hint_to")
+    if not source or not target:
+        return None
+    scope = Scope(
+        since=ctx.filters.since, until=ctx.filters.until, where={**ctx.filters.where(), "model": source}
+    )
+    result = what_if(ctx.store, scope, target, provider=ctx.query.get("hint_provider") or None)
+    return Page(
+        f"What if {source} traffic ran on {target}",
+        [
+            Section(
+                "",
+                [
+                    Notice(
+                        "info",
+                        "Same calls and token counts, priced on the other model (tokenizers and answer "
+                        "lengths differ: check quality with costtrail cheapest and an eval first).",
+                    ),
+                    Table(
+                        "whatif",
+                        "Current vs what-if cost",
+                        [
+                            Column("metric", "figure"),
+                            Column("current", "current", "money"),
+                            Column("what_if", f"on {target}", "money"),
+                            Column("change_pct", "change %", "num"),
+                        ],
+                        result.rows(),
+                    ),
+                ],
+            )
+        ],
+        crumbs=[("Models & providers", ctx.link("/models"))],
     )
