@@ -40,6 +40,9 @@ from costtrail.schema import CostLine, Event, Outcome
 # the table, which the FINAL keyword does not allow (``events FINAL e``).
 SESSION_SETTINGS: dict[str, Any] = {
     "final": 1,
+    # Copies of one event share started_at, hence the monthly partition: a partition that has
+    # merged into one part is read as is, without FINAL's merge-on-read.
+    "do_not_merge_across_partitions_select_final": 1,
     "session_timezone": "UTC",
     "prefer_column_name_to_alias": 1,
     "join_use_nulls": 1,
