@@ -20,7 +20,7 @@ from typing import Any
 
 from costtrail.controls.alerts import Alert, AlertDispatcher
 from costtrail.controls.anomaly import tenant_anomalies
-from costtrail.controls.budgets import BudgetGate, BudgetStatus
+from costtrail.controls.budgets import BudgetGate, BudgetStatus, amount_text
 from costtrail.controls.config import (
     ControlsConfig,
     CostSpikeConfig,
@@ -224,9 +224,9 @@ def pacing(statuses: Sequence[BudgetStatus], cfg: PacingConfig, now: datetime) -
                 severity="warning",
                 title=f"budget {s.name!r} is on pace to run out before the {s.period} ends",
                 message=(
-                    f"budget {s.name!r} spent {s.spent} of {s.limit} {s.unit} "
+                    f"budget {s.name!r} spent {amount_text(s.spent, s.unit)} of {amount_text(s.limit, s.unit)} {s.unit} "
                     f"in {fraction:.0%} of its {s.period}; "
-                    f"at this rate it reaches {projected} by {s.period_end.isoformat()} and is exhausted at "
+                    f"at this rate it reaches {amount_text(projected, s.unit)} by {s.period_end.isoformat()} and is exhausted at "
                     f"{exhausts.isoformat()}"
                 ),
                 scope=dict(s.scope),
