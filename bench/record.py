@@ -106,7 +106,9 @@ def _num(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, float):
-        if value == 0 or 0.01 <= abs(value) < 1e6:
+        if 1000 <= abs(value) < 1e9:
+            return f"{value:,.0f}"
+        if value == 0 or 0.01 <= abs(value) < 1000:
             return f"{value:,.3f}".rstrip("0").rstrip(".")
         return f"{value:.3g}"
     if isinstance(value, int):

@@ -18,7 +18,7 @@ def test_rewrite_keeps_hand_written_sections_and_replaces_generated_ones() -> No
     once = rewrite(HAND, block, scale_section(SCALE))
     assert "Hand-written table." in once and "## Reports\n\nMore." in once
     assert "old numbers" not in once and "| duckdb workflow x day @10M | 0.25 | s | 0.2 | 1.25x | 5 |" in once
-    assert "| pricing / events_per_s | 1.5e+06 |" in once
+    assert "| pricing / events_per_s | 1,500,000 |" in once
     twice = rewrite(once, block.replace("now", "later"), scale_section(SCALE))
     assert twice.count(START) == 1 and twice.count(END) == 1 and "Last `make bench`: later" in twice
     assert twice.count("## Scale") == 1
