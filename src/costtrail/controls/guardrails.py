@@ -224,10 +224,10 @@ def pacing(statuses: Sequence[BudgetStatus], cfg: PacingConfig, now: datetime) -
                 severity="warning",
                 title=f"budget {s.name!r} is on pace to run out before the {s.period} ends",
                 message=(
-                    f"budget {s.name!r} spent {amount_text(s.spent, s.unit)} of {amount_text(s.limit, s.unit)} {s.unit} "
-                    f"in {fraction:.0%} of its {s.period}; "
-                    f"at this rate it reaches {amount_text(projected, s.unit)} by {s.period_end.isoformat()} and is exhausted at "
-                    f"{exhausts.isoformat()}"
+                    f"budget {s.name!r} spent {amount_text(s.spent, s.unit)} of "
+                    f"{amount_text(s.limit, s.unit)} {s.unit} in {fraction:.0%} of its {s.period}; "
+                    f"at this rate it reaches {amount_text(projected, s.unit)} by "
+                    f"{s.period_end.isoformat()} and is exhausted at {exhausts.isoformat()}"
                 ),
                 scope=dict(s.scope),
                 evidence={
