@@ -75,7 +75,9 @@ def served(web_store: DuckDBStore, web_keys: tuple[KeyRing, Keys], web_controls:
         yield Served(server.url, web_store, keys, ring)
 
 
-@pytest.fixture(scope="session")
+# Module scope: Playwright's sync API runs its own event loop while the browser is open; closing
+# it with each test module keeps it from overlapping anyone's asyncio tests.
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         reason = "Debian's chromium is not installed (/usr/bin/chromium): run .ci/system-deps as root"
