@@ -47,6 +47,8 @@ def main(out: Path, days: int) -> Path:
         store = DuckDBStore(ledger)
         keys = KeyRing(Path(tmp) / "keys.json", secret=b"screenshot-only-secret-0123456789", demo=True)
         app = create_app(Settings(ledger=ledger), store, keys=keys)
+        # the demo writes its budgets beside the ledger (as `costtrail serve --controls FILE` reads)
+        app.state.dashboard.controls_file = Path(tmp) / "costtrail-demo-controls.yaml"
         with BackgroundServer(app) as server, sync_playwright() as pw:
             context = pw.chromium.launch_persistent_context(
                 str(Path(tmp) / "profile"),

@@ -223,8 +223,17 @@ def mount_dashboard(
         form = parse_qs((await request.body()).decode("utf-8", "replace"))
         key = (form.get("key") or [""])[0].strip()
         next_path = _safe_next((form.get("next") or ["/"])[0])
+        throttle = getattr(request.app.state, "auth_throttle", None)
+        client = request.client.host if request.client else "unknown"
+        wait = throttle.retry_after(client) if throttle is not None else 0
+        if wait:
+            page = dash.login_page(next_path, f"Too many failed sign-ins: wait {wait} s.", status=429)
+            page.headers["Retry-After"] = str(wait)
+            return page
         viewer = dash.directory.identify(key) if key else None
         if viewer is None:
+            if throttle is not None:
+                throttle.failed(client)
             return dash.login_page(next_path, "That key cannot read this dashboard.", status=401)
         response = RedirectResponse(next_path, status_code=303)
         response.set_cookie(

@@ -10,6 +10,7 @@ import csv
 import io
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
@@ -95,6 +96,8 @@ def display(kind: str, value: Any) -> str:
     """How a value reads on the page (money to the cent, ratios as percents)."""
     if value is None:
         return "—"
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
     if kind == "money":
         amount = Decimal(value).quantize(CENT, rounding=ROUND_HALF_EVEN)
         amount = abs(amount) if amount == 0 else amount  # no "-$0.00"
