@@ -171,12 +171,15 @@ class ClickHouseStore:
         key = _KEYS[table_name]
         names = ", ".join(c.name for c in TABLES[table_name])
         g = self._global
+        distinct = int(pc.count_distinct(table.column(key)).as_py())
         with self._lock, self._staging(table_name, table) as stage:
-            new_rows = (
-                f"FROM {stage} WHERE {key} {g}NOT IN (SELECT {key} FROM {table_name} "
-                f"WHERE {range_filter}{key} {g}IN (SELECT {key} FROM {stage}))"
+            stored = (
+                f"SELECT {key} FROM {table_name} WHERE {range_filter}{key} {g}IN (SELECT {key} FROM {stage})"
             )
-            accepted = int(self._client.command(f"SELECT uniqExact({key}) {new_rows}"))
+            # Most batches are all new: one lookup, then the batch moves without a second one.
+            known = int(self._client.command(f"SELECT uniqExact({key}) FROM ({stored})"))
+            new_rows = f"FROM {stage}" + (f" WHERE {key} {g}NOT IN ({stored})" if known else "")
+            accepted = distinct - known
             if accepted:
                 self._client.command(
                     f"INSERT INTO {table_name} ({names}) SELECT {names} {new_rows} LIMIT 1 BY {key}"
