@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from starlette.requests import Request
 
 from costtrail.auth import ApiKey, KeyRing, Scope
+from costtrail.auth.throttle import AuthThrottle
 from costtrail.collector.errors import ApiError
 
 
@@ -18,9 +19,29 @@ def token_from(request: Request) -> str | None:
     return request.headers.get("x-api-key") or request.headers.get("x-costtrail-key") or None
 
 
-def authorize(keys: KeyRing, request: Request, needed: Scope) -> ApiKey:
-    """The caller's key, or 401 (missing or wrong key) / 403 (key lacks the scope)."""
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def authorize(keys: KeyRing, request: Request, needed: Scope, throttle: AuthThrottle | None = None) -> ApiKey:
+    """The caller's key, or 401 (missing or wrong key) / 403 (key lacks the scope).
+
+    With a ``throttle``, a client that failed too often gets 429 before its key is checked.
+    """
+    client = client_address(request)
+    wait = throttle.retry_after(client) if throttle is not None else 0
+    if wait:
+        raise ApiError(
+            429,
+            "too_many_auth_failures",
+            f"too many requests with a missing or wrong API key from {client}: wait {wait} s, then send "
+            "a valid key",
+            headers={"Retry-After": str(wait)},
+        )
     token = token_from(request)
+    key = keys.verify(token) if token is not None else None
+    if key is None and throttle is not None:
+        throttle.failed(client)
     if token is None:
         raise ApiError(
             401,
@@ -29,7 +50,6 @@ def authorize(keys: KeyRing, request: Request, needed: Scope) -> ApiKey:
             f"--scope {needed})",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    key = keys.verify(token)
     if key is None:
         raise ApiError(
             401,
@@ -52,6 +72,7 @@ def requires(scope: Scope) -> Callable[[Request], Awaitable[ApiKey]]:
 
     async def dependency(request: Request) -> ApiKey:
         keys: KeyRing = request.app.state.keys
-        return authorize(keys, request, scope)
+        throttle: AuthThrottle | None = getattr(request.app.state, "auth_throttle", None)
+        return authorize(keys, request, scope, throttle)
 
     return dependency

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from fastapi import APIRouter, FastAPI
 
 from costtrail.auth import KeyRing
+from costtrail.auth.throttle import AuthThrottle
 from costtrail.collector.errors import install_error_handlers
 from costtrail.collector.payload import Limits
 from costtrail.export.prometheus import install_collector_metrics
@@ -74,6 +75,7 @@ def create_app(
         limits=limits or Limits(),
     )
     app.state.keys = app.state.collector.keys
+    app.state.auth_throttle = AuthThrottle()  # 429 for a client that keeps sending wrong keys
     install_error_handlers(app)
     app.include_router(ingest_router)
     app.include_router(read_router)

@@ -1,0 +1,159 @@
+"""Security basics: keys stored as keyed digests and checked in constant time, auth failures rate-limited,
+CORS closed, the dashboard cookie HttpOnly/SameSite (Secure over https)."""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from costtrail.auth import KeyRing, Scope
+from costtrail.auth.keys import load_secret
+from costtrail.auth.throttle import AuthThrottle
+from costtrail.collector import create_app
+from costtrail.collector.server import BackgroundServer
+from costtrail.demo.fake_provider import FakeProvider
+from costtrail.gateway import GatewayConfig, create_gateway_app
+from costtrail.ledger.duckdb_store import DuckDBStore
+from costtrail.sdk import SdkSettings, make_sink
+from costtrail.settings import Settings
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, KeyRing, str]]:
+    ledger = tmp_path / "ledger.duckdb"
+    store = DuckDBStore(ledger)
+    keys = KeyRing.for_ledger(str(ledger))
+    token = keys.create(Scope.READ).token
+    with BackgroundServer(create_app(Settings(ledger=str(ledger)), store, keys=keys)) as server:
+        yield server.url, keys, token
+    store.close()
+
+
+def test_keys_file_holds_keyed_digests_only(served: tuple[str, KeyRing, str]) -> None:
+    _, keys, token = served
+    assert keys.path is not None
+    text = keys.path.read_text()
+    assert token not in text and token.split("_")[-1] not in text
+    assert hashlib.sha256(token.encode()).hexdigest() not in text  # not a bare hash: keyed with the secret
+    record = json.loads(text)["keys"][0]
+    assert set(record) >= {"key_id", "scope", "digest"} and len(record["digest"]) == 64
+    secret_file = keys.path.with_name(keys.path.name + ".secret")
+    assert stat.S_IMODE(keys.path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
+    assert load_secret(keys.path) == secret_file.read_bytes().strip()
+    # The digest is HMAC-SHA256 under the secret; another secret never accepts the key.
+    assert KeyRing(keys.path, secret=b"another secret").verify(token) is None
+
+
+def test_key_check_is_constant_time() -> None:
+    source = inspect.getsource(KeyRing.verify)
+    assert "hmac.compare_digest" in source
+    # An unknown key id is still hashed and compared against a dummy digest (no early return that
+    # would tell a guesser which key ids exist).
+    assert "self._dummy" in source
+
+
+def _hammer(url: str, n: int, *, local: str = "127.0.0.1") -> list[httpx.Response]:
+    transport = httpx.HTTPTransport(local_address=local)
+    with httpx.Client(base_url=url, transport=transport, timeout=10) as c:
+        return [c.get("/v1/report", headers={"Authorization": f"Bearer ct_guess{i}_x"}) for i in range(n)]
+
+
+def test_auth_failures_are_rate_limited_per_client(served: tuple[str, KeyRing, str]) -> None:
+    url, _, token = served
+    answers = _hammer(url, 30)
+    codes = [r.status_code for r in answers]
+    assert codes[:20] == [401] * 20
+    assert codes[-1] == 429, codes
+    limited = answers[-1]
+    assert int(limited.headers["Retry-After"]) >= 1
+    assert limited.json()["error"]["code"] == "too_many_auth_failures"
+    # Another client address is not affected; the throttled one waits, whatever key it sends.
+    other = httpx.Client(base_url=url, transport=httpx.HTTPTransport(local_address="127.0.0.2"), timeout=10)
+    with other:
+        assert other.get("/v1/report", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    assert httpx.get(url + "/v1/report", headers={"Authorization": f"Bearer {token}"}).status_code == 429
+
+
+def test_dashboard_sign_in_failures_are_rate_limited(served: tuple[str, KeyRing, str]) -> None:
+    url, _, _ = served
+    codes = [httpx.post(url + "/login", data={"key": f"ct_bad{i}_x"}).status_code for i in range(25)]
+    assert codes[0] == 401 and codes[-1] == 429, codes
+
+
+def test_throttle_refills_and_forgets_old_clients() -> None:
+    now = [0.0]
+    throttle = AuthThrottle(burst=3, per_second=0.5, max_clients=2, clock=lambda: now[0])
+    for _ in range(3):
+        throttle.failed("a")
+    assert throttle.retry_after("a") == 2
+    now[0] = 2.0
+    assert throttle.retry_after("a") == 0
+    throttle.failed("b")
+    throttle.failed("c")  # over max_clients: "a" is forgotten first
+    assert throttle.retry_after("a") == 0
+
+
+PREFLIGHT = {
+    "Origin": "https://evil.example",
+    "Access-Control-Request-Method": "POST",
+    "Access-Control-Request-Headers": "authorization,content-type",
+}
+
+
+def _assert_no_cors(response: httpx.Response) -> None:
+    assert not any(h.lower().startswith("access-control-allow") for h in response.headers), response.headers
+
+
+def test_cors_is_closed_on_the_collector(served: tuple[str, KeyRing, str]) -> None:
+    url, _, token = served
+    for path in ("/v1/events", "/v1/report", "/login", "/"):
+        _assert_no_cors(httpx.options(url + path, headers=PREFLIGHT))
+    read = httpx.get(
+        url + "/v1/report", headers={"Origin": "https://evil.example", "Authorization": f"Bearer {token}"}
+    )
+    assert read.status_code == 200
+    _assert_no_cors(read)
+
+
+def test_cors_is_closed_on_the_gateway(tmp_path: Path) -> None:
+    sink = make_sink(SdkSettings(ledger=str(tmp_path / "gw.duckdb")))
+    with FakeProvider() as fake:
+        config = GatewayConfig(upstreams={"openai": fake.openai_base_url})
+        app = create_gateway_app(Settings(ledger=":memory:"), config, sink=sink)
+        with BackgroundServer(app) as gateway:
+            preflight = httpx.options(gateway.url + "/v1/chat/completions", headers=PREFLIGHT)
+            _assert_no_cors(preflight)
+            call = httpx.post(
+                gateway.url + "/v1/chat/completions",
+                json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]},
+                headers={"Origin": "https://evil.example", "Authorization": "Bearer sk-test"},
+            )
+            assert call.status_code == 200
+            _assert_no_cors(call)
+    sink.close(5)
+
+
+def _session_cookie(url: str, token: str, headers: dict[str, str] | None = None) -> str:
+    response = httpx.post(url + "/login", data={"key": token, "next": "/"}, headers=headers or {})
+    assert response.status_code == 303
+    cookies = [v for k, v in response.headers.multi_items() if k.lower() == "set-cookie"]
+    assert len(cookies) == 1
+    return cookies[0]
+
+
+def test_dashboard_cookie_flags(served: tuple[str, KeyRing, str]) -> None:
+    url, _, token = served
+    plain = _session_cookie(url, token).lower()
+    assert "httponly" in plain and "samesite=strict" in plain and "path=/" in plain
+    assert token not in plain  # the cookie names the key id, never the key
+    # Behind a TLS proxy (X-Forwarded-Proto from a trusted address) the cookie is Secure.
+    tls = _session_cookie(url, token, {"X-Forwarded-Proto": "https"}).lower()
+    assert "secure" in tls.split("; ") and "httponly" in tls
