@@ -125,22 +125,27 @@ def sequential(targets: dict[str, str]) -> dict[str, list[float]]:
     return samples
 
 
-async def _throughput(url: str) -> float:
+async def _throughput(url: str) -> tuple[float, int]:
+    """Requests per second with CONCURRENCY in flight, and how many failed (counted, not retried)."""
     limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
+    failures = 0
     async with httpx.AsyncClient(base_url=url, headers=HEADERS, timeout=60, limits=limits) as client:
         remaining = CONCURRENT_REQUESTS
 
         async def worker() -> None:
-            nonlocal remaining
+            nonlocal remaining, failures
             while remaining > 0:
                 remaining -= 1
-                r = await client.post("/v1/chat/completions", content=BODY)
-                assert r.status_code == 200, r.text[:300]
+                try:
+                    r = await client.post("/v1/chat/completions", content=BODY)
+                    failures += r.status_code != 200
+                except httpx.HTTPError:
+                    failures += 1
 
         await asyncio.gather(*(client.post("/v1/chat/completions", content=BODY) for _ in range(CONCURRENCY)))
         start = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
-        return CONCURRENT_REQUESTS / (time.perf_counter() - start)
+        return (CONCURRENT_REQUESTS - failures) / (time.perf_counter() - start), failures
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -181,7 +186,9 @@ def main() -> dict[str, Any]:
             except RuntimeError as exc:
                 litellm_note = f"LiteLLM proxy did not start: {exc}"
         samples = sequential(targets)
-        rates = {name: asyncio.run(_throughput(url)) for name, url in targets.items()}
+        measured = {name: asyncio.run(_throughput(url)) for name, url in targets.items()}
+        rates = {name: rate for name, (rate, _) in measured.items()}
+        failures = {name: failed for name, (_, failed) in measured.items()}
         gateway.send_signal(signal.SIGINT)
         gateway.wait(60)
         from costtrail.ledger.duckdb_store import DuckDBStore
@@ -197,11 +204,15 @@ def main() -> dict[str, Any]:
                     proc.wait(30)
                 except subprocess.TimeoutExpired:
                     proc.kill()
-    return report(samples, rates, recorded, litellm_note)
+    return report(samples, rates, failures, recorded, litellm_note)
 
 
 def report(
-    samples: dict[str, list[float]], rates: dict[str, float], recorded: int, litellm_note: str
+    samples: dict[str, list[float]],
+    rates: dict[str, float],
+    failures: dict[str, int],
+    recorded: int,
+    litellm_note: str,
 ) -> dict[str, Any]:
     base50, base99 = _pct(samples["direct"], 0.5), _pct(samples["direct"], 0.99)
     figures: dict[str, Any] = {"litellm": litellm_note, "gateway_events_recorded": recorded}
@@ -209,12 +220,15 @@ def report(
         f"sequential: {SEQUENTIAL} requests each, interleaved; "
         f"concurrent: {CONCURRENCY} at a time, {CONCURRENT_REQUESTS} requests"
     )
-    print(f"{'target':<12}{'p50 ms':>9}{'p99 ms':>9}{'added p50':>11}{'added p99':>11}{'req/s @50':>11}")
+    print(
+        f"{'target':<12}{'p50 ms':>9}{'p99 ms':>9}{'added p50':>11}{'added p99':>11}"
+        f"{'req/s @50':>11}{'failed':>8}"
+    )
     for name, values in samples.items():
         p50, p99 = _pct(values, 0.5), _pct(values, 0.99)
         figures[f"{name}_p50_ms"], figures[f"{name}_p99_ms"] = p50, p99
         figures[f"{name}_added_p50_ms"], figures[f"{name}_added_p99_ms"] = p50 - base50, p99 - base99
-        figures[f"{name}_rps"] = rates[name]
+        figures[f"{name}_rps"], figures[f"{name}_failed"] = rates[name], failures[name]
         print(
             f"{name:<12}{p50:>9.2f}{p99:>9.2f}{p50 - base50:>11.2f}{p99 - base99:>11.2f}{rates[name]:>11.0f}"
         )
