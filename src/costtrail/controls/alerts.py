@@ -101,10 +101,6 @@ class LogSink:
         )
 
 
-class SupportsExecute(Protocol):
-    def execute(self, sql: str) -> None: ...
-
-
 class LedgerAlertSink:
     """The ``alerts`` table in the ledger (created on first use; same SQL on DuckDB and ClickHouse)."""
 
