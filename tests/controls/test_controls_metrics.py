@@ -55,11 +55,17 @@ def test_collector_metrics_count_the_ledger_once(tmp_path: Path) -> None:
     store = DuckDBStore(tmp_path / "ledger.duckdb")
     keys = KeyRing(tmp_path / "keys.json", secret=b"test-secret" * 3)
     token = keys.create(Scope.INGEST).token
+    reader = {"Authorization": f"Bearer {keys.create(Scope.READ).token}"}
+    acme_reader = {"Authorization": f"Bearer {keys.create(Scope.READ, tenant='acme').token}"}
     app = create_app(Settings(ledger=str(tmp_path / "ledger.duckdb")), store, keys=keys)
     first = [ev("0.25"), ev("0.50", status="retry"), ev(None, model="mystery-1")]
     store.append_events(first)
     with BackgroundServer(app) as server:
-        resp = httpx.get(server.url + "/metrics")
+        # every tenant's spend: a read key not scoped to a tenant, nothing less
+        assert httpx.get(server.url + "/metrics").status_code == 401
+        denied = httpx.get(server.url + "/metrics", headers=acme_reader)
+        assert denied.status_code == 403 and "without --tenant" in denied.text
+        resp = httpx.get(server.url + "/metrics", headers=reader)
         assert resp.status_code == 200 and resp.headers["content-type"].startswith(
             "text/plain; version=0.0.4"
         )
@@ -72,7 +78,7 @@ def test_collector_metrics_count_the_ledger_once(tmp_path: Path) -> None:
         batch = [e.model_dump(mode="json") for e in (first[0], ev("1.25"))]
         r = httpx.post(server.url + "/v1/events", json=batch, headers={"Authorization": f"Bearer {token}"})
         assert r.status_code == 200, r.text
-        m = parse(httpx.get(server.url + "/metrics").text)
+        m = parse(httpx.get(server.url + "/metrics", headers=reader).text)
         assert series(m, "costtrail_spend_usd_total", model="gpt-4o-mini") == "2"
         assert series(m, "costtrail_requests_total", model="gpt-4o-mini", status="success") == "2"
     store.close()

@@ -278,11 +278,6 @@ def _otlp_span(tenant: str) -> dict[str, Any]:
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="GET /metrics on the collector answers without any key and sums every tenant's spend, with "
-    "globex's workflow and model names as labels; it should need an untenanted read key",
-)
 def test_metrics_need_an_untenanted_read_key(tenants: Tenants) -> None:
     with tenants.client() as anonymous:
         assert anonymous.get("/metrics").status_code == 401
