@@ -108,3 +108,26 @@ def test_gateway_metrics_and_budget_gauges(gateway: Gateway) -> None:
     assert Decimal(series(m, "costtrail_budget_spend", budget="prod-daily-dollar", unit="usd")) == spend
     assert series(m, "costtrail_budget_limit", budget="prod-daily-dollar") == "1"
     assert float(series(m, "costtrail_budget_utilization_ratio", budget="prod-daily-dollar")) == float(spend)
+
+
+def test_gateway_metrics_need_an_untenanted_read_key_when_keys_are_required(tmp_path: Path) -> None:
+    from costtrail.gateway import GatewayConfig, create_gateway_app
+    from costtrail.sdk.ledger_destination import LedgerDestination
+    from costtrail.sdk.sink import QueuedSink
+
+    keys = KeyRing(tmp_path / "keys.json", secret=b"test-secret" * 3)
+    reader, acme = keys.create(Scope.READ).token, keys.create(Scope.READ, tenant="acme").token
+    ingest = keys.create(Scope.INGEST).token
+    store = DuckDBStore(":memory:")
+    sink = QueuedSink(lambda: LedgerDestination(store=store))
+    config = GatewayConfig(upstreams={"openai": "http://127.0.0.1:9"}, require_key=True)
+    app = create_gateway_app(Settings(ledger=":memory:"), config, sink=sink, keys=keys)
+    with BackgroundServer(app) as server:
+        url = server.url + "/metrics"
+        assert httpx.get(url).status_code == 401
+        assert httpx.get(url, headers={"X-Costtrail-Key": acme}).status_code == 403
+        assert httpx.get(url, headers={"X-Costtrail-Key": ingest}).status_code == 403
+        ok = httpx.get(url, headers={"Authorization": f"Bearer {reader}"})
+        assert ok.status_code == 200 and "costtrail_spend_usd_total" in ok.text
+    sink.close(5)
+    store.close()

@@ -266,3 +266,26 @@ def install_collector_metrics(app: Any, store: LedgerStore) -> LedgerMetrics:
 
     app.add_route("/metrics", endpoint, methods=["GET"], include_in_schema=False)
     return metrics
+
+
+def gateway_metrics_response(
+    metrics: CostMetrics, keys: Any, headers: Mapping[str, str]
+) -> tuple[int, str, bytes]:
+    """``(status, content type, body)`` for the gateway's ``GET /metrics``.
+
+    ``keys`` is the gateway's key ring when it requires keys: then scraping needs a
+    read (or admin) key not scoped to a tenant, in ``X-Costtrail-Key`` or
+    ``Authorization: Bearer``; without a key ring the metrics are open.
+    """
+    if keys is None:
+        return 200, CONTENT_TYPE, metrics.render().encode()
+    from costtrail.auth import Scope
+
+    auth = headers.get("authorization", "")
+    token = auth[7:].strip() if auth[:7].lower() == "bearer " else headers.get("x-costtrail-key")
+    key = keys.verify(token) if token else None
+    if key is None:
+        return 401, "text/plain; charset=utf-8", b"GET /metrics needs a read key (X-Costtrail-Key)\n"
+    if not key.allows(Scope.READ) or key.tenant is not None:
+        return 403, "text/plain; charset=utf-8", b"GET /metrics needs a read key created without --tenant\n"
+    return 200, CONTENT_TYPE, metrics.render().encode()

@@ -18,8 +18,7 @@ import httpx
 
 from costtrail.auth import ApiKey, KeyRing, Scope
 from costtrail.controls.gate import ALLOW, AllowAll, Decision, RequestContext, RequestGate
-from costtrail.export.prometheus import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from costtrail.export.prometheus import CostMetrics
+from costtrail.export.prometheus import CostMetrics, gateway_metrics_response
 from costtrail.gateway.attribution import AttributionError, attribute
 from costtrail.gateway.config import GatewayConfig
 from costtrail.gateway.estimation import estimate_cost
@@ -108,8 +107,10 @@ class Gateway:
             await _send(send, 200, [(b"content-type", b"application/json")], b'{"status":"ok"}')
             return
         if path == "/metrics" and self.metrics is not None and scope["method"] == "GET":
-            body = self.metrics.render().encode()
-            await _send(send, 200, [(b"content-type", METRICS_CONTENT_TYPE.encode())], body)
+            asked = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+            keys = self.keys if self.config.require_key else None
+            status, kind, body = gateway_metrics_response(self.metrics, keys, asked)
+            await _send(send, status, [(b"content-type", kind.encode())], body)
             return
         route = ROUTES.get(path) if scope["method"] == "POST" else None
         style = route.upstream if route else upstream_for_path(path)
