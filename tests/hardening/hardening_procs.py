@@ -75,3 +75,38 @@ class CollectorProcess:
                 self.proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 self.kill9()
+
+
+class GatewayProcess:
+    """``costtrail gateway`` in a child process, shipping to a collector (stdout/stderr to ``log``)."""
+
+    def __init__(self, log: Path, args: list[str]) -> None:
+        self.log = log
+        self.port = free_port()
+        self.args = [COSTTRAIL, "gateway", "--port", str(self.port), *args]
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> GatewayProcess:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(self.args, stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the gateway exited with {self.proc.returncode}: {self.log.read_text()}")
+            try:
+                if httpx.get(self.url + "/healthz", timeout=0.5).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"the gateway did not answer on {self.url}: {self.log.read_text()}")
+
+    def stop(self) -> None:
+        """SIGTERM: the gateway flushes its sink before it exits."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
