@@ -186,7 +186,17 @@ def test_no_key_or_prompt_is_kept_anywhere(tmp_path: Path) -> None:
     (tmp_path / "logs" / "demo.log").write_bytes(demo.stdout + demo.stderr)
     assert demo.returncode == 0, demo.stderr[-2000:]
     exported = subprocess.run(
-        [COSTTRAIL, "export", "focus", "--ledger", str(ledger), "--output", str(exports / "focus-cli.csv")],
+        [
+            COSTTRAIL,
+            "export",
+            "focus",
+            "--ledger",
+            str(ledger),
+            "--output",
+            str(exports / "focus-cli.csv"),
+            "--period",
+            time.strftime("%Y-%m", time.gmtime()),
+        ],
         capture_output=True,
         timeout=120,
     )
@@ -194,7 +204,8 @@ def test_no_key_or_prompt_is_kept_anywhere(tmp_path: Path) -> None:
 
     with DuckDBStore(ledger, read_only=True) as store:
         stored = store.query("SELECT count(*) AS n FROM events")[0]["n"]
-    assert stored >= 8, report  # the traffic did reach the ledger: the scan looks at real rows
+    spooled = sorted(p.name for p in (tmp_path / "gateway-spool").rglob("*") if p.is_file())
+    assert stored >= 8, (report, (tmp_path / "logs" / "gateway.log").read_text()[-3000:], spooled)  # the traffic did reach the ledger: the scan looks at real rows
 
     needles = {
         "the OpenAI key": openai_key,

@@ -91,6 +91,9 @@ def gateway(
         f"costtrail gateway on http://{host}:{port} -> {', '.join(f'{k}={v}' for k, v in upstreams.items())}"
     )
     typer.echo(f"events go to the {where}")
+    from costtrail.collector.server import exit_cleanly_on_sigterm
+
+    exit_cleanly_on_sigterm()  # so that the sink below is flushed on SIGTERM
     try:
         # The upstream's own Date and Server headers are passed on, so uvicorn adds none.
         uvicorn.run(

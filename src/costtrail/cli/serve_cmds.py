@@ -8,7 +8,7 @@ import typer
 
 from costtrail.auth import DEMO_KEY, KeyRing
 from costtrail.collector import Limits, create_app
-from costtrail.collector.server import is_loopback
+from costtrail.collector.server import exit_cleanly_on_sigterm, is_loopback
 from costtrail.ledger import open_store
 from costtrail.settings import Settings
 from costtrail.web.sessions import demo_link
@@ -64,6 +64,7 @@ def serve(
         typer.echo("no API keys yet: create one with  costtrail keys create --scope ingest", err=True)
     if not demo:
         typer.echo(f"Dashboard: http://{host}:{port}/ (sign in with a read key)")
+    exit_cleanly_on_sigterm()  # so that the ledger below is closed (checkpointed) on SIGTERM
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
     finally:
