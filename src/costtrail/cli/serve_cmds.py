@@ -10,6 +10,7 @@ from costtrail.auth import DEMO_KEY, KeyRing
 from costtrail.collector import Limits, create_app
 from costtrail.collector.server import exit_cleanly_on_sigterm, is_loopback
 from costtrail.ledger import open_store
+from costtrail.ledger.store import LedgerError
 from costtrail.settings import Settings
 from costtrail.web.sessions import demo_link
 
@@ -52,7 +53,11 @@ def serve(
         )
     settings = Settings.from_env(ledger=ledger, rate_card=rate_card)
     keys = KeyRing.for_ledger(settings.ledger, keys_file=keys_file, demo=demo)
-    store = open_store(settings.ledger)
+    try:
+        store = open_store(settings.ledger)
+    except LedgerError as exc:
+        typer.echo(f"costtrail serve: {exc}", err=True)
+        raise typer.Exit(1) from None
     limits = Limits(max_body_bytes=max_body_mb * 1024 * 1024, max_decoded_bytes=4 * max_body_mb * 1024 * 1024)
     app = create_app(settings, store, keys=keys, limits=limits)
     app.state.dashboard.controls_file = controls

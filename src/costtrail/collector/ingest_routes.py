@@ -7,6 +7,7 @@ durable.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +24,7 @@ from costtrail.collector.payload import parse_records, read_body
 from costtrail.otlp import OtlpDecodeError, decode_traces, encode_response, traces_to_events
 
 router = APIRouter(tags=["ingest"])
+log = logging.getLogger("costtrail.collector")
 
 _BATCH_BODY: dict[str, Any] = {
     "requestBody": {
@@ -77,10 +79,27 @@ async def _ingest(
 
     def work() -> tuple[BatchResult, int]:
         records = parse_records(body, content_type, collector.limits)
-        return accept(records, key, collector), len(records)
+        return stored_or_503(lambda: accept(records, key, collector)), len(records)
 
     result, received = await run_in_threadpool(work)
     return batch_response(result, received)
+
+
+def stored_or_503(append: Callable[[], BatchResult]) -> BatchResult:
+    """Run an append; a store that fails (locked, disk full, gone) is a 503: nothing was acknowledged."""
+    try:
+        return append()
+    except ApiError:
+        raise
+    except Exception as exc:
+        log.exception("the ledger could not store a batch")
+        raise ApiError(
+            503,
+            "ledger_unavailable",
+            f"the ledger could not store this batch ({type(exc).__name__}: {str(exc)[:200]}); nothing was "
+            "stored from it: send it again later",
+            headers={"Retry-After": "1"},
+        ) from exc
 
 
 @router.post("/v1/events", openapi_extra=_BATCH_BODY, summary="Ingest a batch of events")
@@ -114,7 +133,9 @@ async def post_traces(request: Request, key: ApiKey = INGEST) -> Response:
         except OtlpDecodeError as exc:
             raise ApiError(400, "malformed_otlp", str(exc), field="(body)") from exc
         mapped = traces_to_events(export)
-        return mapped.spans, accept_events(mapped.records, key, collector.store, collector.pricer)
+        return mapped.spans, stored_or_503(
+            lambda: accept_events(mapped.records, key, collector.store, collector.pricer)
+        )
 
     _, result = await run_in_threadpool(work)
     message = "; ".join(f"mapped event {p.index}: {p.field}: {p.reason}" for p in result.problems[:5])
