@@ -86,7 +86,7 @@ def test_gateway_serves_while_the_collector_is_down_and_replays_after(tmp_path: 
             with BackgroundServer(create_app(settings, store, keys=keys), port=port):
                 assert _wait(lambda: _count(store) == 20, poll=lambda: sink.flush(1))
                 assert _wait(lambda: sink.stats()["spool_files"] == 0, poll=lambda: sink.flush(1))
-    sink.close(5)
+                sink.close(10)  # while the collector is up: no writer thread outlives the test
     assert _count(store) == 20
     store.close()
 
@@ -168,10 +168,10 @@ def test_second_process_on_a_locked_ledger_gets_a_clear_error(tmp_path: Path) ->
     assert "Traceback" not in output, output[-2000:]
 
 
-def _slow_collector(app: Any, delay: float) -> Any:
+def _slow_collector(app: Any, delay: dict[str, float]) -> Any:
     async def wrapped(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["path"].startswith("/v1/"):
-            await asyncio.sleep(delay)
+            await asyncio.sleep(delay["seconds"])
         await app(scope, receive, send)
 
     return wrapped
@@ -181,7 +181,8 @@ def test_slow_collector_never_slows_record(tmp_path: Path) -> None:
     store = DuckDBStore(tmp_path / "ledger.duckdb")
     keys = KeyRing(tmp_path / "keys.json", secret=b"s" * 32)
     token = keys.create(Scope.INGEST).token
-    app = _slow_collector(create_app(Settings(ledger=str(tmp_path / "l")), store, keys=keys), delay=2.0)
+    delay = {"seconds": 2.0}
+    app = _slow_collector(create_app(Settings(ledger=str(tmp_path / "l")), store, keys=keys), delay)
     with BackgroundServer(app) as server:
         settings = SdkSettings(
             endpoint=server.url,
@@ -201,7 +202,8 @@ def test_slow_collector_never_slows_record(tmp_path: Path) -> None:
                 kept += 1
             latencies.append(time.perf_counter() - started)
         stats = recorder.stats()
-        recorder.close(0.5)
+        delay["seconds"] = 0.0
+        recorder.close(30)  # while the collector is up: no writer thread outlives the test
     store.close()
     latencies.sort()
     # The collector takes 2 s per batch; record() never waits for it (the queue policy: drop when full).
