@@ -19,7 +19,6 @@ from typing import Any
 import httpx
 import openai
 import pyarrow as pa
-import pytest
 from hardening_procs import COSTTRAIL, free_port
 
 from costtrail.auth import KeyRing, Scope
@@ -91,13 +90,50 @@ def test_gateway_serves_while_the_collector_is_down_and_replays_after(tmp_path: 
     store.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the gateway has no fail-closed mode: it always serves when events cannot be shipped "
-    "(GatewayConfig has no fail_closed setting)",
-)
-def test_gateway_fail_closed_setting_exists() -> None:
-    assert "fail_closed" in GatewayConfig.__dataclass_fields__
+def test_fail_closed_gateway_refuses_while_events_cannot_be_shipped(tmp_path: Path) -> None:
+    port = free_port()
+    keys = KeyRing(tmp_path / "keys.json", secret=b"c" * 32)
+    token = keys.create(Scope.INGEST).token
+    sink = make_sink(
+        SdkSettings(
+            endpoint=f"http://127.0.0.1:{port}",
+            api_key=token,
+            spool_dir=str(tmp_path / "spool"),
+            flush_interval=0.05,
+            request_timeout=0.5,
+            max_attempts=1,
+            replay_interval=0.1,
+        )
+    )
+    store = DuckDBStore(tmp_path / "ledger.duckdb")
+    with FakeProvider() as fake:
+        config = GatewayConfig(upstreams={"openai": fake.openai_base_url}, fail_closed=True)
+        app = create_gateway_app(Settings(ledger=":memory:"), config, sink=sink)
+        with BackgroundServer(app) as gateway:
+            client = openai.OpenAI(base_url=gateway.url + "/v1", api_key="sk-test", max_retries=0)
+
+            def call() -> int:
+                try:
+                    client.chat.completions.create(
+                        model="gpt-4o-mini", messages=[{"role": "user", "content": "q"}]
+                    )
+                except openai.APIStatusError as exc:
+                    assert exc.status_code == 503 and "fail-closed" in exc.message
+                    return 503
+                return 200
+
+            assert call() == 200  # nothing known to be wrong yet
+            assert sink.flush(10) and sink.stats()["spool_files"] > 0
+            time.sleep(1.1)  # the gateway looks at its sink once a second
+            assert call() == 503
+            settings = Settings(ledger=str(tmp_path / "ledger.duckdb"))
+            with BackgroundServer(create_app(settings, store, keys=keys), port=port):
+                assert _wait(lambda: sink.stats()["spool_files"] == 0, poll=lambda: sink.flush(1))
+                time.sleep(1.1)
+                assert call() == 200
+                sink.close(10)
+    assert _count(store) == 2  # the refused call reached no provider and made no event
+    store.close()
 
 
 class FlakyStore(DuckDBStore):

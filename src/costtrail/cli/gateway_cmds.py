@@ -65,6 +65,9 @@ def gateway(
     spool_dir: Path | None = typer.Option(
         None, "--spool-dir", help="where events wait while the collector is down"
     ),
+    fail_closed: bool = typer.Option(
+        False, "--fail-closed", help="answer 503 while events cannot reach the collector (default: serve)"
+    ),
 ) -> None:
     """Run the gateway: point an OpenAI or Anthropic SDK's base_url at it, and every call is priced.
 
@@ -83,7 +86,12 @@ def gateway(
         raise typer.BadParameter(str(exc), param_hint="--upstream") from exc
     settings = Settings.from_env(rate_card=rate_card, ledger=ledger)
     keys = KeyRing.for_ledger(settings.ledger, keys_file=keys_file) if keys_file else None
-    config = GatewayConfig(upstreams=upstreams, defaults=_defaults(default), require_key=keys is not None)
+    config = GatewayConfig(
+        upstreams=upstreams,
+        defaults=_defaults(default),
+        require_key=keys is not None,
+        fail_closed=fail_closed,
+    )
     sink = build_sink(collector, api_key, None if collector else settings.ledger, spool_dir)
     app = create_gateway_app(settings, config, sink=sink, keys=keys)
     where = f"collector {collector}" if collector else f"ledger {settings.ledger}"

@@ -24,6 +24,9 @@ class GatewayConfig:
     connect_timeout_s: float = 10.0
     read_timeout_s: float = 600.0
     require_key: bool = False
+    # Fail-open (default): serve calls even while their events cannot be shipped (they wait in the
+    # spool). Fail-closed: answer 503 while events are waiting because the collector is unreachable.
+    fail_closed: bool = False
 
     def upstream_url(self, provider: str, path: str, query: bytes) -> str:
         base = self.upstreams.get(provider)

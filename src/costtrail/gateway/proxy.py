@@ -141,6 +141,14 @@ class Gateway:
     async def _priced(self, route: WireRoute, scope: Scope_, body: bytes, send: Send) -> None:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         key = self._authorize(headers)
+        if self.config.fail_closed and not self.recorder.can_record():
+            raise GatewayError(
+                503,
+                "costtrail gateway: calls cannot be recorded right now (the collector is unreachable) and "
+                "this gateway is fail-closed: retry later",
+                "recording_unavailable",
+                headers={"Retry-After": "5"},
+            )
         payload = _json_object(body)
         try:
             fields, attrs = attribute(

@@ -106,6 +106,21 @@ class Recorder:
         self.sink = sink
         self.gate = gate
         self.dropped = 0
+        self._checked_at = -1.0
+        self._can_record = True
+
+    def can_record(self) -> bool:
+        """False while events wait in the sink's spool (its collector unreachable); checked once a second."""
+        now = time.monotonic()
+        if now - self._checked_at >= 1.0:
+            self._checked_at = now
+            stats = getattr(self.sink, "stats", None)
+            try:
+                waiting = int(stats().get("spool_files", 0)) if callable(stats) else 0
+            except Exception:
+                waiting = 0
+            self._can_record = waiting == 0
+        return self._can_record
 
     def record(self, event: Event, decision: Decision) -> None:
         try:
