@@ -12,8 +12,8 @@ from costtrail.auth import KeyRing, Scope
 from costtrail.collector import create_app
 from costtrail.collector.server import BackgroundServer
 from costtrail.demo.fake_provider import FakeProvider
-from costtrail.ledger.rows import restore_event_id
 from costtrail.ledger.duckdb_store import DuckDBStore
+from costtrail.ledger.rows import restore_event_id
 from costtrail.settings import Settings
 
 
