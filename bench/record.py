@@ -163,7 +163,7 @@ def scale_section(figures: dict[str, Any]) -> str:
         "Growth 1M -> 10M: ~10x expected for scans, ~1x for one run's events.\n"
         "Acceptance: workflow x day on 10M events < 0.5 s on either store.\n\n"
         f"{figures_table(rows)}\n\n"
-        "Where the time goes (see docs/ledger.md): the dashboard's default metrics include\n"
+        "Where the time goes (also docs/deployment.md): the dashboard's default metrics include\n"
         "`runs` = count(DISTINCT run_id), an exact distinct count of ~2.5M string ids at 10M events,\n"
         "which costs the same in hand-written SQL and is most of the rollup; cost + events alone is\n"
         "a plain scan. `report()` also runs its unpriced line (a second scan), hence ratios > 1 on\n"
