@@ -205,7 +205,8 @@ def test_no_key_or_prompt_is_kept_anywhere(tmp_path: Path) -> None:
     with DuckDBStore(ledger, read_only=True) as store:
         stored = store.query("SELECT count(*) AS n FROM events")[0]["n"]
     spooled = sorted(p.name for p in (tmp_path / "gateway-spool").rglob("*") if p.is_file())
-    assert stored >= 8, (report, (tmp_path / "logs" / "gateway.log").read_text()[-3000:], spooled)  # the traffic did reach the ledger: the scan looks at real rows
+    # The traffic did reach the ledger: the scan below looks at real rows.
+    assert stored >= 8, (report, (tmp_path / "logs" / "gateway.log").read_text()[-3000:], spooled)
 
     needles = {
         "the OpenAI key": openai_key,

@@ -68,6 +68,11 @@ def gateway(
     fail_closed: bool = typer.Option(
         False, "--fail-closed", help="answer 503 while events cannot reach the collector (default: serve)"
     ),
+    store_content: bool = typer.Option(
+        False,
+        "--store-content",
+        help="keep request/response text in the ledger's content table (off by default; needs --ledger)",
+    ),
 ) -> None:
     """Run the gateway: point an OpenAI or Anthropic SDK's base_url at it, and every call is priced.
 
@@ -91,7 +96,13 @@ def gateway(
         defaults=_defaults(default),
         require_key=keys is not None,
         fail_closed=fail_closed,
+        store_content=store_content or settings.store_content,
     )
+    if config.store_content and collector:
+        raise typer.BadParameter(
+            "content storage writes a local ledger's content table: use --ledger",
+            param_hint="--store-content",
+        )
     sink = build_sink(collector, api_key, None if collector else settings.ledger, spool_dir)
     app = create_gateway_app(settings, config, sink=sink, keys=keys)
     where = f"collector {collector}" if collector else f"ledger {settings.ledger}"

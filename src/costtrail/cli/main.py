@@ -8,6 +8,7 @@ from __future__ import annotations
 import typer
 
 from costtrail.cli import (
+    content_cmds,
     controls_cmds,
     demo_cmds,
     finance_cmds,
@@ -44,6 +45,7 @@ report_cmds.register(app)
 demo_cmds.register(app)
 controls_cmds.register(app)
 finance_cmds.register(app)
+content_cmds.register(app)
 
 
 def main() -> None:

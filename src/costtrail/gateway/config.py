@@ -27,6 +27,9 @@ class GatewayConfig:
     # Fail-open (default): serve calls even while their events cannot be shipped (they wait in the
     # spool). Fail-closed: answer 503 while events are waiting because the collector is unreachable.
     fail_closed: bool = False
+    # Keep each call's request and response text in the ledger's separate ``content`` table
+    # (docs/reliability.md). Off: only usage, cost and attribution are recorded.
+    store_content: bool = False
 
     def upstream_url(self, provider: str, path: str, query: bytes) -> str:
         base = self.upstreams.get(provider)

@@ -184,6 +184,8 @@ class Gateway:
             decision=decision,
             provider_account=headers.get("openai-project") or headers.get("openai-organization"),
         )
+        if self.config.store_content:
+            call.prompt = body.decode("utf-8", "replace")
         request = self.client.build_request(
             "POST",
             self.config.upstream_url(route.upstream, scope["path"], scope.get("query_string", b"")),
@@ -263,7 +265,11 @@ class Gateway:
             (COST_HEADER, cost_header(event).encode()),
         ]
         await _send(send, response.status_code, headers, raw)
-        self.recorder.record(event, call.decision)
+        content = None
+        if call.prompt is not None:
+            completion = _decoded(raw, response.headers.get("content-encoding")).decode("utf-8", "replace")
+            content = {"prompt": call.prompt, "completion": completion}
+        self.recorder.record(event, call.decision, content)
 
     async def _relay_stream(
         self, call: Call, response: httpx.Response, send: Send, *, strip_usage: bool
@@ -272,14 +278,25 @@ class Gateway:
         headers = [*_response_headers(response), (EVENT_ID_HEADER, call.event_id.encode())]
         await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
         try:
+            if call.prompt is not None:
+                call.stream_text = []
             async for chunk in response.aiter_raw():
+                if call.stream_text is not None:
+                    call.stream_text.append(chunk)
                 out = relay.feed(chunk)
                 if out:
                     await send({"type": "http.response.body", "body": out, "more_body": True})
             await send({"type": "http.response.body", "body": relay.close(), "more_body": False})
         finally:
             event = build_event(call, relay.usage, self.pricer, http_status=response.status_code)
-            self.recorder.record(event, call.decision)
+            content = None
+            if call.prompt is not None:
+                raw = b"".join(call.stream_text or [])
+                completion = _decoded(raw, response.headers.get("content-encoding")).decode(
+                    "utf-8", "replace"
+                )
+                content = {"prompt": call.prompt, "completion": completion}
+            self.recorder.record(event, call.decision, content)
 
     def _record_failure(self, call: Call, *, timed_out: bool) -> None:
         event = build_event(call, Usage(), self.pricer, http_status=None, timed_out=timed_out)

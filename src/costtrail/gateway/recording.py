@@ -46,6 +46,8 @@ class Call:
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     started: float = field(default_factory=time.perf_counter)
     provider_account: str | None = None
+    prompt: str | None = None  # the request text, set only when content storage is on
+    stream_text: list[bytes] | None = None
 
 
 def status_of(http_status: int | None, usage: Usage, *, timed_out: bool = False) -> tuple[str, str | None]:
@@ -122,9 +124,12 @@ class Recorder:
             self._can_record = waiting == 0
         return self._can_record
 
-    def record(self, event: Event, decision: Decision) -> None:
+    def record(self, event: Event, decision: Decision, content: dict[str, str] | None = None) -> None:
         try:
-            if not self.sink.submit(event.model_dump(exclude_none=True)):
+            data = event.model_dump(exclude_none=True)
+            if content is not None:
+                data["_content"] = content  # the sink's CONTENT_KEY: goes to the content table
+            if not self.sink.submit(data):
                 self.dropped += 1
                 log.warning("gateway event %s dropped: the sink's queue is full", event.event_id)
         except Exception:  # the proxy must keep serving whatever the sink does

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from costtrail.schema import Event, Outcome
 
 if TYPE_CHECKING:
+    from costtrail.ledger.content import ContentRecord
     from costtrail.ledger.store import LedgerStore
 
 log = logging.getLogger("costtrail.sdk")
@@ -42,6 +43,12 @@ class LedgerDestination:
 
     def write_outcomes(self, outcomes: Sequence[Outcome]) -> None:
         self._store.append_outcomes(outcomes)
+
+    def write_content(self, records: Sequence[ContentRecord]) -> None:
+        """Prompt/completion text (only sent when content storage is on) into the ``content`` table."""
+        from costtrail.ledger.content import append_content
+
+        append_content(self._store, records)
 
     def tick(self, deadline: float | None) -> None:
         return None

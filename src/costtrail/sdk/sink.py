@@ -29,6 +29,9 @@ log = logging.getLogger("costtrail.sdk")
 DEFAULT_MAX_QUEUE = 20_000
 DEFAULT_BATCH_SIZE = 500
 DEFAULT_FLUSH_INTERVAL = 1.0
+# A submitted event may carry its call's text under this key (content storage on); it is taken
+# off before validation and written to the ledger's separate ``content`` table.
+CONTENT_KEY = "_content"
 
 
 @runtime_checkable
@@ -246,11 +249,16 @@ class QueuedSink:
     def _write_events(self, raw: list[dict[str, Any]]) -> None:
         self._counts["received"] += len(raw)
         events: list[Event] = []
+        texts: list[tuple[Event, dict[str, Any]]] = []
         for item in raw:
+            text = item.pop(CONTENT_KEY, None)  # never parsed: it must not land in attributes
             try:
                 events.append(parse_event(item))
             except ValidationError as exc:
                 self._invalid(exc, "event")
+                continue
+            if isinstance(text, dict):
+                texts.append((events[-1], text))
         if not events:
             return
         if self._price:
@@ -271,6 +279,23 @@ class QueuedSink:
         except Exception:
             self._counts["failed"] += len(events)
             log.exception("costtrail: could not write %d events", len(events))
+            return
+        if texts:
+            self._write_content(texts)
+
+    def _write_content(self, texts: list[tuple[Event, dict[str, Any]]]) -> None:
+        write = getattr(self._destination, "write_content", None)
+        if write is None:
+            return  # a destination without a content table (the collector): text is not kept
+        from costtrail.ledger.content import ContentRecord
+
+        records = [
+            ContentRecord(e.event_id, e.started_at, t.get("prompt"), t.get("completion")) for e, t in texts
+        ]
+        try:
+            write(records)
+        except Exception:
+            log.exception("costtrail: could not store the text of %d calls", len(records))
 
     def _write_outcomes(self, raw: list[dict[str, Any]]) -> None:
         outcomes: list[Outcome] = []
