@@ -157,3 +157,25 @@ def test_dashboard_cookie_flags(served: tuple[str, KeyRing, str]) -> None:
     # Behind a TLS proxy (X-Forwarded-Proto from a trusted address) the cookie is Secure.
     tls = _session_cookie(url, token, {"X-Forwarded-Proto": "https"}).lower()
     assert "secure" in tls.split("; ") and "httponly" in tls
+
+
+def test_gateway_key_failures_are_rate_limited(tmp_path: Path) -> None:
+    keys = KeyRing(tmp_path / "keys.json", secret=b"k" * 32)
+    good = keys.create(Scope.INGEST).token
+    sink = make_sink(SdkSettings(ledger=str(tmp_path / "gw.duckdb")))
+    with FakeProvider() as fake:
+        config = GatewayConfig(upstreams={"openai": fake.openai_base_url}, require_key=True)
+        app = create_gateway_app(Settings(ledger=":memory:"), config, sink=sink, keys=keys)
+        with BackgroundServer(app) as gateway:
+            body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+
+            def call(key: str, local: str = "127.0.0.1") -> httpx.Response:
+                transport = httpx.HTTPTransport(local_address=local)
+                with httpx.Client(transport=transport, timeout=10) as c:
+                    headers = {"Authorization": "Bearer sk-test", "X-Costtrail-Key": key}
+                    return c.post(gateway.url + "/v1/chat/completions", json=body, headers=headers)
+
+            codes = [call(f"ct_guess{i}_x").status_code for i in range(25)]
+            assert codes[0] == 401 and codes[-1] == 429, codes
+            assert call(good, local="127.0.0.2").status_code == 200
+    sink.close(5)

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from costtrail.auth import ApiKey, KeyRing, Scope
+from costtrail.auth.throttle import AuthThrottle
 from costtrail.controls.gate import ALLOW, AllowAll, Decision, RequestContext, RequestGate
 from costtrail.export.prometheus import CostMetrics, gateway_metrics_response
 from costtrail.gateway.attribution import AttributionError, attribute
@@ -92,6 +93,7 @@ class Gateway:
         self.gate = gate
         self.pricer = pricer
         self.keys = keys
+        self.throttle = AuthThrottle()  # 429 for a client that keeps sending wrong X-Costtrail-Keys
         timeout = httpx.Timeout(config.read_timeout_s, connect=config.connect_timeout_s)
         limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200)
         self.client = client or httpx.AsyncClient(timeout=timeout, limits=limits, http2=False)
@@ -140,7 +142,8 @@ class Gateway:
 
     async def _priced(self, route: WireRoute, scope: Scope_, body: bytes, send: Send) -> None:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        key = self._authorize(headers)
+        client = scope.get("client")
+        key = self._authorize(headers, str(client[0]) if client else "unknown")
         if self.config.fail_closed and not self.recorder.can_record():
             raise GatewayError(
                 503,
@@ -212,12 +215,21 @@ class Gateway:
         finally:
             await response.aclose()
 
-    def _authorize(self, headers: dict[str, str]) -> ApiKey | None:
+    def _authorize(self, headers: dict[str, str], client: str) -> ApiKey | None:
         token = headers.get("x-costtrail-key")
         if self.keys is None or (token is None and not self.config.require_key):
             return None
+        wait = self.throttle.retry_after(client)
+        if wait:
+            raise GatewayError(
+                429,
+                f"costtrail gateway: too many missing or wrong X-Costtrail-Keys from {client}: wait {wait} s",
+                "too_many_auth_failures",
+                headers={"Retry-After": str(wait)},
+            )
         key = self.keys.verify(token) if token else None
         if key is None:
+            self.throttle.failed(client)
             raise GatewayError(
                 401,
                 "costtrail gateway: missing or invalid X-Costtrail-Key "
