@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from costtrail.controls.gate import RequestGate
 from costtrail.gateway import GatewayConfig, RecordSink, create_gateway_app, parse_upstreams
 from costtrail.settings import Settings
 
@@ -35,6 +36,24 @@ def build_sink(
         return make_sink(SdkSettings(endpoint=collector, api_key=api_key, **options))
     # The gateway prices each call itself (for X-Costtrail-Cost): the writer need not price again.
     return make_sink(SdkSettings(ledger=ledger, price=False, **options))
+
+
+def _build_gate(controls: Path | None, ledger: str | None) -> RequestGate | None:
+    """The request gate from a controls file. With a local ledger, each budget starts from the
+    spend already recorded in its period; behind a collector it counts from the gateway's start."""
+    if controls is None:
+        return None
+    from costtrail.controls import ControlsConfig, ControlsConfigError, build_controls
+    from costtrail.ledger import open_store
+
+    try:
+        config = ControlsConfig.load(controls)
+    except ControlsConfigError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--controls") from exc
+    store = open_store(ledger) if ledger else None
+    if store is None:
+        typer.echo("budgets count spend from now: give --ledger to start from the ledger's period spend")
+    return build_controls(config, store).gate
 
 
 def gateway(
@@ -73,10 +92,17 @@ def gateway(
         "--store-content",
         help="keep request/response text in the ledger's content table (off by default; needs --ledger)",
     ),
+    controls: Path | None = typer.Option(
+        None,
+        "--controls",
+        envvar="COSTTRAIL_CONTROLS",
+        help="budgets, model policies, guardrails to enforce before forwarding (YAML, docs/controls.md)",
+    ),
 ) -> None:
     """Run the gateway: point an OpenAI or Anthropic SDK's base_url at it, and every call is priced.
 
     Example: costtrail gateway --port 8788 --collector http://127.0.0.1:8787 --api-key ct_...
+    With budgets: costtrail gateway --ledger costtrail.duckdb --controls controls.yaml
     Then:    OpenAI(base_url="http://127.0.0.1:8788/v1"), Anthropic(base_url="http://127.0.0.1:8788")
     """
     import uvicorn
@@ -103,8 +129,9 @@ def gateway(
             "content storage writes a local ledger's content table: use --ledger",
             param_hint="--store-content",
         )
+    gate = _build_gate(controls, None if collector else settings.ledger)
     sink = build_sink(collector, api_key, None if collector else settings.ledger, spool_dir)
-    app = create_gateway_app(settings, config, sink=sink, keys=keys)
+    app = create_gateway_app(settings, config, sink=sink, keys=keys, gate=gate)
     where = f"collector {collector}" if collector else f"ledger {settings.ledger}"
     typer.echo(
         f"costtrail gateway on http://{host}:{port} -> {', '.join(f'{k}={v}' for k, v in upstreams.items())}"

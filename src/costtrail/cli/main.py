@@ -50,3 +50,7 @@ content_cmds.register(app)
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()
