@@ -131,6 +131,8 @@ def test_fail_closed_gateway_refuses_while_events_cannot_be_shipped(tmp_path: Pa
                 assert _wait(lambda: sink.stats()["spool_files"] == 0, poll=lambda: sink.flush(1))
                 time.sleep(1.1)
                 assert call() == 200
+                # The gateway hands the event to its sink just after the response: wait for it to land.
+                assert _wait(lambda: _count(store) >= 2, poll=lambda: sink.flush(1))
                 sink.close(10)
     assert _count(store) == 2  # the refused call reached no provider and made no event
     store.close()
