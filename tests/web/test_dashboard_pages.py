@@ -12,7 +12,7 @@ from dashboard_harness import Browser, Served, cell_values, login, metric_value,
 
 from costtrail.reports import report, top_runs, view_report
 from costtrail.web.filters import Filters
-from costtrail.web.pages.common import latest_event
+from costtrail.web.pages.context import latest_event
 
 pytestmark = pytest.mark.browser
 
@@ -182,7 +182,7 @@ def test_tenant_key_sees_only_its_tenant(page, served: Served) -> None:
 
 def test_customers_margin_equals_finance_cost_to_serve(page, served: Served) -> None:
     from costtrail.finance.unit_economics import cost_to_serve
-    from costtrail.web.pages.common import PageContext, period_of
+    from costtrail.web.pages.context import PageContext, period_of
 
     login(page, served, served.keys.read, "/customers")
     window = _window(served)
@@ -197,7 +197,7 @@ def test_customers_margin_equals_finance_cost_to_serve(page, served: Served) -> 
 
 def test_finance_page_and_focus_download(page, served: Served) -> None:
     from costtrail.reconcile.engine import reconcile
-    from costtrail.web.pages.common import PageContext, period_of
+    from costtrail.web.pages.context import PageContext, period_of
 
     login(page, served, served.keys.read, "/finance")
     window = _window(served)

@@ -8,13 +8,13 @@ the bad ones are listed with their index, field and reason.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import pyarrow.compute as pc
 from pydantic import BaseModel
 
 from costtrail.auth import ApiKey
+from costtrail.ingest import IngestResult
 from costtrail.ledger.rows import events_to_arrow
 from costtrail.ledger.store import AppendResult, LedgerStore
 from costtrail.pricing import Pricer
@@ -23,22 +23,8 @@ from costtrail.schema import CostLine, Event, Outcome, Problem, validate_many
 M = TypeVar("M", bound=BaseModel)
 
 
-@dataclass
-class BatchResult:
-    """What happened to one batch."""
-
-    accepted: int = 0
-    duplicates: int = 0
-    unpriced: int = 0
-    problems: list[Problem] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "accepted": self.accepted,
-            "duplicates": self.duplicates,
-            "unpriced": self.unpriced,
-            "rejected": [p.as_dict() for p in self.problems],
-        }
+# One result shape for every way events come in (files, the collector).
+BatchResult = IngestResult
 
 
 def scope_to_tenant(records: Sequence[Any], key: ApiKey) -> tuple[list[Any], list[int], list[Problem]]:

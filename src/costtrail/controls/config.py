@@ -42,6 +42,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from costtrail.schema.yaml_source import line_of, path_text
+
 SCOPE_FIELDS: tuple[str, ...] = (
     "environment",
     "tenant_id",
@@ -275,37 +277,8 @@ def _describe(exc: ValidationError, data: dict[str, Any], node: yaml.Node | None
     out = []
     for err in exc.errors():
         loc = list(err["loc"])
-        line = _line_of(node, loc)
-        where = _path_text(loc, data)
+        line = line_of(node, loc)
+        where = path_text(loc, data, name_key="name", default="controls")
         msg = str(err["msg"]).removeprefix("Value error, ")
         out.append(f"{source}:{line}: {where}: {msg}" if line else f"{source}: {where}: {msg}")
     return "invalid controls file\n  " + "\n  ".join(out)
-
-
-def _path_text(loc: list[Any], data: Any) -> str:
-    out, cur = "", data
-    for part in loc:
-        if isinstance(part, int):
-            cur = cur[part] if isinstance(cur, list) and part < len(cur) else None
-            out += f"[{part}]" + (
-                f" (name {cur['name']!r})" if isinstance(cur, dict) and "name" in cur else ""
-            )
-        else:
-            cur = cur.get(part) if isinstance(cur, dict) else None
-            out += f".{part}" if out else str(part)
-    return out or "controls"
-
-
-def _line_of(node: yaml.Node | None, loc: list[Any]) -> int | None:
-    line = node.start_mark.line + 1 if node is not None else None
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            node = next((v for k, v in node.value if getattr(k, "value", None) == part), None)
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            node = node.value[part]
-        else:
-            node = None
-        if node is None:
-            break
-        line = node.start_mark.line + 1
-    return line

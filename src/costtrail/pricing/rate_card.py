@@ -40,6 +40,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from costtrail.pricing.decomposition import unit_registry
+from costtrail.schema.yaml_source import line_of, path_text
 
 
 class RateCardError(ValueError):
@@ -240,38 +241,8 @@ def _describe(exc: ValidationError, data: dict[str, Any], node: yaml.Node | None
         loc = list(err["loc"])
         # pydantic adds the union member's name to the path; drop it so the path is the YAML's
         loc = [p for p in loc if not (isinstance(p, str) and ("[" in p or p in ("decimal", "TieredPrice")))]
-        where = _path_text(loc, data)
-        line = _line_of(node, loc)
+        where = path_text(loc, data, name_key="id", default="rate card")
+        line = line_of(node, loc)
         at = f"{source}:{line}" if line else source
         lines.append(f"{at}: {where}: {err['msg']}")
     return "invalid rate card\n  " + "\n  ".join(lines)
-
-
-def _path_text(loc: list[Any], data: dict[str, Any]) -> str:
-    out = ""
-    cur: Any = data
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-            cur = cur[part] if isinstance(cur, list) and part < len(cur) else None
-            if isinstance(cur, dict) and cur.get("id"):
-                out += f" (id {cur['id']!r})"
-        else:
-            out += f".{part}" if out else str(part)
-            cur = cur.get(part) if isinstance(cur, dict) else None
-    return out or "rate card"
-
-
-def _line_of(node: yaml.Node | None, loc: list[Any]) -> int | None:
-    line = node.start_mark.line + 1 if node is not None else None
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            node = next((v for k, v in node.value if getattr(k, "value", None) == part), None)
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            node = node.value[part]
-        else:
-            node = None
-        if node is None:
-            break
-        line = node.start_mark.line + 1
-    return line

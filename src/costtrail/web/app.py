@@ -26,7 +26,7 @@ from costtrail.web.blocks import Chart, Metric, Notice, Page, Table, display, ra
 from costtrail.web.cache import LedgerVersionCache
 from costtrail.web.filters import DIMENSIONS, RANGES, FilterError, Filters
 from costtrail.web.pages import PAGES, PageContext, PageSpec
-from costtrail.web.pages.common import filter_options, latest_event
+from costtrail.web.pages.context import filter_options, latest_event
 from costtrail.web.sessions import COOKIE_NAME, SessionSigner, Viewer, ViewerDirectory
 
 # Data pages are private and always fresh; the browser may only talk to this server.

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from costtrail.ledger.store import LedgerStore
 from costtrail.web.blocks import Page
-from costtrail.web.pages.common import PageContext, always
+from costtrail.web.pages.context import PageContext, always
 from costtrail.web.pages.controls_data import alerts_page
 from costtrail.web.pages.customers import customers_page
 from costtrail.web.pages.finance import finance_page, has_cost_lines

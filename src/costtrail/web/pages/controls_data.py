@@ -11,7 +11,7 @@ from costtrail.controls.config import ControlsConfig
 from costtrail.controls.spend import StoreSpend
 from costtrail.web import charts
 from costtrail.web.blocks import Column, Page, Section, Table
-from costtrail.web.pages.common import PageContext, segment
+from costtrail.web.pages.context import PageContext, segment
 
 ALERT_LIMIT = 200
 

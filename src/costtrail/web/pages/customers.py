@@ -8,7 +8,7 @@ from costtrail.finance.unit_economics import cost_per_outcome, cost_to_serve
 from costtrail.reports import view_report
 from costtrail.web import charts
 from costtrail.web.blocks import Column, Page, Row, Section, Table
-from costtrail.web.pages.common import PageContext, period_of, unpriced_notice, window
+from costtrail.web.pages.context import PageContext, period_of, unpriced_notice, window
 
 OUTCOMES = 10
 

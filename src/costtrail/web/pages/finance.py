@@ -15,7 +15,7 @@ from costtrail.ledger.store import LedgerStore
 from costtrail.reconcile.engine import reconcile
 from costtrail.web import charts
 from costtrail.web.blocks import Column, Metric, Page, Section, Table
-from costtrail.web.pages.common import PageContext, period_of
+from costtrail.web.pages.context import PageContext, period_of
 
 RECON_ROWS = 200
 

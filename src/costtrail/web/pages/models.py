@@ -10,7 +10,7 @@ from costtrail.optimize.whatif import what_if
 from costtrail.reports import Metric, Ratio, report, view_report
 from costtrail.web import charts
 from costtrail.web.blocks import Column, Notice, Page, Section, Table
-from costtrail.web.pages.common import PageContext, unpriced_notice, window
+from costtrail.web.pages.context import PageContext, unpriced_notice, window
 
 MILLION = Decimal(1_000_000)
 TOTAL_TOKENS = Metric("total_tokens", "sum(input_tokens + output_tokens)", "tokens", "input + output tokens")

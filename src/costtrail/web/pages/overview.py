@@ -9,7 +9,7 @@ from typing import Any
 from costtrail.reports import report, view_report
 from costtrail.web import charts
 from costtrail.web.blocks import Column, Metric, Page, Row, Section, Table
-from costtrail.web.pages.common import PageContext, previous_window, segment, unpriced_notice, window
+from costtrail.web.pages.context import PageContext, previous_window, segment, unpriced_notice, window
 
 HEADLINE = ("total_cost", "runs", "successful_runs", "cost_per_successful_run", "events", "unpriced_events")
 # the previous period's run success is drawn in the daily trend; its headline needs no run join

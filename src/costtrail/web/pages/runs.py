@@ -8,7 +8,7 @@ from typing import Any
 from costtrail.reports import ReportError, failed_spend, run_costs, run_steps, top_runs
 from costtrail.web import charts
 from costtrail.web.blocks import Column, Metric, Notice, Page, Row, Section, Table
-from costtrail.web.pages.common import PageContext, segment, unpriced_notice, window
+from costtrail.web.pages.context import PageContext, segment, unpriced_notice, window
 
 TOP = 50
 

@@ -8,7 +8,7 @@ from costtrail.reports import VIEWS, report, top_runs, view_report
 from costtrail.reports.views import WORKFLOW_METRICS
 from costtrail.web import charts
 from costtrail.web.blocks import Column, Page, Row, Section, Table
-from costtrail.web.pages.common import PageContext, segment, unpriced_notice, window
+from costtrail.web.pages.context import PageContext, segment, unpriced_notice, window
 
 TOP_RUNS = 20
 

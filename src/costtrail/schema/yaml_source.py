@@ -1,0 +1,42 @@
+"""Pointing at the place in a YAML file that a validation error is about.
+
+Rate cards, controls and allocation rules are YAML validated by pydantic; an
+error should name the file, the line and the entry, not just a field path.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+
+def line_of(node: yaml.Node | None, loc: list[Any]) -> int | None:
+    """The 1-based line of the deepest node of ``loc`` that exists in the composed YAML tree."""
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            node = next((v for k, v in node.value if getattr(k, "value", None) == part), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+        else:
+            node = None
+        if node is None:
+            break
+        line = node.start_mark.line + 1
+    return line
+
+
+def path_text(loc: list[Any], data: Any, *, name_key: str, default: str) -> str:
+    """``budgets[1] (name 'x').period``: a field path that names list entries by ``name_key``."""
+    out, cur = "", data
+    for part in loc:
+        if isinstance(part, int):
+            cur = cur[part] if isinstance(cur, list) and part < len(cur) else None
+            out += f"[{part}]"
+            if isinstance(cur, dict) and cur.get(name_key):
+                out += f" ({name_key} {cur[name_key]!r})"
+        else:
+            cur = cur.get(part) if isinstance(cur, dict) else None
+            out += f".{part}" if out else str(part)
+    return out or default
