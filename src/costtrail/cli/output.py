@@ -35,9 +35,15 @@ def to_json(data: Any) -> str:
     return json.dumps(data, default=_json_default, indent=2)
 
 
-def fmt_cell(value: Any) -> str:
+# Decimal columns that are not money: shown as plain numbers, never with a dollar sign.
+_NOT_MONEY_SUFFIXES = ("_pct", "_percent", "_rate", "_ratio", "ratio", "_share", "_quantity", "_tokens")
+
+
+def fmt_cell(value: Any, column: str = "") -> str:
     if value is None:
         return "-"
+    if isinstance(value, Decimal) and column.endswith(_NOT_MONEY_SUFFIXES):
+        return f"{value:,.2f}" if abs(value) >= 1 else f"{value:.4f}"
     if isinstance(value, Decimal):
         return money(value) if abs(value) >= Decimal("0.01") or value == 0 else f"${value:.6f}"
     if isinstance(value, float):
@@ -80,7 +86,7 @@ def print_rows(
     for c in cols:
         table.add_column(c, justify="right" if rows and _numeric(rows[0].get(c)) else "left")
     for r in rows:
-        table.add_row(*(fmt_cell(r.get(c)) for c in cols))
+        table.add_row(*(fmt_cell(r.get(c), c) for c in cols))
     console.print(table)
 
 
