@@ -144,6 +144,30 @@ def last_model_status_sql(dialect: Dialect) -> str:
     return f"arg_max(status, started_at) FILTER (WHERE {MODEL_KINDS_SQL})"
 
 
+def last_model_at_sql(dialect: Dialect) -> str:
+    """When a run's last model event started, as an aggregate (NULL or epoch when none)."""
+    if dialect.name == "clickhouse":
+        return f"maxIf(started_at, {MODEL_KINDS_SQL})"
+    return f"max(started_at) FILTER (WHERE {MODEL_KINDS_SQL})"
+
+
+def _arg_max(dialect: Dialect, value: str, by: str) -> str:
+    return f"argMax({value}, {by})" if dialect.name == "clickhouse" else f"arg_max({value}, {by})"
+
+
+def _run_status_tail(dialect: Dialect) -> str:
+    outcomes = dialect.final("outcomes")
+    return f"""run_outcome AS (
+    SELECT run_id, count(*) AS n, max(CASE WHEN success THEN 1 ELSE 0 END) AS ok
+    FROM {outcomes} GROUP BY run_id
+), run_status AS (
+    SELECT r.run_id AS run_id,
+           CASE WHEN coalesce(o.n, 0) > 0 THEN o.ok = 1
+                ELSE coalesce(r.last_status = 'success', FALSE) END AS run_ok
+    FROM run_last r LEFT JOIN run_outcome o ON r.run_id = o.run_id
+)"""
+
+
 def run_status_ctes(dialect: Dialect, time_where: str, scope_where: str | None = None) -> str:
     """CTEs ending in ``run_status(run_id, run_ok)``: a run succeeded if it has a
     successful outcome; with outcomes that are all unsuccessful it failed; with
@@ -154,22 +178,14 @@ def run_status_ctes(dialect: Dialect, time_where: str, scope_where: str | None =
     runs instead of every run in the time range (a semi-join, ~10x faster for
     one run on a 10M-event ledger). A run's status still comes from all of its
     events in the time range."""
-    events, outcomes = dialect.final("events"), dialect.final("outcomes")
+    events = dialect.final("events")
     scope = ""
     if scope_where and scope_where != time_where:
         scope = f" AND run_id IN (SELECT run_id FROM {events} WHERE run_id IS NOT NULL AND {scope_where})"
     return f"""run_last AS (
     SELECT run_id, {last_model_status_sql(dialect)} AS last_status
     FROM {events} WHERE run_id IS NOT NULL AND {time_where}{scope} GROUP BY run_id
-), run_outcome AS (
-    SELECT run_id, count(*) AS n, max(CASE WHEN success THEN 1 ELSE 0 END) AS ok
-    FROM {outcomes} GROUP BY run_id
-), run_status AS (
-    SELECT r.run_id AS run_id,
-           CASE WHEN coalesce(o.n, 0) > 0 THEN o.ok = 1
-                ELSE coalesce(r.last_status = 'success', FALSE) END AS run_ok
-    FROM run_last r LEFT JOIN run_outcome o ON r.run_id = o.run_id
-)"""
+), {_run_status_tail(dialect)}"""
 
 
 def resolve_metrics(
@@ -206,7 +222,11 @@ def resolve_metrics(
 
 
 def _metric_sql(dialect: Dialect, m: Metric) -> str:
-    return _QUANTILE.sub(lambda g: dialect.quantile(g.group(1), float(g.group(2))), m.sql)
+    return _spelled(dialect, m.sql)
+
+
+def _spelled(dialect: Dialect, sql: str) -> str:
+    return _QUANTILE.sub(lambda g: dialect.quantile(g.group(1), float(g.group(2))), sql)
 
 
 def report(
@@ -243,8 +263,7 @@ def report(
         raise ReportError(f"a report column appears twice: {names}")
     where = where_clause(dialect, filters, since, until, payload_bands=payload_bands, input_bands=input_bands)
     time_where = where_clause(dialect, None, since, until)
-    sql = _rollup_sql(dialect, dims, wanted, sql_metrics, where, time_where, limit, order_by)
-    raw = store.query(sql)
+    raw = _run_plan(store, dims, wanted, sql_metrics, where, time_where, limit, order_by)
     rows = [_finish_row(r, dims, wanted, sql_metrics) for r in raw]
     return ReportResult(
         rows,
@@ -253,6 +272,50 @@ def report(
         unpriced=unpriced_line(store, where),
         units={m.name: m.unit for m in wanted},
     )
+
+
+def _run_plan(
+    store: LedgerStore,
+    dims: list[Dimension],
+    wanted: list[MetricDef],
+    sql_metrics: list[Metric],
+    where: str,
+    time_where: str,
+    limit: int | None,
+    order_by: Sequence[str] | None,
+) -> list[dict[str, Any]]:
+    """Query the store for the raw rows (``d<i>``, ``s<i>``, ``m<i>`` columns).
+
+    Without run success, one query. With it, the metrics that split into per-run
+    partials go through the two-stage query (:func:`_staged_sql`); any others
+    (quantiles, distinct counts of other columns) are computed by a plain
+    query of their own, without the run join, and the two are merged by group.
+    A custom run metric without ``combine`` keeps the single-stage join.
+    """
+    dialect = store.dialect
+    needs_runs = [m for m in sql_metrics if m.needs_runs]
+    if not needs_runs or any(m.combine is None for m in needs_runs):
+        sql = _rollup_sql(dialect, dims, wanted, sql_metrics, where, time_where, limit, order_by)
+        return store.query(sql)
+    staged = [(i, m) for i, m in enumerate(sql_metrics) if m.combine is not None]
+    rest = [(i, m) for i, m in enumerate(sql_metrics) if m.combine is None]
+    head, inner = _staged_sql(dialect, dims, staged, where, time_where)
+    if not rest:
+        return store.query(_ordered(head, inner, dims, wanted, sql_metrics, limit, order_by))
+    rows = store.query(head + inner)
+    events = dialect.final("events")
+    select = [f"{d.sql} AS d{i}" for i, d in enumerate(dims)]
+    select += [f"{_metric_sql(dialect, m)} AS m{i}" for i, m in rest]
+    group = f" GROUP BY {', '.join(d.sql for d in dims)}" if dims else ""
+    others = store.query(f"SELECT {', '.join(select)} FROM {events} WHERE {where}{group}")
+    dim_keys = [f"d{i}" for i in range(len(dims))]
+    by_group = {tuple(r[k] for k in dim_keys): r for r in others}
+    for row in rows:
+        extra = by_group.get(tuple(row[k] for k in dim_keys), {})
+        for i, _ in rest:
+            row[f"m{i}"] = extra.get(f"m{i}")
+    rows = _sort_rows(rows, _order_keys(dims, wanted, sql_metrics, order_by))
+    return rows[: int(limit)] if limit is not None else rows
 
 
 def _rollup_sql(
@@ -265,6 +328,7 @@ def _rollup_sql(
     limit: int | None,
     order_by: Sequence[str] | None,
 ) -> str:
+    """One single-stage query: every metric over the matching events (joined to run status if needed)."""
     events = dialect.final("events")
     needs_runs = any(m.needs_runs for m in sql_metrics)
     select = [f"{d.sql} AS d{i}" for i, d in enumerate(dims)]
@@ -280,34 +344,137 @@ def _rollup_sql(
     else:
         head = ""
         inner = f"SELECT {', '.join(select)} FROM {events} WHERE {where}{group}"
+    return _ordered(head, inner, dims, wanted, sql_metrics, limit, order_by)
+
+
+def _ordered(
+    head: str,
+    inner: str,
+    dims: list[Dimension],
+    wanted: list[MetricDef],
+    sql_metrics: list[Metric],
+    limit: int | None,
+    order_by: Sequence[str] | None,
+) -> str:
     order = _order_sql(dims, wanted, sql_metrics, order_by)
     tail = f" LIMIT {int(limit)}" if limit is not None else ""
     return f"{head}SELECT * FROM ({inner}) AS t ORDER BY {order}{tail}"
 
 
-def _order_sql(
+def _staged_sql(
+    dialect: Dialect,
+    dims: list[Dimension],
+    staged: list[tuple[int, Metric]],
+    where: str,
+    time_where: str,
+) -> tuple[str, str]:
+    """Run-success metrics in two stages: group the matching events by the report's
+    dimensions and ``run_id`` into partial aggregates, join each partial row (not
+    each event) to its run's status, then combine the partials per group.
+
+    A run is counted with ``count(run_id)`` over partial rows instead of a
+    ``count(DISTINCT ...)`` over events, and the join touches one row per run
+    and group: on 10M events in 2.5M runs this is ~2x faster than joining every
+    event. With no filter besides time (DuckDB), the first stage also yields each
+    group's last model event, so run status needs no second pass over the events.
+    """
+    events = dialect.final("events")
+    parts: dict[str, str] = {}
+    for _, m in staged:
+        for p in m.parts:
+            parts.setdefault(_spelled(dialect, p), f"q{len(parts)}")
+    reuse = where == time_where and dialect.name == "duckdb"
+    first = [f"{d.sql} AS d{i}" for i, d in enumerate(dims)]
+    first += [f"{d.sort_sql} AS _s{i}" for i, d in enumerate(dims) if d.sort_sql]
+    first += ["run_id AS _run", *(f"{sql} AS {alias}" for sql, alias in parts.items())]
+    if reuse:
+        first += [f"{last_model_at_sql(dialect)} AS _la", f"{last_model_status_sql(dialect)} AS _ls"]
+    group = ", ".join([*(d.sql for d in dims), "run_id"])
+    part = f"part AS {'MATERIALIZED ' if reuse else ''}(\n    SELECT {', '.join(first)}\n"
+    part += f"    FROM {events} WHERE {where} GROUP BY {group}\n)"
+    if reuse:
+        runs = f"""run_last AS (
+    SELECT _run AS run_id, {_arg_max(dialect, "_ls", "_la")} AS last_status
+    FROM part WHERE _run IS NOT NULL GROUP BY _run
+), {_run_status_tail(dialect)}"""
+    else:
+        runs = run_status_ctes(dialect, time_where, where)
+    head = f"""WITH {part}, {runs}, staged AS (
+    SELECT p.*, p._run AS run_id, CASE WHEN p._run IS NULL THEN NULL ELSE s.run_ok END AS run_ok
+    FROM part AS p LEFT JOIN run_status AS s ON p._run = s.run_id
+)
+"""
+    second = [f"d{i}" for i in range(len(dims))]
+    second += [f"min(_s{i}) AS s{i}" for i, d in enumerate(dims) if d.sort_sql]
+    for i, m in staged:
+        combine = m.combine or ""
+        for k, p in enumerate(m.parts):
+            combine = combine.replace(f"${k}", parts[_spelled(dialect, p)])
+        second.append(f"{combine} AS m{i}")
+    regroup = f" GROUP BY {', '.join(f'd{i}' for i in range(len(dims)))}" if dims else ""
+    return head, f"SELECT {', '.join(second)} FROM staged{regroup}"
+
+
+OrderKey = tuple[str | tuple[str, str], bool]
+"""A column alias (or a ratio's numerator and denominator aliases) and whether descending."""
+
+
+def _order_keys(
     dims: list[Dimension], wanted: list[MetricDef], sql_metrics: list[Metric], order_by: Sequence[str] | None
-) -> str:
-    col = {m.name: f"m{i}" for i, m in enumerate(sql_metrics)}
+) -> list[OrderKey]:
+    col: dict[str, str | tuple[str, str]] = {m.name: f"m{i}" for i, m in enumerate(sql_metrics)}
     for i, d in enumerate(dims):
         col[d.name] = f"s{i}" if d.sort_sql else f"d{i}"
     for m in wanted:
         if isinstance(m, Ratio):
-            col[m.name] = f"(CAST({col[m.numerator]} AS DOUBLE) / NULLIF({col[m.denominator]}, 0))"
+            num, den = col[m.numerator], col[m.denominator]
+            assert isinstance(num, str) and isinstance(den, str)
+            col[m.name] = (num, den)
     if order_by is None:
         money = [m.name for m in wanted if m.unit == "usd"]
         order_by = [f"-{money[0]}"] if money else ([f"-{wanted[0].name}"] if wanted else [])
-    keys: list[str] = []
+    keys: list[OrderKey] = []
     for item in order_by:
         name, desc = (item[1:], True) if item.startswith("-") else (item, False)
         name = name if name in col else canonical_dimension(name)
         if name not in col:
             raise ReportError(f"cannot order by {name!r}: order by one of {', '.join(col)}")
-        keys.append(f"{col[name]} {'DESC' if desc else 'ASC'} NULLS LAST")
-    keys += [f"{col[d.name]} ASC NULLS LAST" for d in dims]
-    if not keys:
-        return "1"
-    return ", ".join(keys)
+        keys.append((col[name], desc))
+    keys += [(col[d.name], False) for d in dims]
+    return keys
+
+
+def _order_sql(
+    dims: list[Dimension], wanted: list[MetricDef], sql_metrics: list[Metric], order_by: Sequence[str] | None
+) -> str:
+    keys = []
+    for column, desc in _order_keys(dims, wanted, sql_metrics, order_by):
+        if isinstance(column, str):
+            expr = column
+        else:
+            expr = f"(CAST({column[0]} AS DOUBLE) / NULLIF({column[1]}, 0))"
+        keys.append(f"{expr} {'DESC' if desc else 'ASC'} NULLS LAST")
+    return ", ".join(keys) if keys else "1"
+
+
+def _sort_rows(rows: list[dict[str, Any]], keys: list[OrderKey]) -> list[dict[str, Any]]:
+    """Python's spelling of :func:`_order_sql` (NULLS LAST both ways), for merged results."""
+
+    def value(row: dict[str, Any], column: str | tuple[str, str]) -> Any:
+        if isinstance(column, str):
+            return row[column]
+        num, den = row[column[0]], row[column[1]]
+        return None if num is None or not den else float(num) / float(den)
+
+    ordered = list(rows)
+    for column, desc in reversed(keys):  # stable sorts, least significant key first
+        values = [value(r, column) for r in ordered]
+        # (present, value) sorted descending, or (missing, value) ascending: NULLs last either way.
+        flagged = [((v is not None) if desc else (v is None), 0 if v is None else v) for v in values]
+        # reverse=True keeps equal keys in their order too: Python's sort stays stable.
+        order = sorted(range(len(ordered)), key=flagged.__getitem__, reverse=desc)
+        ordered = [ordered[i] for i in order]
+    return ordered
 
 
 def _finish_row(
