@@ -34,9 +34,10 @@ class Metric:
     ``parts`` and ``combine`` say how the metric splits into a per-run partial
     aggregate and a combination of those partials (``combine`` names them
     ``$0``, ``$1``, ... and may read ``run_id`` and ``run_ok``, one value per
-    partial row). Reports with run success use them to join run status to one
-    row per run and group instead of to every event (see ``rollup``); a
-    metric without ``combine`` is computed in a query of its own.
+    partial row). Reports with run success, or with ``per_run`` metrics (a
+    distinct count of runs), use them to group by run once and join run status
+    to one row per run and group instead of to every event (see ``rollup``);
+    a metric without ``combine`` is then computed in a query of its own.
     """
 
     name: str
@@ -46,6 +47,7 @@ class Metric:
     needs_runs: bool = False
     parts: tuple[str, ...] = ()
     combine: str | None = None
+    per_run: bool = False
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,7 @@ def mean(name: str, expr: str, unit: Unit, description: str) -> Metric:
 
 def _runs_metric(name: str, combine: str, unit: Unit, description: str, sql: str) -> Metric:
     parts = ("sum(cost_usd)",) if "$0" in combine else ()
-    return Metric(name, sql, unit, description, needs_runs=True, parts=parts, combine=combine)
+    return Metric(name, sql, unit, description, needs_runs=True, parts=parts, combine=combine, per_run=True)
 
 
 _DEFINITIONS: tuple[MetricDef, ...] = (
@@ -116,6 +118,7 @@ _DEFINITIONS: tuple[MetricDef, ...] = (
         "count",
         "distinct runs (run_id) with events in the group",
         combine="count(run_id)",
+        per_run=True,
     ),
     _runs_metric(
         "successful_runs",
