@@ -43,6 +43,12 @@ SESSION_SETTINGS: dict[str, Any] = {
     # Copies of one event share started_at, hence the monthly partition: a partition that has
     # merged into one part is read as is, without FINAL's merge-on-read.
     "do_not_merge_across_partitions_select_final": 1,
+    # A skip index (run_id, event_uuid) may narrow FINAL reads to the granules it selects:
+    # those columns are the same in every version of a row (a reprice rewrites costs only),
+    # so no newer version can hide elsewhere. Exact mode re-expanded one run's lookup to the
+    # whole table (0.25 s instead of 0.015 s at 10M events).
+    "use_skip_indexes_if_final": 1,
+    "use_skip_indexes_if_final_exact_mode": 0,
     "session_timezone": "UTC",
     "prefer_column_name_to_alias": 1,
     "join_use_nulls": 1,
