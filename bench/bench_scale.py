@@ -8,8 +8,8 @@ run on the same store:
 - ingest: the store's idempotent bulk path (Arrow batches of 100k, key check,
   dedup) vs a plain ``INSERT`` of the same Arrow batches into a bare table;
 - rollups: the dashboard's workflow x day view through ``reports.report``
-  (default metrics: cost, events, distinct runs, unpriced; and cost + events
-  alone), and one run's events, reading deduplicated rows, vs hand-written
+  (default metrics: cost, events, distinct runs, unpriced; cost + events
+  alone; cost, runs and run success), and one run's events, reading deduplicated rows, vs hand-written
   SQL for one engine on the same store (no dialect, rows as stored);
 - growth 1M -> 10M: a scan should grow ~10x, a point lookup of one run ~1x.
 
@@ -133,6 +133,8 @@ def generate(store: LedgerStore, n: int) -> float:
 
 DASHBOARD_METRICS = ["total_cost", "events", "runs", "unpriced_events"]  # reports.DEFAULT_METRICS
 COST_METRICS = ["total_cost", "events"]
+# The overview's trend: cost per successful completion by workflow and day.
+SUCCESS_METRICS = ["total_cost", "runs", "successful_runs", "cost_per_successful_run"]
 
 
 def dashboard_rollup(store: LedgerStore, metrics: list[str]) -> object:
@@ -154,6 +156,21 @@ def hand_workflow_by_day(kind: str, with_runs: bool) -> str:
         f"{unpriced if with_runs else ''} FROM events GROUP BY workflow, day ORDER BY workflow, day"
         " SETTINGS final = 0"
     )
+
+
+def hand_success_by_day(kind: str) -> str:
+    """Run success by workflow x day by hand: each run's last model status joined to every event."""
+    if kind == "duckdb":
+        last = "arg_max(status, started_at) FILTER (WHERE kind IN ('llm', 'embedding'))"
+        return f"""WITH rs AS (SELECT run_id, {last} = 'success' AS ok FROM events GROUP BY run_id)
+SELECT workflow, CAST(started_at AS DATE) AS day, sum(cost_usd), count(DISTINCT run_id),
+       count(DISTINCT CASE WHEN ok THEN run_id END)
+FROM events LEFT JOIN rs USING (run_id) GROUP BY ALL ORDER BY ALL"""
+    last = "argMaxIf(status, started_at, kind IN ('llm', 'embedding'))"
+    return f"""WITH rs AS (SELECT run_id, {last} = 'success' AS ok FROM events GROUP BY run_id)
+SELECT workflow, toDate(started_at) AS day, sum(cost_usd), uniqExact(run_id), uniqExactIf(run_id, ok)
+FROM events LEFT JOIN rs USING (run_id) GROUP BY workflow, day ORDER BY workflow, day
+SETTINGS final = 0"""
 
 
 def one_run(d: Dialect, run: str) -> str:
@@ -225,6 +242,12 @@ def bench_rollups(kind: str, n: int, runs: int, workdir: Path) -> dict[str, dict
                 median_seconds(lambda: dashboard_rollup(store, COST_METRICS), runs),
                 "s",
                 median_seconds(lambda: store.query(hand_workflow_by_day(kind, False)), runs),
+                runs,
+            ),
+            f"{kind} workflow x day, cost+runs+success @{label}": figure(
+                median_seconds(lambda: dashboard_rollup(store, SUCCESS_METRICS), runs),
+                "s",
+                median_seconds(lambda: store.query(hand_success_by_day(kind)), runs),
                 runs,
             ),
             f"{kind} one run's events @{label}": figure(
@@ -321,6 +344,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             for what in (
                 "workflow x day, cost+events+runs+unpriced",
                 "workflow x day, cost+events",
+                "workflow x day, cost+runs+success",
                 "one run's events",
             ):
                 s = small[f"{kind} {what} @{_label(args.small)}"]["value"]
