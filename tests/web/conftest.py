@@ -14,6 +14,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,27 @@ def web_store(tmp_path_factory: pytest.TempPathFactory, web_controls: Path) -> I
 
 
 @pytest.fixture(scope="session")
+def web_targets(tmp_path_factory: pytest.TempPathFactory, web_store: DuckDBStore) -> Path:
+    """A targets file (`costtrail serve --targets`): 'completed' costs more than its target (set at
+    80% of what it costs over the default 30 days); 'abandoned' has a target but no successes."""
+    from costtrail.finance.unit_economics import cost_per_outcome
+    from costtrail.web.filters import Filters
+    from costtrail.web.pages.context import PageContext, latest_event, period_of
+
+    window = Filters.from_query({}, latest=latest_event(web_store, None))
+    period = period_of(PageContext(web_store, Settings(), window, None, {}))  # type: ignore[arg-type]
+    actual = cost_per_outcome(web_store, "completed", period).cost_per_outcome
+    assert actual is not None
+    target = (actual * Decimal("0.8")).quantize(Decimal("0.0001"))
+    path = tmp_path_factory.mktemp("targets") / "units.yaml"
+    path.write_text(
+        f'units:\n  completed:\n    target_usd: "{target}"\n'
+        '  abandoned:\n    target_usd: "0.05"\n    drift_factor: 2\n'
+    )
+    return path
+
+
+@pytest.fixture(scope="session")
 def web_keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[KeyRing, Keys]:
     ring = KeyRing(tmp_path_factory.mktemp("keys") / "keys.json", secret=b"dashboard-tests-secret-0123456789")
     keys = Keys(
@@ -66,10 +88,12 @@ def web_keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[KeyRing, Keys]:
 
 
 @pytest.fixture(scope="session")
-def served(web_store: DuckDBStore, web_keys: tuple[KeyRing, Keys], web_controls: Path) -> Iterator[Served]:
+def served(
+    web_store: DuckDBStore, web_keys: tuple[KeyRing, Keys], web_controls: Path, web_targets: Path
+) -> Iterator[Served]:
     ring, keys = web_keys
-    # the collector's own app factory: the dashboard is served by `costtrail serve`
-    app = create_app(Settings(ledger=web_store.url), web_store, keys=ring)
+    # the collector's own app factory: the dashboard is served by `costtrail serve` (--targets FILE)
+    app = create_app(Settings(ledger=web_store.url, targets=web_targets), web_store, keys=ring)
     app.state.dashboard.controls_file = web_controls  # as `costtrail serve --controls FILE`
     with BackgroundServer(app) as server:
         yield Served(server.url, web_store, keys, ring)

@@ -20,6 +20,8 @@ from costtrail.demo.controls_demo import (
 from costtrail.ledger import LedgerError, open_store
 from costtrail.reports import ReportResult
 
+TARGETS_FILE = "costtrail-demo-targets.yaml"
+
 
 def register(app: typer.Typer) -> None:
     app.command("demo")(demo)
@@ -122,13 +124,16 @@ def demo(
 
 
 def _finance_demo(path: Path) -> dict[str, Any]:
-    """Bills, shared invoices, allocation and revenue over the simulated days, then the report."""
+    """Bills, shared invoices, allocation and revenue over the simulated days, then the report;
+    and the cost-per-outcome targets file the dashboard compares against."""
     from costtrail.demo.finance_demo import add_finance_demo, finance_demo_report, ledger_period
+    from costtrail.demo.targets_demo import demo_targets_yaml
 
     store = open_store(str(path))
     try:
         period = ledger_period(store)
         added = add_finance_demo(store, period)
+        path.with_name(TARGETS_FILE).write_text(demo_targets_yaml(store, period))
         return {**finance_demo_report(store, period), "added": added}
     finally:
         store.close()
@@ -216,8 +221,10 @@ def _print_head(console: Console, head: dict[str, Any], summary: dict[str, Any])
     from costtrail.web.sessions import demo_link
 
     controls = Path(summary["ledger"]).with_name("costtrail-demo-controls.yaml")
+    targets = Path(summary["ledger"]).with_name(TARGETS_FILE)
     console.print(
-        f"Dashboard: costtrail serve --demo --ledger {summary['ledger']} --controls {controls}   "
+        f"Dashboard: costtrail serve --demo --ledger {summary['ledger']} --controls {controls} "
+        f"--targets {targets}   "
         f"then open {demo_link('http://127.0.0.1:8787')}",
         soft_wrap=True,
     )

@@ -13,6 +13,7 @@ from costtrail.ledger import open_store
 from costtrail.ledger.store import LedgerError
 from costtrail.settings import Settings
 from costtrail.web.sessions import demo_link
+from costtrail.web.targets import TargetsError, load_targets
 
 
 def register(app: typer.Typer) -> None:
@@ -39,11 +40,18 @@ def serve(
     controls: Path | None = typer.Option(
         None, "--controls", envvar="COSTTRAIL_CONTROLS", help="controls file: the dashboard shows its budgets"
     ),
+    targets: Path | None = typer.Option(
+        None,
+        "--targets",
+        envvar="COSTTRAIL_TARGETS",
+        help='cost-per-outcome targets (units: {ticket_resolved: {target_usd: "0.40"}}) for the dashboard',
+    ),
 ) -> None:
     """Run the collector: ingest events, outcomes, cost lines and OTLP traces; serve the read API.
 
     Example: costtrail serve --ledger costtrail.duckdb --port 8787
     Then:    costtrail keys create --scope ingest --ledger costtrail.duckdb
+    Targets: costtrail serve --ledger costtrail.duckdb --targets units.yaml
     """
     import uvicorn
 
@@ -51,7 +59,12 @@ def serve(
         raise typer.BadParameter(
             "--demo is only allowed on a loopback address (127.0.0.1)", param_hint="--demo"
         )
-    settings = Settings.from_env(ledger=ledger, rate_card=rate_card)
+    settings = Settings.from_env(ledger=ledger, rate_card=rate_card, targets=targets)
+    try:  # a bad targets file stops here, naming the line and field, before the ledger is opened
+        load_targets(settings.targets)
+    except TargetsError as exc:
+        typer.echo(f"costtrail serve: {exc}", err=True)
+        raise typer.Exit(2) from None
     keys = KeyRing.for_ledger(settings.ledger, keys_file=keys_file, demo=demo)
     try:
         store = open_store(settings.ledger)

@@ -27,7 +27,9 @@ from costtrail.web.cache import LedgerVersionCache
 from costtrail.web.filters import DIMENSIONS, RANGES, FilterError, Filters
 from costtrail.web.pages import PAGES, PageContext, PageSpec
 from costtrail.web.pages.context import filter_options, latest_event
+from costtrail.web.querying import CountingStore, together
 from costtrail.web.sessions import COOKIE_NAME, SessionSigner, Viewer, ViewerDirectory
+from costtrail.web.targets import UnitTargets, load_targets
 
 # Data pages are private and always fresh; the browser may only talk to this server.
 SECURITY_HEADERS = {
@@ -79,6 +81,7 @@ class Dashboard:
     assets: Assets
     cache: LedgerVersionCache
     controls_file: Path | None = None
+    targets: UnitTargets | None = None
 
     def viewer(self, request: Request) -> Viewer | None:
         token = request.cookies.get(COOKIE_NAME)
@@ -110,17 +113,23 @@ class Dashboard:
         """Build (or reuse) one page for a signed-in viewer: HTML, or a table as CSV."""
         started = time.perf_counter()
         query = dict(request.query_params)
+        store = CountingStore(self.store)
+        version, latest = together(store, self.cache.version, lambda: latest_event(store, viewer.tenant_id))
         try:
-            filters = Filters.from_query(
-                query, latest=latest_event(self.store, viewer.tenant_id), tenant=viewer.tenant_id
-            )
+            filters = Filters.from_query(query, latest=latest, tenant=viewer.tenant_id)
         except FilterError as exc:
             return self.render("error.html", status=400, message=str(exc), viewer=viewer)
         hints = {k: v for k, v in query.items() if k.startswith("hint_")}
         ctx = PageContext(
-            self.store, self.settings, filters, viewer, dict(request.path_params), self.controls_file, hints
+            store,
+            self.settings,
+            filters,
+            viewer,
+            dict(request.path_params),
+            self.controls_file,
+            hints,
+            self.targets,
         )
-        version = self.cache.version()
         key = (
             spec.name,
             tuple(sorted(ctx.path_params.items())),
@@ -130,32 +139,38 @@ class Dashboard:
             tuple(sorted(filters.values.items())),
             viewer.tenant_id,
         )
-        if spec.cached:
-            page, hit = self.cache.get(key, lambda: spec.build(ctx), version)
+        download = query.get("download")
+
+        def build() -> tuple[Page | None, bool]:
+            if spec.cached:
+                return self.cache.get(key, lambda: spec.build(ctx), version)
+            return spec.build(ctx), False
+
+        def options() -> dict[str, list[str]]:
+            # the filter lists change only with the ledger: one cached query per ledger version
+            found, _ = self.cache.get(
+                ("options", viewer.tenant_id), lambda: filter_options(store, filters), version
+            )
+            return found
+
+        if download is not None:
+            (page, hit), choices = build(), {}
         else:
-            page, hit = spec.build(ctx), False
+            (page, hit), choices = together(store, build, options)
         if page is None:
             return self.render("error.html", status=404, message="Nothing here.", viewer=viewer)
-        download = query.get("download")
         if download is not None:
             return self._csv(page, download, spec.name)
-        options, _ = self.cache.get(
-            ("options", viewer.tenant_id), lambda: filter_options(self.store, filters), version
-        )
         elapsed = (time.perf_counter() - started) * 1000
         response = self.render(
             "page.html",
             page=page,
             viewer=viewer,
             filters=filters,
-            options=options,
+            options=choices,
             dimensions=DIMENSIONS,
             ranges=RANGES,
-            nav=[
-                p
-                for p in PAGES
-                if p.nav and p.available(self.store) and (p.for_tenant_keys or viewer.tenant_id is None)
-            ],
+            nav=[p for p in self._nav(version) if p.for_tenant_keys or viewer.tenant_id is None],
             active=spec.name,
             path=request.url.path,
             server_ms=elapsed,
@@ -163,15 +178,27 @@ class Dashboard:
             extra=hints,
         )
         total = (time.perf_counter() - started) * 1000
-        response.headers["Server-Timing"] = f'build;dur={total:.1f}, cache;desc="{"hit" if hit else "miss"}"'
+        response.headers["Server-Timing"] = (
+            f'build;dur={total:.1f}, cache;desc="{"hit" if hit else "miss"}", '
+            f'db;dur={store.seconds * 1000:.1f};desc="{store.queries} queries"'
+        )
         return response
+
+    def _nav(self, version: tuple[Any, ...]) -> list[PageSpec]:
+        """The pages in the navigation (a page such as Finance appears once the ledger has its data)."""
+        pages, _ = self.cache.get(
+            ("nav",), lambda: [p for p in PAGES if p.nav and p.available(self.store)], version
+        )
+        return pages
 
     def focus(self, request: Request, viewer: Viewer) -> Response:
         """The reader's time range as a FOCUS 1.2 CSV download."""
         from costtrail.web.pages.finance import focus_csv
 
         filters = Filters.from_query(dict(request.query_params), latest=latest_event(self.store, None))
-        ctx = PageContext(self.store, self.settings, filters, viewer, {}, self.controls_file)
+        ctx = PageContext(
+            self.store, self.settings, filters, viewer, {}, self.controls_file, targets=self.targets
+        )
         headers = dict(SECURITY_HEADERS)
         headers["Content-Disposition"] = 'attachment; filename="costtrail-focus.csv"'
         return Response(focus_csv(ctx), media_type="text/csv; charset=utf-8", headers=headers)
@@ -197,6 +224,8 @@ def mount_dashboard(
     """Serve the dashboard from ``app`` at ``/`` (sign-in at ``/login``).
 
     ``controls_file`` (the budgets YAML) adds budget gauges; alerts come from the ledger.
+    ``settings.targets`` (a units file, see :mod:`costtrail.web.targets`) sets the cost per
+    outcome targets; a bad file raises :class:`~costtrail.web.targets.TargetsError`.
 
     >>> from fastapi import FastAPI
     >>> app = FastAPI()
@@ -211,6 +240,7 @@ def mount_dashboard(
         Assets(),
         LedgerVersionCache(store),
         controls_file,
+        load_targets(settings.targets),
     )
 
     async def login_form(request: Request) -> Response:

@@ -16,11 +16,13 @@ from typing import Any
 
 Row = Mapping[str, Any]
 CENT = Decimal("0.01")
+CENTI_CENT = Decimal("0.0001")
 
 
 @dataclass(frozen=True)
 class Column:
-    """One table column: ``kind`` is text, money, int, num, pct (a 0..1 ratio) or ms."""
+    """One table column: ``kind`` is text, money, unit (a unit price: to 1/100 cent under $1),
+    int, num, pct (a 0..1 ratio) or ms."""
 
     key: str
     label: str
@@ -98,8 +100,10 @@ def display(kind: str, value: Any) -> str:
         return "—"
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S")
-    if kind == "money":
-        amount = Decimal(value).quantize(CENT, rounding=ROUND_HALF_EVEN)
+    if kind in ("money", "unit"):
+        # a cost per outcome of $0.0321 against a $0.0257 target reads as $0.03 vs $0.03 in cents
+        step = CENTI_CENT if kind == "unit" and abs(Decimal(value)) < 1 else CENT
+        amount = Decimal(value).quantize(step, rounding=ROUND_HALF_EVEN)
         amount = abs(amount) if amount == 0 else amount  # no "-$0.00"
         return f"-${-amount:,}" if amount < 0 else f"${amount:,}"
     if kind == "int":

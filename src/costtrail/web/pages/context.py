@@ -16,6 +16,7 @@ from costtrail.settings import Settings
 from costtrail.web.blocks import Notice
 from costtrail.web.filters import DIMENSIONS, Filters
 from costtrail.web.sessions import Viewer
+from costtrail.web.targets import UnitTargets
 
 OPTION_LIMIT = 200
 
@@ -31,6 +32,7 @@ class PageContext:
     path_params: Mapping[str, str]
     controls_file: Path | None = None
     query: Mapping[str, str] = field(default_factory=dict)
+    targets: UnitTargets | None = None
 
     def link(self, path: str, **changes: str | None) -> str:
         """A URL to ``path`` that keeps the reader's filters (with some changed)."""

@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
-from costtrail.finance.unit_economics import cost_per_outcome, cost_to_serve
-from costtrail.reports import view_report
+from costtrail.finance.unit_economics import ServeRow, cost_per_outcome, cost_to_serve
+from costtrail.reports import report
 from costtrail.web import charts
 from costtrail.web.blocks import Column, Page, Row, Section, Table
 from costtrail.web.pages.context import PageContext, period_of, unpriced_notice, window
+from costtrail.web.querying import together
 
 OUTCOMES = 10
+# what the tables draw (the ratios bring their parts along)
+CUSTOMER_METRICS = ("total_cost", "runs", "avg_cost_per_run", "cost_per_successful_run")
+FEATURE_METRICS = (*CUSTOMER_METRICS, "total_input_tokens", "total_output_tokens")
+RATIO = Decimal("0.0001")
 
 
-def _with_margin(ctx: PageContext, rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], bool]:
+def _with_margin(rows: list[dict[str, Any]], serving: list[ServeRow]) -> tuple[list[dict[str, Any]], bool]:
     """Add cost-to-serve, revenue and margin (finance) to the customer rows, when revenue exists."""
-    serve = {r.key: r for r in cost_to_serve(ctx.store, period_of(ctx), by="customer")}
+    serve = {r.key: r for r in serving}
     has_revenue = any(r.revenue is not None for r in serve.values())
     out = []
     for row in rows:
@@ -33,19 +40,97 @@ def _with_margin(ctx: PageContext, rows: list[dict[str, Any]]) -> tuple[list[dic
     return out, has_revenue
 
 
-def _outcome_rows(ctx: PageContext) -> list[dict[str, Any]]:
+def _versus(unit: dict[str, Any]) -> dict[str, Any]:
+    """Actual against target: the ratio and a verdict a reader can scan."""
+    actual, target = unit["cost_per_outcome"], unit["target"]
+    if target is None:
+        status, over = "no target", None
+    elif actual is None:
+        status, over = "no successful outcomes", None
+    else:
+        over = ((actual - target) / target).quantize(RATIO)
+        status = "over target" if actual > target else "within target"
+    return {**unit, "vs_target": over, "status": status}
+
+
+def outcome_rows(ctx: PageContext) -> list[dict[str, Any]]:
+    """Cost per successful outcome (``finance.cost_per_outcome``) of the busiest outcomes and of
+    every outcome with a target, each against its target."""
     if ctx.viewer.tenant_id is not None:
         return []  # cost per outcome is computed across tenants; not shown to a tenant reader
-    names = ctx.store.query(
-        f"SELECT outcome, count(*) AS n FROM {ctx.store.dialect.final('outcomes')} "
-        f"GROUP BY outcome ORDER BY n DESC LIMIT {OUTCOMES}"
+    names = [
+        str(r["outcome"])
+        for r in ctx.store.query(
+            f"SELECT outcome, count(*) AS n FROM {ctx.store.dialect.final('outcomes')} "
+            f"GROUP BY outcome ORDER BY n DESC, outcome LIMIT {OUTCOMES}"
+        )
+    ]
+    targets = ctx.targets
+    if targets is not None:
+        names += [n for n in targets.names() if n not in names]
+    period = period_of(ctx)
+
+    def unit(name: str) -> Callable[[], dict[str, Any]]:
+        goal = targets.get(name) if targets is not None else None
+        options = {"target": goal.target_usd, "drift_factor": goal.drift_factor} if goal else {}
+        return lambda: _versus(cost_per_outcome(ctx.store, name, period, **options).as_dict())
+
+    return together(ctx.store, *(unit(n) for n in names))
+
+
+def _outcome_section(ctx: PageContext, outcomes: list[dict[str, Any]]) -> Section:
+    with_target = [r for r in outcomes if r["target"] is not None]
+    blocks: list[Any] = []
+    if with_target:
+        blocks.append(
+            charts.grouped_bars(
+                "outcome-vs-target",
+                "Cost per successful outcome against its target",
+                with_target,
+                x="outcome",
+                ys={"actual": "cost_per_outcome", "target": "target"},
+            )
+        )
+    note = (
+        "Target: what one successful outcome may cost (the server's --targets file)."
+        if with_target
+        else "No targets yet: start the server with --targets units.yaml (see docs/dashboard.md)."
     )
-    return [cost_per_outcome(ctx.store, r["outcome"], period_of(ctx)).as_dict() for r in names]
+    blocks.append(
+        Table(
+            "outcomes",
+            "Cost per successful outcome",
+            [
+                Column("outcome", "outcome"),
+                Column("workflows", "workflows"),
+                Column("outcomes", "outcomes", "int"),
+                Column("total_cost", "cost", "money"),
+                Column("cost_per_outcome", "cost per outcome", "unit"),
+                Column("target", "target", "unit"),
+                Column("vs_target", "vs target", "pct"),
+                Column("status", "status"),
+                Column("trailing_week", "trailing week", "unit"),
+                Column("reason", "drift"),
+            ],
+            outcomes,
+            note=note,
+            highlight=lambda r: r["status"] == "over target",
+            highlight_note="Highlighted: outcomes that cost more than their target.",
+        )
+    )
+    return Section("Cost per outcome", blocks)
 
 
 def customers_page(ctx: PageContext) -> Page:
-    features = view_report(ctx.store, "feature", **window(ctx))
-    customers, has_revenue = _with_margin(ctx, list(view_report(ctx.store, "customer", **window(ctx))))
+    store, scope = ctx.store, window(ctx)
+    features, customer_rows, serving, outcomes = together(
+        store,
+        lambda: report(store, by=["feature"], metrics=FEATURE_METRICS, **scope),
+        lambda: report(store, by=["customer_id"], metrics=CUSTOMER_METRICS, **scope),
+        lambda: cost_to_serve(store, period_of(ctx), by="customer"),
+        lambda: outcome_rows(ctx),
+    )
+    customers, has_revenue = _with_margin(list(customer_rows), serving)
 
     def customer_link(row: Row) -> str | None:
         return ctx.link("/customers", customer=str(row["customer_id"])) if row["customer_id"] else None
@@ -117,29 +202,6 @@ def customers_page(ctx: PageContext) -> Page:
             ],
         ),
     ]
-    outcomes = _outcome_rows(ctx)
     if outcomes:
-        sections.append(
-            Section(
-                "Cost per outcome",
-                [
-                    Table(
-                        "outcomes",
-                        "Cost per successful outcome",
-                        [
-                            Column("outcome", "outcome"),
-                            Column("workflows", "workflows"),
-                            Column("outcomes", "outcomes", "int"),
-                            Column("total_cost", "cost", "money"),
-                            Column("cost_per_outcome", "cost per outcome", "money"),
-                            Column("trailing_week", "trailing week", "money"),
-                            Column("target", "target", "money"),
-                            Column("reason", "drift"),
-                        ],
-                        outcomes,
-                        highlight=lambda r: bool(r["drift"]),
-                    )
-                ],
-            )
-        )
+        sections.append(_outcome_section(ctx, outcomes))
     return Page("Features & customers", sections)

@@ -7,35 +7,45 @@ from typing import Any
 
 from costtrail.optimize.traffic import Scope
 from costtrail.optimize.whatif import what_if
-from costtrail.reports import Metric, Ratio, report, view_report
+from costtrail.reports import Metric, MetricDef, Ratio, report
 from costtrail.web import charts
 from costtrail.web.blocks import Column, Notice, Page, Section, Table
 from costtrail.web.pages.context import PageContext, unpriced_notice, window
+from costtrail.web.querying import together
 
 MILLION = Decimal(1_000_000)
+# the models table's columns (the model view without the averages it does not draw)
+MIX = ("total_cost", "model_calls", "total_input_tokens", "total_cache_read_tokens", "total_output_tokens",
+       "p95_latency_ms", "failure_rate", "unpriced_events")  # fmt: skip
 TOTAL_TOKENS = Metric("total_tokens", "sum(input_tokens + output_tokens)", "tokens", "input + output tokens")
 COST_PER_TOKEN = Ratio("cost_per_token", "total_cost", "total_tokens", "usd", "total_cost / total_tokens")
 CACHED_SHARE = Ratio(
     "cached_share", "total_cache_read_tokens", "total_input_tokens", "ratio", "cache reads / input tokens"
 )
+RATES: list[str | MetricDef] = [
+    "total_cost",
+    "total_input_tokens",
+    "total_cache_read_tokens",
+    TOTAL_TOKENS,
+    COST_PER_TOKEN,
+    CACHED_SHARE,
+]
 
 
 def models_page(ctx: PageContext) -> Page:
-    mix = view_report(ctx.store, "model", **window(ctx))
-    rates = report(
-        ctx.store,
-        by=["provider", "model"],
-        metrics=[
-            "total_cost",
-            "total_input_tokens",
-            "total_cache_read_tokens",
-            TOTAL_TOKENS,
-            COST_PER_TOKEN,
-            CACHED_SHARE,
-        ],
-        filters={"kind": ["llm", "embedding"], **window(ctx)["filters"]},
-        since=ctx.filters.since,
-        until=ctx.filters.until,
+    store, scope = ctx.store, window(ctx)
+    mix, rates, daily = together(
+        store,
+        lambda: report(store, by=["provider", "model"], metrics=MIX, **scope),
+        lambda: report(
+            store,
+            by=["provider", "model"],
+            metrics=RATES,
+            filters={"kind": ["llm", "embedding"], **scope["filters"]},
+            since=ctx.filters.since,
+            until=ctx.filters.until,
+        ),
+        lambda: report(store, by=["day", "model"], metrics=["total_cost"], order_by=["day"], **scope),
     )
     per_model = {(r["provider"], r["model"]): r for r in rates}
     rows = []
@@ -52,7 +62,6 @@ def models_page(ctx: PageContext) -> Page:
             }
         )
     hints = _whatif_hints(ctx, rows)
-    daily = report(ctx.store, by=["day", "model"], metrics=["total_cost"], order_by=["day"], **window(ctx))
     return Page(
         "Models & providers",
         [

@@ -6,12 +6,14 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from costtrail.reports import report, view_report
+from costtrail.reports import report
 from costtrail.web import charts
 from costtrail.web.blocks import Column, Metric, Page, Row, Section, Table
 from costtrail.web.pages.context import PageContext, previous_window, segment, unpriced_notice, window
+from costtrail.web.querying import together
 
-HEADLINE = ("total_cost", "runs", "successful_runs", "cost_per_successful_run", "events", "unpriced_events")
+# what the cards draw (cost per successful completion brings its successful_runs along)
+HEADLINE = ("total_cost", "runs", "cost_per_successful_run", "unpriced_events")
 # the previous period's run success is drawn in the daily trend; its headline needs no run join
 PREVIOUS = ("total_cost", "runs")
 MOVERS = 8
@@ -23,15 +25,16 @@ def _change(now: Any, before: Any) -> float | None:
     return float((Decimal(now) - Decimal(before)) / Decimal(before))
 
 
-def movers(ctx: PageContext, dim: str) -> list[dict[str, Any]]:
+def _costs(ctx: PageContext, dim: str, scope: dict[str, Any] | None) -> Callable[[], list[dict[str, Any]]]:
+    """A report call (not yet made) of the cost per ``dim`` over ``scope`` (None: nothing)."""
+    if scope is None:
+        return list
+    return lambda: list(report(ctx.store, by=[dim], metrics=["total_cost"], **scope))
+
+
+def movers(dim: str, now: list[dict[str, Any]], previous: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Groups whose cost rose most against the previous period (both periods from the report API)."""
-    now = report(ctx.store, by=[dim], metrics=["total_cost"], **window(ctx))
-    prev = previous_window(ctx)
-    before = (
-        {r[dim]: r["total_cost"] for r in report(ctx.store, by=[dim], metrics=["total_cost"], **prev)}
-        if prev
-        else {}
-    )
+    before = {r[dim]: r["total_cost"] for r in previous}
     rows = []
     for r in now:
         previous = before.get(r[dim], Decimal(0))
@@ -41,7 +44,9 @@ def movers(ctx: PageContext, dim: str) -> list[dict[str, Any]]:
     return rows[:MOVERS]
 
 
-def _movers_table(ctx: PageContext, dim: str, label: str, link: Callable[[Row], str | None]) -> Table:
+def _movers_table(
+    dim: str, label: str, link: Callable[[Row], str | None], rows: list[dict[str, Any]]
+) -> Table:
     return Table(
         f"movers-{dim}",
         f"Top movers: {label}",
@@ -51,20 +56,31 @@ def _movers_table(ctx: PageContext, dim: str, label: str, link: Callable[[Row], 
             Column("previous_cost", "previous period", "money"),
             Column("increase", "change", "money"),
         ],
-        movers(ctx, dim),
+        rows,
     )
 
 
 def overview_page(ctx: PageContext) -> Page:
     from costtrail.web.pages.controls_data import alert_blocks, budget_blocks
 
-    head = report(ctx.store, by=[], metrics=list(HEADLINE), **window(ctx))
+    scope, prev_window = window(ctx), previous_window(ctx)
+    # every question of this page is independent: ask them at once
+    (head, prev_rows, daily, trend, wf_now, wf_before, cust_now, cust_before, budgets, alerts) = together(
+        ctx.store,
+        lambda: report(ctx.store, by=[], metrics=list(HEADLINE), **scope),
+        lambda: report(ctx.store, by=[], metrics=list(PREVIOUS), **prev_window) if prev_window else [],
+        lambda: report(ctx.store, by=["day", "workflow"], metrics=["total_cost"], order_by=["day"], **scope),
+        # the trend draws one line: ask for that metric only, not the whole day view
+        lambda: report(ctx.store, by=["day"], metrics=["cost_per_successful_run"], order_by=["day"], **scope),
+        _costs(ctx, "workflow", scope),
+        _costs(ctx, "workflow", prev_window),
+        _costs(ctx, "customer_id", scope),
+        _costs(ctx, "customer_id", prev_window),
+        lambda: budget_blocks(ctx),
+        lambda: alert_blocks(ctx),
+    )
     now = head[0] if head else {}
-    prev_window = previous_window(ctx)
-    before: dict[str, Any] = {}
-    if prev_window is not None:
-        prev_rows = report(ctx.store, by=[], metrics=list(PREVIOUS), **prev_window)
-        before = prev_rows[0] if prev_rows else {}
+    before: dict[str, Any] = prev_rows[0] if prev_rows else {}
     cards = [
         Metric(
             "total_cost",
@@ -86,8 +102,6 @@ def overview_page(ctx: PageContext) -> Page:
         else None,
         Metric("unpriced_events", "Unpriced events", now.get("unpriced_events"), "int"),
     ]
-    daily = report(ctx.store, by=["day", "workflow"], metrics=["total_cost"], order_by=["day"], **window(ctx))
-    trend = view_report(ctx.store, "day", **window(ctx))
 
     def workflow_link(r: Row) -> str | None:
         return ctx.link(f"/workflows/{segment(r['workflow'])}") if r["workflow"] else None
@@ -120,11 +134,13 @@ def overview_page(ctx: PageContext) -> Page:
         Section(
             "What moved",
             [
-                _movers_table(ctx, "workflow", "workflow", workflow_link),
-                _movers_table(ctx, "customer_id", "customer", customer_link),
+                _movers_table("workflow", "workflow", workflow_link, movers("workflow", wf_now, wf_before)),
+                _movers_table(
+                    "customer_id", "customer", customer_link, movers("customer_id", cust_now, cust_before)
+                ),
             ],
         ),
-        *budget_blocks(ctx),
-        *alert_blocks(ctx),
+        *budgets,
+        *alerts,
     ]
     return Page("Overview", sections)

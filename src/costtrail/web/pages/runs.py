@@ -9,13 +9,17 @@ from costtrail.reports import ReportError, failed_spend, run_costs, run_steps, t
 from costtrail.web import charts
 from costtrail.web.blocks import Column, Metric, Notice, Page, Row, Section, Table
 from costtrail.web.pages.context import PageContext, segment, unpriced_notice, window
+from costtrail.web.querying import together
 
 TOP = 50
 
 
 def runs_page(ctx: PageContext) -> Page:
-    runs = top_runs(ctx.store, TOP, **window(ctx))
-    failed = failed_spend(ctx.store, **window(ctx))
+    runs, failed = together(
+        ctx.store,
+        lambda: top_runs(ctx.store, TOP, **window(ctx)),
+        lambda: failed_spend(ctx.store, **window(ctx)),
+    )
 
     def run_link(row: Row) -> str:
         return ctx.link(f"/runs/{segment(row['run_id'])}")
@@ -72,8 +76,11 @@ def _belongs(ctx: PageContext, run_id: str) -> bool:
     tenant = ctx.viewer.tenant_id
     if tenant is None:
         return True
-    mine = run_costs(ctx.store, filters={"run_id": run_id, "tenant_id": tenant})
-    everyone = run_costs(ctx.store, filters={"run_id": run_id})
+    mine, everyone = together(
+        ctx.store,
+        lambda: run_costs(ctx.store, filters={"run_id": run_id, "tenant_id": tenant}),
+        lambda: run_costs(ctx.store, filters={"run_id": run_id}),
+    )
     return bool(mine) and mine[0]["events"] == everyone[0]["events"]
 
 

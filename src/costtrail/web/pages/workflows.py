@@ -4,13 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from costtrail.reports import VIEWS, report, top_runs, view_report
+from costtrail.reports import VIEWS, report, top_runs
 from costtrail.reports.views import WORKFLOW_METRICS
 from costtrail.web import charts
 from costtrail.web.blocks import Column, Page, Row, Section, Table
 from costtrail.web.pages.context import PageContext, segment, unpriced_notice, window
+from costtrail.web.querying import together
 
 TOP_RUNS = 20
+SUMMARY = (
+    "total_cost",
+    "runs",
+    "success_rate",
+    "cost_per_successful_run",
+    "p95_latency_ms",
+    "unpriced_events",
+)
+STEP_METRICS = ("total_cost", "events", "avg_cost_per_run", "retry_rate", "failure_rate", "p95_latency_ms")
 
 
 def _workflow_rows(ctx: PageContext) -> tuple[list[dict[str, Any]], Any]:
@@ -62,15 +72,24 @@ def workflows_page(ctx: PageContext) -> Page:
 def workflow_page(ctx: PageContext) -> Page | None:
     name = ctx.path_params["workflow"]
     scope = window(ctx, workflow=name)
-    summary = view_report(ctx.store, "workflow", **scope)
+    store = ctx.store
+
+    def drawn(by: tuple[str, ...], metrics: tuple[str, ...], order: tuple[str, ...] | None = None) -> Any:
+        return lambda: report(store, by=by, metrics=metrics, order_by=order, **scope)
+
+    # independent questions, asked at once; each asks only for what its chart or table draws
+    summary, steps, agents, models, inputs, payloads, runs = together(
+        store,
+        drawn(("workflow",), SUMMARY),
+        drawn(("workflow", "step"), STEP_METRICS),
+        drawn(("agent",), ("total_cost",)),
+        drawn(("provider", "model"), ("total_cost",)),
+        drawn(("input_band",), ("events",), ("input_band",)),
+        drawn(("payload_band",), ("total_cost",), ("payload_band",)),
+        lambda: top_runs(store, TOP_RUNS, **scope),
+    )
     if not summary:
         return None
-    steps = view_report(ctx.store, "step", **scope)
-    agents = view_report(ctx.store, "agent", **scope)
-    models = view_report(ctx.store, "model", **scope)
-    inputs = view_report(ctx.store, "input-band", **scope)
-    payloads = view_report(ctx.store, "payload-band", **scope)
-    runs = top_runs(ctx.store, TOP_RUNS, **scope)
     head = summary[0]
     from costtrail.web.blocks import Metric
 

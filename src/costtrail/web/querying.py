@@ -1,0 +1,77 @@
+"""How pages reach the store: every query counted, independent queries run side by side.
+
+A page asks the report API several independent questions (the headline, the
+daily trend, the movers, ...). :func:`together` runs them at once on a thread
+pool when the store allows concurrent reads (DuckDB: one cursor per query on
+one connection; a ClickHouse HTTP client without a session), else one after
+another. :class:`CountingStore` wraps the store for one request so the
+``Server-Timing`` header (and the tests) can say how many queries a page made.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import pyarrow as pa
+
+from costtrail.ledger.store import LedgerStore
+
+T = TypeVar("T")
+# Two report queries in flight per page keep both cores busy without starving the ingest API.
+WORKERS = 4
+
+
+class CountingStore:
+    """A store that counts (and times) the queries made through it; everything else passes through."""
+
+    def __init__(self, store: LedgerStore) -> None:
+        self.inner = store
+        self.queries = 0
+        self.seconds = 0.0
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def _timed(self, run: Callable[[str], T], sql: str) -> T:
+        import time
+
+        started = time.perf_counter()
+        try:
+            return run(sql)
+        finally:
+            with self._lock:
+                self.queries += 1
+                self.seconds += time.perf_counter() - started
+
+    def query(self, sql: str) -> list[dict[str, Any]]:
+        return self._timed(self.inner.query, sql)
+
+    def query_arrow(self, sql: str) -> pa.Table:
+        return self._timed(self.inner.query_arrow, sql)
+
+
+def concurrent_reads(store: Any) -> bool:
+    """True when queries may run at once on ``store`` (checked on the unwrapped store)."""
+    inner = store.inner if isinstance(store, CountingStore) else store
+    kind = type(inner).__name__
+    if kind == "DuckDBStore":
+        return True
+    # clickhouse-connect's HTTP client is safe across threads when it holds no session;
+    # the embedded chdb engine is not
+    return kind == "ClickHouseStore" and getattr(getattr(inner, "target", None), "engine", "chdb") == "server"
+
+
+def together(store: Any, *work: Callable[[], Any]) -> list[Any]:
+    """Run independent report calls, concurrently when the store allows; results in order.
+
+    >>> head, daily = together(store, lambda: report(store, by=[]), lambda: report(store, by=["day"]))
+    """
+    if len(work) < 2 or not concurrent_reads(store):
+        return [w() for w in work]
+    with ThreadPoolExecutor(max_workers=min(WORKERS, len(work))) as pool:
+        futures = [pool.submit(w) for w in work]
+        return [f.result() for f in futures]

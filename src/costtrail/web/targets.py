@@ -1,0 +1,146 @@
+"""Cost-per-outcome targets: what the business is willing to pay for one successful outcome.
+
+The targets file is the finance layer's unit file, the one ``costtrail unit-cost
+--config`` already reads: per outcome name, a ``target_usd`` and an optional
+``drift_factor`` (the trailing week is flagged above target x factor)::
+
+    units:
+      ticket_resolved:
+        target_usd: "0.40"       # USD per successful outcome
+        drift_factor: 1.25       # optional (1.25)
+      fields_extracted:
+        target_usd: "0.05"
+
+The dashboard (``costtrail serve --targets FILE`` or ``COSTTRAIL_TARGETS``)
+shows each outcome's actual cost per outcome against its target and
+highlights the ones over target. A bad file stops the server with an error
+naming the file, the line and the field.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from costtrail.schema.yaml_source import line_of, path_text
+
+DEFAULT_DRIFT = Decimal("1.25")
+
+
+class TargetsError(ValueError):
+    """A targets file that cannot be used; the message names the file, line and field."""
+
+
+def _exact(value: Any, field: str) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
+        raise ValueError(f'{field} must be a number such as "0.40"')
+    try:
+        # through str: a YAML float 0.1 is the decimal 0.1, not its binary neighbour
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ValueError(f'{field} must be a number such as "0.40", not {value!r}') from None
+    if not amount.is_finite():
+        raise ValueError(f"{field} must be a finite number, not {value!r}")
+    return amount
+
+
+class UnitTarget(BaseModel):
+    """The target cost of one successful outcome (USD) and the drift factor for its trailing week."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    target_usd: Decimal = Field(description="USD the business is willing to pay per successful outcome")
+    drift_factor: Decimal = Field(default=DEFAULT_DRIFT, description="flag a week above target x this")
+
+    @field_validator("target_usd", mode="before")
+    @classmethod
+    def _target(cls, value: Any) -> Decimal:
+        amount = _exact(value, "target_usd")
+        if amount <= 0:
+            raise ValueError(f"target_usd must be above 0 (USD per successful outcome), not {amount}")
+        return amount
+
+    @field_validator("drift_factor", mode="before")
+    @classmethod
+    def _factor(cls, value: Any) -> Decimal:
+        factor = _exact(value, "drift_factor")
+        if factor < 1:
+            raise ValueError(f"drift_factor must be 1 or more (1.25 flags 25% above), not {factor}")
+        return factor
+
+
+class UnitTargets(BaseModel):
+    """Targets per outcome name (``units:`` in the file). Look one up with :meth:`get`.
+
+    >>> UnitTargets.from_yaml('units: {ticket_resolved: {target_usd: "0.40"}}').get("ticket_resolved")
+    UnitTarget(target_usd=Decimal('0.40'), drift_factor=Decimal('1.25'))
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    units: dict[str, UnitTarget] = Field(default_factory=dict)
+
+    def get(self, outcome: str) -> UnitTarget | None:
+        return self.units.get(outcome)
+
+    def names(self) -> list[str]:
+        return sorted(self.units)
+
+    @classmethod
+    def load(cls, path: str | Path) -> UnitTargets:
+        """Read and validate a targets file; raises :class:`TargetsError` naming file, line, field."""
+        p = Path(path)
+        try:
+            text = p.read_text()
+        except OSError as exc:
+            raise TargetsError(f"{p}: cannot read the targets file ({exc.strerror})") from exc
+        return cls.from_yaml(text, source=str(p))
+
+    @classmethod
+    def from_yaml(cls, text: str, *, source: str = "<targets>") -> UnitTargets:
+        try:
+            node = yaml.compose(text, Loader=yaml.SafeLoader)
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise TargetsError(f"{source}: not valid YAML: {exc}") from exc
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise TargetsError(
+                f"{source}: a targets file is a YAML mapping with one key, units: "
+                '(units: {ticket_resolved: {target_usd: "0.40"}})'
+            )
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise TargetsError(_describe(exc, data, node, source)) from exc
+
+
+def _describe(exc: ValidationError, data: dict[str, Any], node: yaml.Node | None, source: str) -> str:
+    out = []
+    for err in exc.errors():
+        loc = list(err["loc"])
+        line = line_of(node, loc)
+        where = path_text(loc, data, name_key="outcome", default="targets")
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = (
+                "unknown field (an outcome takes target_usd and drift_factor)"
+                if len(loc) == 3
+                else "unknown field (the file has one key, units:, mapping outcome names to targets)"
+            )
+        elif err["type"] in ("model_type", "dict_type"):
+            msg = 'expected a mapping, e.g. ticket_resolved: {target_usd: "0.40"}'
+        elif err["type"] == "missing":
+            msg = 'missing: give the USD per successful outcome, e.g. target_usd: "0.40"'
+        out.append(f"{source}:{line}: {where}: {msg}" if line else f"{source}: {where}: {msg}")
+    return "invalid targets file\n  " + "\n  ".join(out)
+
+
+def load_targets(path: str | Path | None) -> UnitTargets | None:
+    """The targets file at ``path`` (None: no targets); raises :class:`TargetsError`."""
+    return None if path is None else UnitTargets.load(path)
