@@ -87,7 +87,10 @@ def test_together_runs_reads_at_once_on_duckdb_and_keeps_order(web_store: DuckDB
 
     assert together(web_store, *(work(i) for i in range(4))) == [0, 1, 2, 3]
     assert most >= 2
+    most = 0
     assert together(object(), *(work(i) for i in range(3))) == [0, 1, 2]  # unknown store: in turn
+    assert together(CountingStore(web_store, parallel=False), *(work(i) for i in range(3))) == [0, 1, 2]
+    assert most == 1
 
 
 @pytest.fixture

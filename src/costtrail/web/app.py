@@ -82,6 +82,8 @@ class Dashboard:
     cache: LedgerVersionCache
     controls_file: Path | None = None
     targets: UnitTargets | None = None
+    # independent report calls of a page run side by side (see costtrail.web.querying)
+    concurrent_queries: bool = True
 
     def viewer(self, request: Request) -> Viewer | None:
         token = request.cookies.get(COOKIE_NAME)
@@ -113,7 +115,7 @@ class Dashboard:
         """Build (or reuse) one page for a signed-in viewer: HTML, or a table as CSV."""
         started = time.perf_counter()
         query = dict(request.query_params)
-        store = CountingStore(self.store)
+        store = CountingStore(self.store, parallel=self.concurrent_queries)
         version, latest = together(store, self.cache.version, lambda: latest_event(store, viewer.tenant_id))
         try:
             filters = Filters.from_query(query, latest=latest, tenant=viewer.tenant_id)

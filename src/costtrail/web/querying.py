@@ -27,8 +27,9 @@ WORKERS = 4
 class CountingStore:
     """A store that counts (and times) the queries made through it; everything else passes through."""
 
-    def __init__(self, store: LedgerStore) -> None:
+    def __init__(self, store: LedgerStore, *, parallel: bool = True) -> None:
         self.inner = store
+        self.parallel = parallel
         self.queries = 0
         self.seconds = 0.0
         self._lock = threading.Lock()
@@ -55,7 +56,10 @@ class CountingStore:
 
 
 def concurrent_reads(store: Any) -> bool:
-    """True when queries may run at once on ``store`` (checked on the unwrapped store)."""
+    """True when queries may run at once on ``store`` (checked on the unwrapped store; a
+    :class:`CountingStore` made with ``parallel=False`` runs them in turn)."""
+    if isinstance(store, CountingStore) and not store.parallel:
+        return False
     inner = store.inner if isinstance(store, CountingStore) else store
     kind = type(inner).__name__
     if kind == "DuckDBStore":
