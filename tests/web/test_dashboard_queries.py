@@ -27,8 +27,8 @@ from costtrail.web.targets import UnitTargets
 BUDGET: dict[str, tuple[dict[str, str], int]] = {
     "overview": ({}, 19),
     "workflows": ({}, 4),
-    "workflow": ({"workflow": "support_reply"}, 17),
-    "runs": ({}, 5),
+    "workflow": ({"workflow": "support_reply"}, 19),
+    "runs": ({}, 7),
     "run": ({"run_id": "run-0001"}, 6),
     "customers": ({}, 28),
     "models": ({}, 7),
@@ -125,3 +125,19 @@ def test_counting_store_passes_everything_else_through(web_store: DuckDBStore) -
     assert counted.dialect is web_store.dialect and counted.url == web_store.url
     assert counted.query_arrow("SELECT 1 AS one").num_rows == 1
     assert counted.queries == 1 and counted.seconds > 0
+
+
+@pytest.mark.parametrize(
+    "filters", [{}, {"workflow": "doc_extraction"}, {"tenant_id": "acme"}, {"workflow": "no-such-workflow"}]
+)
+def test_costliest_runs_are_top_runs(web_store: DuckDBStore, filters: dict[str, str]) -> None:
+    from costtrail.reports import top_runs
+    from costtrail.web.pages.runs import costliest_runs
+
+    window = Filters.from_query({}, latest=latest_event(web_store, None))
+    scope = {"filters": filters, "since": window.since, "until": window.until}
+    two_step = costliest_runs(web_store, 20, **scope)
+    expected = top_runs(web_store, 20, **scope)
+    assert list(two_step) == list(expected)
+    assert two_step.unpriced == expected.unpriced and two_step.metrics == expected.metrics
+    assert len(expected) == (0 if filters.get("workflow") == "no-such-workflow" else 20)

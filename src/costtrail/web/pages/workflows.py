@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from costtrail.reports import VIEWS, report, top_runs
+from costtrail.reports import VIEWS, report
 from costtrail.reports.views import WORKFLOW_METRICS
 from costtrail.web import charts
 from costtrail.web.blocks import Column, Page, Row, Section, Table
 from costtrail.web.pages.context import PageContext, segment, unpriced_notice, window
+from costtrail.web.pages.runs import costliest_runs
 from costtrail.web.querying import together
 
 TOP_RUNS = 20
@@ -86,7 +87,7 @@ def workflow_page(ctx: PageContext) -> Page | None:
         drawn(("provider", "model"), ("total_cost",)),
         drawn(("input_band",), ("events",), ("input_band",)),
         drawn(("payload_band",), ("total_cost",), ("payload_band",)),
-        lambda: top_runs(store, TOP_RUNS, **scope),
+        lambda: costliest_runs(store, TOP_RUNS, **scope),
     )
     if not summary:
         return None
