@@ -1,12 +1,15 @@
 """Ingest endpoints: each reads the body, authorizes, and hands the batch to :mod:`intake`.
 
-The store append runs in a worker thread; the response is sent only after it
-returned (for DuckDB: the transaction committed), so an acknowledged batch is
-durable.
+Parsing and validation run in worker threads. Event batches then go to the
+app's single event writer (:mod:`group_commit`), which merges the batches
+waiting at that moment into one append; outcomes and cost lines are appended
+directly. Either way the response is sent only after the append returned (for
+DuckDB: the transaction committed), so an acknowledged batch is durable.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -19,7 +22,15 @@ from costtrail.auth import ApiKey, Scope
 from costtrail.collector.access import requires
 from costtrail.collector.app import Collector
 from costtrail.collector.errors import ApiError
-from costtrail.collector.intake import BatchResult, accept_cost_lines, accept_events, accept_outcomes
+from costtrail.collector.group_commit import GroupCommitter
+from costtrail.collector.intake import (
+    BatchResult,
+    PreparedEvents,
+    accept_cost_lines,
+    accept_outcomes,
+    count_appended,
+    prepare_events,
+)
 from costtrail.collector.payload import parse_records, read_body
 from costtrail.otlp import OtlpDecodeError, decode_traces, encode_response, traces_to_events
 
@@ -92,20 +103,54 @@ def stored_or_503(append: Callable[[], BatchResult]) -> BatchResult:
     except ApiError:
         raise
     except Exception as exc:
-        log.exception("the ledger could not store a batch")
-        raise ApiError(
-            503,
-            "ledger_unavailable",
-            f"the ledger could not store this batch ({type(exc).__name__}: {str(exc)[:200]}); nothing was "
-            "stored from it: send it again later",
-            headers={"Retry-After": "1"},
-        ) from exc
+        raise _unavailable(exc) from exc
+
+
+def _unavailable(exc: Exception) -> ApiError:
+    log.error("the ledger could not store a batch", exc_info=exc)
+    return ApiError(
+        503,
+        "ledger_unavailable",
+        f"the ledger could not store this batch ({type(exc).__name__}: {str(exc)[:200]}); nothing was "
+        "stored from it: send it again later",
+        headers={"Retry-After": "1"},
+    )
+
+
+def event_writer(request: Request) -> GroupCommitter:
+    """The app's one event writer, started on first use (on the event loop: no race to create it)."""
+    writer: GroupCommitter | None = getattr(request.app.state, "event_writer", None)
+    if writer is None:
+        writer = GroupCommitter(_collector(request).store)
+        request.app.state.event_writer = writer
+    return writer
+
+
+async def commit_events(request: Request, prepared: PreparedEvents) -> BatchResult:
+    """Hand a prepared batch to the event writer; returns once its rows are committed."""
+    if not prepared.table.num_rows:
+        return prepared.result
+    future = event_writer(request).submit(prepared.table)
+    try:
+        appended = await asyncio.wrap_future(future)
+    except Exception as exc:
+        raise _unavailable(exc) from exc
+    return count_appended(prepared, appended)
 
 
 @router.post("/v1/events", openapi_extra=_BATCH_BODY, summary="Ingest a batch of events")
 async def post_events(request: Request, key: ApiKey = INGEST) -> JSONResponse:
     """Validate, price and store events; answers once they are durable in the ledger."""
-    return await _ingest(request, key, lambda r, k, c: accept_events(r, k, c.store, c.pricer))
+    collector = _collector(request)
+    body = await read_body(request, collector.limits)
+    content_type = request.headers.get("content-type", "")
+
+    def work() -> tuple[PreparedEvents, int]:
+        records = parse_records(body, content_type, collector.limits)
+        return prepare_events(records, key, collector.pricer), len(records)
+
+    prepared, received = await run_in_threadpool(work)
+    return batch_response(await commit_events(request, prepared), received)
 
 
 @router.post("/v1/outcomes", openapi_extra=_BATCH_BODY, summary="Ingest outcome events")
@@ -127,17 +172,14 @@ async def post_traces(request: Request, key: ApiKey = INGEST) -> Response:
     body = await read_body(request, collector.limits)
     content_type = request.headers.get("content-type", "application/x-protobuf")
 
-    def work() -> tuple[int, BatchResult]:
+    def work() -> PreparedEvents:
         try:
             export = decode_traces(body, content_type)
         except OtlpDecodeError as exc:
             raise ApiError(400, "malformed_otlp", str(exc), field="(body)") from exc
-        mapped = traces_to_events(export)
-        return mapped.spans, stored_or_503(
-            lambda: accept_events(mapped.records, key, collector.store, collector.pricer)
-        )
+        return prepare_events(traces_to_events(export).records, key, collector.pricer)
 
-    _, result = await run_in_threadpool(work)
+    result = await commit_events(request, await run_in_threadpool(work))
     message = "; ".join(f"mapped event {p.index}: {p.field}: {p.reason}" for p in result.problems[:5])
     payload, media_type = encode_response(content_type, len(result.problems), message)
     return Response(payload, media_type=media_type)

@@ -1,24 +1,29 @@
 """Accepting batches: tenant rules, validation, pricing and a durable append.
 
-A batch's records are checked one by one; the good ones are appended in one
-store call (a committed transaction on DuckDB) before the caller is answered,
-the bad ones are listed with their index, field and reason.
+An event batch is validated a column at a time (``ledger.columnar``: the same
+rules as ``Event``, the bad records explained with their index, field and
+reason), priced in bulk, and the good rows appended in one store call (a
+committed transaction on DuckDB) before the caller is answered. The collector
+splits this in two (:func:`prepare_events`, then its group-commit writer) so
+that concurrent batches share one append.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel
 
 from costtrail.auth import ApiKey
 from costtrail.ingest import IngestResult
-from costtrail.ledger.rows import events_to_arrow
+from costtrail.ledger.columnar import event_batch
 from costtrail.ledger.store import AppendResult, LedgerStore
 from costtrail.pricing import Pricer
-from costtrail.schema import CostLine, Event, Outcome, Problem, validate_many
+from costtrail.schema import CostLine, Outcome, Problem, validate_many
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -72,22 +77,40 @@ def _count(result: BatchResult, appended: AppendResult) -> BatchResult:
     return result
 
 
-def accept_events(records: Sequence[Any], key: ApiKey, store: LedgerStore, pricer: Pricer) -> BatchResult:
-    """Validate, price and durably append a batch of event records."""
+@dataclass
+class PreparedEvents:
+    """A validated, priced batch waiting for its append: the rows and the result so far."""
+
+    table: pa.Table
+    result: BatchResult
+
+
+def prepare_events(records: Sequence[Any], key: ApiKey, pricer: Pricer) -> PreparedEvents:
+    """Tenant rules, validation and pricing of a batch of event records (no store access)."""
     result = BatchResult()
-    events = _validate(Event, records, key, result)
-    return _accept_valid_events(events, store, pricer, result)
-
-
-def _accept_valid_events(
-    events: list[Event], store: LedgerStore, pricer: Pricer, result: BatchResult
-) -> BatchResult:
-    if events:
-        # The bulk path: one Arrow table priced in one pass, appended in one transaction.
-        table = pricer.price_table(events_to_arrow(events))
+    kept, where, refused = scope_to_tenant(records, key)
+    batch = event_batch(kept)
+    result.problems = refused + [Problem(where[p.index], p.field, p.reason) for p in batch.problems]
+    result.problems.sort(key=lambda p: p.index)
+    table = batch.table
+    if table.num_rows:
+        # The bulk path: one Arrow table priced in one pass.
+        table = pricer.price_table(table)
         result.unpriced = int(pc.sum(table.column("unpriced")).as_py() or 0)
-        _count(result, store.append_event_table(table))
-    return result
+    return PreparedEvents(table, result)
+
+
+def count_appended(prepared: PreparedEvents, appended: AppendResult) -> BatchResult:
+    """The batch's result once its append returned."""
+    return _count(prepared.result, appended)
+
+
+def accept_events(records: Sequence[Any], key: ApiKey, store: LedgerStore, pricer: Pricer) -> BatchResult:
+    """Validate, price and durably append a batch of event records (one append of its own)."""
+    prepared = prepare_events(records, key, pricer)
+    if not prepared.table.num_rows:
+        return prepared.result
+    return count_appended(prepared, store.append_event_table(prepared.table))
 
 
 def accept_outcomes(records: Sequence[Any], key: ApiKey, store: LedgerStore) -> BatchResult:

@@ -15,8 +15,6 @@ from costtrail.ledger.columns import (
     COST_LINE_COLUMNS,
     COST_LINE_SCHEMA,
     COST_SCALE,
-    EVENT_COLUMNS,
-    EVENT_SCHEMA,
     OUTCOME_COLUMNS,
     OUTCOME_SCHEMA,
 )
@@ -62,26 +60,11 @@ def quantize_cost(value: Decimal | None) -> Decimal | None:
 
 
 def events_to_arrow(events: Sequence[Event]) -> pa.Table:
-    cols: dict[str, list[Any]] = {c.name: [] for c in EVENT_COLUMNS}
-    for e in events:
-        d = e.__dict__
-        key = event_uuid(e.event_id)
-        for c in EVENT_COLUMNS:
-            name = c.name
-            if name == "event_uuid":
-                cols[name].append(key.bytes)
-            elif name == "event_id":
-                cols[name].append(stored_event_id(e.event_id, key))
-            elif name in ("started_at", "ended_at"):
-                cols[name].append(_naive_utc(d[name]))
-            elif name == "attributes":
-                cols[name].append(json.dumps(d[name], sort_keys=True) if d[name] else None)
-            elif name == "cost_usd":
-                cols[name].append(quantize_cost(d[name]))
-            else:
-                v = d[name]
-                cols[name].append(v.value if hasattr(v, "value") else v)
-    return pa.Table.from_pydict(cols, schema=EVENT_SCHEMA)
+    """Validated events as an ``EVENT_SCHEMA`` table (built a column at a time: ledger.columnar)."""
+    # Imported here: columnar builds on this module's id helpers.
+    from costtrail.ledger.columnar import events_to_arrow as to_arrow
+
+    return to_arrow(events)
 
 
 def outcomes_to_arrow(outcomes: Sequence[Outcome]) -> pa.Table:
