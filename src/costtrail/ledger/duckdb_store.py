@@ -170,6 +170,29 @@ class DuckDBStore:
                 cur.close()
         return AppendResult(inserted, table.num_rows - inserted)
 
+    def stored_event_keys(self, table: pa.Table) -> set[bytes]:
+        """The ``event_uuid`` values of an event table already in the ledger (what an append would skip).
+
+        Searched as ``append_event_table`` searches: stored rows in the table's started_at range.
+        """
+        if table.num_rows == 0:
+            return set()
+        with self._lock:
+            cur = self._conn.cursor()
+            try:
+                cur.register("_probe", table.select(["event_uuid", "started_at"]))
+                bounds = cur.execute("SELECT min(started_at), max(started_at) FROM _probe").fetchone()
+                assert bounds is not None
+                found = cur.execute(
+                    f"""SELECT DISTINCT e.event_uuid FROM events e
+                        WHERE e.started_at BETWEEN {sql_literal(bounds[0])} AND {sql_literal(bounds[1])}
+                          AND e.event_uuid IN (SELECT CAST(event_uuid AS UUID) FROM _probe)"""
+                ).fetchall()
+            finally:
+                cur.unregister("_probe")
+                cur.close()
+        return {key.bytes for (key,) in found}
+
     def delete_cost_lines(self, where_sql: str) -> int:
         with self._lock:
             row = self._conn.execute(f"DELETE FROM cost_lines WHERE {where_sql}").fetchone()
