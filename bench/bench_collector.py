@@ -1,11 +1,23 @@
-"""Collector ingest throughput with a durable acknowledgement, against the same work in process.
+"""Collector ingest throughput with a durable acknowledgement, and SDK -> collector -> store end to end.
 
-Measures, in one run, on fresh DuckDB files:
-- baseline: validating, pricing and appending the same JSON batches in process
-  (``collector.intake.accept_events``: no HTTP, no auth);
-- the collector: ``costtrail serve`` as its own process, ``POST /v1/events`` with JSON batches
-  of 500 from several client threads, each answer received only after the batch committed.
-The ledger is counted afterwards: every acknowledged event must be there.
+Measured in one run, each figure the median of ``BENCH_RUNS`` runs (default 5) on fresh ledgers:
+
+1. The collector: ``costtrail serve`` as its own process on a DuckDB file, ``POST /v1/events``
+   with JSON batches of 500 from ``CLIENTS`` client threads; each answer arrives only after the
+   batch committed. Baselines, same batches, in process (no HTTP, no auth):
+   - ``accept_events`` (the collector's own path: columnar validation, bulk pricing, one append
+     per batch);
+   - the per-record path it replaced (``Event`` per record, a per-event, per-field copy into
+     Arrow, one append per batch), to show what the columnar path changed.
+2. SDK -> collector -> store: ``APPS`` processes using the real SDK in remote mode
+   (``costtrail.configure(endpoint=..., api_key=...)``) record events and flush; the collector
+   (``costtrail serve``) writes a DuckDB file, then a ClickHouse ledger (``chdb://``, the real
+   engine in-process). Baseline: the same events validated, priced and appended by that store in
+   process (``accept_events`` in batches of 500).
+
+Afterwards every ledger is counted: every acknowledged event must be there, exactly once.
+
+    EVENTS=50000 BENCH_RUNS=5 python -m bench.bench_collector
 """
 
 from __future__ import annotations
@@ -14,71 +26,127 @@ import json
 import os
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pyarrow as pa
 
 from costtrail.auth import ApiKey, KeyRing, Scope
 from costtrail.collector.intake import accept_events
+from costtrail.ledger.columns import EVENT_COLUMNS, EVENT_SCHEMA
 from costtrail.ledger.duckdb_store import DuckDBStore
+from costtrail.ledger.open import open_store
+from costtrail.ledger.rows import event_uuid
+from costtrail.ledger.store import LedgerStore
 from costtrail.pricing import Pricer
+from costtrail.schema import Event, validate_many
 
-EVENTS = 100_000
+EVENTS = int(os.environ.get("EVENTS", "50000"))
+RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 BATCH = 500
-CLIENTS = 4
+CLIENTS = 8
+APPS = 2
+GOAL = 50_000
 MODELS = ("gpt-4o-mini", "gpt-4o", "claude-3-5-sonnet-20241022", "claude-haiku-4-5")
 T0 = datetime(2026, 5, 1, tzinfo=UTC)
+KEY_SECRET_ENV = "COSTTRAIL_KEY_SECRET"
+
+
+def make_records(events: int = EVENTS) -> list[dict[str, Any]]:
+    """Realistic events with unique ids (a run of 5 steps each)."""
+    records: list[dict[str, Any]] = []
+    for n in range(events):
+        model = MODELS[n % len(MODELS)]
+        records.append(
+            {
+                "event_id": uuid.uuid4().hex,
+                "started_at": (T0 + timedelta(milliseconds=n * 37)).isoformat(),
+                "provider": "anthropic" if model.startswith("claude") else "openai",
+                "model": model,
+                "input_tokens": 500 + n % 3000,
+                "output_tokens": 50 + n % 400,
+                "cache_read_tokens": (n % 5) * 100,
+                "workflow": f"wf{n % 7}",
+                "run_id": f"run-{n // 5}",
+                "step": f"s{n % 5}",
+                "customer_id": f"cust-{n % 300}",
+                "tenant_id": f"t{n % 20}",
+                "environment": "prod",
+                "latency_ms": 200 + n % 900,
+            }
+        )
+    return records
 
 
 def make_batches(events: int = EVENTS, batch: int = BATCH) -> list[bytes]:
-    """JSON bodies of realistic events with unique ids (a run of 5 steps each)."""
-    bodies = []
-    for b in range(events // batch):
-        records: list[dict[str, Any]] = []
-        for i in range(batch):
-            n = b * batch + i
-            model = MODELS[n % len(MODELS)]
-            records.append(
-                {
-                    "event_id": uuid.uuid4().hex,
-                    "started_at": (T0 + timedelta(milliseconds=n * 37)).isoformat(),
-                    "provider": "anthropic" if model.startswith("claude") else "openai",
-                    "model": model,
-                    "input_tokens": 500 + n % 3000,
-                    "output_tokens": 50 + n % 400,
-                    "cache_read_tokens": (n % 5) * 100,
-                    "workflow": f"wf{n % 7}",
-                    "run_id": f"run-{n // 5}",
-                    "step": f"s{n % 5}",
-                    "customer_id": f"cust-{n % 300}",
-                    "tenant_id": f"t{n % 20}",
-                    "environment": "prod",
-                    "latency_ms": 200 + n % 900,
-                }
-            )
-        bodies.append(json.dumps(records).encode())
-    return bodies
+    """JSON bodies of ``batch`` events each."""
+    records = make_records(events - events % batch)
+    return [json.dumps(records[i : i + batch]).encode() for i in range(0, len(records), batch)]
 
 
-def in_process(bodies: list[bytes], folder: Path) -> float:
-    store = DuckDBStore(folder / "inproc.duckdb")
+# -- in process ------------------------------------------------------------------------------
+
+
+def in_process(bodies: Sequence[bytes], store: LedgerStore) -> float:
+    """The collector's path without HTTP: ``accept_events`` per batch (JSON decoding included)."""
     key = ApiKey(key_id="bench", scope=Scope.INGEST)
     pricer = Pricer()
     start = time.perf_counter()
     for body in bodies:
         result = accept_events(json.loads(body), key, store, pricer)
-        assert result.accepted == BATCH, result.as_dict()
-    elapsed = time.perf_counter() - start
-    store.close()
-    return len(bodies) * BATCH / elapsed
+        assert not result.problems and result.accepted + result.duplicates == BATCH, result.as_dict()
+    return len(bodies) * BATCH / (time.perf_counter() - start)
+
+
+def _per_event_table(events: list[Event]) -> pa.Table:
+    """The conversion the collector used before the columnar path: every field of every event."""
+    cols: dict[str, list[Any]] = {c.name: [] for c in EVENT_COLUMNS}
+    for e in events:
+        d = e.__dict__
+        key = event_uuid(e.event_id)
+        for c in EVENT_COLUMNS:
+            name = c.name
+            if name == "event_uuid":
+                cols[name].append(key.bytes)
+            elif name == "event_id":
+                cols[name].append(None if e.event_id == key.hex else e.event_id)
+            elif name in ("started_at", "ended_at"):
+                v = d[name]
+                cols[name].append(None if v is None else v.astimezone(UTC).replace(tzinfo=None))
+            elif name == "attributes":
+                cols[name].append(json.dumps(d[name], sort_keys=True) if d[name] else None)
+            elif name == "cost_usd":
+                v = d[name]
+                cols[name].append(None if v is None else v.quantize(Decimal("1e-12")))
+            else:
+                v = d[name]
+                cols[name].append(v.value if hasattr(v, "value") else v)
+    return pa.Table.from_pydict(cols, schema=EVENT_SCHEMA)
+
+
+def per_record(bodies: Sequence[bytes], store: LedgerStore) -> float:
+    """The path before: one ``Event`` per record, a per-field copy into Arrow, one append per batch."""
+    pricer = Pricer()
+    start = time.perf_counter()
+    for body in bodies:
+        events, problems = validate_many(Event, json.loads(body))
+        assert not problems
+        store.append_event_table(pricer.price_table(_per_event_table(events)))
+    return len(bodies) * BATCH / (time.perf_counter() - start)
+
+
+# -- a collector process -----------------------------------------------------------------------
 
 
 def _free_port() -> int:
@@ -87,26 +155,67 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def over_http(bodies: list[bytes], folder: Path) -> tuple[float, float, int]:
-    ledger = folder / "collector.duckdb"
-    env = {**os.environ, "COSTTRAIL_KEY_SECRET": uuid.uuid4().hex}
-    os.environ["COSTTRAIL_KEY_SECRET"] = env["COSTTRAIL_KEY_SECRET"]
-    token = KeyRing.for_ledger(str(ledger)).create(Scope.INGEST).token
-    port = _free_port()
-    exe = str(Path(sys.executable).with_name("costtrail"))
-    proc = subprocess.Popen(
-        [exe, "serve", "--port", str(port), "--ledger", str(ledger)], env=env, stdout=subprocess.DEVNULL
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait(url)
-        latencies: list[float] = []
+class Served:
+    """``costtrail serve --ledger <url>`` in its own process, with an ingest key."""
 
-        def send(chunk: list[bytes]) -> None:
-            with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as http:
+    def __init__(self, ledger: str) -> None:
+        self.ledger = ledger
+        secret = uuid.uuid4().hex
+        self._env = {**os.environ, KEY_SECRET_ENV: secret}
+        previous = os.environ.get(KEY_SECRET_ENV)
+        os.environ[KEY_SECRET_ENV] = secret
+        try:
+            self.token = KeyRing.for_ledger(ledger).create(Scope.INGEST).token
+        finally:
+            if previous is None:
+                os.environ.pop(KEY_SECRET_ENV, None)
+            else:
+                os.environ[KEY_SECRET_ENV] = previous
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Served:
+        exe = str(Path(sys.executable).with_name("costtrail"))
+        self._proc = subprocess.Popen(
+            [exe, "serve", "--port", str(self.port), "--ledger", self.ledger],
+            env=self._env,
+            stdout=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.url + "/healthz").status_code == 200:
+                    return self
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise RuntimeError("the collector did not start")
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._proc is not None
+        self._proc.send_signal(signal.SIGINT)
+        self._proc.wait(120)
+
+
+def _stored(ledger: str) -> int:
+    store = DuckDBStore(ledger, read_only=True) if "://" not in ledger else open_store(ledger)
+    try:
+        return int(store.query("SELECT count(*) AS n FROM events")[0]["n"])
+    finally:
+        store.close()
+
+
+def over_http(bodies: Sequence[bytes], ledger: Path) -> tuple[float, float]:
+    """Events/s through ``POST /v1/events`` with a durable ack, and the batch ack p50 (ms)."""
+    latencies: list[float] = []
+    with Served(str(ledger)) as served:
+
+        def send(chunk: Sequence[bytes]) -> None:
+            headers = {"Authorization": f"Bearer {served.token}", "Content-Type": "application/json"}
+            with httpx.Client(base_url=served.url, headers=headers, timeout=120) as http:
                 for body in chunk:
                     t = time.perf_counter()
-                    r = http.post("/v1/events", content=body, headers={"Content-Type": "application/json"})
+                    r = http.post("/v1/events", content=body)
                     latencies.append(time.perf_counter() - t)
                     assert r.status_code == 200 and r.json()["accepted"] == BATCH, r.text[:300]
 
@@ -115,48 +224,150 @@ def over_http(bodies: list[bytes], folder: Path) -> tuple[float, float, int]:
         with ThreadPoolExecutor(CLIENTS) as pool:
             list(pool.map(send, chunks))
         elapsed = time.perf_counter() - start
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(60)
-    store = DuckDBStore(ledger, read_only=True)
-    stored = int(store.query("SELECT count(*) AS n FROM events")[0]["n"])
-    store.close()
-    latencies.sort()
-    return len(bodies) * BATCH / elapsed, latencies[len(latencies) // 2] * 1000, stored
+    stored = _stored(str(ledger))
+    assert stored == len(bodies) * BATCH, f"{stored} stored of {len(bodies) * BATCH} acknowledged"
+    return len(bodies) * BATCH / elapsed, statistics.median(latencies) * 1000
 
 
-def _wait(url: str) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url + "/healthz").status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise RuntimeError("the collector did not start")
+# -- SDK -> collector -> store ------------------------------------------------------------------
 
 
-def main() -> dict[str, float]:
+def sdk_app(endpoint: str, token: str, first: int, count: int, spool: str) -> None:
+    """One app process: the real SDK in remote mode records ``count`` events, then flushes."""
+    import costtrail
+    from costtrail.sdk.config import SdkSettings
+
+    costtrail.configure(
+        # A queue that holds every event: record() never blocks, it drops when full (counted).
+        settings=SdkSettings(
+            endpoint=endpoint, api_key=token, spool_dir=spool, shutdown_timeout=300, max_queue=count + 1
+        )
+    )
+    for i, record in enumerate(make_records(count)):
+        del record["event_id"]  # the SDK makes its own ids
+        record["run_id"] = f"app-run-{(first + i) // 5}"
+        costtrail.record("llm", **record)
+    assert costtrail.flush(timeout=600), "the SDK did not flush in time"
+    stats = costtrail.stats()
+    costtrail.shutdown(timeout=60)
+    print(json.dumps(stats), flush=True)
+
+
+def sdk_end_to_end(ledger: str, events: int) -> float:
+    """Events/s from the first ``record()`` to the last acknowledged batch, over ``APPS`` processes."""
+    per_app = events // APPS
+    with Served(ledger) as served, tempfile.TemporaryDirectory(prefix="bench-sdk-spool-") as spool:
+        code = (
+            "import sys; from bench.bench_collector import sdk_app; "
+            "sdk_app(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5])"
+        )
+        here = Path(__file__).resolve().parent.parent
+        start = time.perf_counter()
+        procs = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    code,
+                    served.url,
+                    served.token,
+                    str(a * per_app),
+                    str(per_app),
+                    f"{spool}/app{a}",
+                ],
+                cwd=here,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for a in range(APPS)
+        ]
+        outputs = [p.communicate(timeout=1800)[0] for p in procs]
+        elapsed = time.perf_counter() - start
+        for p, out in zip(procs, outputs, strict=True):
+            assert p.returncode == 0, out
+            stats = json.loads(out.strip().splitlines()[-1])
+            assert stats.get("dropped", 0) == 0 and stats.get("spooled", 0) == 0, stats
+    stored = _stored(ledger)
+    assert stored == per_app * APPS, f"{stored} stored of {per_app * APPS} recorded"
+    return per_app * APPS / elapsed
+
+
+# -- the run ----------------------------------------------------------------------------------
+
+
+def _median(runs: int, measure: Callable[[int], float]) -> float:
+    return statistics.median(measure(r) for r in range(runs))
+
+
+def _figure(
+    value: float, unit: str, runs: int, baseline: float | None = None, goal: str | None = None
+) -> dict[str, Any]:
+    out: dict[str, Any] = {"value": value, "unit": unit, "runs": runs}
+    if baseline is not None:
+        out["baseline"] = baseline
+        out["ratio"] = value / baseline
+    if goal is not None:
+        out["goal"] = goal
+    return out
+
+
+def main() -> dict[str, Any]:
     folder = Path(tempfile.mkdtemp(prefix="bench-collector-"))
     bodies = make_batches(EVENTS, BATCH)
-    baseline = in_process(bodies, folder)
-    rate, p50_ms, stored = over_http(bodies, folder)
     total = len(bodies) * BATCH
-    assert stored == total, f"{stored} stored of {total} acknowledged"
-    figures = {
-        "events": float(total),
-        "batch": float(BATCH),
-        "clients": float(CLIENTS),
-        "in_process_events_per_s": baseline,
-        "collector_events_per_s": rate,
-        "collector_vs_in_process": rate / baseline,
-        "batch_ack_p50_ms": p50_ms,
+
+    def fresh(name: str, r: int) -> DuckDBStore:
+        return DuckDBStore(folder / f"{name}-{r}.duckdb")
+
+    def run_store(name: str, r: int, work: Callable[[Sequence[bytes], LedgerStore], float]) -> float:
+        store = fresh(name, r)
+        try:
+            return work(bodies, store)
+        finally:
+            store.close()
+
+    before = _median(RUNS, lambda r: run_store("per-record", r, per_record))
+    inproc = _median(RUNS, lambda r: run_store("inproc", r, in_process))
+    http_runs = [over_http(bodies, folder / f"collector-{r}.duckdb") for r in range(RUNS)]
+    rate = statistics.median(x[0] for x in http_runs)
+    p50 = statistics.median(x[1] for x in http_runs)
+
+    sdk_duck = _median(RUNS, lambda r: sdk_end_to_end(str(folder / f"sdk-{r}.duckdb"), total))
+    chdb_ok = True
+    try:
+        import chdb  # noqa: F401
+    except ImportError:
+        chdb_ok = False
+    figures: dict[str, Any] = {
+        "events per run": float(total),
+        "collector events/s (DuckDB, batches of 500, durable ack)": _figure(
+            rate, "events/s", RUNS, inproc, f">= {GOAL:,}: {'met' if rate >= GOAL else 'not met'}"
+        ),
+        "collector batch ack p50": _figure(p50, "ms", RUNS),
+        "in-process accept_events (columnar) vs per-record path": _figure(inproc, "events/s", RUNS, before),
+        "SDK -> collector -> DuckDB events/s": _figure(
+            sdk_duck, "events/s", RUNS, _median(RUNS, lambda r: run_store("sdk-base", r, in_process))
+        ),
     }
-    print(f"events {total:,} in batches of {BATCH}, {CLIENTS} client threads; all {stored:,} in the ledger")
-    print(f"{'path':<48}{'events/s':>12}")
-    print(f"{'baseline: accept_events in process':<48}{baseline:>12,.0f}")
-    print(f"{'collector: POST /v1/events, durable ack':<48}{rate:>12,.0f}  ({rate / baseline:.2f}x)")
-    print(f"batch acknowledgement p50: {p50_ms:.1f} ms")
+    if chdb_ok:
+
+        def chdb_base(r: int) -> float:
+            store = open_store(f"chdb://{folder}/chbase-{r}?database=base{r}")
+            try:
+                return in_process(bodies, store)
+            finally:
+                store.close()
+
+        sdk_ch = _median(RUNS, lambda r: sdk_end_to_end(f"chdb://{folder}/ch-{r}?database=sdk{r}", total))
+        figures["SDK -> collector -> ClickHouse (chdb) events/s"] = _figure(
+            sdk_ch, "events/s", RUNS, _median(RUNS, chdb_base)
+        )
+
+    print(f"events {total:,} per run in batches of {BATCH}; median of {RUNS} runs; every ledger counted")
+    for name, fig in figures.items():
+        if isinstance(fig, dict):
+            extra = f"  baseline {fig['baseline']:,.0f} ({fig['ratio']:.2f}x)" if "baseline" in fig else ""
+            print(f"{name:<62}{fig['value']:>12,.1f} {fig['unit']}{extra}  {fig.get('goal', '')}")
     return figures
 
 

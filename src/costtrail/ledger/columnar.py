@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import Enum
 from functools import cache
@@ -45,6 +45,11 @@ _TYPES = {f.name: f.type for f in EVENT_SCHEMA}
 _ENUM_COLUMNS = ("kind", "status", "cost_source")
 _INT_FIELDS: tuple[str, ...] = tuple(str(f.name) for f in EVENT_SCHEMA if f.type == pa.int64())
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_TIME_COLUMNS = frozenset({"started_at", "ended_at"})
+_TIMESTAMP = pa.timestamp("us")
+_EPOCH = datetime(1970, 1, 1)
+_EPOCH_UTC = _EPOCH.replace(tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 _TOO_LARGE = f"too large: the ledger keeps whole numbers up to {_INT64_MAX:,}"
 
 
@@ -267,6 +272,19 @@ def _attributes_json(value: dict[str, str] | None) -> str | None:
     return json.dumps(value, sort_keys=True) if value else None
 
 
+def _timestamps(values: list[datetime | None]) -> pa.Array:
+    """Naive UTC microseconds: aware values converted, naive ones taken as UTC (as ``Event`` does).
+
+    Arithmetic instead of handing the datetimes to Arrow: pyarrow converts a datetime whose tzinfo
+    is pydantic's own class through slow Python calls, ~10x the cost of this.
+    """
+    micros = [
+        None if v is None else (v - (_EPOCH if v.tzinfo is None else _EPOCH_UTC)) // _MICROSECOND
+        for v in values
+    ]
+    return pa.array(micros, pa.int64()).cast(_TIMESTAMP)
+
+
 def _enum_value(value: Any) -> Any:
     return value.value if isinstance(value, Enum) else value
 
@@ -288,12 +306,14 @@ def columns_to_arrow(columns: dict[str, list[Any]]) -> pa.Table:
             values: list[Any] = keys
         elif name == "event_id":
             values = stored
+        elif name in _TIME_COLUMNS:
+            arrays.append(_timestamps(columns[name]))
+            continue
         else:
             values = columns[name]
             convert = _CONVERT.get(name)
             if convert is not None:
                 values = [convert(v) for v in values]
-        # Aware datetimes become naive UTC in Arrow's conversion (naive ones are UTC already).
         arrays.append(pa.array(values, _TYPES[name]))
     return pa.Table.from_arrays(arrays, schema=EVENT_SCHEMA)
 
