@@ -26,14 +26,18 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httptools
 import httpx
+import uvloop
 
 WORK = Path(__file__).resolve().parent / ".work"
 LITELLM_VENV = WORK / "litellm-venv"
+ROUNDS = 3
 SEQUENTIAL = 600
 WARMUP = 50
 CONCURRENCY = 50
 CONCURRENT_REQUESTS = 3000
+LITELLM_CONCURRENT_REQUESTS = 1000  # at ~60 req/s: 3000 would take most of the bench's time
 MODEL = "gpt-4o-mini"
 BODY = json.dumps(
     {"model": MODEL, "messages": [{"role": "user", "content": "Where is my order #42?"}], "max_tokens": 30}
@@ -106,18 +110,62 @@ def start_litellm(exe: Path, upstream: str, folder: Path) -> tuple[subprocess.Po
     return proc, f"http://127.0.0.1:{port}"
 
 
-def sequential(targets: dict[str, str]) -> dict[str, list[float]]:
+class _Exchange:
+    """httptools callbacks for one response at a time on a keep-alive connection."""
+
+    def __init__(self) -> None:
+        self.parser = httptools.HttpResponseParser(self)
+        self.done = False
+
+    def on_message_complete(self) -> None:
+        self.done = True
+
+
+def _request(url: str) -> bytes:
+    """The same chat completion as raw HTTP/1.1 bytes (keep-alive), so no client library cost is timed."""
+    host = url.removeprefix("http://")
+    head = (
+        f"POST /v1/chat/completions HTTP/1.1\r\nHost: {host}\r\nAuthorization: {HEADERS['Authorization']}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(BODY)}\r\n\r\n"
+    )
+    return head.encode() + BODY
+
+
+class LeanClient:
+    """A blocking keep-alive HTTP/1.1 client on one socket: send the request, read one whole response."""
+
+    def __init__(self, url: str) -> None:
+        host, port = url.removeprefix("http://").split(":")
+        self.sock = socket.create_connection((host, int(port)))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.payload = _request(url)
+
+    def call(self) -> int:
+        exchange = _Exchange()
+        self.sock.sendall(self.payload)
+        while not exchange.done:
+            data = self.sock.recv(65536)
+            if not data:
+                raise ConnectionError("the server closed the connection")
+            exchange.parser.feed_data(data)
+        return int(exchange.parser.get_status_code())
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def sequential(targets: dict[str, str], count: int, warmup: int) -> dict[str, list[float]]:
     """Per-request latency (ms), the targets interleaved request by request."""
-    clients = {name: httpx.Client(base_url=url, headers=HEADERS, timeout=30) for name, url in targets.items()}
+    clients = {name: LeanClient(url) for name, url in targets.items()}
     samples: dict[str, list[float]] = {name: [] for name in targets}
     try:
-        for i in range(WARMUP + SEQUENTIAL):
+        for i in range(warmup + count):
             for name, client in clients.items():
                 start = time.perf_counter()
-                r = client.post("/v1/chat/completions", content=BODY)
+                status = client.call()
                 elapsed = (time.perf_counter() - start) * 1000
-                assert r.status_code == 200, r.text[:300]
-                if i >= WARMUP:
+                assert status == 200, f"{name} answered {status}"
+                if i >= warmup:
                     samples[name].append(elapsed)
     finally:
         for client in clients.values():
@@ -125,32 +173,94 @@ def sequential(targets: dict[str, str]) -> dict[str, list[float]]:
     return samples
 
 
-async def _throughput(url: str) -> tuple[float, int]:
-    """Requests per second with CONCURRENCY in flight, and how many failed (counted, not retried)."""
-    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
-    failures = 0
-    async with httpx.AsyncClient(base_url=url, headers=HEADERS, timeout=60, limits=limits) as client:
-        remaining = CONCURRENT_REQUESTS
+class _LoadProtocol(asyncio.Protocol):
+    """One keep-alive connection of the load generator: the next request goes out when a response ends."""
 
-        async def worker() -> None:
-            nonlocal remaining, failures
-            while remaining > 0:
-                remaining -= 1
-                try:
-                    r = await client.post("/v1/chat/completions", content=BODY)
-                    failures += r.status_code != 200
-                except httpx.HTTPError:
-                    failures += 1
+    def __init__(self, payload: bytes, budget: list[int], finished: asyncio.Future[None]) -> None:
+        self.payload, self.budget, self.finished = payload, budget, finished
+        self.transport: asyncio.Transport | None = None
+        self.exchange = _Exchange()
+        self.ok = self.failed = 0
 
-        await asyncio.gather(*(client.post("/v1/chat/completions", content=BODY) for _ in range(CONCURRENCY)))
-        start = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
-        return (CONCURRENT_REQUESTS - failures) / (time.perf_counter() - start), failures
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self._next()
+
+    def _next(self) -> None:
+        assert self.transport is not None
+        if self.budget[0] <= 0:
+            self.transport.close()
+            return
+        self.budget[0] -= 1
+        self.exchange = _Exchange()
+        self.transport.write(self.payload)
+
+    def data_received(self, data: bytes) -> None:
+        self.exchange.parser.feed_data(data)
+        if self.exchange.done:
+            if self.exchange.parser.get_status_code() == 200:
+                self.ok += 1
+            else:
+                self.failed += 1
+            self._next()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.exchange.done:
+            self.failed += 1
+        if not self.finished.done():
+            self.finished.set_result(None)
+
+
+async def _load(url: str, requests: int) -> tuple[float, int]:
+    """Requests per second with CONCURRENCY connections busy, and how many failed (counted, not retried)."""
+    loop = asyncio.get_running_loop()
+    host, port = url.removeprefix("http://").split(":")
+    payload = _request(url)
+    budget = [requests]
+    protocols: list[_LoadProtocol] = []
+    done: list[asyncio.Future[None]] = []
+    start = time.perf_counter()
+    for _ in range(CONCURRENCY):
+        finished: asyncio.Future[None] = loop.create_future()
+        _, protocol = await loop.create_connection(
+            lambda f=finished: _LoadProtocol(payload, budget, f),  # type: ignore[misc]
+            host,
+            int(port),
+        )
+        protocols.append(protocol)
+        done.append(finished)
+    await asyncio.gather(*done)
+    elapsed = time.perf_counter() - start
+    ok = sum(p.ok for p in protocols)
+    return ok / elapsed, requests - ok
+
+
+def throughput(url: str, requests: int) -> tuple[float, int]:
+    """:func:`_load` on uvloop (the generator must not be the bottleneck), after a warm-up round."""
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(_load(url, CONCURRENCY * 4))
+        return runner.run(_load(url, requests))
 
 
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def measure(targets: dict[str, str]) -> tuple[dict[str, list[float]], dict[str, list[float]], dict[str, int]]:
+    """ROUNDS rounds; each: sequential latency (targets interleaved), then throughput per target."""
+    samples: dict[str, list[float]] = {name: [] for name in targets}
+    rates: dict[str, list[float]] = {name: [] for name in targets}
+    failures = dict.fromkeys(targets, 0)
+    for _ in range(ROUNDS):
+        for name, values in sequential(targets, SEQUENTIAL, WARMUP).items():
+            samples[name].extend(values)
+        for name, url in targets.items():
+            requests = CONCURRENT_REQUESTS if name != "litellm" else LITELLM_CONCURRENT_REQUESTS
+            rate, failed = throughput(url, requests)
+            rates[name].append(rate)
+            failures[name] += failed
+    return samples, rates, failures
 
 
 def main() -> dict[str, Any]:
@@ -168,10 +278,7 @@ def main() -> dict[str, Any]:
         ledger = folder / "gateway.duckdb"
         command = [str(bin_dir / "costtrail"), "gateway", "--port", str(gw_port)]
         command += ["--upstream", f"openai={upstream}", "--ledger", str(ledger)]
-        gateway = subprocess.Popen(
-            command,
-            stdout=subprocess.DEVNULL,
-        )
+        gateway = subprocess.Popen(command, stdout=subprocess.DEVNULL)
         procs.append(gateway)
         targets = {"direct": upstream, "costtrail": f"http://127.0.0.1:{gw_port}"}
         _wait(upstream + "/v1/chat/completions", fake)
@@ -185,10 +292,7 @@ def main() -> dict[str, Any]:
                 targets["litellm"] = litellm_url
             except RuntimeError as exc:
                 litellm_note = f"LiteLLM proxy did not start: {exc}"
-        samples = sequential(targets)
-        measured = {name: asyncio.run(_throughput(url)) for name, url in targets.items()}
-        rates = {name: rate for name, (rate, _) in measured.items()}
-        failures = {name: failed for name, (_, failed) in measured.items()}
+        samples, rates, failures = measure(targets)
         gateway.send_signal(signal.SIGINT)
         gateway.wait(60)
         from costtrail.ledger.duckdb_store import DuckDBStore
@@ -204,49 +308,85 @@ def main() -> dict[str, Any]:
                     proc.wait(30)
                 except subprocess.TimeoutExpired:
                     proc.kill()
-    return report(samples, rates, failures, recorded, litellm_note)
+    served = (
+        ROUNDS * (WARMUP + SEQUENTIAL + CONCURRENT_REQUESTS + CONCURRENCY * 4) + 1
+    )  # + the start-up probe
+    return report(samples, rates, failures, recorded, served, litellm_note)
+
+
+def _goal(met: bool, text: str) -> str:
+    return f"{text}: {'met' if met else 'not met'}"
 
 
 def report(
     samples: dict[str, list[float]],
-    rates: dict[str, float],
+    rates: dict[str, list[float]],
     failures: dict[str, int],
     recorded: int,
+    served: int,
     litellm_note: str,
 ) -> dict[str, Any]:
+    """Print the table and return the figures (``{"value", "unit", "baseline", "ratio", ...}`` dicts)."""
     base50, base99 = _pct(samples["direct"], 0.5), _pct(samples["direct"], 0.99)
-    figures: dict[str, Any] = {"litellm": litellm_note, "gateway_events_recorded": recorded}
+    rate = {name: statistics.median(values) for name, values in rates.items()}
     print(
-        f"sequential: {SEQUENTIAL} requests each, interleaved; "
-        f"concurrent: {CONCURRENCY} at a time, {CONCURRENT_REQUESTS} requests"
+        f"{ROUNDS} rounds; sequential: {SEQUENTIAL} requests per target per round, interleaved; "
+        f"concurrent: {CONCURRENCY} connections, {CONCURRENT_REQUESTS} requests per round "
+        f"({LITELLM_CONCURRENT_REQUESTS} for LiteLLM); throughput = median of the rounds"
     )
     print(
         f"{'target':<12}{'p50 ms':>9}{'p99 ms':>9}{'added p50':>11}{'added p99':>11}"
         f"{'req/s @50':>11}{'failed':>8}"
     )
+    added: dict[str, tuple[float, float]] = {}
     for name, values in samples.items():
         p50, p99 = _pct(values, 0.5), _pct(values, 0.99)
-        figures[f"{name}_p50_ms"], figures[f"{name}_p99_ms"] = p50, p99
-        figures[f"{name}_added_p50_ms"], figures[f"{name}_added_p99_ms"] = p50 - base50, p99 - base99
-        figures[f"{name}_rps"], figures[f"{name}_failed"] = rates[name], failures[name]
+        added[name] = (p50 - base50, p99 - base99)
         print(
-            f"{name:<12}{p50:>9.2f}{p99:>9.2f}{p50 - base50:>11.2f}{p99 - base99:>11.2f}{rates[name]:>11.0f}"
+            f"{name:<12}{p50:>9.3f}{p99:>9.3f}{p50 - base50:>11.3f}{p99 - base99:>11.3f}"
+            f"{rate[name]:>11.0f}{failures[name]:>8}"
         )
-    paired = [g - d for g, d in zip(samples["costtrail"], samples["direct"], strict=True)]
-    figures["costtrail_paired_added_median_ms"] = statistics.median(paired)
+    paired = statistics.median(g - d for g, d in zip(samples["costtrail"], samples["direct"], strict=True))
+    figures: dict[str, Any] = {
+        "direct p50 latency": {"value": base50, "unit": "ms", "runs": ROUNDS},
+        "direct p99 latency": {"value": base99, "unit": "ms", "runs": ROUNDS},
+        "direct throughput @50": {"value": rate["direct"], "unit": "req/s", "runs": ROUNDS},
+        "costtrail added p99": {"value": added["costtrail"][1], "unit": "ms", "runs": ROUNDS},
+        "costtrail paired added latency (median)": {"value": paired, "unit": "ms", "runs": ROUNDS},
+        "gateway events recorded": {"value": recorded, "unit": "events", "baseline": served},
+        "failed requests": {"value": sum(failures.values()), "unit": "requests"},
+    }
     if "litellm" in samples:
-        figures["added_p50_vs_litellm"] = figures["litellm_added_p50_ms"] / max(
-            figures["costtrail_added_p50_ms"], 1e-3
-        )
-        figures["rps_vs_litellm"] = rates["costtrail"] / rates["litellm"]
-        print(
-            f"costtrail vs LiteLLM: added p50 {figures['added_p50_vs_litellm']:.1f}x lower, "
-            f"throughput {figures['rps_vs_litellm']:.1f}x higher"
-        )
+        lite50, lite99 = added["litellm"]
+        vs_latency = lite50 / max(added["costtrail"][0], 1e-3)
+        vs_rate = rate["costtrail"] / rate["litellm"]
+        figures["costtrail added p50"] = {
+            "value": added["costtrail"][0],
+            "unit": "ms",
+            "baseline": lite50,
+            "ratio": vs_latency,
+            "runs": ROUNDS,
+            "goal": _goal(
+                added["costtrail"][0] < 1.0 and vs_latency >= 15, "< 1 ms and >= 15x below LiteLLM"
+            ),
+        }
+        figures["litellm added p99"] = {"value": lite99, "unit": "ms", "runs": ROUNDS}
+        figures["costtrail throughput @50"] = {
+            "value": rate["costtrail"],
+            "unit": "req/s",
+            "baseline": rate["litellm"],
+            "ratio": vs_rate,
+            "runs": ROUNDS,
+            "goal": _goal(vs_rate >= 15, ">= 15x LiteLLM"),
+        }
+        print(f"costtrail vs LiteLLM: added p50 {vs_latency:.1f}x lower, throughput {vs_rate:.1f}x higher")
     else:
+        figures["costtrail added p50"] = {"value": added["costtrail"][0], "unit": "ms", "runs": ROUNDS}
+        figures["costtrail throughput @50"] = {"value": rate["costtrail"], "unit": "req/s", "runs": ROUNDS}
+        figures["litellm"] = litellm_note
         print(f"LiteLLM not measured: {litellm_note}")
-    print(f"paired added latency, median: {figures['costtrail_paired_added_median_ms']:.2f} ms")
-    print(f"gateway events recorded: {recorded}")
+    print(f"paired added latency, median: {paired:.3f} ms")
+    print(f"gateway events recorded: {recorded} of {served} calls served")
     return figures
 
 

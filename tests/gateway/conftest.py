@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import pytest
 
 from costtrail.auth import KeyRing
-from costtrail.collector.server import BackgroundServer
 from costtrail.controls.gate import RequestGate
-from costtrail.demo.fake_provider import FakeProvider
+from costtrail.demo.fake_provider import FakeProvider, ServerThread
 from costtrail.gateway import GatewayConfig, create_gateway_app
+from costtrail.gateway.serving import server_options
 from costtrail.ledger.duckdb_store import DuckDBStore
 from costtrail.sdk.ledger_destination import LedgerDestination
 from costtrail.sdk.sink import QueuedSink
 from costtrail.settings import Settings
+
+C = TypeVar("C")
 
 
 @dataclass
@@ -26,6 +28,12 @@ class Rig:
     url: str
     store: DuckDBStore
     sink: QueuedSink
+    clients: list[Any] = field(default_factory=list)
+
+    def closing(self, client: C) -> C:
+        """``client`` (an SDK client), closed when the test ends so no socket outlives it."""
+        self.clients.append(client)
+        return client
 
     @property
     def openai_url(self) -> str:
@@ -51,7 +59,8 @@ def fake() -> Iterator[FakeProvider]:
 
 @pytest.fixture
 def make_rig(fake: FakeProvider) -> Iterator[MakeRig]:
-    opened: list[tuple[BackgroundServer, QueuedSink, DuckDBStore]] = []
+    opened: list[tuple[ServerThread, QueuedSink, DuckDBStore]] = []
+    rigs: list[Rig] = []
 
     def make(
         *,
@@ -69,11 +78,17 @@ def make_rig(fake: FakeProvider) -> Iterator[MakeRig]:
             require_key=keys is not None,
         )
         app = create_gateway_app(Settings(ledger=":memory:"), config, sink=sink, gate=gate, keys=keys)
-        server = BackgroundServer(app, server_header=False, date_header=False).start()
+        # Served as `costtrail gateway` serves it: uvloop + httptools, coalesced writes.
+        server = ServerThread(app, server_header=False, date_header=False, **server_options()).start()
         opened.append((server, sink, store))
-        return Rig(fake, server.url, store, sink)
+        rig = Rig(fake, server.base_url, store, sink)
+        rigs.append(rig)
+        return rig
 
     yield make
+    for rig in rigs:
+        for client in rig.clients:
+            client.close()
     for server, sink, store in opened:
         server.stop()
         sink.close(5)

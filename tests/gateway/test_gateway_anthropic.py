@@ -17,8 +17,10 @@ KNOBS = {"x-fake-input-tokens": "5000", "x-fake-cached-tokens": "3000", "x-fake-
 
 
 def clients(rig: Rig) -> tuple[anthropic.Anthropic, anthropic.Anthropic]:
-    direct = anthropic.Anthropic(base_url=rig.fake.base_url, api_key="sk-ant-secret-1", max_retries=0)
-    via = anthropic.Anthropic(base_url=rig.url, api_key="sk-ant-secret-1", max_retries=0)
+    direct = rig.closing(
+        anthropic.Anthropic(base_url=rig.fake.base_url, api_key="sk-ant-secret-1", max_retries=0)
+    )
+    via = rig.closing(anthropic.Anthropic(base_url=rig.url, api_key="sk-ant-secret-1", max_retries=0))
     return direct, via
 
 

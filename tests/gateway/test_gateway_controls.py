@@ -46,7 +46,7 @@ class DenyOverBudget:
 def test_denied_call_is_429_in_each_providers_shape_and_never_forwarded(make_rig: MakeRig) -> None:
     gate = DenyOverBudget()
     rig = make_rig(gate=gate)
-    oa = openai.OpenAI(base_url=rig.openai_url, api_key="sk-x", max_retries=0)
+    oa = rig.closing(openai.OpenAI(base_url=rig.openai_url, api_key="sk-x", max_retries=0))
     with pytest.raises(openai.RateLimitError) as denied:
         oa.chat.completions.create(
             model="gpt-4o-mini", messages=MSG, max_tokens=1000, extra_headers={"X-Costtrail-Tenant": "acme"}
@@ -62,7 +62,7 @@ def test_denied_call_is_429_in_each_providers_shape_and_never_forwarded(make_rig
     assert (ctx.provider, ctx.model, ctx.tenant_id) == ("openai", "gpt-4o-mini", "acme")
     # The estimate reserves the request's output cap: 1000 tokens at $0.60/M plus the input.
     assert Decimal("0.0006") < estimate < Decimal("0.0007")
-    an = anthropic.Anthropic(base_url=rig.url, api_key="sk-ant-x", max_retries=0)
+    an = rig.closing(anthropic.Anthropic(base_url=rig.url, api_key="sk-ant-x", max_retries=0))
     with pytest.raises(anthropic.RateLimitError) as denied_a:
         an.messages.create(
             model="claude-haiku-4-5",
@@ -87,7 +87,7 @@ def test_gateway_keys_apply_tenant_and_defaults(make_rig: MakeRig, tmp_path: Pat
     ).token
     reader = keys.create(Scope.READ).token
     rig = make_rig(keys=keys, defaults={"environment": "dev", "team": "platform"})
-    oa = openai.OpenAI(base_url=rig.openai_url, api_key="sk-x", max_retries=0)
+    oa = rig.closing(openai.OpenAI(base_url=rig.openai_url, api_key="sk-x", max_retries=0))
     with pytest.raises(openai.AuthenticationError) as missing:
         oa.chat.completions.create(model="gpt-4o-mini", messages=MSG)
     assert "X-Costtrail-Key" in missing.value.response.json()["error"]["message"]
@@ -114,7 +114,7 @@ def test_gateway_keys_apply_tenant_and_defaults(make_rig: MakeRig, tmp_path: Pat
 
 def test_upstream_timeout_is_504_and_recorded(make_rig: MakeRig) -> None:
     rig = make_rig(read_timeout_s=0.2)
-    oa = openai.OpenAI(base_url=rig.openai_url, api_key="sk-x", max_retries=0)
+    oa = rig.closing(openai.OpenAI(base_url=rig.openai_url, api_key="sk-x", max_retries=0))
     with pytest.raises(openai.InternalServerError) as timed_out:
         oa.chat.completions.create(
             model="gpt-4o-mini", messages=MSG, extra_headers={"x-fake-delay-ms": "1500"}
@@ -126,7 +126,7 @@ def test_upstream_timeout_is_504_and_recorded(make_rig: MakeRig) -> None:
 
 def test_stream_error_event_is_recorded_as_failed_with_its_input_cost(make_rig: MakeRig) -> None:
     rig = make_rig()
-    an = anthropic.Anthropic(base_url=rig.url, api_key="sk-ant-x", max_retries=0)
+    an = rig.closing(anthropic.Anthropic(base_url=rig.url, api_key="sk-ant-x", max_retries=0))
     knobs = {"x-fake-stream-error-after": "1", "x-fake-input-tokens": "1000"}
     # The SDK raises the error event it meets mid-stream.
     with (

@@ -31,8 +31,10 @@ USAGE_KNOBS = {
 
 
 def clients(rig: Rig) -> tuple[openai.OpenAI, openai.OpenAI]:
-    direct = openai.OpenAI(base_url=rig.fake.openai_base_url, api_key="sk-test-secret-123", max_retries=0)
-    via = openai.OpenAI(base_url=rig.openai_url, api_key="sk-test-secret-123", max_retries=0)
+    direct = rig.closing(
+        openai.OpenAI(base_url=rig.fake.openai_base_url, api_key="sk-test-secret-123", max_retries=0)
+    )
+    via = rig.closing(openai.OpenAI(base_url=rig.openai_url, api_key="sk-test-secret-123", max_retries=0))
     return direct, via
 
 

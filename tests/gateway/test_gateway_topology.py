@@ -61,6 +61,8 @@ def test_two_gateways_share_one_ledger_through_the_collector(tmp_path: Path, fak
                     messages=[{"role": "user", "content": "hi"}],
                     extra_headers={"X-Costtrail-Workflow": f"gw{i}"},
                 )
+            oa.close()
+            an.close()
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             for sink in sinks:

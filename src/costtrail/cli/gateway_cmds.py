@@ -137,6 +137,9 @@ def gateway(
         f"costtrail gateway on http://{host}:{port} -> {', '.join(f'{k}={v}' for k, v in upstreams.items())}"
     )
     typer.echo(f"events go to the {where}")
+    from costtrail.gateway.serving import server_options, serving_stack
+
+    typer.echo(f"serving with {serving_stack()}")
     from costtrail.collector.server import exit_cleanly_on_sigterm
 
     exit_cleanly_on_sigterm()  # so that the sink below is flushed on SIGTERM
@@ -150,6 +153,7 @@ def gateway(
             access_log=False,
             server_header=False,
             date_header=False,
+            **server_options(),
         )
     finally:
         sink.close(timeout=10)

@@ -8,6 +8,7 @@ event through the sink after the client has its bytes.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import zlib
@@ -25,6 +26,7 @@ from costtrail.gateway.config import GatewayConfig
 from costtrail.gateway.estimation import estimate_cost
 from costtrail.gateway.recording import Call, Recorder, build_event, cost_header
 from costtrail.gateway.streams import StreamRelay
+from costtrail.gateway.upstream import UpstreamResponse, lean_path_for, upstream_client, upstream_pool
 from costtrail.gateway.usage import Usage, anthropic_response, openai_response
 from costtrail.gateway.wire import ANTHROPIC, ROUTES, WireRoute, error_body, upstream_for_path
 from costtrail.pricing import Pricer
@@ -34,6 +36,7 @@ log = logging.getLogger("costtrail.gateway")
 Scope_ = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+Answer = httpx.Response | UpstreamResponse
 
 _HOP = frozenset(
     {
@@ -50,7 +53,7 @@ _HOP = frozenset(
         b"accept-encoding",
     }
 )
-_RESPONSE_DROP = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length"})
+_RESPONSE_DROP = frozenset({b"connection", b"keep-alive", b"transfer-encoding", b"content-length"})
 EVENT_ID_HEADER = b"x-costtrail-event-id"
 COST_HEADER = b"x-costtrail-cost"
 
@@ -94,9 +97,10 @@ class Gateway:
         self.pricer = pricer
         self.keys = keys
         self.throttle = AuthThrottle()  # 429 for a client that keeps sending wrong X-Costtrail-Keys
-        timeout = httpx.Timeout(config.read_timeout_s, connect=config.connect_timeout_s)
-        limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200)
-        self.client = client or httpx.AsyncClient(timeout=timeout, limits=limits, http2=False)
+        self.client = client or upstream_client(config)
+        self.pool = upstream_pool(config)
+        # Priced calls take the lean pool unless a client was given or a proxy must be honoured.
+        self._lean = {name: client is None and lean_path_for(url) for name, url in config.upstreams.items()}
 
     async def __call__(self, scope: Scope_, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -135,6 +139,7 @@ class Gateway:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.client.aclose()
+                await self.pool.aclose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -189,14 +194,16 @@ class Gateway:
         )
         if self.config.store_content:
             call.prompt = body.decode("utf-8", "replace")
-        request = self.client.build_request(
-            "POST",
-            self.config.upstream_url(route.upstream, scope["path"], scope.get("query_string", b"")),
-            headers=_forward_headers(scope["headers"]),
-            content=body,
-        )
+        url = self.config.upstream_url(route.upstream, scope["path"], scope.get("query_string", b""))
+        response: Answer
         try:
-            response = await self.client.send(request, stream=True)
+            if self._lean.get(route.upstream):
+                response = await self.pool.post(url, _forward_headers(scope["headers"]), body)
+            else:
+                request = self.client.build_request(
+                    "POST", url, headers=_forward_headers(scope["headers"]), content=body
+                )
+                response = await self.client.send(request, stream=True)
         except httpx.TimeoutException as exc:
             self._record_failure(call, timed_out=True)
             raise GatewayError(
@@ -208,7 +215,7 @@ class Gateway:
                 502, f"the {route.upstream} upstream is unreachable: {exc!r}", "upstream_error"
             ) from exc
         try:
-            if response.headers.get("content-type", "").startswith("text/event-stream"):
+            if (response.headers.get("content-type") or "").startswith("text/event-stream"):
                 await self._relay_stream(call, response, send, strip_usage=injected)
             else:
                 await self._relay_body(call, response, send)
@@ -266,7 +273,7 @@ class Gateway:
             return decision
         raise _denial(decision)
 
-    async def _relay_body(self, call: Call, response: httpx.Response, send: Send) -> None:
+    async def _relay_body(self, call: Call, response: Answer, send: Send) -> None:
         raw = b"".join([chunk async for chunk in response.aiter_raw()])
         usage = _usage_of(call.route, _decoded(raw, response.headers.get("content-encoding")))
         event = build_event(call, usage, self.pricer, http_status=response.status_code)
@@ -281,11 +288,10 @@ class Gateway:
         if call.prompt is not None:
             completion = _decoded(raw, response.headers.get("content-encoding")).decode("utf-8", "replace")
             content = {"prompt": call.prompt, "completion": completion}
-        self.recorder.record(event, call.decision, content)
+        # Queued behind the response's write (serving.CoalescingTransport flushes it first).
+        asyncio.get_running_loop().call_soon(self.recorder.record, event, call.decision, content)
 
-    async def _relay_stream(
-        self, call: Call, response: httpx.Response, send: Send, *, strip_usage: bool
-    ) -> None:
+    async def _relay_stream(self, call: Call, response: Answer, send: Send, *, strip_usage: bool) -> None:
         relay = StreamRelay(call.route.upstream, strip_usage=strip_usage)
         headers = [*_response_headers(response), (EVENT_ID_HEADER, call.event_id.encode())]
         await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
@@ -399,8 +405,8 @@ def _forward_headers(raw: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]
     return out
 
 
-def _response_headers(response: httpx.Response) -> list[tuple[bytes, bytes]]:
-    return [(k, v) for k, v in response.headers.raw if k.decode("latin-1").lower() not in _RESPONSE_DROP]
+def _response_headers(response: Answer) -> list[tuple[bytes, bytes]]:
+    return [(k, v) for k, v in response.headers.raw if k.lower() not in _RESPONSE_DROP]
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes:

@@ -24,9 +24,10 @@ class ServerThread:
     """
 
     def __init__(
-        self, app: Any, host: str = "127.0.0.1", port: int = 0, *, log_level: str = "warning"
+        self, app: Any, host: str = "127.0.0.1", port: int = 0, *, log_level: str = "warning", **config: Any
     ) -> None:
         self.app, self.host, self.port, self.log_level = app, host, port, log_level
+        self.config = config  # more uvicorn.Config options (loop, http, ...)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -39,7 +40,9 @@ class ServerThread:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, self.port))
         self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app, log_level=self.log_level, lifespan="auto", access_log=False)
+        config = uvicorn.Config(
+            self.app, log_level=self.log_level, lifespan="auto", access_log=False, **self.config
+        )
         server = uvicorn.Server(config)
         thread = threading.Thread(
             target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="costtrail-http"
