@@ -68,11 +68,12 @@ def make_rig(fake: FakeProvider) -> Iterator[MakeRig]:
         keys: KeyRing | None = None,
         defaults: dict[str, str] | None = None,
         read_timeout_s: float = 30.0,
+        upstreams: dict[str, str] | None = None,
     ) -> Rig:
         store = DuckDBStore(":memory:")
         sink = QueuedSink(lambda: LedgerDestination(store=store), flush_interval=0.05)
         config = GatewayConfig(
-            upstreams={"openai": fake.openai_base_url, "anthropic": fake.base_url},
+            upstreams=upstreams or {"openai": fake.openai_base_url, "anthropic": fake.base_url},
             defaults=defaults or {},
             read_timeout_s=read_timeout_s,
             require_key=keys is not None,

@@ -77,6 +77,7 @@ class _Connection(asyncio.Protocol):
         self.body: deque[bytes] = deque()
         self.buffered = 0
         self.complete = False
+        self.keep_alive = False
         self.read_paused = False
 
     # -- asyncio.Protocol --------------------------------------------------
@@ -123,6 +124,8 @@ class _Connection(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         self.complete = True
+        # Asked here: once this callback returns, the parser has reset for the next message.
+        self.keep_alive = self.parser.should_keep_alive()
 
     # -- used by the pool and the response --------------------------------------
 
@@ -195,7 +198,7 @@ class UpstreamResponse:
             return
         self._done = True
         conn = self._conn
-        if conn.complete and not conn.body and not conn.closed and conn.parser.should_keep_alive():
+        if conn.complete and conn.keep_alive and not conn.body and not conn.closed:
             self._conn.pool.release(conn)
         else:
             conn._close()
