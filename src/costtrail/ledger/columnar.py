@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import Enum
-from functools import cache
+from functools import cache, lru_cache
 from typing import Annotated, Any
 
 import pyarrow as pa
@@ -45,6 +45,7 @@ _TYPES = {f.name: f.type for f in EVENT_SCHEMA}
 _ENUM_COLUMNS = ("kind", "status", "cost_source")
 _INT_FIELDS: tuple[str, ...] = tuple(str(f.name) for f in EVENT_SCHEMA if f.type == pa.int64())
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_PER_ROW_DEFAULTS = frozenset({"event_id", "started_at"})  # a fresh id, the time of validation
 _TIME_COLUMNS = frozenset({"started_at", "ended_at"})
 _TIMESTAMP = pa.timestamp("us")
 _EPOCH = datetime(1970, 1, 1)
@@ -93,9 +94,9 @@ def event_batch(records: Sequence[Any]) -> EventBatch:
     tables: list[pa.Table] = []
     order: list[int] = []
     while rows:
-        columns, bad = _validate(rows)
+        columns, bad, constant = _validate(rows)
         if not bad:
-            tables.append(columns_to_arrow(columns))
+            tables.append(columns_to_arrow(columns, constant))
             order.extend(where)
             break
         # A refused record is validated again by the model, which words the error; the rest are
@@ -132,7 +133,8 @@ def _too_large(values: dict[str, Any]) -> str | None:
     return None
 
 
-def _validate(rows: list[dict[str, Any]]) -> tuple[dict[str, list[Any]], set[int]]:
+def _validate(rows: list[dict[str, Any]]) -> tuple[dict[str, list[Any]], set[int], frozenset[str]]:
+    """The validated columns, the rows that failed, and the columns that hold only their default."""
     present: set[str] = set()
     for row in rows:
         present.update(row)
@@ -163,7 +165,10 @@ def _validate(rows: list[dict[str, Any]]) -> tuple[dict[str, list[Any]], set[int
             bad.update(i for i, v in enumerate(columns[name]) if not _INT64_MIN <= v <= _INT64_MAX)
     if not bad:
         bad = _envelope_rules(columns, n)
-    return columns, bad
+    filled = {"latency_ms"} if "ended_at" in present else set()
+    if "cost_usd" in present:
+        filled.add("cost_source")  # the envelope rules fill these from other columns
+    return columns, bad, frozenset(_FIELDS.keys() - present - _PER_ROW_DEFAULTS - filled)
 
 
 def _plain_row(raw: Any) -> dict[str, Any] | None:
@@ -272,6 +277,14 @@ def _attributes_json(value: dict[str, str] | None) -> str | None:
     return json.dumps(value, sort_keys=True) if value else None
 
 
+@lru_cache(maxsize=128)
+def _default_array(name: str, n: int) -> pa.Array:
+    """``n`` copies of a field's default (Arrow arrays are immutable: safe to share)."""
+    value = _defaults(name, 1, datetime.now(UTC))[0]
+    convert = _CONVERT.get(name)
+    return pa.array([convert(value) if convert else value] * n, _TYPES[name])
+
+
 def _timestamps(values: list[datetime | None]) -> pa.Array:
     """Naive UTC microseconds: aware values converted, naive ones taken as UTC (as ``Event`` does).
 
@@ -296,12 +309,21 @@ _CONVERT: dict[str, Callable[[Any], Any]] = {
 }
 
 
-def columns_to_arrow(columns: dict[str, list[Any]]) -> pa.Table:
-    """Validated envelope values, one list per field, as an :data:`EVENT_SCHEMA` table."""
+def columns_to_arrow(columns: dict[str, list[Any]], constant: frozenset[str] = frozenset()) -> pa.Table:
+    """Validated envelope values, one list per field, as an :data:`EVENT_SCHEMA` table.
+
+    ``constant`` names columns known to hold only the field's default: they are built once per
+    batch size and reused (most batches fill a dozen of the ~55 fields, and each pa.array call
+    is a point where the thread may give up the GIL and wait to get it back under load).
+    """
     keys, stored = _keys(columns["event_id"])
+    n = len(keys)
     arrays: list[pa.Array] = []
     for column in EVENT_COLUMNS:
         name = column.name
+        if name in constant:
+            arrays.append(_default_array(name, n))
+            continue
         if name == "event_uuid":
             values: list[Any] = keys
         elif name == "event_id":
