@@ -152,8 +152,10 @@ class _Connection(asyncio.Protocol):
             self.waiter = None
 
     def take_body(self) -> bytes:
-        data = self.body.popleft()
-        self.buffered -= len(data)
+        """All body bytes received so far (one piece per network read, joined when several)."""
+        data = self.body.popleft() if len(self.body) == 1 else b"".join(self.body)
+        self.body.clear()
+        self.buffered = 0
         if self.read_paused and self.buffered < READ_LOW and self.transport is not None:
             self.read_paused = False
             self.transport.resume_reading()
@@ -175,7 +177,7 @@ class UpstreamResponse:
         self._done = False
 
     async def aiter_raw(self) -> AsyncIterator[bytes]:
-        """The body as it arrives (de-chunked, not decompressed), one piece per network read."""
+        """The body as it arrives (de-chunked, not decompressed): whatever came since the last piece."""
         conn = self._conn
         while True:
             if conn.body:
