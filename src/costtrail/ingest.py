@@ -9,9 +9,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyarrow.compute as pc
+
+from costtrail.ledger.columnar import event_batch
 from costtrail.ledger.store import LedgerStore
 from costtrail.pricing import Pricer
-from costtrail.schema import Event, Problem, validate_many
+from costtrail.schema import Problem
 
 BATCH = 10_000
 
@@ -56,15 +59,20 @@ def parse_records(text: str, *, filename: str = "") -> list[Any]:
 
 
 def ingest_records(records: Sequence[Any], store: LedgerStore, pricer: Pricer) -> IngestResult:
-    """Validate, price and append records; bad records are reported, good ones kept."""
+    """Validate, price and append records; bad records are reported, good ones kept.
+
+    Each chunk is validated a column at a time (``ledger.columnar``, the same rules and errors as
+    ``Event``), priced in bulk and appended as one Arrow table.
+    """
     result = IngestResult()
     for start in range(0, len(records), BATCH):
-        chunk = list(records[start : start + BATCH])
-        events, problems = validate_many(Event, chunk)
-        result.problems.extend(Problem(p.index + start, p.field, p.reason) for p in problems)
-        pricer.apply(events)
-        result.unpriced += sum(1 for e in events if e.unpriced)
-        appended = store.append_events(events)
+        batch = event_batch(list(records[start : start + BATCH]))
+        result.problems.extend(Problem(p.index + start, p.field, p.reason) for p in batch.problems)
+        if not batch.table.num_rows:
+            continue
+        table = pricer.price_table(batch.table)
+        result.unpriced += int(pc.sum(table.column("unpriced")).as_py() or 0)
+        appended = store.append_event_table(table)
         result.accepted += appended.accepted
         result.duplicates += appended.duplicates
     return result
