@@ -125,3 +125,18 @@ def test_concurrent_posts_each_id_accepted_once(collector: RunningCollector) -> 
     unique = 16 * 4 * 40 + 50
     assert accepted == unique == _count(collector.store)
     assert accepted + duplicates == 16 * 4 * 60
+
+
+def test_group_counts_on_clickhouse(tmp_path: Path) -> None:
+    """ClickHouse has no ``stored_event_keys``: the writer asks it with plain SQL, same counts."""
+    pytest.importorskip("chdb")
+    from costtrail.ledger.clickhouse_store import ClickHouseStore
+
+    store = ClickHouseStore.from_url(f"chdb://{tmp_path / 'ch'}?database=group_commit")
+    try:
+        assert store.append_event_table(_table("stored-1")) == AppendResult(1, 0)
+        results = commit_group(store, [_table("a", "b", "a"), _table("b", "stored-1", "c")])
+        assert results == [AppendResult(2, 1), AppendResult(1, 2)]
+        assert int(store.query("SELECT count() AS n FROM events FINAL")[0]["n"]) == 4
+    finally:
+        store.close()
