@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -86,6 +87,22 @@ def test_waiting_batches_are_merged_into_one_append(tmp_path: Path) -> None:
     assert results[6] == AppendResult(1, 1)
     assert committer.batches == 7 and committer.groups <= 2  # the first alone, then the six waiting
     assert _count(store) == 19
+    committer.close()
+    store.close()
+
+
+def test_a_request_given_up_before_its_turn_is_skipped(tmp_path: Path) -> None:
+    store = DuckDBStore(tmp_path / "ledger.duckdb")
+    committer = GroupCommitter(store)
+    with store._lock:
+        first = committer.submit(_table("first"))
+        time.sleep(0.2)  # the writer has taken the first one and waits for the store
+        gone = committer.submit(_table("gone"))
+        kept = committer.submit(_table("kept"))
+        assert gone.cancel()
+    assert first.result(timeout=30) == AppendResult(1, 0)
+    assert kept.result(timeout=30) == AppendResult(1, 0)
+    assert {r["event_id"] for r in store.query("SELECT event_id FROM events")} == {"first", "kept"}
     committer.close()
     store.close()
 

@@ -174,6 +174,11 @@ class GroupCommitter:
             self._commit(group)
 
     def _commit(self, group: list[_Pending]) -> None:
+        # A request whose caller went away (its future cancelled) is not appended: nobody waits for
+        # its answer, and its client will send it again.
+        group = [p for p in group if p.future.set_running_or_notify_cancel()]
+        if not group:
+            return
         try:
             results = commit_group(self._store, [p.table for p in group])
         except BaseException as exc:  # every waiting request must hear of it, whatever it was
