@@ -20,8 +20,10 @@ import pyarrow as pa
 from costtrail.ledger.store import LedgerStore
 
 T = TypeVar("T")
-# Two report queries in flight per page keep both cores busy without starving the ingest API.
-WORKERS = 4
+# At most two calls of a page in flight: each DuckDB query already uses every core, and on a
+# 2-core machine four at once measured slower than one by one (bench_dashboard); two overlap
+# one query's Python work (building rows, Decimals) with the other's scan.
+WORKERS = 2
 
 
 class CountingStore:
