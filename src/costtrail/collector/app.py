@@ -7,7 +7,9 @@ a dashboard mounted beside the API) never share state.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from fastapi import APIRouter, FastAPI
@@ -42,6 +44,15 @@ def default_pricer(settings: Settings) -> Pricer:
     return Pricer(RateCard.load(settings.rate_card))
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    # Commit what the event writer holds and stop its thread before the server lets the store go.
+    writer = getattr(app.state, "event_writer", None)
+    if writer is not None:
+        await asyncio.to_thread(writer.close)
+
+
 def create_app(
     settings: Settings,
     store: LedgerStore,
@@ -66,6 +77,7 @@ def create_app(
         title="costtrail collector",
         summary="Ingest AI cost events, outcomes, cost lines and OTLP traces; read reports.",
         version="1",
+        lifespan=_lifespan,
     )
     app.state.collector = Collector(
         settings=settings,
