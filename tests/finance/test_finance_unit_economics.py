@@ -10,7 +10,13 @@ import pytest
 
 from costtrail.finance import Period
 from costtrail.finance.revenue import RevenueFormatError, import_revenue
-from costtrail.finance.unit_economics import cost_per_outcome, cost_to_serve, margin_dilutive
+from costtrail.finance.unit_economics import (
+    OutcomeGoal,
+    cost_per_outcome,
+    cost_to_serve,
+    costs_per_outcome,
+    margin_dilutive,
+)
 from costtrail.ledger.duckdb_store import DuckDBStore
 from costtrail.schema import CostLine, CostLineKind, Event, Outcome
 
@@ -88,6 +94,23 @@ def test_cost_per_outcome_with_allocated_cost_and_drift(store: DuckDBStore) -> N
     assert unit.drift and unit.reason == "trailing week 1.400000 > target 0.80 x 1.25"
     calm = cost_per_outcome(store, "ticket_resolved", OCT, target=Decimal("2.00"))
     assert not calm.drift and calm.previous_period is None
+
+
+def test_costs_per_outcome_in_one_batch_equal_one_at_a_time(store: DuckDBStore) -> None:
+    _example(store)
+    goals = [
+        OutcomeGoal("ticket_resolved", Decimal("0.80")),
+        OutcomeGoal("never_recorded", Decimal("1.00")),
+        OutcomeGoal("ticket_resolved", Decimal("2.00"), Decimal("3")),
+    ]
+    batch = costs_per_outcome(store, goals, OCT)
+    alone = [
+        cost_per_outcome(store, g.outcome, OCT, target=g.target, drift_factor=g.drift_factor) for g in goals
+    ]
+    assert batch == alone
+    assert batch[0].cost_per_outcome == Decimal("0.866667") and batch[0].drift
+    assert batch[1].workflows == () and batch[1].outcomes == 0 and batch[1].cost_per_outcome is None
+    assert not batch[2].drift
 
 
 def test_cost_to_serve_margin_and_dilutive_customers(store: DuckDBStore) -> None:

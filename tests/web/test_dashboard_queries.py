@@ -21,8 +21,8 @@ from costtrail.web.sessions import Viewer
 from costtrail.web.targets import UnitTargets
 
 # page -> (path params, queries its build makes on the test ledger, measured). A report call is two
-# or three queries (the rollup, a quantile pass, its unpriced line); cost per outcome is ten per
-# outcome (finance.cost_per_outcome). The ceilings catch a page that starts asking the same thing
+# or three queries (the rollup, a quantile pass, its unpriced line); cost per outcome is four for
+# all outcomes together (finance.costs_per_outcome). The ceilings catch a page that starts asking the same thing
 # twice or grows a query per row.
 BUDGET: dict[str, tuple[dict[str, str], int]] = {
     "overview": ({}, 19),
@@ -30,7 +30,7 @@ BUDGET: dict[str, tuple[dict[str, str], int]] = {
     "workflow": ({"workflow": "support_reply"}, 19),
     "runs": ({}, 7),
     "run": ({"run_id": "run-0001"}, 6),
-    "customers": ({}, 28),
+    "customers": ({}, 12),
     "models": ({}, 7),
     "finance": ({}, 5),
     "alerts": ({}, 3),
@@ -61,8 +61,8 @@ def test_a_target_adds_its_outcome_and_nothing_else(web_store: DuckDBStore) -> N
     page = spec.build(_ctx(targeted, targets))
     outcomes = page.tables()["outcomes"].rows if page else []
     assert [r["outcome"] for r in outcomes][-1] == "never_recorded"
-    per_outcome = targeted.queries - plain.queries
-    assert 1 <= per_outcome <= 10  # finance.cost_per_outcome: workflows + 3 windows of 3 sums
+    # finance.costs_per_outcome prices every outcome in the same four queries
+    assert targeted.queries == plain.queries
 
 
 def test_together_runs_reads_at_once_on_duckdb_and_keeps_order(web_store: DuckDBStore) -> None:

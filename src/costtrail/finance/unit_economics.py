@@ -71,40 +71,115 @@ class UnitCost:
         }
 
 
-def _workflows(store: LedgerStore, outcome: str) -> tuple[str, ...]:
-    d = store.dialect
-    rows = store.query(
-        f"SELECT DISTINCT workflow FROM {d.final('outcomes')} "
-        f"WHERE outcome = {d.literal(outcome)} AND workflow IS NOT NULL ORDER BY workflow"
-    )
-    return tuple(str(r["workflow"]) for r in rows)
+@dataclass(frozen=True)
+class OutcomeGoal:
+    """An outcome to price, with its target and drift factor (``costs_per_outcome``)."""
 
-
-def _window(
-    store: LedgerStore, outcome: str, workflows: tuple[str, ...], period: Period
-) -> tuple[Decimal, Decimal, int]:
-    d = store.dialect
-    if not workflows:
-        return Decimal(0), Decimal(0), 0
-    names = ", ".join(d.literal(w) for w in workflows)
-    direct = store.query(
-        f"SELECT sum(coalesce(cost_usd, 0)) AS cost FROM {d.final('events')} "
-        f"WHERE workflow IN ({names}) AND {period.where('started_at', d.literal)}"
-    )[0]["cost"]
-    allocated = store.query(
-        f"SELECT sum(billed_cost) AS cost FROM {d.final('cost_lines')} WHERE kind = 'allocated' "
-        f"AND target_dimension = 'workflow' AND target_value IN ({names}) "
-        f"AND {period.where('charge_period_start', d.literal)}"
-    )[0]["cost"]
-    count = store.query(
-        f"SELECT count(*) AS n FROM {d.final('outcomes')} WHERE outcome = {d.literal(outcome)} "
-        f"AND success AND {period.where('recorded_at', d.literal)}"
-    )[0]["n"]
-    return _dec(direct), _dec(allocated), int(count or 0)
+    outcome: str
+    target: Decimal | None = None
+    drift_factor: Decimal = Decimal("1.25")
 
 
 def _per(cost: Decimal, count: int) -> Decimal | None:
     return (cost / count).quantize(PER_UNIT) if count else None
+
+
+def _windows(period: Period) -> dict[str, Period]:
+    """The period, its trailing week and the previous period: the three windows of a unit cost."""
+    week_start = max(period.start, period.end - timedelta(days=7))
+    week = Period(f"{week_start.date()}..{period.end.date()}", week_start, period.end)
+    return {"now": period, "week": week, "before": period.previous()}
+
+
+def _sums_by_window(
+    store: LedgerStore,
+    table: str,
+    key: str,
+    value: str,
+    time_column: str,
+    where: str,
+    windows: dict[str, Period],
+) -> dict[str, dict[str, Any]]:
+    """``{key value: {window: sum of value}}`` in one query (one conditional sum per window)."""
+    d = store.dialect
+    lo = min(w.start for w in windows.values())
+    hi = max(w.end for w in windows.values())
+    sums = ", ".join(
+        f"sum(CASE WHEN {w.where(time_column, d.literal)} THEN {value} END) AS w_{name}"
+        for name, w in windows.items()
+    )
+    rows = store.query(
+        f"SELECT {key} AS k, {sums} FROM {d.final(table)} WHERE {where} "
+        f"AND {time_column} >= {d.literal(lo)} AND {time_column} < {d.literal(hi)} GROUP BY {key}"
+    )
+    return {str(r["k"]): {name: r[f"w_{name}"] for name in windows} for r in rows}
+
+
+def costs_per_outcome(store: LedgerStore, goals: list[OutcomeGoal], period: Period) -> list[UnitCost]:
+    """:func:`cost_per_outcome` for several outcomes at once, in four queries whatever their number
+    (the dashboard asks for every outcome with a target)."""
+    if not goals:
+        return []
+    d = store.dialect
+    windows = _windows(period)
+    names = ", ".join(d.literal(g.outcome) for g in goals)
+    workflows: dict[str, list[str]] = defaultdict(list)
+    for r in store.query(
+        f"SELECT DISTINCT outcome, workflow FROM {d.final('outcomes')} "
+        f"WHERE outcome IN ({names}) AND workflow IS NOT NULL ORDER BY outcome, workflow"
+    ):
+        workflows[str(r["outcome"])].append(str(r["workflow"]))
+    every = sorted({w for ws in workflows.values() for w in ws})
+    direct: dict[str, dict[str, Any]] = {}
+    allocated: dict[str, dict[str, Any]] = {}
+    if every:
+        in_workflows = ", ".join(d.literal(w) for w in every)
+        direct = _sums_by_window(
+            store, "events", "workflow", "coalesce(cost_usd, 0)", "started_at",
+            f"workflow IN ({in_workflows})", windows,
+        )  # fmt: skip
+        allocated = _sums_by_window(
+            store, "cost_lines", "target_value", "billed_cost", "charge_period_start",
+            f"kind = 'allocated' AND target_dimension = 'workflow' AND target_value IN ({in_workflows})",
+            windows,
+        )  # fmt: skip
+    counts = _sums_by_window(
+        store, "outcomes", "outcome", "1", "recorded_at", f"success AND outcome IN ({names})", windows
+    )
+    out: list[UnitCost] = []
+    for goal in goals:
+        mine = tuple(workflows.get(goal.outcome, ()))
+
+        def total(source: dict[str, dict[str, Any]], window: str, mine: tuple[str, ...] = mine) -> Decimal:
+            return sum((_dec(source.get(w, {}).get(window)) for w in mine), Decimal(0))
+
+        # An outcome no workflow reports has no cost to divide: it counts no outcomes either.
+        n = {w: int(counts.get(goal.outcome, {}).get(w) or 0) if mine else 0 for w in windows}
+        cost = {w: total(direct, w) + total(allocated, w) for w in windows}
+        trailing, previous = _per(cost["week"], n["week"]), _per(cost["before"], n["before"])
+        target, factor = goal.target, goal.drift_factor
+        reason = None
+        if trailing is not None and target is not None and trailing > target * factor:
+            reason = f"trailing week {trailing} > target {target} x {factor}"
+        elif trailing is not None and previous is not None and trailing > previous * factor:
+            reason = f"trailing week {trailing} > previous period {previous} x {factor}"
+        out.append(
+            UnitCost(
+                outcome=goal.outcome,
+                workflows=mine,
+                period=period.label,
+                direct_cost=total(direct, "now"),
+                allocated_cost=total(allocated, "now"),
+                outcomes=n["now"],
+                cost_per_outcome=_per(cost["now"], n["now"]),
+                trailing_week=trailing,
+                previous_period=previous,
+                target=target,
+                drift=reason is not None,
+                reason=reason,
+            )
+        )
+    return out
 
 
 def cost_per_outcome(
@@ -120,32 +195,7 @@ def cost_per_outcome(
     Drift: the last 7 days' cost per outcome exceeds ``target x drift_factor``, or the
     previous period's cost per outcome x ``drift_factor``.
     """
-    workflows = _workflows(store, outcome)
-    direct, allocated, count = _window(store, outcome, workflows, period)
-    week_start = max(period.start, period.end - timedelta(days=7))
-    week = Period(f"{week_start.date()}..{period.end.date()}", week_start, period.end)
-    w_direct, w_alloc, w_count = _window(store, outcome, workflows, week)
-    p_direct, p_alloc, p_count = _window(store, outcome, workflows, period.previous())
-    trailing, previous = _per(w_direct + w_alloc, w_count), _per(p_direct + p_alloc, p_count)
-    reason = None
-    if trailing is not None and target is not None and trailing > target * drift_factor:
-        reason = f"trailing week {trailing} > target {target} x {drift_factor}"
-    elif trailing is not None and previous is not None and trailing > previous * drift_factor:
-        reason = f"trailing week {trailing} > previous period {previous} x {drift_factor}"
-    return UnitCost(
-        outcome=outcome,
-        workflows=workflows,
-        period=period.label,
-        direct_cost=direct,
-        allocated_cost=allocated,
-        outcomes=count,
-        cost_per_outcome=_per(direct + allocated, count),
-        trailing_week=trailing,
-        previous_period=previous,
-        target=target,
-        drift=reason is not None,
-        reason=reason,
-    )
+    return costs_per_outcome(store, [OutcomeGoal(outcome, target, drift_factor)], period)[0]
 
 
 @dataclass

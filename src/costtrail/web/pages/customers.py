@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from costtrail.finance.unit_economics import ServeRow, cost_per_outcome, cost_to_serve
+from costtrail.finance.unit_economics import OutcomeGoal, ServeRow, cost_to_serve, costs_per_outcome
 from costtrail.reports import report
 from costtrail.web import charts
 from costtrail.web.blocks import Column, Page, Row, Section, Table
@@ -70,12 +69,11 @@ def outcome_rows(ctx: PageContext) -> list[dict[str, Any]]:
         names += [n for n in targets.names() if n not in names]
     period = period_of(ctx)
 
-    def unit(name: str) -> Callable[[], dict[str, Any]]:
+    goals = []
+    for name in names:
         goal = targets.get(name) if targets is not None else None
-        options = {"target": goal.target_usd, "drift_factor": goal.drift_factor} if goal else {}
-        return lambda: _versus(cost_per_outcome(ctx.store, name, period, **options).as_dict())
-
-    return together(ctx.store, *(unit(n) for n in names))
+        goals.append(OutcomeGoal(name, goal.target_usd, goal.drift_factor) if goal else OutcomeGoal(name))
+    return [_versus(unit.as_dict()) for unit in costs_per_outcome(ctx.store, goals, period)]
 
 
 def _outcome_section(ctx: PageContext, outcomes: list[dict[str, Any]]) -> Section:
