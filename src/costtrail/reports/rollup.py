@@ -155,12 +155,15 @@ def _arg_max(dialect: Dialect, value: str, by: str) -> str:
     return f"argMax({value}, {by})" if dialect.name == "clickhouse" else f"arg_max({value}, {by})"
 
 
-def _run_status_tail(dialect: Dialect) -> str:
-    outcomes = dialect.final("outcomes")
+def _run_outcome_cte(dialect: Dialect) -> str:
     return f"""run_outcome AS (
     SELECT run_id, count(*) AS n, max(CASE WHEN success THEN 1 ELSE 0 END) AS ok
-    FROM {outcomes} GROUP BY run_id
-), run_status AS (
+    FROM {dialect.final("outcomes")} GROUP BY run_id
+)"""
+
+
+def _run_status_tail(dialect: Dialect) -> str:
+    return f"""{_run_outcome_cte(dialect)}, run_status AS (
     SELECT r.run_id AS run_id,
            CASE WHEN coalesce(o.n, 0) > 0 THEN o.ok = 1
                 ELSE coalesce(r.last_status = 'success', FALSE) END AS run_ok
@@ -388,11 +391,15 @@ def _staged_sql(
     for _, m in staged:
         for p in m.parts:
             parts.setdefault(p, f"q{len(parts)}")
-    reuse = status and where == time_where and dialect.name == "duckdb"
+    whole_runs = where == time_where  # every event of a run in the window is in the first stage
+    # With no dimension besides the run, the first stage has one row per run: its last model
+    # event is the run's, so status needs neither a regrouping nor a second pass (any store).
+    per_run_rows = status and whole_runs and all(d.name == "run_id" for d in dims)
+    reuse = status and whole_runs and dialect.name == "duckdb" and not per_run_rows
     first = [f"{d.sql} AS d{i}" for i, d in enumerate(dims)]
     first += [f"{d.sort_sql} AS _s{i}" for i, d in enumerate(dims) if d.sort_sql]
     first += ["run_id AS _run", *(f"{_spelled(dialect, sql)} AS {alias}" for sql, alias in parts.items())]
-    if reuse:
+    if reuse or per_run_rows:
         first += [f"{last_model_at_sql(dialect)} AS _la", f"{last_model_status_sql(dialect)} AS _ls"]
     group = ", ".join([*(d.sql for d in dims), "run_id"])
     part = f"part AS (\n    SELECT {', '.join(first)}\n"
@@ -401,6 +408,15 @@ def _staged_sql(
         return f"WITH {part}, staged AS (SELECT p.*, p._run AS run_id FROM part AS p)\n", _second_stage(
             dims, staged, parts
         )
+    if per_run_rows:
+        head = f"""WITH {part}, {_run_outcome_cte(dialect)}, staged AS (
+    SELECT p.*, p._run AS run_id,
+           CASE WHEN p._run IS NULL THEN NULL WHEN coalesce(o.n, 0) > 0 THEN o.ok = 1
+                ELSE coalesce(p._ls = 'success', FALSE) END AS run_ok
+    FROM part AS p LEFT JOIN run_outcome AS o ON p._run = o.run_id
+)
+"""
+        return head, _second_stage(dims, staged, parts)
     if reuse:
         runs = f"""run_last AS (
     SELECT _run AS run_id, {_arg_max(dialect, "_ls", "_la")} AS last_status
