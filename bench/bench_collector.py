@@ -110,7 +110,7 @@ def in_process(bodies: Sequence[bytes], store: LedgerStore) -> float:
     return len(bodies) * BATCH / (time.perf_counter() - start)
 
 
-def _per_event_table(events: list[Event]) -> pa.Table:
+def per_event_table(events: list[Event]) -> pa.Table:
     """The conversion the collector used before the columnar path: every field of every event."""
     cols: dict[str, list[Any]] = {c.name: [] for c in EVENT_COLUMNS}
     for e in events:
@@ -143,7 +143,7 @@ def per_record(bodies: Sequence[bytes], store: LedgerStore) -> float:
     for body in bodies:
         events, problems = validate_many(Event, json.loads(body))
         assert not problems
-        store.append_event_table(pricer.price_table(_per_event_table(events)))
+        store.append_event_table(pricer.price_table(per_event_table(events)))
     return len(bodies) * BATCH / (time.perf_counter() - start)
 
 

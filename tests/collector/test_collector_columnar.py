@@ -7,46 +7,26 @@ messy batches: aliases, unknown fields, wrong types, bad times, money out of ran
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
+from bench.bench_collector import per_event_table
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from costtrail.ledger.columnar import event_batch
-from costtrail.ledger.columns import EVENT_COLUMNS, EVENT_SCHEMA
-from costtrail.ledger.rows import event_uuid, events_to_arrow
+from costtrail.ledger.columns import EVENT_SCHEMA
+from costtrail.ledger.rows import events_to_arrow
 from costtrail.schema import Event, validate_many
 
 
 def reference_table(events: list[Event]) -> pa.Table:
-    """One event at a time, one field at a time: slow, obviously right."""
-    cols: dict[str, list[Any]] = {c.name: [] for c in EVENT_COLUMNS}
-    for e in events:
-        d = e.__dict__
-        key = event_uuid(e.event_id)
-        for c in EVENT_COLUMNS:
-            name = c.name
-            if name == "event_uuid":
-                cols[name].append(key.bytes)
-            elif name == "event_id":
-                cols[name].append(None if e.event_id == key.hex else e.event_id)
-            elif name in ("started_at", "ended_at"):
-                v = d[name]
-                cols[name].append(None if v is None else v.astimezone(UTC).replace(tzinfo=None))
-            elif name == "attributes":
-                cols[name].append(json.dumps(d[name], sort_keys=True) if d[name] else None)
-            elif name == "cost_usd":
-                v = d[name]
-                cols[name].append(None if v is None else v.quantize(Decimal("1e-12")))
-            else:
-                v = d[name]
-                cols[name].append(v.value if hasattr(v, "value") else v)
-    return pa.Table.from_pydict(cols, schema=EVENT_SCHEMA)
+    """One event at a time, one field at a time (the per-record path the bench measures): slow,
+    obviously right."""
+    return per_event_table(events)
 
 
 def assert_same_as_model_path(records: list[Any]) -> None:
