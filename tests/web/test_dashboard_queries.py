@@ -22,8 +22,8 @@ from costtrail.web.targets import UnitTargets
 
 # page -> (path params, queries its build makes on the test ledger, measured). A report call is two
 # or three queries (the rollup, a quantile pass, its unpriced line); cost per outcome is four for
-# all outcomes together (finance.costs_per_outcome). The ceilings catch a page that starts asking the same thing
-# twice or grows a query per row.
+# all outcomes together (finance.costs_per_outcome). The ceilings catch a page that starts asking
+# the same thing twice or grows a query per row.
 BUDGET: dict[str, tuple[dict[str, str], int]] = {
     "overview": ({}, 19),
     "workflows": ({}, 4),
