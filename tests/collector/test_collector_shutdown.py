@@ -35,4 +35,11 @@ def test_server_stop_closes_the_event_writer(tmp_path: Path) -> None:
         assert len(_writer_threads()) == before + 1
     assert len(_writer_threads()) == before
     assert store.query("SELECT count(*) AS n FROM events")[0]["n"] == 50
+    with BackgroundServer(app) as server:  # the same app served again gets a new writer
+        again = [{"kind": "tool", "tool_name": "search", "event_id": f"f{i}"} for i in range(5)]
+        answer = httpx.post(
+            f"{server.url}/v1/events", json=again, headers={"Authorization": f"Bearer {token}"}, timeout=10
+        )
+        assert answer.status_code == 200, answer.text
+    assert store.query("SELECT count(*) AS n FROM events")[0]["n"] == 55
     store.close()

@@ -47,8 +47,10 @@ def default_pricer(settings: Settings) -> Pricer:
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
-    # Commit what the event writer holds and stop its thread before the server lets the store go.
+    # Commit what the event writer holds and stop its thread before the server lets the store go;
+    # the same app served again (a restart in one process) starts a new writer on first use.
     writer = getattr(app.state, "event_writer", None)
+    app.state.event_writer = None
     if writer is not None:
         await asyncio.to_thread(writer.close)
 
