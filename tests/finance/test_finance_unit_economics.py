@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from costtrail.cli.main import app
 from costtrail.finance import Period
 from costtrail.finance.revenue import RevenueFormatError, import_revenue
 from costtrail.finance.unit_economics import (
@@ -156,3 +159,24 @@ def test_revenue_reimport_replaces_and_errors_name_row_and_column(store: DuckDBS
     bad.write_text("customer_id,period,revenue\nacme,2026-10,$100\n")
     with pytest.raises(RevenueFormatError, match=r"row 1, column revenue: '\$100' is not an amount"):
         import_revenue(bad, store)
+
+
+def test_unit_cost_command_reads_the_targets_file_with_located_errors(tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.duckdb"
+    store = DuckDBStore(ledger)
+    _example(store)
+    store.close()
+    units = tmp_path / "units.yaml"
+    units.write_text('units:\n  ticket_resolved:\n    target_usd: "0.80"\n    drift_factor: 1.5\n')
+    args = ["unit-cost", "ticket_resolved", "--period", "2026-10", "--ledger", str(ledger)]
+    args += ["--format", "json"]
+    done = CliRunner().invoke(app, [*args, "--config", str(units)])
+    assert done.exit_code == 0, done.output
+    row = json.loads(done.output)[0]
+    # trailing week 1.40 > 0.80 x 1.5: drift, judged with the file's factor, not the default 1.25
+    assert (Decimal(row["target"]), row["drift"]) == (Decimal("0.80"), True)
+    assert row["reason"] == "trailing week 1.400000 > target 0.80 x 1.5"
+    units.write_text('units:\n  ticket_resolved:\n    target_usd: "-1"\n')
+    bad = CliRunner().invoke(app, [*args, "--config", str(units)])
+    assert bad.exit_code == 2
+    assert f"{units}:3: units.ticket_resolved.target_usd" in bad.output

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from dashboard_harness import Served
 
+from costtrail.finance.targets import UnitTargets
 from costtrail.ledger.duckdb_store import DuckDBStore
 from costtrail.settings import Settings
 from costtrail.web.filters import Filters
@@ -18,7 +19,6 @@ from costtrail.web.pages import PAGES, PageContext
 from costtrail.web.pages.context import latest_event
 from costtrail.web.querying import CountingStore, concurrent_reads, together
 from costtrail.web.sessions import Viewer
-from costtrail.web.targets import UnitTargets
 
 # page -> (path params, queries its build makes on the test ledger, measured). A report call is two
 # or three queries (the rollup, a quantile pass, its unpriced line); cost per outcome is four for

@@ -12,12 +12,12 @@ from typer.testing import CliRunner
 from costtrail.cli.main import app
 from costtrail.demo.targets_demo import demo_targets, demo_targets_yaml
 from costtrail.finance.period import Period
+from costtrail.finance.targets import TargetsError, UnitTargets
 from costtrail.finance.unit_economics import cost_per_outcome
 from costtrail.ledger.duckdb_store import DuckDBStore
 from costtrail.settings import Settings
 from costtrail.web.filters import Filters
 from costtrail.web.pages.context import PageContext, latest_event, period_of
-from costtrail.web.targets import TargetsError, UnitTargets
 
 
 def test_targets_file_is_the_unit_cost_units_file() -> None:

@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
-import yaml
 
 from costtrail.allocation import AllocationRuleError, allocate, load_rules
 from costtrail.cli.output import Format, print_rows, to_json
 from costtrail.export.focus_export import SOURCES, export_focus
 from costtrail.finance.period import Period, PeriodError
 from costtrail.finance.revenue import RevenueFormatError, import_revenue
+from costtrail.finance.targets import DEFAULT_DRIFT, TargetsError, UnitTargets
 from costtrail.finance.unit_economics import cost_per_outcome, cost_to_serve, margin_dilutive
 from costtrail.importers import IMPORT_KINDS, ImportFormatError, MappingError, import_file
 from costtrail.ledger import open_store
@@ -200,7 +200,7 @@ def unit_cost_command(
     target: str | None = typer.Option(None, "--target", help="target cost per outcome in USD"),
     drift_factor: str | None = typer.Option(None, "--drift-factor", help="flag above target x this (1.25)"),
     config: Path | None = typer.Option(
-        None, "--config", exists=True, help="units.yaml: {units: {NAME: {...}}}"
+        None, "--config", exists=True, help="units file (as serve --targets): {units: {NAME: {...}}}"
     ),
     ledger: str = LEDGER,
     fmt: Format = FORMAT,
@@ -210,17 +210,15 @@ def unit_cost_command(
     Example: costtrail unit-cost ticket_resolved --period 2026-10 --target 0.40
     """
     p = _period(period)
-    unit: dict[str, Any] = {}
+    unit = None
     if config is not None:
-        doc = yaml.safe_load(config.read_text()) or {}
-        unit = (doc.get("units") or {}).get(outcome) or {}
-    goal = _decimal(target, "--target") or _decimal(
-        unit.get("target_usd") and str(unit["target_usd"]), "target_usd"
-    )
-    factor = _decimal(drift_factor, "--drift-factor") or _decimal(
-        str(unit.get("drift_factor", "1.25")), "drift_factor"
-    )
-    assert factor is not None
+        try:
+            unit = UnitTargets.load(config).get(outcome)
+        except TargetsError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+    goal = _decimal(target, "--target") or (unit.target_usd if unit else None)
+    factor = _decimal(drift_factor, "--drift-factor") or (unit.drift_factor if unit else DEFAULT_DRIFT)
     result = _run(ledger, lambda store: cost_per_outcome(store, outcome, p, target=goal, drift_factor=factor))
     print_rows([result.as_dict()], fmt, title=f"cost per {outcome}")
 

@@ -9,11 +9,11 @@ import typer
 from costtrail.auth import DEMO_KEY, KeyRing
 from costtrail.collector import Limits, create_app
 from costtrail.collector.server import exit_cleanly_on_sigterm, is_loopback
+from costtrail.finance.targets import TargetsError, load_targets
 from costtrail.ledger import open_store
 from costtrail.ledger.store import LedgerError
 from costtrail.settings import Settings
 from costtrail.web.sessions import demo_link
-from costtrail.web.targets import TargetsError, load_targets
 
 
 def register(app: typer.Typer) -> None:

@@ -42,7 +42,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from costtrail.schema.yaml_source import line_of, path_text
+from costtrail.schema.yaml_source import line_of, parse_mapping, path_text, read_source
 
 SCOPE_FIELDS: tuple[str, ...] = (
     "environment",
@@ -247,26 +247,18 @@ class ControlsConfig(_Strict):
     @classmethod
     def load(cls, path: str | Path) -> ControlsConfig:
         """Read and validate a controls file; raises :class:`ControlsConfigError` naming file, line, field."""
-        p = Path(path)
-        try:
-            text = p.read_text()
-        except OSError as exc:
-            raise ControlsConfigError(f"{p}: cannot read the controls file ({exc.strerror})") from exc
-        return cls.from_yaml(text, source=str(p))
+        return cls.from_yaml(read_source(path, ControlsConfigError, "controls file"), source=str(path))
 
     @classmethod
     def from_yaml(cls, text: str, *, source: str = "<controls>") -> ControlsConfig:
-        try:
-            node = yaml.compose(text, Loader=yaml.SafeLoader)
-            data = yaml.load(text, Loader=_ExactLoader)  # a SafeLoader subclass: no arbitrary objects
-        except yaml.YAMLError as exc:
-            raise ControlsConfigError(f"{source}: not valid YAML: {exc}") from exc
-        if data is None:
-            data = {}
-        if not isinstance(data, dict):
-            raise ControlsConfigError(
-                f"{source}: a controls file is a YAML mapping (budgets:, guardrails:, ...)"
-            )
+        # _ExactLoader: a SafeLoader subclass (no arbitrary objects) reading floats as exact decimals
+        node, data = parse_mapping(
+            text,
+            source,
+            ControlsConfigError,
+            "a controls file is a YAML mapping (budgets:, guardrails:, ...)",
+            loader=_ExactLoader,
+        )
         try:
             return cls.model_validate(data)
         except ValidationError as exc:

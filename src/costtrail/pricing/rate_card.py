@@ -40,7 +40,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from costtrail.pricing.decomposition import unit_registry
-from costtrail.schema.yaml_source import line_of, path_text
+from costtrail.schema.yaml_source import line_of, parse_mapping, path_text, read_source
 
 
 class RateCardError(ValueError):
@@ -203,22 +203,17 @@ class RateCard(BaseModel):
     @classmethod
     def load(cls, path: str | Path) -> RateCard:
         """Read and validate a rate card file; raises :class:`RateCardError` naming file, line and field."""
-        p = Path(path)
-        try:
-            text = p.read_text()
-        except OSError as exc:
-            raise RateCardError(f"{p}: cannot read the rate card ({exc.strerror})") from exc
-        return cls.from_yaml(text, source=str(p))
+        return cls.from_yaml(read_source(path, RateCardError, "rate card"), source=str(path))
 
     @classmethod
     def from_yaml(cls, text: str, *, source: str = "<rate card>") -> RateCard:
-        try:
-            node = yaml.compose(text, Loader=yaml.SafeLoader)
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise RateCardError(f"{source}: not valid YAML: {exc}") from exc
-        if not isinstance(data, dict):
-            raise RateCardError(f"{source}: a rate card is a YAML mapping with at least 'version:'")
+        node, data = parse_mapping(
+            text,
+            source,
+            RateCardError,
+            "a rate card is a YAML mapping with at least 'version:'",
+            empty_ok=False,
+        )
         try:
             return cls.model_validate(data)
         except ValidationError as exc:

@@ -6,9 +6,45 @@ error should name the file, the line and the entry, not just a field path.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import yaml
+
+
+def read_source(path: str | Path, error: type[Exception], what: str) -> str:
+    """The text of a YAML file, or ``error`` naming the file and why it cannot be read."""
+    p = Path(path)
+    try:
+        return p.read_text()
+    except OSError as exc:
+        raise error(f"{p}: cannot read the {what} ({exc.strerror})") from exc
+
+
+def parse_mapping(
+    text: str,
+    source: str,
+    error: type[Exception],
+    shape: str,
+    *,
+    loader: type[yaml.SafeLoader] = yaml.SafeLoader,
+    empty_ok: bool = True,
+) -> tuple[yaml.Node | None, dict[str, Any]]:
+    """The composed node tree (for :func:`line_of`) and the data of a YAML mapping.
+
+    Raises ``error`` for invalid YAML, or with ``shape`` (what the file should look
+    like) when the document is not a mapping; an empty file is ``{}`` if ``empty_ok``.
+    """
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.load(text, Loader=loader)
+    except yaml.YAMLError as exc:
+        raise error(f"{source}: not valid YAML: {exc}") from exc
+    if data is None and empty_ok:
+        data = {}
+    if not isinstance(data, dict):
+        raise error(f"{source}: {shape}")
+    return node, data
 
 
 def line_of(node: yaml.Node | None, loc: list[Any]) -> int | None:

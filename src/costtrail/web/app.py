@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 
+from costtrail.finance.targets import UnitTargets, load_targets
 from costtrail.ledger.store import LedgerStore
 from costtrail.settings import Settings
 from costtrail.web.assets import Assets
@@ -29,7 +30,6 @@ from costtrail.web.pages import PAGES, PageContext, PageSpec
 from costtrail.web.pages.context import filter_options, latest_event
 from costtrail.web.querying import CountingStore, together
 from costtrail.web.sessions import COOKIE_NAME, SessionSigner, Viewer, ViewerDirectory
-from costtrail.web.targets import UnitTargets, load_targets
 
 # Data pages are private and always fresh; the browser may only talk to this server.
 SECURITY_HEADERS = {
@@ -226,8 +226,8 @@ def mount_dashboard(
     """Serve the dashboard from ``app`` at ``/`` (sign-in at ``/login``).
 
     ``controls_file`` (the budgets YAML) adds budget gauges; alerts come from the ledger.
-    ``settings.targets`` (a units file, see :mod:`costtrail.web.targets`) sets the cost per
-    outcome targets; a bad file raises :class:`~costtrail.web.targets.TargetsError`.
+    ``settings.targets`` (a units file, see :mod:`costtrail.finance.targets`) sets the cost per
+    outcome targets; a bad file raises :class:`~costtrail.finance.targets.TargetsError`.
 
     >>> from fastapi import FastAPI
     >>> app = FastAPI()

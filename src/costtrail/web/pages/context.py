@@ -10,13 +10,13 @@ from typing import Any
 from urllib.parse import quote
 
 from costtrail.finance.period import Period
+from costtrail.finance.targets import UnitTargets
 from costtrail.ledger.store import LedgerStore
 from costtrail.reports import UnpricedLine
 from costtrail.settings import Settings
 from costtrail.web.blocks import Notice
 from costtrail.web.filters import DIMENSIONS, Filters
 from costtrail.web.sessions import Viewer
-from costtrail.web.targets import UnitTargets
 
 OPTION_LIMIT = 200
 

@@ -26,7 +26,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from costtrail.schema.yaml_source import line_of, path_text
+from costtrail.schema.yaml_source import line_of, parse_mapping, path_text, read_source
 
 DEFAULT_DRIFT = Decimal("1.25")
 
@@ -93,27 +93,17 @@ class UnitTargets(BaseModel):
     @classmethod
     def load(cls, path: str | Path) -> UnitTargets:
         """Read and validate a targets file; raises :class:`TargetsError` naming file, line, field."""
-        p = Path(path)
-        try:
-            text = p.read_text()
-        except OSError as exc:
-            raise TargetsError(f"{p}: cannot read the targets file ({exc.strerror})") from exc
-        return cls.from_yaml(text, source=str(p))
+        return cls.from_yaml(read_source(path, TargetsError, "targets file"), source=str(path))
 
     @classmethod
     def from_yaml(cls, text: str, *, source: str = "<targets>") -> UnitTargets:
-        try:
-            node = yaml.compose(text, Loader=yaml.SafeLoader)
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise TargetsError(f"{source}: not valid YAML: {exc}") from exc
-        if data is None:
-            data = {}
-        if not isinstance(data, dict):
-            raise TargetsError(
-                f"{source}: a targets file is a YAML mapping with one key, units: "
-                '(units: {ticket_resolved: {target_usd: "0.40"}})'
-            )
+        node, data = parse_mapping(
+            text,
+            source,
+            TargetsError,
+            "a targets file is a YAML mapping with one key, units: "
+            '(units: {ticket_resolved: {target_usd: "0.40"}})',
+        )
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
