@@ -123,7 +123,9 @@ def test_fail_closed_gateway_refuses_while_events_cannot_be_shipped(tmp_path: Pa
                 return 200
 
             assert call() == 200  # nothing known to be wrong yet
-            assert sink.flush(10) and sink.stats()["spool_files"] > 0
+            # The event reaches the sink just after the response is written: wait until it is spooled.
+            assert sink.flush(10)
+            assert _wait(lambda: sink.stats()["spool_files"] > 0, poll=lambda: sink.flush(1))
             time.sleep(1.1)  # the gateway looks at its sink once a second
             assert call() == 503
             settings = Settings(ledger=str(tmp_path / "ledger.duckdb"))
