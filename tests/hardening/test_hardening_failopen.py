@@ -80,6 +80,8 @@ def test_gateway_serves_while_the_collector_is_down_and_replays_after(tmp_path: 
                 assert reply.choices[0].message.content
             assert slowest < 2.0  # never waits for the missing collector (its timeout is 0.5 s)
             assert sink.flush(10)
+            # Each event reaches the sink just after its response is written: wait for the last one.
+            assert _wait(lambda: sink.stats()["spooled"] == 20, poll=lambda: sink.flush(1))
             assert sink.stats()["spooled"] == 20 and sink.stats()["spool_files"] > 0
             settings = Settings(ledger=str(tmp_path / "ledger.duckdb"))
             with BackgroundServer(create_app(settings, store, keys=keys), port=port):
