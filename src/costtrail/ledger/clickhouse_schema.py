@@ -27,6 +27,12 @@ from costtrail.ledger.columns import (
     TABLES,
     Column,
 )
+from costtrail.ledger.run_index import (
+    RUN_INDEX_TABLE,
+    RUN_INDEX_VIEW,
+    clickhouse_columns,
+    clickhouse_partials_sql,
+)
 
 # Strings with many distinct values stay plain; the rest are dimensions and
 # compress to dictionary codes with LowCardinality.
@@ -181,6 +187,27 @@ def create_table(table: str, options: DDLOptions) -> list[str]:
             f"ENGINE = Distributed({quote_ident(options.cluster)}, {db}, {name}, {layout.shard_key})"
         )
     return statements
+
+
+def run_index_statements(options: DDLOptions) -> list[str]:
+    """The run index (``run_index.py``): an AggregatingMergeTree, the view that fills it, and a backfill.
+
+    Single server only: on a cluster one run's partial rows could sit on two
+    shards, which the index's reads do not merge; cluster reports count runs
+    from events.
+    """
+    if options.cluster:
+        return []
+    db = quote_ident(options.database)
+    table = f"{db}.{RUN_INDEX_TABLE}"
+    return [
+        f"CREATE TABLE IF NOT EXISTS {table} (\n  {clickhouse_columns()}\n)\n"
+        "ENGINE = AggregatingMergeTree\nORDER BY run_id",
+        f"CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.{RUN_INDEX_VIEW} TO {table} AS "
+        f"{clickhouse_partials_sql(f'{db}.events')}",
+        # Events stored before the view existed; the view sees only new inserts.
+        f"INSERT INTO {table} {clickhouse_partials_sql(f'{db}.events')}",
+    ]
 
 
 def retention_statement(table: str, options: DDLOptions) -> str | None:

@@ -30,6 +30,7 @@ from costtrail.ledger.clickhouse_url import ClickHouseTarget, parse_clickhouse_u
 from costtrail.ledger.columns import COST_PRECISION, COST_SCALE, TABLES
 from costtrail.ledger.migrations import apply_migrations
 from costtrail.ledger.rows import cost_lines_to_arrow, events_to_arrow, outcomes_to_arrow
+from costtrail.ledger.run_index import RUN_INDEX_TABLE, RunIndex
 from costtrail.ledger.store import AppendResult, Dialect, LedgerError, sql_literal
 from costtrail.schema import CostLine, Event, Outcome
 
@@ -264,6 +265,12 @@ class ClickHouseStore:
             settings["data_type_default_nullable"] = 1
         with self._lock:
             self._client.command(sql, settings=settings or None)
+
+    def run_index(self) -> RunIndex | None:
+        """Where reports read the run index (merged on read by the session's ``final``); none on a cluster."""
+        if self.options.cluster:
+            return None
+        return RunIndex(RUN_INDEX_TABLE)
 
     def optimize(self, table: str = "events") -> None:
         """Merge parts now (collapsing duplicates) so deduplicated reads are cheap; for after bulk loads."""

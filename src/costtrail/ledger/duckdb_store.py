@@ -28,6 +28,15 @@ from costtrail.ledger.columns import (
     Column,
 )
 from costtrail.ledger.rows import cost_lines_to_arrow, events_to_arrow, outcomes_to_arrow
+from costtrail.ledger.run_index import (
+    RUN_INDEX_DELTA,
+    RUN_INDEX_TABLE,
+    RunIndex,
+    duckdb_compaction,
+    duckdb_ddl,
+    duckdb_merged_relation,
+    duckdb_partials_sql,
+)
 from costtrail.ledger.store import AppendResult, Dialect, LedgerError, LedgerLockedError, sql_literal
 from costtrail.schema import CostLine, Event, Outcome
 
@@ -45,6 +54,10 @@ _TYPES = {
 }
 
 _KEYS = {"events": "event_uuid", "outcomes": "outcome_id", "cost_lines": "line_id"}
+
+# Fold the run index's delta in once it holds this many rows: reads merge the delta at a cost
+# that grows with it, a compaction costs about one scan of the index (see run_index.py).
+RUN_INDEX_COMPACT_ROWS = 25_000
 
 
 class DuckDBDialect:
@@ -104,9 +117,31 @@ class DuckDBStore:
         except OSError as exc:
             raise LedgerError(f"cannot create the ledger's folder for {self.path}: {exc}") from exc
         self._conn.execute("SET preserve_insertion_order = false")
+        self._delta_rows = 0
         if not read_only:
             for table, columns in TABLES.items():
                 self._conn.execute(_ddl(table, columns))
+            self._open_run_index()
+        self._has_run_index = self._has_table(RUN_INDEX_DELTA)
+        if self._has_run_index:
+            row = self._conn.execute(f"SELECT count(*) FROM {RUN_INDEX_DELTA}").fetchone()
+            self._delta_rows = int(row[0]) if row else 0
+
+    def _open_run_index(self) -> None:
+        """Create the run index; a ledger written before it existed gets it built from its events."""
+        existed = self._has_table(RUN_INDEX_TABLE)
+        for statement in duckdb_ddl():
+            self._conn.execute(statement)
+        if not existed:
+            self.rebuild_run_index()
+
+    def _has_table(self, name: str) -> bool:
+        row = self._conn.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? "
+            "AND database_name = current_database()",
+            [name],
+        ).fetchone()
+        return bool(row and row[0])
 
     # -- writes -------------------------------------------------------------
 
@@ -123,6 +158,7 @@ class DuckDBStore:
             cur = self._conn.cursor()
             try:
                 cur.register("_batch", table)
+                cur.execute("BEGIN TRANSACTION")
                 bounds = pc.min_max(table.column("started_at"))
                 lo, hi = sql_literal(bounds["min"].as_py()), sql_literal(bounds["max"].as_py())
                 # Repeats inside the batch are rare (the collector drops them first); the window
@@ -144,10 +180,64 @@ class DuckDBStore:
                 """
                 row = cur.execute(sql).fetchone()
                 inserted = int(row[0]) if row else 0
+                if inserted:
+                    # In the same transaction: an event stored without its run in the index
+                    # would make the index wrong, not just slow.
+                    row = cur.execute(
+                        f"INSERT INTO {RUN_INDEX_DELTA} BY NAME {duckdb_partials_sql('_batch')}"
+                    ).fetchone()
+                    self._delta_rows += int(row[0]) if row else 0
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
             finally:
                 cur.unregister("_batch")
                 cur.close()
+            if self._delta_rows >= RUN_INDEX_COMPACT_ROWS:
+                self.compact_run_index()
         return AppendResult(inserted, table.num_rows - inserted)
+
+    # -- the run index (run_index.py) -----------------------------------------
+
+    def run_index(self) -> RunIndex | None:
+        """Where reports read the run index: the table, or the table merged with its delta."""
+        if not self._has_run_index:
+            return None
+        return RunIndex(RUN_INDEX_TABLE if self._delta_rows == 0 else duckdb_merged_relation())
+
+    def compact_run_index(self) -> None:
+        """Fold the run index's delta into the index (one transaction; readers see before or after)."""
+        with self._lock:
+            cur = self._conn.cursor()
+            try:
+                cur.execute("BEGIN TRANSACTION")
+                for statement in duckdb_compaction():
+                    cur.execute(statement)
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            finally:
+                cur.close()
+            self._delta_rows = 0
+
+    def rebuild_run_index(self) -> None:
+        """Build the run index from all events (after loading events by SQL, or for an older ledger)."""
+        with self._lock:
+            cur = self._conn.cursor()
+            try:
+                cur.execute("BEGIN TRANSACTION")
+                cur.execute(f"DELETE FROM {RUN_INDEX_TABLE}")
+                cur.execute(f"DELETE FROM {RUN_INDEX_DELTA}")
+                cur.execute(f"INSERT INTO {RUN_INDEX_TABLE} BY NAME {duckdb_partials_sql('events')}")
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            finally:
+                cur.close()
+            self._delta_rows = 0
 
     def append_outcomes(self, outcomes: Sequence[Outcome]) -> AppendResult:
         return self._append_keyed("outcomes", outcomes_to_arrow(outcomes) if outcomes else None)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from costtrail.ledger.clickhouse_schema import DDLOptions, create_table, quote_ident
+from costtrail.ledger.clickhouse_schema import DDLOptions, create_table, quote_ident, run_index_statements
 
 MIGRATIONS_TABLE = "costtrail_migrations"
 
@@ -46,7 +46,10 @@ def _v1_tables(options: DDLOptions) -> list[str]:
     ]
 
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "events, outcomes and cost_lines tables", _v1_tables),)
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "events, outcomes and cost_lines tables", _v1_tables),
+    Migration(2, "run index (one row per run) filled by a materialized view", run_index_statements),
+)
 
 
 def _migrations_table_ddl(options: DDLOptions) -> str:

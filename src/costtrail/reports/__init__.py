@@ -14,17 +14,15 @@ from costtrail.reports.dimensions import (
     dimension_names,
     resolve_dimension,
 )
+from costtrail.reports.filters import NOT_NULL, FilterValue, where_clause
 from costtrail.reports.metrics import METRICS, Metric, MetricDef, Ratio
 from costtrail.reports.rollup import (
     DEFAULT_METRICS,
-    NOT_NULL,
-    FilterValue,
     ReportResult,
     UnpricedLine,
     report,
     run_status_ctes,
     unpriced_line,
-    where_clause,
 )
 from costtrail.reports.runs import run_costs, run_steps, top_runs
 from costtrail.reports.timespec import parse_time

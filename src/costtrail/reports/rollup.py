@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -23,21 +22,10 @@ from costtrail.reports.dimensions import (
     canonical_dimension,
     resolve_dimension,
 )
+from costtrail.reports.filters import FilterValue, TimeBound, where_clause
 from costtrail.reports.metrics import METRICS, MODEL_KINDS_SQL, Metric, MetricDef, Ratio
+from costtrail.reports.run_counts import index_run_counts, key_of
 from costtrail.schema.events import Event
-
-
-class NotNull:
-    """Filter value matching any present (non-NULL) value: ``filters={"tool_name": NOT_NULL}``."""
-
-    def __repr__(self) -> str:
-        return "NOT_NULL"
-
-
-NOT_NULL = NotNull()
-
-FilterValue = str | int | None | NotNull | Sequence[str | int | None]
-TimeBound = datetime | date | None
 
 DEFAULT_METRICS: tuple[str, ...] = ("total_cost", "events", "runs", "unpriced_events")
 _MONEY_PLACES = Decimal("1e-12")
@@ -87,54 +75,6 @@ class ReportResult(list[dict[str, Any]]):
             "rows": [dict(r) for r in self],
             "unpriced": self.unpriced.as_dict(),
         }
-
-
-def utc_naive(value: TimeBound) -> datetime | None:
-    """A time bound as a naive UTC datetime (dates mean their UTC midnight)."""
-    if value is None:
-        return None
-    if not isinstance(value, datetime):
-        return datetime(value.year, value.month, value.day)
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC)
-    return value.replace(tzinfo=None)
-
-
-def where_clause(
-    dialect: Dialect,
-    filters: Mapping[str, FilterValue] | None,
-    since: TimeBound,
-    until: TimeBound,
-    *,
-    payload_bands: Bands | None = None,
-    input_bands: Bands | None = None,
-) -> str:
-    """The WHERE condition for a time window (``since`` inclusive, ``until`` exclusive) and filters."""
-    parts: list[str] = []
-    lo, hi = utc_naive(since), utc_naive(until)
-    if lo is not None:
-        parts.append(f"started_at >= {dialect.literal(lo)}")
-    if hi is not None:
-        parts.append(f"started_at < {dialect.literal(hi)}")
-    for name, value in (filters or {}).items():
-        dim = resolve_dimension(name, dialect, payload_bands, input_bands)
-        parts.append(_filter_sql(dialect, dim, value))
-    return " AND ".join(parts) if parts else "TRUE"
-
-
-def _filter_sql(dialect: Dialect, dim: Dimension, value: FilterValue) -> str:
-    if isinstance(value, NotNull):
-        return f"{dim.sql} IS NOT NULL"
-    values = list(value) if isinstance(value, list | tuple | set | frozenset) else [value]
-    if not values:
-        raise ReportError(f"filter on {dim.name} has no values")
-    conds: list[str] = []
-    present = [v for v in values if v is not None]
-    if present:
-        conds.append(f"{dim.sql} IN ({', '.join(dialect.literal(str(v)) for v in present)})")
-    if len(present) < len(values):
-        conds.append(f"{dim.sql} IS NULL")
-    return "(" + " OR ".join(conds) + ")"
 
 
 def last_model_status_sql(dialect: Dialect) -> str:
@@ -266,7 +206,9 @@ def report(
         raise ReportError(f"a report column appears twice: {names}")
     where = where_clause(dialect, filters, since, until, payload_bands=payload_bands, input_bands=input_bands)
     time_where = where_clause(dialect, None, since, until)
-    raw = _run_plan(store, dims, wanted, sql_metrics, where, time_where, limit, order_by)
+    raw = _index_plan(store, dims, wanted, sql_metrics, filters, (since, until), where, limit, order_by)
+    if raw is None:
+        raw = _run_plan(store, dims, wanted, sql_metrics, where, time_where, limit, order_by)
     rows = [_finish_row(r, dims, wanted, sql_metrics) for r in raw]
     return ReportResult(
         rows,
@@ -275,6 +217,44 @@ def report(
         unpriced=unpriced_line(store, where),
         units={m.name: m.unit for m in wanted},
     )
+
+
+def _index_plan(
+    store: LedgerStore,
+    dims: list[Dimension],
+    wanted: list[MetricDef],
+    sql_metrics: list[Metric],
+    filters: Mapping[str, FilterValue] | None,
+    window: tuple[TimeBound, TimeBound],
+    where: str,
+    limit: int | None,
+    order_by: Sequence[str] | None,
+) -> list[dict[str, Any]] | None:
+    """Distinct runs from the store's run index, the other metrics from one plain query, merged by group.
+
+    Only for the built-in ``runs`` count without run success, when the index can
+    answer (``run_counts.index_run_counts``); ``None`` sends the report down the
+    ordinary plans.
+    """
+    per_run = [i for i, m in enumerate(sql_metrics) if m.per_run or m.needs_runs]
+    if len(per_run) != 1 or sql_metrics[per_run[0]] != METRICS["runs"]:
+        return None
+    counts = index_run_counts(store, dims, filters, window[0], window[1], where)
+    if counts is None:
+        return None
+    runs = per_run[0]
+    dialect = store.dialect
+    select = [f"{d.sql} AS d{i}" for i, d in enumerate(dims)]
+    select += [f"{d.sort_sql} AS s{i}" for i, d in enumerate(dims) if d.sort_sql]
+    select += [f"{_metric_sql(dialect, m)} AS m{i}" for i, m in enumerate(sql_metrics) if i != runs]
+    group = f" GROUP BY {', '.join(d.sql for d in dims)}" if dims else ""
+    rows = store.query(
+        f"SELECT {', '.join([*select, 'count(*) AS _n'])} FROM {dialect.final('events')} WHERE {where}{group}"
+    )
+    for row in rows:
+        row[f"m{runs}"] = counts.get(key_of(row, len(dims)), 0)
+    rows = _sort_rows(rows, _order_keys(dims, wanted, sql_metrics, order_by))
+    return rows[: int(limit)] if limit is not None else rows
 
 
 def _run_plan(

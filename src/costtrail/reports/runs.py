@@ -8,8 +8,9 @@ from typing import Any
 
 from costtrail.ledger.store import LedgerStore
 from costtrail.reports.dimensions import ReportError
+from costtrail.reports.filters import NOT_NULL, FilterValue, TimeBound
 from costtrail.reports.metrics import Metric
-from costtrail.reports.rollup import NOT_NULL, FilterValue, ReportResult, TimeBound, report, unpriced_line
+from costtrail.reports.rollup import ReportResult, report, unpriced_line
 
 # Per-run columns; a run's events share its workflow and customer, so min() reads them.
 _RUN_METRICS: tuple[Metric, ...] = (

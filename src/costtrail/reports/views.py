@@ -12,7 +12,8 @@ from types import MappingProxyType
 
 from costtrail.ledger.store import LedgerStore
 from costtrail.reports.dimensions import Bands, ReportError, canonical_dimension
-from costtrail.reports.rollup import NOT_NULL, FilterValue, ReportResult, TimeBound, report
+from costtrail.reports.filters import NOT_NULL, FilterValue, TimeBound
+from costtrail.reports.rollup import ReportResult, report
 
 WORKFLOW_METRICS: tuple[str, ...] = (
     "total_cost",

@@ -17,7 +17,7 @@ from costtrail.reports import (
     run_costs,
     run_steps,
 )
-from costtrail.reports.rollup import TimeBound
+from costtrail.reports.filters import TimeBound
 from costtrail.web import charts
 from costtrail.web.blocks import Column, Metric, Notice, Page, Row, Section, Table
 from costtrail.web.pages.context import PageContext, segment, unpriced_notice, window

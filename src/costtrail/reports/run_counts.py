@@ -1,0 +1,114 @@
+"""Distinct runs per group from the store's run index, exact, without grouping every event by run.
+
+A report's ``runs`` metric is ``count(DISTINCT run_id)`` over the matching
+events. When the report groups and filters only by run-level attribution
+(:data:`~costtrail.ledger.run_index.RUN_INDEX_DIMS`) and ``day``, the count
+splits into two disjoint sets of runs:
+
+* **decided** runs: every event of the run has one value of each dimension
+  the report uses, and one day, fully inside the time window. Each counts
+  once, in the group its values name: ``count(*)`` over index rows.
+* **undecided** runs (the run crossed midnight, changed workflow, or its day
+  is cut by a window that does not start or end at midnight): counted from
+  their own events with ``count(DISTINCT run_id)``, the report's ordinary
+  definition, over the few runs concerned.
+
+Because the index only ever over-states a run's spread (see
+``ledger/run_index.py``), a run it calls decided is; the sum is the same
+number the events give. ``tests/contract/test_contract_run_index.py`` checks
+that on both stores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from costtrail.ledger.run_index import RUN_INDEX_DIMS, RunIndex, single_sql
+from costtrail.ledger.store import LedgerStore
+from costtrail.reports.dimensions import Dimension, canonical_dimension
+from costtrail.reports.filters import FilterValue, TimeBound, filter_sql, utc_naive
+
+GroupKey = tuple[Any, ...]
+
+
+def index_run_counts(
+    store: LedgerStore,
+    dims: list[Dimension],
+    filters: Mapping[str, FilterValue] | None,
+    since: TimeBound,
+    until: TimeBound,
+    where: str,
+) -> dict[GroupKey, int] | None:
+    """Runs per group (keyed by the dimension values in order), or ``None`` when the index cannot answer.
+
+    ``where`` is the report's own WHERE clause (window and filters) for the
+    undecided runs' events.
+    """
+    finder: Callable[[], RunIndex | None] | None = getattr(store, "run_index", None)
+    index = finder() if finder is not None else None
+    if index is None:
+        return None
+    names = [d.name for d in dims]
+    filter_names = [canonical_dimension(k) for k in (filters or {})]
+    if any(n != "day" and n not in RUN_INDEX_DIMS for n in names):
+        return None
+    if any(n not in RUN_INDEX_DIMS for n in filter_names):
+        return None
+    lo, hi = utc_naive(since), utc_naive(until)
+    if index.complete_since is not None and (lo is None or lo.date() < index.complete_since):
+        return None
+    dialect = store.dialect
+    used = sorted({n for n in [*names, *filter_names] if n != "day"})
+    decided = [single_sql(n) for n in used] + ["day_lo = day_hi"]
+    touching: list[str] = []
+    if lo is not None:
+        first_full = lo.date() if lo.time() == time(0) else lo.date() + timedelta(days=1)
+        decided.append(f"day_lo >= {_day(dialect.literal(first_full), dialect.name)}")
+        touching.append(f"day_hi >= {_day(dialect.literal(lo.date()), dialect.name)}")
+    if hi is not None:
+        # Days before the bound's own day are whole; the bound's day is cut (or excluded at midnight).
+        decided.append(f"day_lo < {_day(dialect.literal(hi.date()), dialect.name)}")
+        touching.append(f"day_lo <= {_day(dialect.literal(hi.date()), dialect.name)}")
+    matching = []
+    for name, value in (filters or {}).items():
+        column = canonical_dimension(name)
+        matching.append(filter_sql(dialect, Dimension(column, f"{column}_lo"), value))
+    select = [f"{'day_lo' if n == 'day' else f'{n}_lo'} AS d{i}" for i, n in enumerate(names)]
+    group = f" GROUP BY {', '.join(f'd{i}' for i in range(len(names)))}" if names else ""
+    decided_sql = " AND ".join(decided)
+    from_index = (
+        f"SELECT {', '.join([*select, 'count(*) AS n'])} FROM {index.relation} AS x "
+        f"WHERE {' AND '.join([decided_sql, *matching])}{group}"
+    )
+    undecided = " AND ".join([f"NOT ({decided_sql})", *touching])
+    events = dialect.final("events")
+    ev_select = [f"{d.sql} AS d{i}" for i, d in enumerate(dims)]
+    ev_group = f" GROUP BY {', '.join(d.sql for d in dims)}" if dims else ""
+    from_events = (
+        f"SELECT {', '.join([*ev_select, 'count(DISTINCT run_id) AS n'])} FROM {events} "
+        f"WHERE {where} AND run_id IN (SELECT run_id FROM {index.relation} AS x WHERE {undecided}){ev_group}"
+    )
+    counts: dict[GroupKey, int] = {}
+    for sql in (from_index, from_events):
+        for row in store.query(sql):
+            key = tuple(_plain(row[f"d{i}"]) for i in range(len(names)))
+            counts[key] = counts.get(key, 0) + int(row["n"])
+    return counts
+
+
+def _day(literal: str, dialect_name: str) -> str:
+    return f"toDate({literal})" if dialect_name == "clickhouse" else f"CAST({literal} AS DATE)"
+
+
+def _plain(value: Any) -> Any:
+    """Group keys compare equal across the two queries (a DATE may come back as datetime on one path)."""
+    if isinstance(value, datetime):
+        return value.date()
+    return value
+
+
+def key_of(row: Mapping[str, Any], width: int) -> GroupKey:
+    """A raw report row's group key (``d0``, ``d1``, ...), as :func:`index_run_counts` keys them."""
+    return tuple(_plain(row[f"d{i}"]) for i in range(width))
