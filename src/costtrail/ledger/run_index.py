@@ -107,16 +107,24 @@ def duckdb_ddl() -> list[str]:
 
 
 def duckdb_merged_relation() -> str:
-    """The index with the delta folded in at read time (runs in the delta merged with their index row)."""
-    merge = _merge_columns()
+    """The index with the delta folded in at read time: one outer join, the delta grouped by run first.
+
+    DuckDB's ``least``/``greatest`` skip NULLs, as ``min``/``max`` do.
+    """
+    cols = [
+        "coalesce(i.run_id, d.run_id) AS run_id",
+        "least(i.day_lo, d.day_lo) AS day_lo",
+        "greatest(i.day_hi, d.day_hi) AS day_hi",
+    ]
+    for x in RUN_INDEX_DIMS:
+        cols += [
+            f"least(i.{x}_lo, d.{x}_lo) AS {x}_lo",
+            f"greatest(i.{x}_hi, d.{x}_hi) AS {x}_hi",
+            f"(coalesce(i.{x}_null, FALSE) OR coalesce(d.{x}_null, FALSE)) AS {x}_null",
+        ]
     return f"""(
-    WITH _d AS (SELECT run_id, {merge} FROM {RUN_INDEX_DELTA} GROUP BY run_id)
-    SELECT * FROM {RUN_INDEX_TABLE} ANTI JOIN _d USING (run_id)
-    UNION ALL BY NAME
-    SELECT run_id, {merge} FROM (
-        SELECT * FROM {RUN_INDEX_TABLE} SEMI JOIN _d USING (run_id)
-        UNION ALL BY NAME SELECT * FROM _d
-    ) GROUP BY run_id
+    WITH _d AS (SELECT run_id, {_merge_columns()} FROM {RUN_INDEX_DELTA} GROUP BY run_id)
+    SELECT {", ".join(cols)} FROM {RUN_INDEX_TABLE} AS i FULL OUTER JOIN _d AS d ON i.run_id = d.run_id
 )"""
 
 
