@@ -183,3 +183,31 @@ def test_a_day_bound_is_a_date(ledger: LedgerStore) -> None:
     rows = report(ledger, by=["day"], metrics=["runs"], since=since)
     want = _expected(events, ["day"], {}, datetime(2026, 3, 10, tzinfo=UTC), None)
     assert {(_plain(r["day"]),): r["runs"] for r in rows} == want
+
+
+def test_deleting_duckdb_events_rebuilds_their_runs_in_the_index() -> None:
+    store = DuckDBStore(":memory:")
+    events = _events(6, range(0, 80))
+    store.append_events(events)
+    cut = START + timedelta(days=1, hours=12)
+    deleted = store.delete_events(f"started_at < {store.dialect.literal(cut.replace(tzinfo=None))}")
+    kept = [e for e in events if e.started_at >= cut]
+    assert deleted == len(events) - len(kept) > 0
+    _check(store, kept)
+
+
+def test_a_clickhouse_ttl_keeps_old_windows_off_the_index(chdb_dir: Any) -> None:
+    from costtrail.ledger.clickhouse_store import ClickHouseStore
+
+    store = ClickHouseStore.from_url(f"chdb://{chdb_dir}?database=ttl_idx&ttl_days=30")
+    try:
+        index = store.run_index()
+        assert index is not None and index.complete_since is not None
+        recorder = _Recorder(store)
+        report(recorder, by=["day"], metrics=["runs"], since=index.complete_since - timedelta(days=1))  # type: ignore[arg-type]
+        assert not any("run_index" in sql for sql in recorder.sql)
+        report(recorder, by=["day"], metrics=["runs"], since=index.complete_since)  # type: ignore[arg-type]
+        assert any("run_index" in sql for sql in recorder.sql)
+    finally:
+        store.command("DROP DATABASE IF EXISTS ttl_idx")
+        store.close()

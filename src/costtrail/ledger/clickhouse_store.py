@@ -17,7 +17,7 @@ import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -270,7 +270,12 @@ class ClickHouseStore:
         """Where reports read the run index (merged on read by the session's ``final``); none on a cluster."""
         if self.options.cluster:
             return None
-        return RunIndex(RUN_INDEX_TABLE)
+        if not self.options.ttl_days:
+            return RunIndex(RUN_INDEX_TABLE)
+        # A TTL drops old events in background merges while their runs' index rows stay: the
+        # index is exact only for windows that start after anything the TTL can have removed.
+        horizon = datetime.now(UTC).date() - timedelta(days=int(self.options.ttl_days) - 1)
+        return RunIndex(RUN_INDEX_TABLE, complete_since=horizon)
 
     def optimize(self, table: str = "events") -> None:
         """Merge parts now (collapsing duplicates) so deduplicated reads are cheap; for after bulk loads."""

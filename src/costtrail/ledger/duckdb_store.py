@@ -223,6 +223,36 @@ class DuckDBStore:
                 cur.close()
             self._delta_rows = 0
 
+    def delete_events(self, where_sql: str) -> int:
+        """Delete the events matching a WHERE clause (retention on DuckDB); returns rows deleted.
+
+        The runs those events belonged to get their run index rows rebuilt from
+        the events they have left, in the same transaction (an index row that
+        outlived its events would count a run that is gone).
+        """
+        with self._lock:
+            cur = self._conn.cursor()
+            try:
+                cur.execute("BEGIN TRANSACTION")
+                cur.execute(
+                    "CREATE OR REPLACE TEMP TABLE _touched AS "
+                    f"SELECT DISTINCT run_id FROM events WHERE run_id IS NOT NULL AND ({where_sql})"
+                )
+                row = cur.execute(f"DELETE FROM events WHERE {where_sql}").fetchone()
+                deleted = int(row[0]) if row else 0
+                for table in (RUN_INDEX_TABLE, RUN_INDEX_DELTA):
+                    cur.execute(f"DELETE FROM {table} WHERE run_id IN (SELECT run_id FROM _touched)")
+                left = "(SELECT * FROM events WHERE run_id IN (SELECT run_id FROM _touched))"
+                cur.execute(f"INSERT INTO {RUN_INDEX_TABLE} BY NAME {duckdb_partials_sql(left)}")
+                cur.execute("DROP TABLE _touched")
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            finally:
+                cur.close()
+        return deleted
+
     def rebuild_run_index(self) -> None:
         """Build the run index from all events (after loading events by SQL, or for an older ledger)."""
         with self._lock:
