@@ -211,3 +211,12 @@ def test_a_clickhouse_ttl_keeps_old_windows_off_the_index(chdb_dir: Any) -> None
     finally:
         store.command("DROP DATABASE IF EXISTS ttl_idx")
         store.close()
+
+
+def test_many_undecided_runs_are_read_by_subquery(ledger: LedgerStore, monkeypatch: Any) -> None:
+    from costtrail.reports import run_counts
+
+    monkeypatch.setattr(run_counts, "_INLINE_RUNS", 0)  # ClickHouse: no literal list, the subquery
+    events = _events(7, range(0, 90))
+    ledger.append_events(events)
+    _check(ledger, events)

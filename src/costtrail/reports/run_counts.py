@@ -31,6 +31,7 @@ from costtrail.reports.dimensions import Dimension, canonical_dimension
 from costtrail.reports.filters import FilterValue, TimeBound, filter_sql, utc_naive
 
 GroupKey = tuple[Any, ...]
+_INLINE_RUNS = 10_000  # undecided runs sent back as a literal list (ClickHouse), beyond: a subquery
 
 
 def index_run_counts(
@@ -86,15 +87,45 @@ def index_run_counts(
     events = dialect.final("events")
     ev_select = [f"{d.sql} AS d{i}" for i, d in enumerate(dims)]
     ev_group = f" GROUP BY {', '.join(d.sql for d in dims)}" if dims else ""
-    from_events = (
-        f"SELECT {', '.join([*ev_select, 'count(DISTINCT run_id) AS n'])} FROM {events} "
-        f"WHERE {where} AND run_id IN (SELECT run_id FROM {index.relation} AS x WHERE {undecided}){ev_group}"
-    )
+
+    def from_events(runs: str) -> str:
+        return (
+            f"SELECT {', '.join([*ev_select, 'count(DISTINCT run_id) AS n'])} FROM {events} "
+            f"WHERE {where} AND run_id IN ({runs}){ev_group}"
+        )
+
     counts: dict[GroupKey, int] = {}
-    for sql in (from_index, from_events):
-        for row in store.query(sql):
+
+    def add(rows: list[dict[str, Any]]) -> None:
+        # A group can come back from both halves: its decided and undecided runs add up.
+        for row in rows:
             key = tuple(_plain(row[f"d{i}"]) for i in range(len(names)))
             counts[key] = counts.get(key, 0) + int(row["n"])
+
+    undecided_runs = f"SELECT run_id FROM {index.relation} AS x WHERE {undecided}"
+    if dialect.name != "clickhouse":
+        # One round trip; DuckDB reads its index (or index + delta) twice at little cost.
+        both = (
+            f"SELECT * FROM ({from_index}) AS a UNION ALL SELECT * FROM ({from_events(undecided_runs)}) AS b"
+        )
+        add(store.query(both))
+        return counts
+    # ClickHouse reads the index through FINAL, which costs more while parts are unmerged: read it
+    # once, returning the decided counts and (when few) the undecided runs' ids themselves.
+    dec = f"({' AND '.join([decided_sql, *matching])})"
+    picked = [f"if(dec, {'day_lo' if n == 'day' else f'{n}_lo'}, NULL) AS d{i}" for i, n in enumerate(names)]
+    inner = ", ".join([f"{dec} AS dec", *picked, "run_id"])
+    keys = ", ".join(["dec", *(f"d{i}" for i in range(len(names)))])
+    rows = store.query(
+        f"SELECT {keys}, count() AS n, groupArrayIf({_INLINE_RUNS + 1})(run_id, NOT dec) AS ids "
+        f"FROM (SELECT {inner} FROM {index.relation} AS x WHERE {dec} OR ({undecided})) GROUP BY {keys}"
+    )
+    add([r for r in rows if r["dec"]])
+    rest = [r for r in rows if not r["dec"]]
+    if rest and int(rest[0]["n"]):
+        ids = rest[0]["ids"]
+        runs = ", ".join(dialect.literal(i) for i in ids) if len(ids) <= _INLINE_RUNS else undecided_runs
+        add(store.query(from_events(runs)))
     return counts
 
 
