@@ -9,7 +9,8 @@ the fix (ship to the collector that owns the file).
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -207,21 +208,28 @@ class DuckDBStore:
             return None
         return RunIndex(RUN_INDEX_TABLE if self._delta_rows == 0 else duckdb_merged_relation())
 
-    def compact_run_index(self) -> None:
-        """Fold the run index's delta into the index (one transaction; readers see before or after)."""
+    @contextmanager
+    def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor inside one transaction under the write lock: committed, or rolled back on error."""
         with self._lock:
             cur = self._conn.cursor()
             try:
                 cur.execute("BEGIN TRANSACTION")
-                for statement in duckdb_compaction():
-                    cur.execute(statement)
+                yield cur
                 cur.execute("COMMIT")
             except BaseException:
                 cur.execute("ROLLBACK")
                 raise
             finally:
                 cur.close()
-            self._delta_rows = 0
+
+    def compact_run_index(self) -> None:
+        """Fold the run index's delta into the index (one transaction; readers see before or after)."""
+        with self._lock:  # re-entrant: the reset below stays under the lock, after the commit
+            with self._transaction() as cur:
+                for statement in duckdb_compaction():
+                    cur.execute(statement)
+            self._delta_rows = 0  # only once committed: until then reads must merge the delta
 
     def delete_events(self, where_sql: str) -> int:
         """Delete the events matching a WHERE clause (retention on DuckDB); returns rows deleted.
@@ -230,44 +238,27 @@ class DuckDBStore:
         the events they have left, in the same transaction (an index row that
         outlived its events would count a run that is gone).
         """
-        with self._lock:
-            cur = self._conn.cursor()
-            try:
-                cur.execute("BEGIN TRANSACTION")
-                cur.execute(
-                    "CREATE OR REPLACE TEMP TABLE _touched AS "
-                    f"SELECT DISTINCT run_id FROM events WHERE run_id IS NOT NULL AND ({where_sql})"
-                )
-                row = cur.execute(f"DELETE FROM events WHERE {where_sql}").fetchone()
-                deleted = int(row[0]) if row else 0
-                for table in (RUN_INDEX_TABLE, RUN_INDEX_DELTA):
-                    cur.execute(f"DELETE FROM {table} WHERE run_id IN (SELECT run_id FROM _touched)")
-                left = "(SELECT * FROM events WHERE run_id IN (SELECT run_id FROM _touched))"
-                cur.execute(f"INSERT INTO {RUN_INDEX_TABLE} BY NAME {duckdb_partials_sql(left)}")
-                cur.execute("DROP TABLE _touched")
-                cur.execute("COMMIT")
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
-            finally:
-                cur.close()
+        with self._transaction() as cur:
+            cur.execute(
+                "CREATE OR REPLACE TEMP TABLE _touched AS "
+                f"SELECT DISTINCT run_id FROM events WHERE run_id IS NOT NULL AND ({where_sql})"
+            )
+            row = cur.execute(f"DELETE FROM events WHERE {where_sql}").fetchone()
+            deleted = int(row[0]) if row else 0
+            for table in (RUN_INDEX_TABLE, RUN_INDEX_DELTA):
+                cur.execute(f"DELETE FROM {table} WHERE run_id IN (SELECT run_id FROM _touched)")
+            left = "(SELECT * FROM events WHERE run_id IN (SELECT run_id FROM _touched))"
+            cur.execute(f"INSERT INTO {RUN_INDEX_TABLE} BY NAME {duckdb_partials_sql(left)}")
+            cur.execute("DROP TABLE _touched")
         return deleted
 
     def rebuild_run_index(self) -> None:
         """Build the run index from all events (after loading events by SQL, or for an older ledger)."""
         with self._lock:
-            cur = self._conn.cursor()
-            try:
-                cur.execute("BEGIN TRANSACTION")
+            with self._transaction() as cur:
                 cur.execute(f"DELETE FROM {RUN_INDEX_TABLE}")
                 cur.execute(f"DELETE FROM {RUN_INDEX_DELTA}")
                 cur.execute(f"INSERT INTO {RUN_INDEX_TABLE} BY NAME {duckdb_partials_sql('events')}")
-                cur.execute("COMMIT")
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
-            finally:
-                cur.close()
             self._delta_rows = 0
 
     def append_outcomes(self, outcomes: Sequence[Outcome]) -> AppendResult:

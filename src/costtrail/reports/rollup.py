@@ -243,18 +243,31 @@ def _index_plan(
     if counts is None:
         return None
     runs = per_run[0]
-    dialect = store.dialect
-    select = [f"{d.sql} AS d{i}" for i, d in enumerate(dims)]
-    select += [f"{d.sort_sql} AS s{i}" for i, d in enumerate(dims) if d.sort_sql]
-    select += [f"{_metric_sql(dialect, m)} AS m{i}" for i, m in enumerate(sql_metrics) if i != runs]
-    group = f" GROUP BY {', '.join(d.sql for d in dims)}" if dims else ""
-    rows = store.query(
-        f"SELECT {', '.join([*select, 'count(*) AS _n'])} FROM {dialect.final('events')} WHERE {where}{group}"
-    )
+    others = [(i, m) for i, m in enumerate(sql_metrics) if i != runs]
+    rows = store.query(_plain_sql(store.dialect, dims, others, where, sort_columns=True))
     for row in rows:
         row[f"m{runs}"] = counts.get(key_of(row, len(dims)), 0)
     rows = _sort_rows(rows, _order_keys(dims, wanted, sql_metrics, order_by))
     return rows[: int(limit)] if limit is not None else rows
+
+
+def _plain_sql(
+    dialect: Dialect,
+    dims: list[Dimension],
+    metrics: list[tuple[int, Metric]],
+    where: str,
+    *,
+    sort_columns: bool,
+) -> str:
+    """The metrics (``m<i>``) over the matching events by group, no run join (``count(*)`` keeps groups)."""
+    select = [f"{d.sql} AS d{i}" for i, d in enumerate(dims)]
+    if sort_columns:
+        select += [f"{d.sort_sql} AS s{i}" for i, d in enumerate(dims) if d.sort_sql]
+    select += [f"{_metric_sql(dialect, m)} AS m{i}" for i, m in metrics]
+    group = f" GROUP BY {', '.join(d.sql for d in dims)}" if dims else ""
+    return (
+        f"SELECT {', '.join([*select, 'count(*) AS _n'])} FROM {dialect.final('events')} WHERE {where}{group}"
+    )
 
 
 def _run_plan(
@@ -288,11 +301,7 @@ def _run_plan(
     if not rest:
         return store.query(_ordered(head, inner, dims, wanted, sql_metrics, limit, order_by))
     rows = store.query(head + inner)
-    events = dialect.final("events")
-    select = [f"{d.sql} AS d{i}" for i, d in enumerate(dims)]
-    select += [f"{_metric_sql(dialect, m)} AS m{i}" for i, m in rest]
-    group = f" GROUP BY {', '.join(d.sql for d in dims)}" if dims else ""
-    others = store.query(f"SELECT {', '.join(select)} FROM {events} WHERE {where}{group}")
+    others = store.query(_plain_sql(dialect, dims, rest, where, sort_columns=False))
     dim_keys = [f"d{i}" for i in range(len(dims))]
     by_group = {tuple(r[k] for k in dim_keys): r for r in others}
     for row in rows:
