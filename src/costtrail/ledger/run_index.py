@@ -12,9 +12,12 @@ changed workflow) are few and are counted from their events.
 The index is a superset summary: it is only ever widened (``min`` of more
 values, ``max`` of more values). A run it calls single-valued really is, so
 counts from it are exact; a run it cannot decide is counted from events.
-Re-sent or repriced events widen nothing; deleting events would, so the
-ledger has no event deletion besides ClickHouse's retention TTL, which the
-index follows (see ``RunIndex.complete_since``).
+A re-sent id whose copy says something else at most widens a run (it is then
+counted from its events); repricing changes no attribution. Deleting events
+would leave rows for runs that are gone: ``DuckDBStore.delete_events``
+rebuilds the runs it touches, and reports on a ClickHouse ledger with a
+retention TTL read the index only for windows the TTL cannot have reached
+(``RunIndex.complete_since``).
 
 DuckDB keeps the index in two tables: ``run_index`` (one row per run) and
 ``run_index_delta`` (one row per run per append, written in the append's
