@@ -18,6 +18,7 @@ from costtrail.cli import (
     migrate_cmds,
     pricing_cmds,
     report_cmds,
+    retention_cmds,
     serve_cmds,
 )
 
@@ -46,6 +47,7 @@ demo_cmds.register(app)
 controls_cmds.register(app)
 finance_cmds.register(app)
 content_cmds.register(app)
+retention_cmds.register(app)
 
 
 def main() -> None:
