@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import os
 from pathlib import Path
 
 import typer
@@ -18,6 +20,11 @@ from costtrail.web.sessions import demo_link
 
 def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
+
+
+def default_workers() -> int:
+    """One worker process beside the owner when there is a second core to run it on."""
+    return 1 if (os.cpu_count() or 1) >= 2 else 0
 
 
 def serve(
@@ -37,6 +44,13 @@ def serve(
         False, "--demo", help=f"also accept the local demo key {DEMO_KEY} (only on a loopback address)"
     ),
     max_body_mb: int = typer.Option(16, "--max-body-mb", help="largest request body accepted (413 above)"),
+    workers: int | None = typer.Option(
+        None,
+        "--workers",
+        min=0,
+        help="processes that parse, validate and price event batches beside the ledger's owner "
+        "(0: all in one process; default: 1 on a machine with 2 or more cores, else 0)",
+    ),
     controls: Path | None = typer.Option(
         None, "--controls", envvar="COSTTRAIL_CONTROLS", help="controls file: the dashboard shows its budgets"
     ),
@@ -52,6 +66,7 @@ def serve(
     Example: costtrail serve --ledger costtrail.duckdb --port 8787
     Then:    costtrail keys create --scope ingest --ledger costtrail.duckdb
     Targets: costtrail serve --ledger costtrail.duckdb --targets units.yaml
+    Cores:   costtrail serve --ledger costtrail.duckdb --workers 2
     """
     import uvicorn
 
@@ -72,7 +87,9 @@ def serve(
         typer.echo(f"costtrail serve: {exc}", err=True)
         raise typer.Exit(1) from None
     limits = Limits(max_body_bytes=max_body_mb * 1024 * 1024, max_decoded_bytes=4 * max_body_mb * 1024 * 1024)
-    app = create_app(settings, store, keys=keys, limits=limits)
+    if workers is None:
+        workers = default_workers()
+    app = create_app(settings, store, keys=keys, limits=limits, workers=workers)
     app.state.dashboard.controls_file = controls
     typer.echo(f"costtrail collector on http://{host}:{port} (ledger {store.url}, keys {keys.path})")
     if demo:
@@ -83,6 +100,9 @@ def serve(
     if not demo:
         typer.echo(f"Dashboard: http://{host}:{port}/ (sign in with a read key)")
     exit_cleanly_on_sigterm()  # so that the ledger below is closed (checkpointed) on SIGTERM
+    # Everything imported and opened so far lives as long as the server: the garbage collector's
+    # full passes, frequent while batches stream in, stop walking it.
+    gc.freeze()
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
     finally:

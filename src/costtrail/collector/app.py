@@ -33,6 +33,7 @@ class Collector:
     keys: KeyRing
     pricer: Pricer
     limits: Limits
+    workers: int = 0  # processes that prepare event batches (collector.workers); 0: all in this one
 
 
 def default_pricer(settings: Settings) -> Pricer:
@@ -46,9 +47,20 @@ def default_pricer(settings: Settings) -> Pricer:
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    collector: Collector = app.state.collector
+    if collector.workers and getattr(app.state, "prepare_pool", None) is None:
+        from costtrail.collector.workers import PreparePool
+
+        # Started with the server, so the workers' imports are done before the first batch.
+        app.state.prepare_pool = PreparePool(collector.workers, collector.pricer, collector.limits)
     yield
-    # Commit what the event writer holds and stop its thread before the server lets the store go;
-    # the same app served again (a restart in one process) starts a new writer on first use.
+    # Finish what the workers hold, commit what the event writer holds and stop its thread before
+    # the server lets the store go; the same app served again (a restart in one process) starts a
+    # new pool and writer on first use.
+    pool = getattr(app.state, "prepare_pool", None)
+    app.state.prepare_pool = None
+    if pool is not None:
+        await asyncio.to_thread(pool.close)
     writer = getattr(app.state, "event_writer", None)
     app.state.event_writer = None
     if writer is not None:
@@ -62,11 +74,14 @@ def create_app(
     keys: KeyRing | None = None,
     pricer: Pricer | None = None,
     limits: Limits | None = None,
+    workers: int = 0,
     routers: Iterable[APIRouter] = (),
 ) -> FastAPI:
     """The collector app: ingest (events, outcomes, cost lines, OTLP traces) and the read API.
 
-    ``keys`` defaults to the key ring beside the settings' ledger. More routers
+    ``keys`` defaults to the key ring beside the settings' ledger. ``workers`` processes parse,
+    validate and price event batches beside this one (0: all in this process; see
+    :mod:`costtrail.collector.workers`); their pricer is ``Pricer(pricer.rate_card)``. More routers
     (the dashboard's pages) can be passed in or included afterwards.
 
     >>> from costtrail.ledger.duckdb_store import DuckDBStore
@@ -87,6 +102,7 @@ def create_app(
         keys=keys if keys is not None else KeyRing.for_ledger(settings.ledger),
         pricer=pricer or default_pricer(settings),
         limits=limits or Limits(),
+        workers=workers,
     )
     app.state.keys = app.state.collector.keys
     app.state.auth_throttle = AuthThrottle()  # 429 for a client that keeps sending wrong keys

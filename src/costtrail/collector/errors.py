@@ -35,6 +35,10 @@ class ApiError(Exception):
         self.headers = headers or {}
         self.extra = extra or {}
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Raised in a worker process (collector.workers), it crosses back to the owner whole.
+        return (type(self), (self.status, self.code, self.message), self.__dict__)
+
     def body(self) -> dict[str, Any]:
         error: dict[str, Any] = {"code": self.code, "message": self.message}
         if self.field is not None:

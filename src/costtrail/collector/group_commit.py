@@ -26,6 +26,7 @@ import uuid
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 import pyarrow as pa
@@ -73,8 +74,12 @@ def commit_group(store: LedgerStore, tables: Sequence[pa.Table]) -> list[AppendR
         kept.append(table if len(mine) == len(keys) else table.filter(pa.array(mask, pa.bool_())))
         kept_keys.append(mine)
     merged = pa.concat_tables(kept)
-    stored = stored_event_keys(store, merged)
-    appended = store.append_event_table(merged)
+    if isinstance(store, KnowsEventKeys):
+        appended = store.append_event_table(merged)
+        stored = stored_before(store, merged, appended, seen)
+    else:
+        stored = stored_event_keys(store, merged)
+        appended = store.append_event_table(merged)
     results = []
     for table, mine in zip(tables, kept_keys, strict=True):
         accepted = sum(1 for key in mine if key not in stored) if stored else len(mine)
@@ -88,6 +93,40 @@ def commit_group(store: LedgerStore, tables: Sequence[pa.Table]) -> list[AppendR
             expected,
         )
     return results
+
+
+def stored_before(
+    store: LedgerStore, merged: pa.Table, appended: AppendResult, keys: set[bytes]
+) -> set[bytes]:
+    """Which of ``keys`` (the merged table's ids) the ledger held before ``appended`` (DuckDB).
+
+    Usually the append itself says it: every row new, or none. Only a group that mixes new and
+    re-sent ids is looked up, after the append: the rows it inserted share the newest
+    ``ingested_at`` (DuckDB stamps a transaction's rows with its start time), the others are older.
+    Cheaper than asking before every append (~20% of the writer's time in the benchmark).
+    """
+    if appended.accepted == merged.num_rows:
+        return set()
+    if appended.accepted == 0:
+        return set(keys)
+    stamps = _ingested_at(store, merged)
+    newest = max(stamps.values(), default=None)
+    return {key for key, stamp in stamps.items() if stamp != newest}
+
+
+def _ingested_at(store: LedgerStore, table: pa.Table) -> dict[bytes, datetime]:
+    bounds = pc.min_max(table.column("started_at"))
+    lo, hi = store.dialect.literal(bounds["min"].as_py()), store.dialect.literal(bounds["max"].as_py())
+    keys = [str(uuid.UUID(bytes=k)) for k in table.column("event_uuid").to_pylist()]
+    found: dict[bytes, datetime] = {}
+    for start in range(0, len(keys), _LOOKUP_CHUNK):
+        listed = ", ".join(store.dialect.literal(k) for k in keys[start : start + _LOOKUP_CHUNK])
+        rows = store.query(
+            f"SELECT CAST(event_uuid AS VARCHAR) AS k, max(ingested_at) AS t FROM events "
+            f"WHERE started_at BETWEEN {lo} AND {hi} AND event_uuid IN ({listed}) GROUP BY 1"
+        )
+        found.update((uuid.UUID(str(r["k"])).bytes, r["t"]) for r in rows)
+    return found
 
 
 def stored_event_keys(store: LedgerStore, table: pa.Table) -> set[bytes]:

@@ -32,6 +32,7 @@ from costtrail.collector.intake import (
     prepare_events,
 )
 from costtrail.collector.payload import parse_records, read_body
+from costtrail.collector.workers import PreparePool
 from costtrail.otlp import OtlpDecodeError, decode_traces, encode_response, traces_to_events
 
 router = APIRouter(tags=["ingest"])
@@ -138,18 +139,34 @@ async def commit_events(request: Request, prepared: PreparedEvents) -> BatchResu
     return count_appended(prepared, appended)
 
 
+def prepare_pool(request: Request) -> PreparePool | None:
+    """The app's worker processes for event batches (None: batches are prepared in this process)."""
+    collector = _collector(request)
+    if not collector.workers:
+        return None
+    pool: PreparePool | None = getattr(request.app.state, "prepare_pool", None)
+    if pool is None:  # served without its lifespan: started on first use, like the writer
+        pool = PreparePool(collector.workers, collector.pricer, collector.limits)
+        request.app.state.prepare_pool = pool
+    return pool
+
+
 @router.post("/v1/events", openapi_extra=_BATCH_BODY, summary="Ingest a batch of events")
 async def post_events(request: Request, key: ApiKey = INGEST) -> JSONResponse:
     """Validate, price and store events; answers once they are durable in the ledger."""
     collector = _collector(request)
     body = await read_body(request, collector.limits)
     content_type = request.headers.get("content-type", "")
+    pool = prepare_pool(request)
+    if pool is not None:
+        prepared, received = await pool.prepare(body, content_type, key)
+    else:
 
-    def work() -> tuple[PreparedEvents, int]:
-        records = parse_records(body, content_type, collector.limits)
-        return prepare_events(records, key, collector.pricer), len(records)
+        def work() -> tuple[PreparedEvents, int]:
+            records = parse_records(body, content_type, collector.limits)
+            return prepare_events(records, key, collector.pricer), len(records)
 
-    prepared, received = await run_in_threadpool(work)
+        prepared, received = await run_in_threadpool(work)
     return batch_response(await commit_events(request, prepared), received)
 
 

@@ -12,6 +12,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from starlette.requests import Request
 
 from costtrail.collector.errors import ApiError
@@ -96,9 +97,47 @@ def parse_records(body: bytes, content_type: str, limits: Limits) -> list[Any]:
     return records
 
 
+# orjson reads an integer past 64 bits as a float where the standard library keeps it whole (the
+# ledger then refuses it by name): a body with a number of 19 digits or more is read by the
+# standard library instead. Anything orjson refuses (NaN, lone surrogates, UTF-16) is read by it
+# too, so a body decodes to exactly what ``json.loads`` gives, and a bad one gets its error message.
+_ALL_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_LONG_RUN = b"0" * 19
+_NUMBER_AFTER = frozenset(b":[,")
+_NUMBER_PREFIX = frozenset(b" \t\r\n-")
+
+
+def _long_number(body: bytes) -> bool:
+    """True when the body may hold an integer of 19+ digits (a run of digits that starts a value).
+
+    Scanned with bytes methods (a regular expression costs ~10x more on a 150 kB body); a run
+    inside a string that happens to follow ``:``, ``[`` or ``,`` only sends the body the slow way.
+    """
+    digits = body.translate(_ALL_ZERO)
+    at = digits.find(_LONG_RUN)
+    while at != -1:
+        before = at - 1
+        while before >= 0 and digits[before] in _NUMBER_PREFIX:
+            before -= 1
+        if before < 0 or digits[before] in _NUMBER_AFTER:
+            return True
+        at = digits.find(_LONG_RUN, at + len(_LONG_RUN))
+    return False
+
+
+def loads(body: bytes) -> Any:
+    """``json.loads(body)``, ~2x faster on the bodies the collector usually gets (orjson), same result."""
+    if not _long_number(body):
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(body)
+
+
 def _json_or_ndjson(body: bytes) -> list[Any]:
     try:
-        data = json.loads(body)
+        data = loads(body)
     except json.JSONDecodeError as exc:
         if body.lstrip().startswith(b"{") and b"\n" in body.strip():
             return _ndjson(body)
@@ -128,7 +167,7 @@ def _ndjson(body: bytes) -> list[Any]:
         if not line.strip():
             continue
         try:
-            records.append(json.loads(line))
+            records.append(loads(line))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
             raise ApiError(
