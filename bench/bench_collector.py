@@ -62,6 +62,8 @@ GOAL = 50_000
 MODELS = ("gpt-4o-mini", "gpt-4o", "claude-3-5-sonnet-20241022", "claude-haiku-4-5")
 T0 = datetime(2026, 5, 1, tzinfo=UTC)
 KEY_SECRET_ENV = "COSTTRAIL_KEY_SECRET"
+# COLLECTOR_WORKERS=N runs ``costtrail serve --workers N``; unset, the collector's own default.
+WORKERS_ARGS = ("--workers", os.environ["COLLECTOR_WORKERS"]) if os.environ.get("COLLECTOR_WORKERS") else ()
 
 
 def make_records(events: int = EVENTS) -> list[dict[str, Any]]:
@@ -184,7 +186,7 @@ class Served:
     def __enter__(self) -> Served:
         exe = str(Path(sys.executable).with_name("costtrail"))
         self._proc = subprocess.Popen(
-            [exe, "serve", "--port", str(self.port), "--ledger", self.ledger],
+            [exe, "serve", "--port", str(self.port), "--ledger", self.ledger, *WORKERS_ARGS],
             env=self._env,
             stdout=subprocess.DEVNULL,
         )
@@ -212,17 +214,19 @@ def _stored(ledger: str) -> int:
 
 
 def _cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of a process (Linux /proc), None elsewhere."""
+    """User + system CPU time of a process and its children (its worker processes), None if unknown."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
+        import psutil
+
+        owner = psutil.Process(pid)
+        return sum(sum(p.cpu_times()[:2]) for p in [owner, *owner.children(recursive=True)])
+    except (ImportError, OSError):
         return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def over_http(bodies: Sequence[bytes], ledger: Path) -> tuple[float, float, float | None]:
     """Events/s through ``POST /v1/events`` with a durable ack, the batch ack p50 (ms), and the
-    collector's CPU time per event (us, all its threads)."""
+    collector's CPU time per event (us, all its threads and worker processes)."""
     latencies: list[float] = []
     warm_up = make_batches(WARM_UP * BATCH, BATCH)
     with Served(str(ledger)) as served:
@@ -357,6 +361,7 @@ def _figure(
 
 
 def main() -> dict[str, Any]:
+    load_before = os.getloadavg()[0]
     folder = Path(tempfile.mkdtemp(prefix="bench-collector-"))
     bodies = make_batches(EVENTS, BATCH)
     total = len(bodies) * BATCH
@@ -391,7 +396,11 @@ def main() -> dict[str, Any]:
         ),
         "collector batch ack p50": _figure(p50, "ms", RUNS),
         **(
-            {"collector CPU per event (all threads)": _figure(statistics.median(cpus), "us", len(cpus))}
+            {
+                "collector CPU per event (all threads and workers)": _figure(
+                    statistics.median(cpus), "us", len(cpus)
+                )
+            }
             if cpus
             else {}
         ),
@@ -414,11 +423,14 @@ def main() -> dict[str, Any]:
             sdk_ch, "events/s", RUNS, _median(RUNS, chdb_base)
         )
 
+    figures["load average (1 min) before / after"] = f"{load_before:.2f} / {os.getloadavg()[0]:.2f}"
     print(f"events {total:,} per run in batches of {BATCH}; median of {RUNS} runs; every ledger counted")
     for name, fig in figures.items():
         if isinstance(fig, dict):
             extra = f"  baseline {fig['baseline']:,.0f} ({fig['ratio']:.2f}x)" if "baseline" in fig else ""
             print(f"{name:<62}{fig['value']:>12,.1f} {fig['unit']}{extra}  {fig.get('goal', '')}")
+        else:
+            print(f"{name:<62}{fig:>12}")
     return figures
 
 

@@ -59,6 +59,20 @@ def test_each_table_of_a_group_gets_its_own_counts(tmp_path: Path) -> None:
     store.close()
 
 
+def test_a_group_without_repeats_still_counts_ids_the_ledger_held(tmp_path: Path) -> None:
+    """No id repeated inside the group, some already stored: found after the append, per request."""
+    store = DuckDBStore(tmp_path / "ledger.duckdb")
+    store.append_event_table(_table("old-1", "old-2"))
+    results = commit_group(store, [_table("n1", "old-1"), _table("n2", "n3"), _table("old-2")])
+    assert results == [AppendResult(1, 1), AppendResult(2, 0), AppendResult(0, 1)]
+    assert commit_group(store, [_table("n1"), _table("n2", "old-2")]) == [
+        AppendResult(0, 1),
+        AppendResult(0, 2),
+    ]
+    assert _count(store) == 5
+    store.close()
+
+
 def test_lookup_through_plain_sql_matches_the_store_lookup(tmp_path: Path) -> None:
     """Stores without ``stored_event_keys`` (the fallback) are asked with one SQL query per chunk."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import sys
 from pathlib import Path
 
 import typer
@@ -13,6 +14,7 @@ from costtrail.collector import Limits, create_app
 from costtrail.collector.server import exit_cleanly_on_sigterm, is_loopback
 from costtrail.finance.targets import TargetsError, load_targets
 from costtrail.ledger import open_store
+from costtrail.ledger.duckdb_store import DuckDBStore
 from costtrail.ledger.store import LedgerError
 from costtrail.settings import Settings
 from costtrail.web.sessions import demo_link
@@ -49,7 +51,8 @@ def serve(
         "--workers",
         min=0,
         help="processes that parse, validate and price event batches beside the ledger's owner "
-        "(0: all in one process; default: 1 on a machine with 2 or more cores, else 0)",
+        "(0: all in one process; default: 1 on a machine with 2 or more cores, else 0); a DuckDB "
+        "ledger then gets the other cores for its own threads",
     ),
     controls: Path | None = typer.Option(
         None, "--controls", envvar="COSTTRAIL_CONTROLS", help="controls file: the dashboard shows its budgets"
@@ -89,6 +92,10 @@ def serve(
     limits = Limits(max_body_bytes=max_body_mb * 1024 * 1024, max_decoded_bytes=4 * max_body_mb * 1024 * 1024)
     if workers is None:
         workers = default_workers()
+    if workers and isinstance(store, DuckDBStore):
+        # The workers take a core each; DuckDB's own threads get the rest. On 2 cores its second
+        # thread only competed with the worker for the CPU (measured: ~40k -> ~49k events/s).
+        store.execute(f"SET threads = {max(1, (os.cpu_count() or 1) - workers)}")
     app = create_app(settings, store, keys=keys, limits=limits, workers=workers)
     app.state.dashboard.controls_file = controls
     typer.echo(f"costtrail collector on http://{host}:{port} (ledger {store.url}, keys {keys.path})")
@@ -103,6 +110,9 @@ def serve(
     # Everything imported and opened so far lives as long as the server: the garbage collector's
     # full passes, frequent while batches stream in, stop walking it.
     gc.freeze()
+    # The event writer gives the GIL up in every DuckDB statement and waits to get it back while
+    # the event loop holds it: 1 ms turns instead of 5 ms (measured: ~44k -> ~49k events/s).
+    sys.setswitchinterval(0.001)
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
     finally:

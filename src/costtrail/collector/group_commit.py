@@ -58,6 +58,39 @@ def commit_group(store: LedgerStore, tables: Sequence[pa.Table]) -> list[AppendR
     """Append several event tables as one, returning each table's own accepted/duplicate counts."""
     if len(tables) == 1:
         return [store.append_event_table(tables[0])]
+    merged = pa.concat_tables(tables)
+    ids = merged.column("event_uuid")
+    if pc.count_distinct(ids).as_py() == len(ids):
+        # No id repeated in the group (the usual case): each table keeps all its rows.
+        kept_keys: list[list[bytes]] | None = None
+        seen: set[bytes] | None = None
+    else:
+        merged, kept_keys, seen = _first_copies(tables)
+    if isinstance(store, KnowsEventKeys):
+        appended = store.append_event_table(merged)
+        stored = stored_before(store, merged, appended, seen)
+    else:
+        stored = stored_event_keys(store, merged)
+        appended = store.append_event_table(merged)
+    if stored and kept_keys is None:
+        kept_keys = [table.column("event_uuid").to_pylist() for table in tables]
+    results = []
+    for n, table in enumerate(tables):
+        mine = table.num_rows if kept_keys is None else sum(1 for k in kept_keys[n] if k not in stored)
+        results.append(AppendResult(mine, table.num_rows - mine))
+    expected = sum(r.accepted for r in results)
+    if appended.accepted != expected:
+        # Only another writer on the same ledger between the lookup and the append can cause this.
+        log.warning(
+            "group commit: the store accepted %d rows, %d were expected new; per-request counts may be off",
+            appended.accepted,
+            expected,
+        )
+    return results
+
+
+def _first_copies(tables: Sequence[pa.Table]) -> tuple[pa.Table, list[list[bytes]], set[bytes]]:
+    """The tables merged with each id's first copy only, the ids each table keeps, and all ids."""
     seen: set[bytes] = set()
     kept: list[pa.Table] = []
     kept_keys: list[list[bytes]] = []
@@ -73,32 +106,13 @@ def commit_group(store: LedgerStore, tables: Sequence[pa.Table]) -> list[AppendR
                 mine.append(key)
         kept.append(table if len(mine) == len(keys) else table.filter(pa.array(mask, pa.bool_())))
         kept_keys.append(mine)
-    merged = pa.concat_tables(kept)
-    if isinstance(store, KnowsEventKeys):
-        appended = store.append_event_table(merged)
-        stored = stored_before(store, merged, appended, seen)
-    else:
-        stored = stored_event_keys(store, merged)
-        appended = store.append_event_table(merged)
-    results = []
-    for table, mine in zip(tables, kept_keys, strict=True):
-        accepted = sum(1 for key in mine if key not in stored) if stored else len(mine)
-        results.append(AppendResult(accepted, table.num_rows - accepted))
-    expected = sum(r.accepted for r in results)
-    if appended.accepted != expected:
-        # Only another writer on the same ledger between the lookup and the append can cause this.
-        log.warning(
-            "group commit: the store accepted %d rows, %d were expected new; per-request counts may be off",
-            appended.accepted,
-            expected,
-        )
-    return results
+    return pa.concat_tables(kept), kept_keys, seen
 
 
 def stored_before(
-    store: LedgerStore, merged: pa.Table, appended: AppendResult, keys: set[bytes]
+    store: LedgerStore, merged: pa.Table, appended: AppendResult, keys: set[bytes] | None = None
 ) -> set[bytes]:
-    """Which of ``keys`` (the merged table's ids) the ledger held before ``appended`` (DuckDB).
+    """Which ids of ``merged`` (``keys``, when known) the ledger held before ``appended`` (DuckDB).
 
     Usually the append itself says it: every row new, or none. Only a group that mixes new and
     re-sent ids is looked up, after the append: the rows it inserted share the newest
@@ -108,7 +122,7 @@ def stored_before(
     if appended.accepted == merged.num_rows:
         return set()
     if appended.accepted == 0:
-        return set(keys)
+        return set(merged.column("event_uuid").to_pylist()) if keys is None else set(keys)
     stamps = _ingested_at(store, merged)
     newest = max(stamps.values(), default=None)
     return {key for key, stamp in stamps.items() if stamp != newest}
