@@ -4,7 +4,10 @@ Measured in one run, each figure the median of ``BENCH_RUNS`` runs (default 5) o
 
 1. The collector: ``costtrail serve`` as its own process on a DuckDB file, ``POST /v1/events``
    with JSON batches of 500 from ``CLIENTS`` client threads; each answer arrives only after the
-   batch committed. Baselines, same batches, in process (no HTTP, no auth):
+   batch committed, with the collector's default worker processes (``COLLECTOR_WORKERS=N``
+   sets ``--workers N``); its CPU time counts the workers too. Compared, in the same run, with
+   the same collector in one process (``--workers 0``), and, same batches, in process (no HTTP,
+   no auth):
    - ``accept_events`` (the collector's own path: columnar validation, bulk pricing, one append
      per batch);
    - the per-record path it replaced (``Event`` per record, a per-event, per-field copy into
@@ -161,8 +164,9 @@ def _free_port() -> int:
 class Served:
     """``costtrail serve --ledger <url>`` in its own process, with an ingest key."""
 
-    def __init__(self, ledger: str) -> None:
+    def __init__(self, ledger: str, serve_args: Sequence[str] = WORKERS_ARGS) -> None:
         self.ledger = ledger
+        self.serve_args = tuple(serve_args)
         secret = uuid.uuid4().hex
         self._env = {**os.environ, KEY_SECRET_ENV: secret}
         previous = os.environ.get(KEY_SECRET_ENV)
@@ -186,7 +190,7 @@ class Served:
     def __enter__(self) -> Served:
         exe = str(Path(sys.executable).with_name("costtrail"))
         self._proc = subprocess.Popen(
-            [exe, "serve", "--port", str(self.port), "--ledger", self.ledger, *WORKERS_ARGS],
+            [exe, "serve", "--port", str(self.port), "--ledger", self.ledger, *self.serve_args],
             env=self._env,
             stdout=subprocess.DEVNULL,
         )
@@ -224,12 +228,14 @@ def _cpu_seconds(pid: int) -> float | None:
         return None
 
 
-def over_http(bodies: Sequence[bytes], ledger: Path) -> tuple[float, float, float | None]:
+def over_http(
+    bodies: Sequence[bytes], ledger: Path, serve_args: Sequence[str] = WORKERS_ARGS
+) -> tuple[float, float, float | None]:
     """Events/s through ``POST /v1/events`` with a durable ack, the batch ack p50 (ms), and the
     collector's CPU time per event (us, all its threads and worker processes)."""
     latencies: list[float] = []
     warm_up = make_batches(WARM_UP * BATCH, BATCH)
-    with Served(str(ledger)) as served:
+    with Served(str(ledger), serve_args) as served:
         # A few batches first: the first requests pay one-time imports (pyarrow loads pandas).
         for body in warm_up:
             r = httpx.post(
@@ -382,6 +388,7 @@ def main() -> dict[str, Any]:
     rate = statistics.median(x[0] for x in http_runs)
     p50 = statistics.median(x[1] for x in http_runs)
     cpus = [x[2] for x in http_runs if x[2] is not None]
+    one_process = [over_http(bodies, folder / f"one-{r}.duckdb", ("--workers", "0")) for r in range(RUNS)]
 
     sdk_duck = _median(RUNS, lambda r: sdk_end_to_end(str(folder / f"sdk-{r}.duckdb"), total))
     chdb_ok = True
@@ -395,6 +402,9 @@ def main() -> dict[str, Any]:
             rate, "events/s", RUNS, inproc, f">= {GOAL:,}: {'met' if rate >= GOAL else 'not met'}"
         ),
         "collector batch ack p50": _figure(p50, "ms", RUNS),
+        "collector vs the same collector in one process (--workers 0)": _figure(
+            rate, "events/s", RUNS, statistics.median(x[0] for x in one_process)
+        ),
         **(
             {
                 "collector CPU per event (all threads and workers)": _figure(
@@ -425,6 +435,8 @@ def main() -> dict[str, Any]:
 
     figures["load average (1 min) before / after"] = f"{load_before:.2f} / {os.getloadavg()[0]:.2f}"
     print(f"events {total:,} per run in batches of {BATCH}; median of {RUNS} runs; every ledger counted")
+    print("collector runs (events/s):", ", ".join(f"{x[0]:,.0f}" for x in http_runs))
+    print("one-process runs (events/s):", ", ".join(f"{x[0]:,.0f}" for x in one_process))
     for name, fig in figures.items():
         if isinstance(fig, dict):
             extra = f"  baseline {fig['baseline']:,.0f} ({fig['ratio']:.2f}x)" if "baseline" in fig else ""
