@@ -117,3 +117,6 @@ def serve(
         uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
     finally:
         store.close()
+        # Frozen objects are never freed at exit; DuckDB's bindings would then print pages of
+        # "nanobind: leaked ..." on every shutdown.
+        gc.unfreeze()
