@@ -146,3 +146,37 @@ def test_execute_accepts_duckdb_style_create_table(ch: ClickHouseStore) -> None:
     rows = ch.query("SELECT alert_id, rule, amount, acked, toTypeName(fired_at) AS t FROM alerts")
     assert rows[0]["rule"] is None and rows[0]["acked"] is True
     assert rows[0]["t"] == "DateTime64(6, 'UTC')"
+
+
+def test_candidate_keys_narrow_final_reads_to_the_latest_versions(ch: ClickHouseStore) -> None:
+    """``dialect.candidates``: keys any version matches, then FINAL keeps the newest (cluster spelling too)."""
+    from costtrail.ledger.clickhouse_store import ClickHouseDialect
+
+    t0 = datetime(2026, 3, 1, tzinfo=UTC)
+    from costtrail.pricing import Pricer
+
+    events = [
+        Event(
+            event_id=f"e{i}",
+            model="no-such-model",
+            input_tokens=5,
+            started_at=t0,
+            tenant_id=None if i % 2 else "t",
+        )
+        for i in range(6)
+    ]
+    ch.append_events(Pricer().apply(events))  # unpriced, half of them with no tenant (NULL in the key)
+    # A newer version of e0..e3 flips `unpriced` (what a reprice writes): e0, e1 priced now.
+    ch.command(
+        "INSERT INTO events SELECT * REPLACE (event_id IN ('e2', 'e3') AS unpriced, "
+        "now64(6) + 1 AS ingested_at) FROM events WHERE event_id IN ('e0', 'e1', 'e2', 'e3')"
+    )
+    expected = {"e2", "e3", "e4", "e5"}
+    for dialect in (ch.dialect, ClickHouseDialect(cluster=True)):
+        narrow = dialect.candidates("events", "unpriced")
+        assert ("GLOBAL IN" in narrow) is (dialect is not ch.dialect)
+        rows = ch.query(f"SELECT event_id FROM events WHERE unpriced AND {narrow}")
+        assert {r["event_id"] for r in rows} == expected
+    assert {r["event_id"] for r in ch.query("SELECT event_id FROM events WHERE unpriced")} == expected
+    with pytest.raises(ValueError, match="only"):
+        ch.dialect.candidates("outcomes", "TRUE")

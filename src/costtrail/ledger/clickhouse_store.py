@@ -67,6 +67,11 @@ _CREATE_TABLE = re.compile(r"^\s*CREATE\s+(OR\s+REPLACE\s+)?TABLE\b", re.IGNOREC
 _HAS_ENGINE = re.compile(r"\)\s*ENGINE\s*=", re.IGNORECASE)
 
 
+# The non-nullable columns of a table's sorting key (clickhouse_schema.LAYOUTS), shared by every
+# version of a row.
+_VERSION_KEYS = {"events": "toDate(started_at), event_uuid"}
+
+
 class ClickHouseDialect:
     """SQL spellings for ClickHouse (backslash-escaped strings, UTC DateTime64 literals, Decimal money)."""
 
@@ -94,9 +99,25 @@ class ClickHouseDialect:
     def json_value(self, expr: str, key: str) -> str:
         return f"JSON_VALUE({expr}, {sql_literal('$.' + key, backslash_escapes=True)})"
 
+    def __init__(self, *, cluster: bool = False) -> None:
+        self._in = "GLOBAL IN" if cluster else "IN"
+
     def final(self, table: str) -> str:
         # The session setting ``final = 1`` already deduplicates; the bare name keeps aliases legal.
         return table
+
+    def candidates(self, table: str, predicate: str) -> str:
+        # FINAL applies a filter on a non-key column after merging every overlapping part in full
+        # (right after a burst of inserts at 10M events, the unpriced line took ~0.4 s for a
+        # handful of rows). Every version of a row shares the sorting key (a reprice rewrites
+        # costs and `unpriced` only), so the keys any version matches, read without FINAL, bound
+        # the rows to merge, and the primary index skips the other granules (~0.014 s). Only
+        # the key's non-nullable columns: NULL never matches IN (the full key: 0.009 s, and
+        # wrong for events with no tenant or workflow).
+        key = _VERSION_KEYS.get(table)
+        if key is None:
+            raise ValueError(f"no candidate key for table {table!r}: only {sorted(_VERSION_KEYS)}")
+        return f"({key}) {self._in} (SELECT {key} FROM {table} WHERE {predicate} SETTINGS final = 0)"
 
 
 class ClickHouseStore:
@@ -111,7 +132,7 @@ class ClickHouseStore:
         self._client = client
         self.target = target
         self.url = target.display_url
-        self.dialect: Dialect = ClickHouseDialect()
+        self.dialect: Dialect = ClickHouseDialect(cluster=bool(target.cluster))
         self.options = DDLOptions(database=target.database, cluster=target.cluster, ttl_days=target.ttl_days)
         self._lock = threading.RLock()
         self._global = "GLOBAL " if target.cluster else ""

@@ -81,6 +81,9 @@ class DuckDBDialect:
     def final(self, table: str) -> str:
         return table
 
+    def candidates(self, table: str, predicate: str) -> str:
+        return "TRUE"  # one version of each row: nothing to narrow before deduplicating
+
 
 def _ddl(table: str, columns: tuple[Column, ...]) -> str:
     cols = ",\n  ".join(f"{c.name} {_TYPES[c.kind]}{'' if c.nullable else ' NOT NULL'}" for c in columns)

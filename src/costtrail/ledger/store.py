@@ -59,6 +59,15 @@ class Dialect(Protocol):
         """The table reference that reads deduplicated rows (``events FINAL`` on ClickHouse)."""
         ...
 
+    def candidates(self, table: str, predicate: str) -> str:
+        """A WHERE condition keeping the rows of which *some* stored version matches ``predicate``.
+
+        ANDed beside ``predicate`` in a deduplicated read, it narrows that read to the few keys a
+        selective predicate on a version-varying column (``unpriced``) can match, before the
+        store deduplicates them; ``TRUE`` on a store that keeps one version of a row.
+        """
+        ...
+
 
 @runtime_checkable
 class LedgerStore(Protocol):

@@ -531,9 +531,10 @@ def _ratio(m: Ratio, values: dict[str, Any]) -> Any:
 
 def unpriced_line(store: LedgerStore, where: str = "TRUE") -> UnpricedLine:
     """Count unpriced events matching ``where`` and list their (kind, provider, model)."""
+    narrow = store.dialect.candidates("events", "unpriced")
     rows = store.query(
         f"SELECT kind, provider, model, count(*) AS n FROM {store.dialect.final('events')} "
-        f"WHERE unpriced AND {where} GROUP BY kind, provider, model "
+        f"WHERE unpriced AND {narrow} AND {where} GROUP BY kind, provider, model "
         "ORDER BY n DESC, kind ASC, provider ASC NULLS LAST, model ASC NULLS LAST"
     )
     models = tuple(
