@@ -149,7 +149,7 @@ def test_execute_accepts_duckdb_style_create_table(ch: ClickHouseStore) -> None:
 
 
 def test_candidate_keys_narrow_final_reads_to_the_latest_versions(ch: ClickHouseStore) -> None:
-    """``dialect.candidates``: keys any version matches, then FINAL keeps the newest (cluster spelling too)."""
+    """``dialect.candidates``: keys any version matches, then FINAL keeps the newest (also GLOBAL IN)."""
     from costtrail.ledger.clickhouse_store import ClickHouseDialect
 
     t0 = datetime(2026, 3, 1, tzinfo=UTC)
