@@ -41,6 +41,10 @@ def ledger(tmp_path: Path) -> str:
         events += make_run(
             rng, "onboarding", "loop-1", "acme", now - timedelta(minutes=30) + timedelta(seconds=20 * k)
         )
+    # Both tenants were seen before yesterday, whatever the hour: with the 40 hours alone, a run
+    # between 15:00 and 16:00 UTC put acme's first event on yesterday, a genuine `new_tenant`.
+    for tenant in ("acme", "globex"):
+        events += make_run(rng, "support_reply", f"early-{tenant}", tenant, now - timedelta(days=3))
     path = tmp_path / "ledger.duckdb"
     store = DuckDBStore(path)
     store.append_events(Pricer().apply(events))
