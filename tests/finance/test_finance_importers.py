@@ -229,3 +229,22 @@ def test_identical_charges_in_one_file_are_both_kept(tmp_path: Path, store: Duck
     assert import_file("csv", twice, store, mapping=mapping).accepted == 2
     assert import_file("csv", twice, store, mapping=mapping).accepted == 0
     assert store.query("SELECT sum(billed_cost) AS s FROM cost_lines")[0]["s"] == Decimal("2481.00")
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (Decimal("253402300800.0"), "not a timestamp in range"),  # epoch seconds past 9999-12-31
+        (Decimal("NaN"), "not a timestamp in range"),
+        (-1e20, "not a timestamp in range"),
+        ("9999-12-31T23:00:00-05:00", "out of range in UTC"),
+        ("yesterday", "is not a timestamp"),
+    ],
+)
+def test_out_of_range_times_name_their_column(value: object, reason: str) -> None:
+    """A time no datetime can hold is an ImportFormatError naming the cell, never a bare ValueError."""
+    from costtrail.importers.parsing import Cells
+
+    cells = Cells("costs.json", "data[0]", {"starting_at": value})
+    with pytest.raises(ImportFormatError, match="costs.json: data\\[0\\], column starting_at: .*" + reason):
+        cells.time("starting_at")

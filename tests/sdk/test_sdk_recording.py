@@ -98,6 +98,19 @@ def test_invalid_events_are_counted_not_raised(ledger, caplog) -> None:
     assert "model" in caplog.text
 
 
+def test_epoch_times_out_of_range_are_counted_by_name(ledger, caplog) -> None:
+    """Milliseconds or NaN where epoch seconds go: rejected naming the field; the writer goes on."""
+    recorder = ledger.recorder
+    with caplog.at_level(logging.WARNING, logger="costtrail.sdk"):
+        recorder.record("tool", tool_name="ms", started_at=1_700_000_000_000)  # Date.now(), not seconds
+        recorder.record("tool", tool_name="nan", ended_at=float("nan"))
+        recorder.record("tool", tool_name="fine", started_at=1_700_000_000)
+        assert recorder.flush(10)
+    assert recorder.stats()["invalid"] == 2
+    assert [e["tool_name"] for e in ledger.events()] == ["fine"]
+    assert "started_at" in caplog.text and "send seconds" in caplog.text
+
+
 class _BrokenSink:
     def submit(self, event: dict[str, Any]) -> bool:
         raise OSError("disk on fire")

@@ -108,7 +108,12 @@ def parse_time(value: Any, cells: Cells, column: str) -> datetime:
     if isinstance(value, datetime):
         moment = value
     elif isinstance(value, int | float | Decimal) and not isinstance(value, bool):
-        moment = datetime.fromtimestamp(float(value), tz=UTC)
+        try:
+            moment = datetime.fromtimestamp(float(value), tz=UTC)
+        except (ValueError, OverflowError, OSError):  # NaN, or past year 9999 / the platform's range
+            raise cells.error(
+                column, f"{value!r} is not a timestamp in range (epoch seconds between 0001 and 9999)"
+            ) from None
     else:
         text = str(value).strip()
         if text.endswith("Z"):
@@ -117,7 +122,10 @@ def parse_time(value: Any, cells: Cells, column: str) -> datetime:
             moment = datetime.fromisoformat(text)
         except ValueError:
             raise cells.error(column, f"{value!r} is not a timestamp (use ISO 8601, UTC)") from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    try:
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:00:00-05:00 is past year 9999 in UTC
+        raise cells.error(column, f"{value!r} is out of range in UTC (years 0001 to 9999)") from None
 
 
 def _text(path: Path) -> str:

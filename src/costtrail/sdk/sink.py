@@ -72,9 +72,16 @@ class Destination(Protocol):
     def stats(self) -> dict[str, int]: ...
 
 
-def _to_datetime(value: Any) -> Any:
+def _to_datetime(key: str, value: Any) -> Any:
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value, UTC)
+        try:
+            return datetime.fromtimestamp(value, UTC)
+        except (ValueError, OverflowError, OSError):
+            # NaN, or past year 9999 as seconds (epoch milliseconds, often): refused by name, like
+            # any other invalid field, and never guessed as milliseconds.
+            reason = f"{value!r} is not epoch seconds up to year 9999: send seconds"
+            error = {"type": "value_error", "loc": (key,), "input": value, "ctx": {"error": reason}}
+            raise ValidationError.from_exception_data("timestamp", [error]) from None  # type: ignore[list-item]
     return value
 
 
@@ -82,7 +89,7 @@ def parse_event(raw: dict[str, Any]) -> Event:
     """Validate one submitted event dict (epoch-second timestamps accepted)."""
     for key in ("started_at", "ended_at"):
         if key in raw:
-            raw[key] = _to_datetime(raw[key])
+            raw[key] = _to_datetime(key, raw[key])
     return Event.parse(raw)
 
 
@@ -301,7 +308,7 @@ class QueuedSink:
         outcomes: list[Outcome] = []
         for item in raw:
             try:
-                item["recorded_at"] = _to_datetime(item.get("recorded_at", time.time()))
+                item["recorded_at"] = _to_datetime("recorded_at", item.get("recorded_at", time.time()))
                 outcomes.append(Outcome.parse(item))
             except ValidationError as exc:
                 self._invalid(exc, "outcome")
