@@ -12,6 +12,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -168,53 +169,43 @@ def test_a_worker_killed_mid_run_costs_no_request(pair: tuple[Served, Served]) -
     assert again.status_code == 200 and again.json()["duplicates"] == 2
 
 
-def test_workers_exit_when_their_owner_is_killed(tmp_path: Path) -> None:
+@contextmanager
+def _serve_with_a_worker(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], list[psutil.Process]]]:
+    """``costtrail serve --workers 1`` as a user runs it, once it answers; killed afterwards if still up."""
     port = _free_port()
-    proc = subprocess.Popen(
-        [COSTTRAIL, "serve", "--ledger", str(tmp_path / "l.duckdb"), "--port", str(port), "--workers", "1"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=dict(os.environ),
-    )
-    try:
-        owner = psutil.Process(proc.pid)
-        deadline = time.monotonic() + 60
-        workers: list[psutil.Process] = []
-        while time.monotonic() < deadline and not workers:
+    args = [COSTTRAIL, "serve", "--ledger", str(tmp_path / "l.duckdb"), "--port", str(port), "--workers", "1"]
+    # As a context, Popen closes its pipes on the way out, whichever way the test ended.
+    with subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ)) as proc:
+        try:
+            deadline = time.monotonic() + 60
+            up = False
+            while time.monotonic() < deadline and not up:
+                try:
+                    up = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
+                except httpx.HTTPError:
+                    time.sleep(0.2)
+            assert up, "the collector did not come up"
+            owner = psutil.Process(proc.pid)
             workers = [p for p in owner.children() if "spawn_main" in " ".join(p.cmdline())]
-            time.sleep(0.1)
-        assert workers, "no worker process started"
+            assert workers, "no worker process started"
+            yield proc, workers
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+
+
+def test_workers_exit_when_their_owner_is_killed(tmp_path: Path) -> None:
+    with _serve_with_a_worker(tmp_path) as (proc, workers):
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
         _, alive = psutil.wait_procs(workers, timeout=10)
         assert not alive, f"workers outlived their owner: {alive}"
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
 
 
 def test_serve_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
     """Ctrl-C: the owner and its workers exit 0, and nothing but the banner reaches the terminal."""
-    port = _free_port()
-    proc = subprocess.Popen(
-        [COSTTRAIL, "serve", "--ledger", str(tmp_path / "l.duckdb"), "--port", str(port), "--workers", "1"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=dict(os.environ),
-    )
-    try:
-        owner = psutil.Process(proc.pid)
-        deadline = time.monotonic() + 60
-        up = False
-        while time.monotonic() < deadline and not up:
-            try:
-                up = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        assert up, "the collector did not come up"
-        workers = [p for p in owner.children() if "spawn_main" in " ".join(p.cmdline())]
-        assert workers, "no worker process started"
+    with _serve_with_a_worker(tmp_path) as (proc, workers):
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)
         assert proc.returncode == 0
@@ -223,7 +214,3 @@ def test_serve_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
         # Objects frozen out of the garbage collector's sight must be let go before exit, or
         # DuckDB's bindings print pages of "nanobind: leaked ..." (owner and workers alike).
         assert b"leaked" not in err, err.decode(errors="replace")[:2000]
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)

@@ -11,9 +11,10 @@ import pytest
 
 from costtrail.ledger import LedgerError, open_store
 from costtrail.ledger.clickhouse_schema import DDLOptions, cluster_ddl, create_table, retention_statement
-from costtrail.ledger.clickhouse_store import ClickHouseStore
+from costtrail.ledger.clickhouse_store import ClickHouseDialect, ClickHouseStore
 from costtrail.ledger.clickhouse_url import parse_clickhouse_url
 from costtrail.ledger.migrations import MIGRATIONS, Migration, apply_migrations
+from costtrail.pricing import Pricer
 from costtrail.schema import Event
 
 
@@ -150,11 +151,7 @@ def test_execute_accepts_duckdb_style_create_table(ch: ClickHouseStore) -> None:
 
 def test_candidate_keys_narrow_final_reads_to_the_latest_versions(ch: ClickHouseStore) -> None:
     """``dialect.candidates``: keys any version matches, then FINAL keeps the newest (also GLOBAL IN)."""
-    from costtrail.ledger.clickhouse_store import ClickHouseDialect
-
     t0 = datetime(2026, 3, 1, tzinfo=UTC)
-    from costtrail.pricing import Pricer
-
     events = [
         Event(
             event_id=f"e{i}",
@@ -165,7 +162,8 @@ def test_candidate_keys_narrow_final_reads_to_the_latest_versions(ch: ClickHouse
         )
         for i in range(6)
     ]
-    ch.append_events(Pricer().apply(events))  # unpriced, half of them with no tenant (NULL in the key)
+    events.append(Event(event_id="p", model="gpt-4o-mini", input_tokens=5, started_at=t0))  # never unpriced
+    ch.append_events(Pricer().apply(events))  # e*: unpriced, half with no tenant (NULL in the key)
     # A newer version of e0..e3 flips `unpriced` (what a reprice writes): e0, e1 priced now.
     ch.command(
         "INSERT INTO events SELECT * REPLACE (event_id IN ('e2', 'e3') AS unpriced, "
@@ -175,6 +173,10 @@ def test_candidate_keys_narrow_final_reads_to_the_latest_versions(ch: ClickHouse
     for dialect in (ch.dialect, ClickHouseDialect(cluster=True)):
         narrow = dialect.candidates("events", "unpriced")
         assert ("GLOBAL IN" in narrow) is (dialect is not ch.dialect)
+        # Alone, it keeps every event some version of which was unpriced, and only those.
+        assert {r["event_id"] for r in ch.query(f"SELECT event_id FROM events WHERE {narrow}")} == {
+            f"e{i}" for i in range(6)
+        }
         rows = ch.query(f"SELECT event_id FROM events WHERE unpriced AND {narrow}")
         assert {r["event_id"] for r in rows} == expected
     assert {r["event_id"] for r in ch.query("SELECT event_id FROM events WHERE unpriced")} == expected

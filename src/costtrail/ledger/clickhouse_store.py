@@ -77,6 +77,9 @@ class ClickHouseDialect:
 
     name = "clickhouse"
 
+    def __init__(self, *, cluster: bool = False) -> None:
+        self._in = "GLOBAL IN" if cluster else "IN"
+
     def literal(self, value: Any) -> str:
         if isinstance(value, datetime):
             if value.tzinfo is not None:
@@ -98,9 +101,6 @@ class ClickHouseDialect:
 
     def json_value(self, expr: str, key: str) -> str:
         return f"JSON_VALUE({expr}, {sql_literal('$.' + key, backslash_escapes=True)})"
-
-    def __init__(self, *, cluster: bool = False) -> None:
-        self._in = "GLOBAL IN" if cluster else "IN"
 
     def final(self, table: str) -> str:
         # The session setting ``final = 1`` already deduplicates; the bare name keeps aliases legal.
