@@ -69,6 +69,7 @@ def make_rig(fake: FakeProvider) -> Iterator[MakeRig]:
         defaults: dict[str, str] | None = None,
         read_timeout_s: float = 30.0,
         upstreams: dict[str, str] | None = None,
+        allowed_paths: tuple[str, ...] = (),
     ) -> Rig:
         store = DuckDBStore(":memory:")
         sink = QueuedSink(lambda: LedgerDestination(store=store), flush_interval=0.05)
@@ -77,6 +78,7 @@ def make_rig(fake: FakeProvider) -> Iterator[MakeRig]:
             defaults=defaults or {},
             read_timeout_s=read_timeout_s,
             require_key=keys is not None,
+            allowed_paths=allowed_paths,
         )
         app = create_gateway_app(Settings(ledger=":memory:"), config, sink=sink, gate=gate, keys=keys)
         # Served as `costtrail gateway` serves it: uvloop + httptools, coalesced writes.

@@ -140,9 +140,12 @@ def test_stream_error_event_is_recorded_as_failed_with_its_input_cost(make_rig: 
     assert event["cost_usd"] > 0
 
 
-def test_unpriced_paths_pass_through(make_rig: MakeRig) -> None:
-    rig = make_rig()
+def test_allowed_unpriced_paths_pass_through_and_others_are_refused(make_rig: MakeRig) -> None:
+    rig = make_rig(allowed_paths=("/v1/models",))
     r = httpx.get(f"{rig.url}/v1/models", headers={"Authorization": "Bearer sk-x"})
     direct = httpx.get(f"{rig.fake.openai_base_url}/models", headers={"Authorization": "Bearer sk-x"})
     assert r.status_code == direct.status_code
+    refused = httpx.get(f"{rig.url}/v1/files", headers={"Authorization": "Bearer sk-x"})
+    assert refused.status_code == 404
+    assert "--allow-path" in refused.json()["error"]["message"]
     assert httpx.get(f"{rig.url}/healthz").json() == {"status": "ok"}

@@ -8,6 +8,7 @@ import typer
 
 from costtrail.controls.gate import RequestGate
 from costtrail.gateway import GatewayConfig, RecordSink, create_gateway_app, parse_upstreams
+from costtrail.gateway.routes import check_prefix
 from costtrail.settings import Settings
 
 
@@ -92,6 +93,19 @@ def gateway(
         "--store-content",
         help="keep request/response text in the ledger's content table (off by default; needs --ledger)",
     ),
+    allow_path: list[str] = typer.Option(
+        [],
+        "--allow-path",
+        help="also forward (unpriced, key-checked) requests under this /v1/ prefix, e.g. /v1/models "
+        "(repeatable); any other path is refused with 404",
+    ),
+    default_output_tokens: int = typer.Option(
+        4096,
+        "--default-output-tokens",
+        min=1,
+        help="output tokens the budget check assumes for a call without max_tokens whose model's "
+        "limit is unknown to the rate card and genai-prices",
+    ),
     controls: Path | None = typer.Option(
         None,
         "--controls",
@@ -115,6 +129,10 @@ def gateway(
         upstreams = parse_upstreams(upstream)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--upstream") from exc
+    try:
+        allowed = tuple(check_prefix(p) for p in allow_path)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--allow-path") from exc
     settings = Settings.from_env(rate_card=rate_card, ledger=ledger)
     keys = KeyRing.for_ledger(settings.ledger, keys_file=keys_file) if keys_file else None
     config = GatewayConfig(
@@ -123,6 +141,8 @@ def gateway(
         require_key=keys is not None,
         fail_closed=fail_closed,
         store_content=store_content or settings.store_content,
+        allowed_paths=allowed,
+        default_output_tokens=default_output_tokens,
     )
     if config.store_content and collector:
         raise typer.BadParameter(

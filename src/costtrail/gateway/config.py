@@ -30,6 +30,11 @@ class GatewayConfig:
     # Keep each call's request and response text in the ledger's separate ``content`` table
     # (docs/reliability.md). Off: only usage, cost and attribution are recorded.
     store_content: bool = False
+    # Paths under /v1/ forwarded unpriced (key-checked), e.g. ("/v1/models",); any other is refused.
+    allowed_paths: tuple[str, ...] = ()
+    # Output tokens the budget check assumes for a call without max_tokens when neither the rate
+    # card nor genai-prices knows the model's limit (docs/controls.md).
+    default_output_tokens: int = 4096
 
     def upstream_url(self, provider: str, path: str, query: bytes) -> str:
         base = self.upstreams.get(provider)

@@ -1,23 +1,26 @@
 """An estimated cost before a call is sent: what the budget check reserves.
 
 Input tokens are estimated from the request's text (about four characters a
-token, the usual rule for English with OpenAI and Anthropic tokenizers); output
+token, the usual rule for English with OpenAI and Anthropic tokenizers). Output
 tokens are the request's own cap (``max_tokens``, ``max_completion_tokens`` or
-``max_output_tokens``), else :data:`DEFAULT_OUTPUT_TOKENS`. The estimate errs
-high on output, on purpose: a budget should stop a call that could overrun it.
+``max_output_tokens``); for an uncapped call, the most the model can write: the
+rate card's ``max_output_tokens`` for it, else its context window in
+genai-prices less the input, else the gateway's configured default
+(:data:`DEFAULT_OUTPUT_TOKENS`). The estimate errs high on output, on purpose:
+a budget should stop a call that could overrun it (docs/controls.md).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
 from costtrail.pricing import Pricer
 from costtrail.schema import Event
 
-DEFAULT_OUTPUT_TOKENS = 1024
+DEFAULT_OUTPUT_TOKENS = 4096
 _TEXT_FIELDS = ("messages", "input", "prompt", "system", "instructions", "tools")
 _OUTPUT_CAPS = ("max_completion_tokens", "max_output_tokens", "max_tokens")
 
@@ -32,8 +35,29 @@ def _chars(value: Any) -> int:
     return 0
 
 
-def estimate_tokens(body: Mapping[str, Any], *, embedding: bool = False) -> tuple[int, int]:
-    """(input, output) tokens a request may use."""
+def output_limit(pricer: Pricer, provider: str, model: str, input_tokens: int) -> int | None:
+    """The most output tokens ``model`` can write after ``input_tokens``, when known."""
+    card = pricer.rate_card
+    for entry in card.models if card else ():
+        if entry.max_output_tokens is not None and entry.selects(provider, model, None):
+            return entry.max_output_tokens
+    try:
+        _, info = pricer.resolver.snapshot.find_provider_model(model, None, provider, None)
+    except LookupError:
+        return None
+    if info.context_window is None:
+        return None
+    return max(1, info.context_window - input_tokens)
+
+
+def estimate_tokens(
+    body: Mapping[str, Any],
+    *,
+    embedding: bool = False,
+    limit: Callable[[int], int | None] = lambda _: None,
+    default_output_tokens: int = DEFAULT_OUTPUT_TOKENS,
+) -> tuple[int, int]:
+    """(input, output) tokens a request may use; ``limit(input)`` is the model's output limit."""
     input_tokens = max(1, math.ceil(sum(_chars(body.get(f)) for f in _TEXT_FIELDS) / 4))
     if embedding:
         return input_tokens, 0
@@ -41,17 +65,28 @@ def estimate_tokens(body: Mapping[str, Any], *, embedding: bool = False) -> tupl
         value = body.get(cap)
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:
             return input_tokens, value
-    return input_tokens, DEFAULT_OUTPUT_TOKENS
+    known = limit(input_tokens)
+    return input_tokens, known if known is not None else default_output_tokens
 
 
 def estimate_cost(
-    pricer: Pricer, provider: str, body: Mapping[str, Any], *, embedding: bool = False
+    pricer: Pricer,
+    provider: str,
+    body: Mapping[str, Any],
+    *,
+    embedding: bool = False,
+    default_output_tokens: int = DEFAULT_OUTPUT_TOKENS,
 ) -> Decimal:
     """The estimated cost of a request; zero when its model has no price (the gate then sees $0)."""
     model = body.get("model")
     if not isinstance(model, str) or not model:
         return Decimal(0)
-    input_tokens, output_tokens = estimate_tokens(body, embedding=embedding)
+    input_tokens, output_tokens = estimate_tokens(
+        body,
+        embedding=embedding,
+        limit=lambda n: output_limit(pricer, provider, model, n),
+        default_output_tokens=default_output_tokens,
+    )
     event = Event(
         kind="embedding" if embedding else "llm",
         provider=provider,

@@ -1,9 +1,13 @@
 """The gateway's request path, as a plain ASGI app (no framework between the socket and httpx).
 
-For each priced call: read the body, authorize the costtrail key (if the
-gateway requires one), attribute, estimate and ask the :class:`RequestGate`,
-forward, relay the answer (SSE chunk by chunk), then price and record the
-event through the sink after the client has its bytes.
+Every request but ``/healthz`` and ``/metrics``: **authorize** the costtrail
+key (if the gateway requires one), route on the normalized path
+(:func:`costtrail.gateway.routes.resolve`), read the body. A priced call then
+is **attributed**, its **budget decided** (estimate, ask the
+:class:`RequestGate`, reserve), **forwarded**, relayed (SSE chunk by chunk)
+and **recorded** (priced, queued on the sink after the client has its bytes).
+Once forwarded, a call is recorded whatever happens next, and a reservation
+is settled or released on every path.
 """
 
 from __future__ import annotations
@@ -25,11 +29,20 @@ from costtrail.gateway.attribution import AttributionError, attribute
 from costtrail.gateway.config import GatewayConfig
 from costtrail.gateway.estimation import estimate_cost
 from costtrail.gateway.recording import Call, Recorder, build_event, cost_header
+from costtrail.gateway.routes import (
+    ANTHROPIC,
+    PathRefused,
+    Target,
+    WireRoute,
+    error_body,
+    resolve,
+    upstream_for_path,
+)
 from costtrail.gateway.streams import StreamRelay
 from costtrail.gateway.upstream import UpstreamResponse, lean_path_for, upstream_client, upstream_pool
 from costtrail.gateway.usage import Usage, anthropic_response, openai_response
-from costtrail.gateway.wire import ANTHROPIC, ROUTES, WireRoute, error_body, upstream_for_path
 from costtrail.pricing import Pricer
+from costtrail.schema import Event
 
 log = logging.getLogger("costtrail.gateway")
 
@@ -118,19 +131,22 @@ class Gateway:
             status, kind, body = gateway_metrics_response(self.metrics, keys, asked)
             await _send(send, status, [(b"content-type", kind.encode())], body)
             return
-        route = ROUTES.get(path) if scope["method"] == "POST" else None
-        style = route.upstream if route else upstream_for_path(path)
+        style = upstream_for_path(path)
         try:
+            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+            key = self._authorize(headers, _client_of(scope))
+            target = self._target(scope)
+            style = target.upstream
             body = await _read_body(receive, self.config.max_body_bytes)
-            if route is None:
-                await self._pass_through(scope, body, send)
+            if target.route is None:
+                await self._pass_through(target, scope, body, send)
             else:
-                await self._priced(route, scope, body, send)
+                await self._priced(target.route, scope, headers, key, body, send)
         except GatewayError as exc:
             payload = error_body(style, exc.status, exc.message, code=exc.code, extra=exc.extra)
-            headers = [(b"content-type", b"application/json")]
-            headers += [(k.lower().encode(), v.encode()) for k, v in exc.headers.items()]
-            await _send(send, exc.status, headers, payload)
+            headers_out = [(b"content-type", b"application/json")]
+            headers_out += [(k.lower().encode(), v.encode()) for k, v in exc.headers.items()]
+            await _send(send, exc.status, headers_out, payload)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -143,84 +159,54 @@ class Gateway:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    # -- the priced path ------------------------------------------------------
-
-    async def _priced(self, route: WireRoute, scope: Scope_, body: bytes, send: Send) -> None:
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        client = scope.get("client")
-        key = self._authorize(headers, str(client[0]) if client else "unknown")
-        if self.config.fail_closed and not self.recorder.can_record():
-            raise GatewayError(
-                503,
-                "costtrail gateway: calls cannot be recorded right now (the collector is unreachable) and "
-                "this gateway is fail-closed: retry later",
-                "recording_unavailable",
-                headers={"Retry-After": "5"},
-            )
-        payload = _json_object(body)
+    def _target(self, scope: Scope_) -> Target:
+        raw = scope.get("raw_path") or scope["path"].encode("utf-8")
         try:
-            fields, attrs = attribute(
-                headers,
-                payload,
-                key_defaults=key.defaults if key else None,
-                gateway_defaults=self.config.defaults,
-                tenant=key.tenant if key else None,
-            )
-        except AttributionError as exc:
-            raise GatewayError(403, str(exc), "tenant_not_allowed") from exc
-        model = payload.get("model") if isinstance(payload.get("model"), str) else None
-        decision = self._check(route, payload, fields, headers)
-        if decision.reroute_model and model:
-            payload["model"] = model = decision.reroute_model
-            body = json.dumps(payload).encode()
-        injected = False
-        if route.usage_on_request and payload.get("stream") is True:
-            options = payload.get("stream_options")
-            if not (isinstance(options, dict) and options.get("include_usage")):
-                payload["stream_options"] = {
-                    **(options if isinstance(options, dict) else {}),
-                    "include_usage": True,
-                }
-                body = json.dumps(payload).encode()
-                injected = True
+            return resolve(scope["method"], raw, self.config.allowed_paths)
+        except PathRefused as exc:
+            code = "not_found" if exc.status == 404 else "path_refused"
+            raise GatewayError(exc.status, str(exc), code) from exc
+
+    # -- the priced path: authorize (above), attribute, decide budget, forward, record -----------
+
+    async def _priced(
+        self,
+        route: WireRoute,
+        scope: Scope_,
+        headers: dict[str, str],
+        key: ApiKey | None,
+        body: bytes,
+        send: Send,
+    ) -> None:
+        self._ensure_recordable()
+        payload = _json_object(body)
+        fields, attrs = self._attribute(headers, payload, key)
+        decision = self._decide_budget(route, payload, fields, headers)
         call = Call(
             route=route,
-            request_model=model,
+            request_model=payload.get("model") if isinstance(payload.get("model"), str) else None,
             fields=fields,
             attributes=attrs,
             payload_bytes=len(body),
             decision=decision,
             provider_account=headers.get("openai-project") or headers.get("openai-organization"),
         )
-        if self.config.store_content:
-            call.prompt = body.decode("utf-8", "replace")
-        url = self.config.upstream_url(route.upstream, scope["path"], scope.get("query_string", b""))
-        response: Answer
         try:
-            if self._lean.get(route.upstream):
-                response = await self.pool.post(url, _forward_headers(scope["headers"]), body)
-            else:
-                request = self.client.build_request(
-                    "POST", url, headers=_forward_headers(scope["headers"]), content=body
-                )
-                response = await self.client.send(request, stream=True)
-        except httpx.TimeoutException as exc:
-            self._record_failure(call, timed_out=True)
-            raise GatewayError(
-                504, f"the {route.upstream} upstream timed out: {exc!r}", "upstream_timeout"
-            ) from exc
-        except httpx.TransportError as exc:
-            self._record_failure(call, timed_out=False)
-            raise GatewayError(
-                502, f"the {route.upstream} upstream is unreachable: {exc!r}", "upstream_error"
-            ) from exc
-        try:
-            if (response.headers.get("content-type") or "").startswith("text/event-stream"):
-                await self._relay_stream(call, response, send, strip_usage=injected)
-            else:
-                await self._relay_body(call, response, send)
+            body, injected = _prepared_body(call, payload, body)
+            call.payload_bytes = len(body)
+            if self.config.store_content:
+                call.prompt = body.decode("utf-8", "replace")
+            response = await self._forward(call, scope, body)
+            try:
+                if (response.headers.get("content-type") or "").startswith("text/event-stream"):
+                    await self._relay_stream(call, response, send, strip_usage=injected)
+                else:
+                    await self._relay_body(call, response, send)
+            finally:
+                await response.aclose()
         finally:
-            await response.aclose()
+            if not call.recorded:  # never forwarded (or a bug before recording): free the reservation
+                self.recorder.release(call.decision)
 
     def _authorize(self, headers: dict[str, str], client: str) -> ApiKey | None:
         token = headers.get("x-costtrail-key")
@@ -249,7 +235,31 @@ class Gateway:
             )
         return key
 
-    def _check(
+    def _ensure_recordable(self) -> None:
+        if self.config.fail_closed and not self.recorder.can_record():
+            raise GatewayError(
+                503,
+                "costtrail gateway: calls cannot be recorded right now (the collector is unreachable) and "
+                "this gateway is fail-closed: retry later",
+                "recording_unavailable",
+                headers={"Retry-After": "5"},
+            )
+
+    def _attribute(
+        self, headers: dict[str, str], payload: dict[str, Any], key: ApiKey | None
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        try:
+            return attribute(
+                headers,
+                payload,
+                key_defaults=key.defaults if key else None,
+                gateway_defaults=self.config.defaults,
+                tenant=key.tenant if key else None,
+            )
+        except AttributionError as exc:
+            raise GatewayError(403, str(exc), "tenant_not_allowed") from exc
+
+    def _decide_budget(
         self, route: WireRoute, payload: dict[str, Any], fields: dict[str, str], headers: dict[str, str]
     ) -> Decision:
         if isinstance(self.gate, AllowAll):
@@ -267,16 +277,72 @@ class Gateway:
             team=fields.get("team"),
             provider_account=headers.get("openai-project") or headers.get("openai-organization"),
         )
-        estimate = estimate_cost(self.pricer, route.upstream, payload, embedding=route.kind == "embedding")
+        estimate = estimate_cost(
+            self.pricer,
+            route.upstream,
+            payload,
+            embedding=route.kind == "embedding",
+            default_output_tokens=self.config.default_output_tokens,
+        )
         decision = self.gate.reserve(ctx, estimate)
         if decision.allowed:
             return decision
         raise _denial(decision)
 
+    async def _forward(self, call: Call, scope: Scope_, body: bytes) -> Answer:
+        """Send the call upstream; a failure to get an answer is recorded and answered 502/504."""
+        upstream = call.route.upstream
+        url = self.config.upstream_url(upstream, call.route.path, scope.get("query_string", b""))
+        try:
+            if self._lean.get(upstream):
+                return await self.pool.post(url, _forward_headers(scope["headers"]), body)
+            request = self.client.build_request(
+                "POST", url, headers=_forward_headers(scope["headers"]), content=body
+            )
+            return await self.client.send(request, stream=True)
+        except httpx.TransportError as exc:
+            raise self._failed(call, None, exc) from exc
+
+    def _failed(self, call: Call, http_status: int | None, exc: httpx.TransportError) -> GatewayError:
+        """Record a call whose answer did not (fully) arrive; the 502 or 504 to answer with."""
+        timed_out = isinstance(exc, httpx.TimeoutException)
+        failure = "upstream_timeout" if timed_out else "upstream_error"
+        self._record(call, Usage(), http_status=http_status, failure=failure)
+        upstream = call.route.upstream
+        if timed_out:
+            return GatewayError(504, f"the {upstream} upstream timed out: {exc!r}", "upstream_timeout")
+        what = "is unreachable" if http_status is None else "cut its answer short"
+        return GatewayError(502, f"the {upstream} upstream {what}: {exc!r}", "upstream_error")
+
+    def _record(
+        self,
+        call: Call,
+        usage: Usage,
+        *,
+        http_status: int | None,
+        failure: str | None = None,
+        content: dict[str, str] | None = None,
+        later: bool = False,
+    ) -> Event:
+        call.recorded = True
+        event = build_event(call, usage, self.pricer, http_status=http_status, failure=failure)
+        if later:  # queued behind the response's write (serving.CoalescingTransport flushes it first)
+            asyncio.get_running_loop().call_soon(self.recorder.record, event, call.decision, content)
+        else:
+            self.recorder.record(event, call.decision, content)
+        return event
+
     async def _relay_body(self, call: Call, response: Answer, send: Send) -> None:
-        raw = b"".join([chunk async for chunk in response.aiter_raw()])
+        try:
+            raw = b"".join([chunk async for chunk in response.aiter_raw()])
+        except httpx.TransportError as exc:
+            raise self._failed(call, response.status_code, exc) from exc
         usage = _usage_of(call.route, _decoded(raw, response.headers.get("content-encoding")))
-        event = build_event(call, usage, self.pricer, http_status=response.status_code)
+        content = None
+        if call.prompt is not None:
+            completion = _decoded(raw, response.headers.get("content-encoding")).decode("utf-8", "replace")
+            content = {"prompt": call.prompt, "completion": completion}
+        event = self._record(call, usage, http_status=response.status_code, content=content, later=True)
         headers = _response_headers(response)
         headers += [
             (b"content-length", str(len(raw)).encode()),
@@ -284,17 +350,12 @@ class Gateway:
             (COST_HEADER, cost_header(event).encode()),
         ]
         await _send(send, response.status_code, headers, raw)
-        content = None
-        if call.prompt is not None:
-            completion = _decoded(raw, response.headers.get("content-encoding")).decode("utf-8", "replace")
-            content = {"prompt": call.prompt, "completion": completion}
-        # Queued behind the response's write (serving.CoalescingTransport flushes it first).
-        asyncio.get_running_loop().call_soon(self.recorder.record, event, call.decision, content)
 
     async def _relay_stream(self, call: Call, response: Answer, send: Send, *, strip_usage: bool) -> None:
         relay = StreamRelay(call.route.upstream, strip_usage=strip_usage)
         headers = [*_response_headers(response), (EVENT_ID_HEADER, call.event_id.encode())]
         await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+        failure = None
         try:
             if call.prompt is not None:
                 call.stream_text = []
@@ -305,8 +366,11 @@ class Gateway:
                 if out:
                     await send({"type": "http.response.body", "body": out, "more_body": True})
             await send({"type": "http.response.body", "body": relay.close(), "more_body": False})
+        except httpx.TransportError as exc:
+            # Cut here too: the client sees the stream end early, as it would from the provider.
+            failure = "upstream_timeout" if isinstance(exc, httpx.TimeoutException) else "upstream_error"
+            raise
         finally:
-            event = build_event(call, relay.usage, self.pricer, http_status=response.status_code)
             content = None
             if call.prompt is not None:
                 raw = b"".join(call.stream_text or [])
@@ -314,25 +378,24 @@ class Gateway:
                     "utf-8", "replace"
                 )
                 content = {"prompt": call.prompt, "completion": completion}
-            self.recorder.record(event, call.decision, content)
+            self._record(
+                call, relay.usage, http_status=response.status_code, failure=failure, content=content
+            )
 
-    def _record_failure(self, call: Call, *, timed_out: bool) -> None:
-        event = build_event(call, Usage(), self.pricer, http_status=None, timed_out=timed_out)
-        self.recorder.record(event, call.decision)
+    # -- other paths the operator allows (--allow-path): key-checked, forwarded, not priced ------
 
-    # -- anything else under /v1: forwarded, not priced ------------------------
-
-    async def _pass_through(self, scope: Scope_, body: bytes, send: Send) -> None:
-        path: str = scope["path"]
+    async def _pass_through(self, target: Target, scope: Scope_, body: bytes, send: Send) -> None:
         try:
-            url = self.config.upstream_url(upstream_for_path(path), path, scope.get("query_string", b""))
+            url = self.config.upstream_url(target.upstream, target.path, scope.get("query_string", b""))
         except KeyError as exc:
-            raise GatewayError(404, f"no upstream for {path}", "not_found") from exc
+            raise GatewayError(404, f"no upstream for {target.path}", "not_found") from exc
         request = self.client.build_request(
             scope["method"], url, headers=_forward_headers(scope["headers"]), content=body
         )
         try:
             response = await self.client.send(request, stream=True)
+        except httpx.TimeoutException as exc:
+            raise GatewayError(504, f"upstream timed out: {exc!r}", "upstream_timeout") from exc
         except httpx.TransportError as exc:
             raise GatewayError(502, f"upstream unreachable: {exc!r}", "upstream_error") from exc
         try:
@@ -371,6 +434,28 @@ def _denial(decision: Decision) -> GatewayError:
     return GatewayError(
         429, message, "budget_exceeded", headers={"Retry-After": str(retry_after)}, extra=extra
     )
+
+
+def _prepared_body(call: Call, payload: dict[str, Any], body: bytes) -> tuple[bytes, bool]:
+    """The body to forward: the policy's model, and usage asked of an OpenAI stream (True: injected)."""
+    rewrite = injected = False
+    if call.decision.reroute_model and call.request_model:
+        payload["model"] = call.request_model = call.decision.reroute_model
+        rewrite = True
+    if call.route.usage_on_request and payload.get("stream") is True:
+        options = payload.get("stream_options")
+        if not (isinstance(options, dict) and options.get("include_usage")):
+            payload["stream_options"] = {
+                **(options if isinstance(options, dict) else {}),
+                "include_usage": True,
+            }
+            rewrite = injected = True
+    return (json.dumps(payload).encode() if rewrite else body), injected
+
+
+def _client_of(scope: Scope_) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
 
 
 def _usage_of(route: WireRoute, body: bytes) -> Usage:

@@ -13,11 +13,18 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
+from pydantic import ValidationError
+
 from costtrail.controls.gate import Decision, RequestGate
+from costtrail.gateway.routes import WireRoute
 from costtrail.gateway.usage import Usage
-from costtrail.gateway.wire import WireRoute
 from costtrail.pricing import Pricer
 from costtrail.schema import CostSource, Event, new_event_id
+from costtrail.schema.events import MAX_ATTRIBUTE_KEY, MAX_ATTRIBUTE_VALUE, MAX_ATTRIBUTES
+
+# No single call uses this many tokens of one kind: a count past it is a provider's (or a fake's)
+# nonsense, which the ledger's integer columns and sums need not hold (docs/reliability.md).
+MAX_CALL_TOKENS = 10**12
 
 log = logging.getLogger("costtrail.gateway")
 
@@ -48,12 +55,15 @@ class Call:
     provider_account: str | None = None
     prompt: str | None = None  # the request text, set only when content storage is on
     stream_text: list[bytes] | None = None
+    recorded: bool = False  # its event was handed to the recorder (which settles the reservation)
 
 
-def status_of(http_status: int | None, usage: Usage, *, timed_out: bool = False) -> tuple[str, str | None]:
-    """The envelope status and error type of a finished call."""
-    if timed_out:
-        return "timeout", "upstream_timeout"
+def status_of(http_status: int | None, usage: Usage, *, failure: str | None = None) -> tuple[str, str | None]:
+    """The envelope status and error type of a finished call (``failure``: the answer did not arrive)."""
+    if failure == "upstream_timeout":
+        return "timeout", failure
+    if failure is not None:
+        return "error", failure if http_status is not None else "upstream_unreachable"
     if http_status is None:
         return "error", "upstream_unreachable"
     if http_status >= 400:
@@ -64,34 +74,72 @@ def status_of(http_status: int | None, usage: Usage, *, timed_out: bool = False)
 
 
 def build_event(
-    call: Call, usage: Usage, pricer: Pricer, *, http_status: int | None, timed_out: bool = False
+    call: Call, usage: Usage, pricer: Pricer, *, http_status: int | None, failure: str | None = None
 ) -> Event:
-    """The priced event of a call (a failed call is priced on whatever usage it reported)."""
-    status, error_type = status_of(http_status, usage, timed_out=timed_out)
-    attributes = dict(call.attributes)
+    """The priced event of a call (a failed call is priced on whatever usage it reported).
+
+    Built defensively, since the provider has already answered: attributes over
+    the envelope's limit are trimmed (``costtrail.attributes_dropped`` says how
+    many), token counts past :data:`MAX_CALL_TOKENS` are not stored and the event
+    is unpriced (``costtrail.usage_refused`` names them), and a field the
+    envelope refuses is left out (``costtrail.fields_dropped`` names it).
+    """
+    status, error_type = status_of(http_status, usage, failure=failure)
+    attributes = {k[:MAX_ATTRIBUTE_KEY]: v[:MAX_ATTRIBUTE_VALUE] for k, v in call.attributes.items()}
     if http_status is not None:
         attributes["http.status_code"] = str(http_status)
-    event = Event(
-        event_id=call.event_id,
-        kind=call.route.kind,
-        started_at=call.started_at,
-        ended_at=datetime.now(UTC),
-        latency_ms=(time.perf_counter() - call.started) * 1000.0,
-        provider=call.route.upstream,
-        model=usage.model or call.request_model or "unknown",
-        request_id=usage.request_id,
-        status=status,
-        error_type=error_type,
-        payload_bytes=call.payload_bytes,
-        provider_account=call.provider_account,
-        attributes=attributes,
-        **usage.fields(),
+    counts = usage.fields()
+    absurd = sorted(k for k, v in counts.items() if v > MAX_CALL_TOKENS)
+    for name in absurd:
+        counts[name] = 0
+    flags: dict[str, str] = {}
+    if absurd:
+        flags["costtrail.usage_refused"] = ",".join(f"{k}={getattr(usage, k)}" for k in absurd)[:512]
+    room = MAX_ATTRIBUTES - len(flags) - 2  # room for the flags below
+    if len(attributes) > room:
+        flags["costtrail.attributes_dropped"] = str(len(attributes) - room)
+        attributes = dict(list(attributes.items())[:room])
+    values: dict[str, Any] = {
+        "event_id": call.event_id,
+        "kind": call.route.kind,
+        "started_at": call.started_at,
+        "ended_at": datetime.now(UTC),
+        "latency_ms": (time.perf_counter() - call.started) * 1000.0,
+        "provider": call.route.upstream,
+        "model": usage.model or call.request_model or "unknown",
+        "request_id": usage.request_id,
+        "status": status,
+        "error_type": error_type,
+        "payload_bytes": call.payload_bytes,
+        "provider_account": call.provider_account,
+        **counts,
         **call.fields,
-    )
+    }
+    event = _event(values, {**attributes, **flags})
+    if absurd:
+        event.cost_usd, event.price_ref, event.unpriced, event.cost_source = None, None, True, None
+        return event
     price = pricer.price(event)
     event.cost_usd, event.price_ref, event.unpriced = price.cost_usd, price.price_ref, price.unpriced
     event.cost_source = CostSource.COMPUTED if not price.unpriced else None
     return event
+
+
+def _event(values: dict[str, Any], attributes: dict[str, str]) -> Event:
+    """The event, leaving out (and naming) any field the envelope refuses rather than losing the call."""
+    dropped: list[str] = []
+    for _ in range(len(values)):
+        try:
+            return Event(**values, attributes=attributes)
+        except ValidationError as exc:
+            bad = {str(e["loc"][0]) for e in exc.errors() if e["loc"]} & (set(values) - {"event_id"})
+            if not bad:
+                raise
+            for name in bad:
+                values.pop(name)
+            dropped += sorted(bad)
+            attributes = {**attributes, "costtrail.fields_dropped": ",".join(dropped)}
+    raise AssertionError("unreachable: every field was dropped")
 
 
 def cost_header(event: Event) -> str:
@@ -138,3 +186,10 @@ class Recorder:
             self.gate.settle(decision, event.cost_usd)
         except Exception:
             log.exception("settling the budget reservation of %s failed", event.event_id)
+
+    def release(self, decision: Decision) -> None:
+        """Free the reservation of a call that was not forwarded (nothing to record)."""
+        try:
+            self.gate.settle(decision, None)
+        except Exception:
+            log.exception("releasing a budget reservation failed")

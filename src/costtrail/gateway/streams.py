@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import re
 
+from costtrail.gateway.routes import ANTHROPIC
 from costtrail.gateway.sse import SseEvent, SseSplitter
 from costtrail.gateway.usage import AnthropicStream, OpenAIStream, Usage
-from costtrail.gateway.wire import ANTHROPIC
 
 _NULL_USAGE = re.compile(rb',"usage":\s?null|"usage":\s?null,')
 

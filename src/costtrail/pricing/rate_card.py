@@ -103,6 +103,9 @@ class ModelRate(_Entry):
     gpu_time: bool = Field(default=False, description="price by compute_seconds x the gpus table")
     discount_percent: Decimal | None = Field(default=None, ge=0, le=100)
     request_fee_usd: Decimal | None = Field(default=None, ge=0)
+    max_output_tokens: int | None = Field(
+        default=None, gt=0, description="most output tokens a call can write (the gateway's budget estimate)"
+    )
 
     @field_validator("prices")
     @classmethod

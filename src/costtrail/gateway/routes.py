@@ -1,0 +1,158 @@
+"""The gateway's routes: which request is which priced call, which may be forwarded, and error shapes.
+
+A request is routed on its *normalized* path (:func:`resolve`): percent-decoded
+once, doubled slashes merged, a trailing slash dropped. A spelling that could
+mean something else to the provider (a dot segment, an encoded ``?`` or ``#``,
+a backslash, a ``%`` left after decoding, a control character) is refused, and
+what is forwarded is exactly the path that was routed on, so no spelling can
+reach the provider as a priced call without being priced, nor leave ``/v1/``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote_to_bytes
+
+OPENAI = "openai"
+ANTHROPIC = "anthropic"
+
+
+@dataclass(frozen=True)
+class WireRoute:
+    """One priced endpoint: which upstream serves it and how its usage is reported."""
+
+    path: str
+    upstream: str
+    kind: str = "llm"
+    # OpenAI chat/completions streams report usage only when asked (stream_options.include_usage).
+    usage_on_request: bool = False
+
+
+ROUTES: dict[str, WireRoute] = {
+    r.path: r
+    for r in (
+        WireRoute("/v1/chat/completions", OPENAI, usage_on_request=True),
+        WireRoute("/v1/completions", OPENAI, usage_on_request=True),
+        WireRoute("/v1/responses", OPENAI),
+        WireRoute("/v1/embeddings", OPENAI, kind="embedding"),
+        WireRoute("/v1/messages", ANTHROPIC),
+    )
+}
+
+
+_BY_FOLDED = {path.lower(): route for path, route in ROUTES.items()}
+API_ROOT = "/v1/"
+# What a normalized path may hold (ASCII only, so it goes on the wire as it is): RFC 3986 unreserved
+# and sub-delims but ';' (path parameters in some servers), and ':@/'.
+_SAFE = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,=:@/]*")
+
+
+class PathRefused(ValueError):
+    """A request path the gateway will not route; ``status`` is the HTTP answer (400 or 404)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a request goes: a priced ``route`` (POST) or a forwarded ``path`` under the API root."""
+
+    path: str  # normalized; exactly what is forwarded
+    upstream: str
+    route: WireRoute | None = None
+
+
+def upstream_for_path(path: str) -> str:
+    """Forwarded paths (``/v1/models``, ``/v1/messages/count_tokens``) go to their provider."""
+    return ANTHROPIC if path.startswith("/v1/messages") else OPENAI
+
+
+def normalize_path(raw: bytes) -> str:
+    """The path a request names, decoded once, or :class:`PathRefused` (400) for an ambiguous spelling.
+
+    >>> normalize_path(b"/v1//chat%2Fcompletions/")
+    '/v1/chat/completions'
+    >>> normalize_path(b"/v1/chat/completions%3F")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    costtrail.gateway.routes.PathRefused: the request path holds '?', which a provider could read ...
+    """
+    try:
+        path = unquote_to_bytes(raw).decode("utf-8")
+    except UnicodeDecodeError:
+        raise PathRefused(400, "the request path is not UTF-8 once decoded: send the plain path") from None
+    bad = None if _SAFE.fullmatch(path) else next(c for c in path if _SAFE.fullmatch(c) is None)
+    if bad is not None:
+        raise PathRefused(
+            400, f"the request path holds {bad!r}, which a provider could read otherwise: send the plain path"
+        )
+    segments = [s for s in path.split("/") if s]
+    if any(s in (".", "..") for s in segments):
+        raise PathRefused(400, "the request path holds a '.' or '..' segment: send the plain path")
+    return "/" + "/".join(segments)
+
+
+def _allowed(path: str, prefixes: Iterable[str]) -> bool:
+    return any(path == p.rstrip("/") or path.startswith(p.rstrip("/") + "/") for p in prefixes)
+
+
+def resolve(method: str, raw_path: bytes, allowed: Iterable[str] = ()) -> Target:
+    """The :class:`Target` of a request, or :class:`PathRefused`.
+
+    A POST to a priced route (whatever the case of its spelling) is priced; any
+    other request is forwarded only under an operator-allowed prefix
+    (``costtrail gateway --allow-path``), else refused with 404.
+
+    >>> resolve("POST", b"/V1/Chat/Completions").route.path
+    '/v1/chat/completions'
+    >>> resolve("GET", b"/v1/models", ["/v1/models"]).path
+    '/v1/models'
+    """
+    path = normalize_path(raw_path)
+    route = _BY_FOLDED.get(path.lower()) if method == "POST" else None
+    if route is not None:
+        return Target(route.path, route.upstream, route)
+    if path.startswith(API_ROOT) and _allowed(path, allowed):
+        return Target(path, upstream_for_path(path))
+    raise PathRefused(
+        404,
+        f"costtrail gateway: {method} {path} is not a priced route and its path is not allowed to be "
+        "forwarded (the operator may allow it: costtrail gateway --allow-path /v1/...)",
+    )
+
+
+def check_prefix(prefix: str) -> str:
+    """An operator's ``--allow-path`` prefix, normalized; ValueError unless it is under ``/v1/``."""
+    try:
+        path = normalize_path(prefix.encode("utf-8"))
+    except PathRefused as exc:
+        raise ValueError(f"'{prefix}': {exc}") from None
+    if not path.startswith(API_ROOT):
+        raise ValueError(f"'{prefix}' is not under the providers' API root {API_ROOT}: e.g. /v1/models")
+    return path
+
+
+def error_body(
+    style: str, status: int, message: str, *, code: str, extra: dict[str, Any] | None = None
+) -> bytes:
+    """An error in the provider's own shape, so the official SDKs raise their usual exception."""
+    if style == ANTHROPIC:
+        kinds = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error"}
+        body: dict[str, Any] = {
+            "type": "error",
+            "error": {"type": kinds.get(status, "api_error"), "message": message},
+        }
+    else:
+        kinds = {401: "invalid_request_error", 403: "permission_error", 429: "budget_exceeded"}
+        body = {
+            "error": {"message": message, "type": kinds.get(status, "api_error"), "param": None, "code": code}
+        }
+    if extra:
+        body["costtrail"] = extra
+    return json.dumps(body).encode()
