@@ -8,6 +8,7 @@ from __future__ import annotations
 import typer
 
 from costtrail.cli import (
+    billing_cmds,
     content_cmds,
     controls_cmds,
     demo_cmds,
@@ -46,6 +47,7 @@ report_cmds.register(app)
 demo_cmds.register(app)
 controls_cmds.register(app)
 finance_cmds.register(app)
+billing_cmds.register(app)
 content_cmds.register(app)
 retention_cmds.register(app)
 

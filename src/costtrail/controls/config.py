@@ -42,7 +42,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from costtrail.schema.yaml_source import line_of, parse_mapping, path_text, read_source
+from costtrail.schema.yaml_source import ExactLoader, describe_errors, parse_mapping, read_source
 
 SCOPE_FIELDS: tuple[str, ...] = (
     "environment",
@@ -56,21 +56,6 @@ SCOPE_FIELDS: tuple[str, ...] = (
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-class _ExactLoader(yaml.SafeLoader):
-    """YAML numbers with a decimal point load as Decimal, so ``limit_usd: 1.00`` is exactly $1.00."""
-
-
-def _decimal(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Decimal | float:
-    text = str(loader.construct_scalar(node)).replace("_", "")
-    try:
-        return Decimal(text)
-    except ArithmeticError:
-        return float(loader.construct_yaml_float(node))
-
-
-_ExactLoader.add_constructor("tag:yaml.org,2002:float", _decimal)
 
 
 class ControlsConfigError(ValueError):
@@ -251,13 +236,13 @@ class ControlsConfig(_Strict):
 
     @classmethod
     def from_yaml(cls, text: str, *, source: str = "<controls>") -> ControlsConfig:
-        # _ExactLoader: a SafeLoader subclass (no arbitrary objects) reading floats as exact decimals
+        # ExactLoader: a SafeLoader subclass (no arbitrary objects) reading floats as exact decimals
         node, data = parse_mapping(
             text,
             source,
             ControlsConfigError,
             "a controls file is a YAML mapping (budgets:, guardrails:, ...)",
-            loader=_ExactLoader,
+            loader=ExactLoader,
         )
         try:
             return cls.model_validate(data)
@@ -266,11 +251,4 @@ class ControlsConfig(_Strict):
 
 
 def _describe(exc: ValidationError, data: dict[str, Any], node: yaml.Node | None, source: str) -> str:
-    out = []
-    for err in exc.errors():
-        loc = list(err["loc"])
-        line = line_of(node, loc)
-        where = path_text(loc, data, name_key="name", default="controls")
-        msg = str(err["msg"]).removeprefix("Value error, ")
-        out.append(f"{source}:{line}: {where}: {msg}" if line else f"{source}: {where}: {msg}")
-    return "invalid controls file\n  " + "\n  ".join(out)
+    return describe_errors(exc, data, node, source, title="invalid controls file", default="controls")

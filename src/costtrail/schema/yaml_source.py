@@ -6,10 +6,28 @@ error should name the file, the line and the entry, not just a field path.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
+
+
+class ExactLoader(yaml.SafeLoader):
+    """A SafeLoader (no arbitrary objects) reading numbers with a decimal point as exact Decimals,
+    so ``limit_usd: 1.10`` is exactly $1.10."""
+
+
+def _decimal(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Decimal | float:
+    text = str(loader.construct_scalar(node)).replace("_", "")
+    try:
+        return Decimal(text)
+    except ArithmeticError:
+        return float(loader.construct_yaml_float(node))
+
+
+ExactLoader.add_constructor("tag:yaml.org,2002:float", _decimal)
 
 
 def read_source(path: str | Path, error: type[Exception], what: str) -> str:
@@ -76,3 +94,24 @@ def path_text(loc: list[Any], data: Any, *, name_key: str, default: str) -> str:
             cur = cur.get(part) if isinstance(cur, dict) else None
             out += f".{part}" if out else str(part)
     return out or default
+
+
+def describe_errors(
+    exc: ValidationError,
+    data: dict[str, Any],
+    node: yaml.Node | None,
+    source: str,
+    *,
+    title: str,
+    default: str,
+    name_key: str = "name",
+) -> str:
+    """``title`` and one ``file:line: field.path: message`` line per validation error."""
+    out = []
+    for err in exc.errors():
+        loc = list(err["loc"])
+        line = line_of(node, loc)
+        where = path_text(loc, data, name_key=name_key, default=default)
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        out.append(f"{source}:{line}: {where}: {msg}" if line else f"{source}: {where}: {msg}")
+    return f"{title}\n  " + "\n  ".join(out)
