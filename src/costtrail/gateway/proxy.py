@@ -30,7 +30,6 @@ from costtrail.gateway.config import GatewayConfig
 from costtrail.gateway.estimation import estimate_cost
 from costtrail.gateway.recording import Call, Recorder, build_event, cost_header
 from costtrail.gateway.routes import (
-    ANTHROPIC,
     PathRefused,
     Target,
     WireRoute,
@@ -38,11 +37,10 @@ from costtrail.gateway.routes import (
     resolve,
     upstream_for_path,
 )
-from costtrail.gateway.streams import StreamRelay
 from costtrail.gateway.upstream import UpstreamResponse, lean_path_for, upstream_client, upstream_pool
-from costtrail.gateway.usage import Usage, anthropic_response, openai_response
 from costtrail.pricing import Pricer
 from costtrail.schema import Event
+from costtrail.wire import Reading, StreamReading, read_body
 
 log = logging.getLogger("costtrail.gateway")
 
@@ -307,7 +305,7 @@ class Gateway:
         """Record a call whose answer did not (fully) arrive; the 502 or 504 to answer with."""
         timed_out = isinstance(exc, httpx.TimeoutException)
         failure = "upstream_timeout" if timed_out else "upstream_error"
-        self._record(call, Usage(), http_status=http_status, failure=failure)
+        self._record(call, Reading(), http_status=http_status, failure=failure)
         upstream = call.route.upstream
         if timed_out:
             return GatewayError(504, f"the {upstream} upstream timed out: {exc!r}", "upstream_timeout")
@@ -317,7 +315,7 @@ class Gateway:
     def _record(
         self,
         call: Call,
-        usage: Usage,
+        reading: Reading,
         *,
         http_status: int | None,
         failure: str | None = None,
@@ -325,7 +323,7 @@ class Gateway:
         later: bool = False,
     ) -> Event:
         call.recorded = True
-        event = build_event(call, usage, self.pricer, http_status=http_status, failure=failure)
+        event = build_event(call, reading, self.pricer, http_status=http_status, failure=failure)
         if later:  # queued behind the response's write (serving.CoalescingTransport flushes it first)
             asyncio.get_running_loop().call_soon(self.recorder.record, event, call.decision, content)
         else:
@@ -337,12 +335,12 @@ class Gateway:
             raw = b"".join([chunk async for chunk in response.aiter_raw()])
         except httpx.TransportError as exc:
             raise self._failed(call, response.status_code, exc) from exc
-        usage = _usage_of(call.route, _decoded(raw, response.headers.get("content-encoding")))
+        reading = read_body(call.flavor, _decoded(raw, response.headers.get("content-encoding")))
         content = None
         if call.prompt is not None:
             completion = _decoded(raw, response.headers.get("content-encoding")).decode("utf-8", "replace")
             content = {"prompt": call.prompt, "completion": completion}
-        event = self._record(call, usage, http_status=response.status_code, content=content, later=True)
+        event = self._record(call, reading, http_status=response.status_code, content=content, later=True)
         headers = _response_headers(response)
         headers += [
             (b"content-length", str(len(raw)).encode()),
@@ -352,7 +350,7 @@ class Gateway:
         await _send(send, response.status_code, headers, raw)
 
     async def _relay_stream(self, call: Call, response: Answer, send: Send, *, strip_usage: bool) -> None:
-        relay = StreamRelay(call.route.upstream, strip_usage=strip_usage)
+        relay = StreamReading(call.flavor, strip_usage=strip_usage)
         headers = [*_response_headers(response), (EVENT_ID_HEADER, call.event_id.encode())]
         await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
         failure = None
@@ -363,7 +361,7 @@ class Gateway:
                 if call.stream_text is not None:
                     call.stream_text.append(chunk)
                 out = relay.feed(chunk)
-                if out:
+                if out:  # a client that has left does not stop the reading (uvicorn drops the bytes)
                     await send({"type": "http.response.body", "body": out, "more_body": True})
             await send({"type": "http.response.body", "body": relay.close(), "more_body": False})
         except httpx.TransportError as exc:
@@ -371,6 +369,7 @@ class Gateway:
             failure = "upstream_timeout" if isinstance(exc, httpx.TimeoutException) else "upstream_error"
             raise
         finally:
+            relay.close()  # an upstream that failed mid-way, or a cancelled relay: a cut stream
             content = None
             if call.prompt is not None:
                 raw = b"".join(call.stream_text or [])
@@ -379,7 +378,7 @@ class Gateway:
                 )
                 content = {"prompt": call.prompt, "completion": completion}
             self._record(
-                call, relay.usage, http_status=response.status_code, failure=failure, content=content
+                call, relay.reading, http_status=response.status_code, failure=failure, content=content
             )
 
     # -- other paths the operator allows (--allow-path): key-checked, forwarded, not priced ------
@@ -456,14 +455,6 @@ def _prepared_body(call: Call, payload: dict[str, Any], body: bytes) -> tuple[by
 def _client_of(scope: Scope_) -> str:
     client = scope.get("client")
     return str(client[0]) if client else "unknown"
-
-
-def _usage_of(route: WireRoute, body: bytes) -> Usage:
-    try:
-        data = json.loads(body) if body else None
-    except ValueError:
-        return Usage()
-    return anthropic_response(data) if route.upstream == ANTHROPIC else openai_response(data)
 
 
 def _decoded(raw: bytes, encoding: str | None) -> bytes:

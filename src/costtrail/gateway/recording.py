@@ -17,10 +17,10 @@ from pydantic import ValidationError
 
 from costtrail.controls.gate import Decision, RequestGate
 from costtrail.gateway.routes import WireRoute
-from costtrail.gateway.usage import Usage
 from costtrail.pricing import Pricer
 from costtrail.schema import CostSource, Event, new_event_id
 from costtrail.schema.events import MAX_ATTRIBUTE_KEY, MAX_ATTRIBUTE_VALUE, MAX_ATTRIBUTES
+from costtrail.wire import TOKEN_FIELDS, Flavor, Reading, flavor_for_path
 
 # No single call uses this many tokens of one kind: a count past it is a provider's (or a fake's)
 # nonsense, which the ledger's integer columns and sums need not hold (docs/reliability.md).
@@ -57,24 +57,33 @@ class Call:
     stream_text: list[bytes] | None = None
     recorded: bool = False  # its event was handed to the recorder (which settles the reservation)
 
+    @property
+    def flavor(self) -> Flavor:
+        found = flavor_for_path(self.route.path)
+        if found is None:
+            raise ValueError(f"no wire flavor for the priced route {self.route.path}")
+        return found
 
-def status_of(http_status: int | None, usage: Usage, *, failure: str | None = None) -> tuple[str, str | None]:
-    """The envelope status and error type of a finished call (``failure``: the answer did not arrive)."""
+
+def status_of(
+    http_status: int | None, reading: Reading, *, failure: str | None = None
+) -> tuple[str, str | None]:
+    """The envelope status and error type of a finished call (``failure``: the answer did not arrive).
+
+    Otherwise the reading's own rule (shared with the SDK): an HTTP or provider
+    error is ``error``, a call whose usage is unknown is ``incomplete``.
+    """
     if failure == "upstream_timeout":
         return "timeout", failure
     if failure is not None:
         return "error", failure if http_status is not None else "upstream_unreachable"
     if http_status is None:
         return "error", "upstream_unreachable"
-    if http_status >= 400:
-        return "error", usage.error_type or f"http_{http_status}"
-    if usage.error_type:
-        return "error", usage.error_type  # an error event inside a stream
-    return "success", None
+    return reading.status(http_status)
 
 
 def build_event(
-    call: Call, usage: Usage, pricer: Pricer, *, http_status: int | None, failure: str | None = None
+    call: Call, reading: Reading, pricer: Pricer, *, http_status: int | None, failure: str | None = None
 ) -> Event:
     """The priced event of a call (a failed call is priced on whatever usage it reported).
 
@@ -84,17 +93,21 @@ def build_event(
     is unpriced (``costtrail.usage_refused`` names them), and a field the
     envelope refuses is left out (``costtrail.fields_dropped`` names it).
     """
-    status, error_type = status_of(http_status, usage, failure=failure)
-    attributes = {k[:MAX_ATTRIBUTE_KEY]: v[:MAX_ATTRIBUTE_VALUE] for k, v in call.attributes.items()}
+    status, error_type = status_of(http_status, reading, failure=failure)
+    attributes = {
+        k[:MAX_ATTRIBUTE_KEY]: v[:MAX_ATTRIBUTE_VALUE]
+        for k, v in {**reading.attributes(), **call.attributes}.items()
+    }
     if http_status is not None:
         attributes["http.status_code"] = str(http_status)
-    counts = usage.fields()
+    counts = {name: getattr(reading, name) for name in TOKEN_FIELDS}
+    counts["tool_calls"] = reading.tool_call_count
     absurd = sorted(k for k, v in counts.items() if v > MAX_CALL_TOKENS)
     for name in absurd:
         counts[name] = 0
     flags: dict[str, str] = {}
     if absurd:
-        flags["costtrail.usage_refused"] = ",".join(f"{k}={getattr(usage, k)}" for k in absurd)[:512]
+        flags["costtrail.usage_refused"] = ",".join(f"{k}={getattr(reading, k, '')}" for k in absurd)[:512]
     room = MAX_ATTRIBUTES - len(flags) - 2  # room for the flags below
     if len(attributes) > room:
         flags["costtrail.attributes_dropped"] = str(len(attributes) - room)
@@ -106,8 +119,9 @@ def build_event(
         "ended_at": datetime.now(UTC),
         "latency_ms": (time.perf_counter() - call.started) * 1000.0,
         "provider": call.route.upstream,
-        "model": usage.model or call.request_model or "unknown",
-        "request_id": usage.request_id,
+        "model": reading.model or call.request_model or "unknown",
+        "request_id": reading.request_id,
+        "service_tier": reading.service_tier,
         "status": status,
         "error_type": error_type,
         "payload_bytes": call.payload_bytes,

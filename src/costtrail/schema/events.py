@@ -166,6 +166,8 @@ class Event(BaseModel):
     output_tokens: int = Field(default=0, ge=0)
     cache_read_tokens: int = Field(default=0, ge=0)
     cache_write_tokens: int = Field(default=0, ge=0)
+    # The part of cache_write_tokens written with a one-hour TTL (Anthropic), priced at its own rate.
+    cache_write_1h_tokens: int = Field(default=0, ge=0)
     reasoning_tokens: int = Field(default=0, ge=0)
     input_audio_tokens: int = Field(default=0, ge=0)
     output_audio_tokens: int = Field(default=0, ge=0)

@@ -15,6 +15,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from costtrail.sdk.context import _ATTRIBUTION
+from costtrail.wire import TOKEN_FIELDS, Flavor, Reading, flavor_named
 
 if TYPE_CHECKING:
     from costtrail.sdk.recorder import Recorder
@@ -27,15 +28,6 @@ RecorderRef = Callable[[], "Recorder | None"]
 CURRENT_CALL: ContextVar[Call | None] = ContextVar("costtrail_call", default=None)
 
 _REQUEST_ID_HEADERS = ("x-request-id", "request-id")
-_USAGE_KEYS = (
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "reasoning_tokens",
-    "input_audio_tokens",
-    "output_audio_tokens",
-)
 
 
 def classify_error(exc: BaseException) -> tuple[str, str]:
@@ -58,12 +50,13 @@ class Call:
         "done",
         "endpoint",
         "error_type",
-        "fields",
+        "flavor",
         "hide_usage_chunk",
         "http_status",
         "kind",
         "payload_bytes",
         "provider",
+        "reading",
         "recorder_ref",
         "request_id",
         "requested_model",
@@ -86,7 +79,8 @@ class Call:
         self.request_id: str | None = None
         self.http_status: int | None = None
         self.error_type: str | None = None
-        self.fields: dict[str, Any] = {}
+        self.flavor: Flavor = flavor_named(provider, endpoint)
+        self.reading: Reading | None = None  # what the response said (costtrail.wire)
         self.attributes: dict[str, str] = {}
         self.hide_usage_chunk = False
         self.streaming = False
@@ -109,15 +103,6 @@ class Call:
                 self.request_id = value
                 break
 
-    def update(self, fields: Mapping[str, Any]) -> None:
-        """Merge what a response or stream event told us (empty values never overwrite)."""
-        for key, value in fields.items():
-            if value is None:
-                continue
-            if key in _USAGE_KEYS and not value and self.fields.get(key):
-                continue
-            self.fields[key] = value
-
     def fail(self, exc: BaseException) -> None:
         status, error_type = classify_error(exc)
         code = getattr(exc, "status_code", None)
@@ -128,8 +113,11 @@ class Call:
             self.request_id = request_id
         self.finish(status, error_type)
 
-    def finish(self, status: str = "success", error_type: str | None = None) -> None:
-        """Emit this call's event (once; later calls do nothing). Never raises."""
+    def finish(self, status: str | None = None, error_type: str | None = None) -> None:
+        """Emit this call's event (once; later calls do nothing). Never raises.
+
+        Without a ``status`` the reading decides (``success``, ``error`` or ``incomplete``).
+        """
         if self.done:
             return
         self.done = True
@@ -141,13 +129,15 @@ class Call:
         except Exception:
             log.warning("costtrail: could not record a %s call", self.provider, exc_info=True)
 
-    def _event(self, status: str, error_type: str | None) -> dict[str, Any]:
+    def _event(self, status: str | None, error_type: str | None) -> dict[str, Any]:
         elapsed = time.perf_counter() - self.started
-        fields = self.fields
+        reading = self.reading or Reading(complete=False, ended_by="no_response_read")
+        if status is None:
+            status, error_type = reading.status(self.http_status)
         event: dict[str, Any] = {
             "kind": self.kind,
             "provider": self.provider,
-            "model": fields.get("model") or self.requested_model,
+            "model": reading.model or self.requested_model,
             "started_at": self.started_wall,
             "ended_at": self.started_wall + elapsed,
             "latency_ms": elapsed * 1000.0,
@@ -155,17 +145,17 @@ class Call:
             "retry_count": max(0, self.attempts - 1),
             "payload_bytes": self.payload_bytes,
             "request_id": self.request_id,
-            "tool_calls": fields.get("tool_calls") or 0,
+            "tool_calls": reading.tool_call_count,
         }
-        for key in _USAGE_KEYS:
-            value = fields.get(key)
+        for key in TOKEN_FIELDS:
+            value = getattr(reading, key)
             if value:
                 event[key] = value
-        if fields.get("service_tier"):
-            event["service_tier"] = fields["service_tier"]
+        if reading.service_tier:
+            event["service_tier"] = reading.service_tier
         if error_type:
             event["error_type"] = error_type
-        attributes = dict(self.attributes)
+        attributes = {**reading.attributes(), **self.attributes}
         attributes["endpoint"] = self.endpoint
         if self.http_status is not None and not 200 <= self.http_status < 300:
             attributes["http_status"] = str(self.http_status)

@@ -19,7 +19,8 @@ from typing import Any
 
 from costtrail.sdk.calls import CURRENT_CALL, Call, RecorderRef
 from costtrail.sdk.enforcement import check_before_send
-from costtrail.sdk.http_capture import patch_send, response_fields
+from costtrail.sdk.http_capture import patch_send
+from costtrail.wire import read_body
 
 log = logging.getLogger("costtrail.sdk")
 
@@ -65,21 +66,15 @@ def _open_call(
 
 
 def _returned(call: Call, provider: str, result: Any) -> None:
-    """The SDK method returned: a stream finishes later, anything else now."""
+    """The SDK method returned: a stream finishes later, anything else now (read from its HTTP body)."""
     try:
         if call.streaming:
             return
-        if not hasattr(result, "usage") and hasattr(result, "http_response"):
-            content = getattr(result.http_response, "_content", None)
-            if isinstance(content, bytes):
-                import json
-
-                result = json.loads(content)
-        call.update(response_fields(provider, result))
-        call.finish("success")
+        if call.reading is None and hasattr(result, "model_dump"):
+            call.reading = read_body(call.flavor, result.model_dump(mode="json"))
     except Exception:
         log.warning("costtrail: could not read a %s response", provider, exc_info=True)
-        call.finish("success")
+    call.finish()
 
 
 def _wrap(
@@ -154,7 +149,7 @@ class _StreamManager:
         finally:
             CURRENT_CALL.reset(token)
         if not call.streaming:
-            call.finish("success")
+            call.finish()
         return stream
 
     def __exit__(
@@ -173,7 +168,7 @@ class _StreamManager:
         finally:
             CURRENT_CALL.reset(token)
         if not call.streaming:
-            call.finish("success")
+            call.finish()
         return stream
 
     async def __aexit__(

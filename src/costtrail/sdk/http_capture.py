@@ -1,8 +1,9 @@
 """The HTTP side of instrumentation: a wrapper around the SDK client's ``send``.
 
 It sees every attempt the SDK makes (so retries are counted and the request
-body's size is exact), reads the provider's request id, and threads streamed
-responses through :class:`~costtrail.sdk.sse_scan.SSEScanner`. For model
+body's size is exact), reads the provider's request id, reads each response
+body through :mod:`costtrail.wire` (the reading every door shares) and threads
+streamed responses through :class:`~costtrail.wire.StreamReading`. For model
 calls made through SDK methods costtrail does not wrap (``with_raw_response``,
 helpers, copies made by ``with_options``), it records the exchange itself
 from the HTTP body, so no call goes unrecorded.
@@ -19,31 +20,50 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from costtrail.sdk.calls import CURRENT_CALL, Call, RecorderRef
-from costtrail.sdk.sse_scan import SSEScanner, reader_for
-from costtrail.sdk.usage import anthropic_response_fields, openai_response_fields
+from costtrail.wire import StreamReading, flavor_for_path, read_body
 
 log = logging.getLogger("costtrail.sdk")
 
 MAX_JSON_CAPTURE = 64 * 1024 * 1024
-_ENDPOINTS = (
-    ("/chat/completions", "chat", "llm"),
-    ("/responses", "responses", "llm"),
-    ("/completions", "completions", "llm"),
-    ("/embeddings", "embeddings", "embedding"),
-    ("/messages", "messages", "llm"),
-)
 
 
 def endpoint_of(path: str) -> tuple[str, str] | None:
     """(endpoint, event kind) for a model-call URL path, or ``None`` for other API paths."""
-    for suffix, endpoint, kind in _ENDPOINTS:
-        if path.endswith(suffix):
-            return endpoint, kind
-    return None
+    flavor = flavor_for_path(path)
+    return (flavor.name, flavor.kind) if flavor is not None else None
 
 
-def response_fields(provider: str, body: Any) -> dict[str, Any]:
-    return anthropic_response_fields(body) if provider == "anthropic" else openai_response_fields(body)
+class _StreamScan:
+    """A streamed SSE body read through :class:`StreamReading`; the call finishes when it closes."""
+
+    def __init__(self, call: Call, stream: StreamReading) -> None:
+        self.call, self.stream = call, stream
+        self.failed: BaseException | None = None
+        self.ended = False
+
+    def feed(self, chunk: bytes) -> bytes:
+        return self.stream.feed(chunk)
+
+    def end(self) -> bytes:
+        self.ended = True
+        return self.stream.close()
+
+    def abort(self, exc: BaseException) -> None:
+        if not isinstance(exc, GeneratorExit):  # the caller stopped iterating: abandoned, not failed
+            self.failed = exc
+
+    def closed(self) -> None:
+        """Read to the end, cut by the network, or abandoned by the caller: emit the call's event."""
+        try:
+            if not self.ended:
+                self.stream.abandon() if self.failed is None else self.stream.close()
+            self.call.reading = self.stream.reading
+            if self.failed is not None and not self.stream.reading.complete:
+                self.call.fail(self.failed)
+            else:
+                self.call.finish()
+        except Exception:
+            log.warning("costtrail: could not finish a streamed call", exc_info=True)
 
 
 @functools.cache
@@ -135,15 +155,8 @@ class _JsonCollector:
         if self.failed:
             self.call.finish("error", self.failed)
             return
-        _finish_from_body(self.call, self.provider, b"".join(self.parts))
-
-
-def _finish_from_body(call: Call, provider: str, body: bytes) -> None:
-    try:
-        call.update(response_fields(provider, json.loads(body)))
-    except (ValueError, TypeError):
-        call.attributes["usage_unreadable"] = "true"
-    call.finish("success")
+        self.call.reading = read_body(self.call.flavor, b"".join(self.parts))
+        self.call.finish()
 
 
 class _Exchange:
@@ -176,16 +189,18 @@ class _Exchange:
         status = response.status_code
         ok = 200 <= status < 300
         if ok and "text/event-stream" in response.headers.get("content-type", ""):
-            scanner = SSEScanner(call, reader_for(self.provider, call.endpoint, call))
-            response.stream = stream_cls(response.stream, scanner)
+            reading = StreamReading(call.flavor, strip_usage=call.hide_usage_chunk)
+            response.stream = stream_cls(response.stream, _StreamScan(call, reading))
             call.streaming = True
         elif self.own and not ok:
             call.finish("error", f"http_{status}")
-        elif self.own:
+        elif ok:
             content = getattr(response, "_content", None)
             if isinstance(content, bytes):
-                _finish_from_body(call, self.provider, content)
-            else:
+                call.reading = read_body(call.flavor, content)
+                if self.own:
+                    call.finish()
+            elif self.own:
                 response.stream = stream_cls(response.stream, _JsonCollector(call, self.provider))
         return response
 

@@ -49,6 +49,11 @@ class SseSplitter:
         self._tail = buffer[start:]
         return events
 
+    @property
+    def pending(self) -> bytes:
+        """The bytes of the unfinished event held back so far."""
+        return self._tail
+
     def close(self) -> list[SseEvent]:
         """The last event when the stream ended without a blank line."""
         tail, self._tail = self._tail, b""

@@ -1,0 +1,62 @@
+"""Which wire format a call speaks: provider, API flavor, and the genai-prices extractor that reads it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from costtrail.wire.usage import UsageMap, usage_map
+
+OPENAI = "openai"
+ANTHROPIC = "anthropic"
+
+
+@dataclass(frozen=True)
+class Flavor:
+    """One API of one provider: ``openai`` ``chat`` or ``responses``, ``anthropic`` ``messages``..."""
+
+    provider: str
+    name: str
+    extractor: str  # genai-prices' api_flavor
+    kind: str = "llm"
+
+    @property
+    def usage(self) -> UsageMap:
+        return usage_map(self.provider, self.extractor)
+
+
+CHAT = Flavor(OPENAI, "chat", "chat")
+COMPLETIONS = Flavor(OPENAI, "completions", "chat")
+RESPONSES = Flavor(OPENAI, "responses", "responses")
+EMBEDDINGS = Flavor(OPENAI, "embeddings", "embeddings", kind="embedding")
+MESSAGES = Flavor(ANTHROPIC, "messages", "default")
+
+FLAVORS: tuple[Flavor, ...] = (CHAT, COMPLETIONS, RESPONSES, EMBEDDINGS, MESSAGES)
+
+# URL path endings, most specific first (``/chat/completions`` before ``/completions``).
+_PATHS: tuple[tuple[str, Flavor], ...] = (
+    ("/chat/completions", CHAT),
+    ("/responses", RESPONSES),
+    ("/completions", COMPLETIONS),
+    ("/embeddings", EMBEDDINGS),
+    ("/messages", MESSAGES),
+)
+
+
+def flavor_for_path(path: str) -> Flavor | None:
+    """The flavor of a model-call URL path (``/v1/chat/completions``...), or ``None`` for other paths."""
+    path = path.rstrip("/")
+    for suffix, flavor in _PATHS:
+        if path.endswith(suffix):
+            return flavor
+    return None
+
+
+def flavor_named(provider: str, name: str) -> Flavor:
+    """A flavor by provider and name (``flavor_named("openai", "chat")``)."""
+    for flavor in FLAVORS:
+        if flavor.provider == provider and flavor.name == name:
+            return flavor
+    raise ValueError(
+        f"unknown wire flavor {provider} {name}: one of "
+        + ", ".join(f"{f.provider} {f.name}" for f in FLAVORS)
+    )
