@@ -19,6 +19,9 @@ class Settings(BaseModel):
     ledger: str = DEFAULT_LEDGER
     rate_card: Path | None = None
     targets: Path | None = Field(default=None, description="cost-per-outcome targets (units YAML), dashboard")
+    plans: Path | None = Field(
+        default=None, description="price plans (YAML): invoices in the API and dashboard"
+    )
     environment: str | None = None
     store_content: bool = Field(default=False, description="keep prompt/completion text (off by default)")
 

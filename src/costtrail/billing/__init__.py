@@ -18,7 +18,7 @@ from costtrail.billing.invoice import (
     parse_line_id,
     preview,
 )
-from costtrail.billing.plans import Charge, Plan, PlanError, PricePlans, Tier, metric_names
+from costtrail.billing.plans import Charge, Plan, PlanError, PricePlans, Tier, load_plans, metric_names
 
 __all__ = [
     "Charge",
@@ -33,6 +33,7 @@ __all__ = [
     "Tier",
     "TierSlice",
     "line_rows",
+    "load_plans",
     "metric_names",
     "parse_line_id",
     "preview",

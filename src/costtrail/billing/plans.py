@@ -259,3 +259,8 @@ class PricePlans(_Strict):
             raise PlanError(
                 describe_errors(exc, data, node, source, title="invalid plans file", default="plans")
             ) from exc
+
+
+def load_plans(path: str | Path | None) -> PricePlans | None:
+    """The plans file at ``path``, or ``None`` when no file is set (a server without billing)."""
+    return None if path is None else PricePlans.load(path)

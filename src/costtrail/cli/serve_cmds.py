@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 
 from costtrail.auth import DEMO_KEY, KeyRing
+from costtrail.billing import PlanError, load_plans
 from costtrail.collector import Limits, create_app
 from costtrail.collector.server import exit_cleanly_on_sigterm, is_loopback
 from costtrail.finance.targets import TargetsError, load_targets
@@ -63,12 +64,19 @@ def serve(
         envvar="COSTTRAIL_TARGETS",
         help='cost-per-outcome targets (units: {ticket_resolved: {target_usd: "0.40"}}) for the dashboard',
     ),
+    plans: Path | None = typer.Option(
+        None,
+        "--plans",
+        envvar="COSTTRAIL_PLANS",
+        help="price plans (YAML): invoices in the read API (/v1/invoices) and the dashboard's Billing page",
+    ),
 ) -> None:
     """Run the collector: ingest events, outcomes, cost lines and OTLP traces; serve the read API.
 
     Example: costtrail serve --ledger costtrail.duckdb --port 8787
     Then:    costtrail keys create --scope ingest --ledger costtrail.duckdb
     Targets: costtrail serve --ledger costtrail.duckdb --targets units.yaml
+    Billing: costtrail serve --ledger costtrail.duckdb --plans plans.yaml
     Cores:   costtrail serve --ledger costtrail.duckdb --workers 2
     """
     import uvicorn
@@ -77,10 +85,11 @@ def serve(
         raise typer.BadParameter(
             "--demo is only allowed on a loopback address (127.0.0.1)", param_hint="--demo"
         )
-    settings = Settings.from_env(ledger=ledger, rate_card=rate_card, targets=targets)
-    try:  # a bad targets file stops here, naming the line and field, before the ledger is opened
+    settings = Settings.from_env(ledger=ledger, rate_card=rate_card, targets=targets, plans=plans)
+    try:  # a bad targets or plans file stops here, naming the line and field, before the ledger is opened
         load_targets(settings.targets)
-    except TargetsError as exc:
+        load_plans(settings.plans)
+    except (TargetsError, PlanError) as exc:
         typer.echo(f"costtrail serve: {exc}", err=True)
         raise typer.Exit(2) from None
     keys = KeyRing.for_ledger(settings.ledger, keys_file=keys_file, demo=demo)

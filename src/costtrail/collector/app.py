@@ -16,6 +16,7 @@ from fastapi import APIRouter, FastAPI
 
 from costtrail.auth import KeyRing
 from costtrail.auth.throttle import AuthThrottle
+from costtrail.billing import PricePlans, load_plans
 from costtrail.collector.errors import install_error_handlers
 from costtrail.collector.payload import Limits
 from costtrail.export.prometheus import install_collector_metrics
@@ -34,6 +35,7 @@ class Collector:
     pricer: Pricer
     limits: Limits
     workers: int = 0  # processes that prepare event batches (collector.workers); 0: all in this one
+    plans: PricePlans | None = None  # price plans for the invoice routes (settings.plans)
 
 
 def default_pricer(settings: Settings) -> Pricer:
@@ -103,6 +105,7 @@ def create_app(
         pricer=pricer or default_pricer(settings),
         limits=limits or Limits(),
         workers=workers,
+        plans=load_plans(settings.plans),
     )
     app.state.keys = app.state.collector.keys
     app.state.auth_throttle = AuthThrottle()  # 429 for a client that keeps sending wrong keys
@@ -114,7 +117,9 @@ def create_app(
         app.include_router(extra)
     from costtrail.web import KeyRingViewers, mount_dashboard
 
-    mount_dashboard(app, settings, store, KeyRingViewers(app.state.collector.keys))
+    mount_dashboard(
+        app, settings, store, KeyRingViewers(app.state.collector.keys), plans=app.state.collector.plans
+    )
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -14,7 +15,14 @@ from costtrail.auth import ApiKey, Scope
 from costtrail.collector.access import requires
 from costtrail.collector.app import Collector
 from costtrail.collector.errors import ApiError
-from costtrail.collector.reading import ReadError, RunNotFound, cost_report, run_detail
+from costtrail.collector.reading import (
+    ReadError,
+    RunNotFound,
+    cost_report,
+    invoice_line,
+    invoices,
+    run_detail,
+)
 
 router = APIRouter(tags=["read"])
 READ = Depends(requires(Scope.READ))
@@ -86,3 +94,43 @@ async def get_run(request: Request, run_id: str, key: ApiKey = READ) -> JSONResp
     except RunNotFound as exc:
         raise ApiError(404, "run_not_found", f"no run with run_id '{run_id}'", field="run_id") from exc
     return _json(body)
+
+
+async def _billing(
+    request: Request, key: ApiKey, answer: Callable[..., dict[str, Any]], *args: Any
+) -> JSONResponse:
+    """An invoice question for a key of every tenant (invoices span tenants), with the server's plans."""
+    if key.tenant is not None:
+        raise ApiError(
+            403, "forbidden", "invoices span tenants: use a read key of every tenant", field="authorization"
+        )
+    collector: Collector = request.app.state.collector
+    try:
+        body = await run_in_threadpool(answer, collector.store, collector.plans, *args)
+    except ReadError as exc:
+        raise ApiError(422, "invalid_parameter", str(exc), field=exc.field) from exc
+    return _json(body)
+
+
+@router.get("/v1/invoices", summary="Invoice previews of a period from the price plans")
+async def get_invoices(
+    request: Request,
+    period: str = Query(..., description="a month (2026-11) or days (2026-11-01..2026-11-15)"),
+    customer: str | None = Query(None, description="only this customer's invoice"),
+    key: ApiKey = READ,
+) -> JSONResponse:
+    """Each customer's invoice: lines with quantity, unit price, amount, cost, margin (costtrail.billing)."""
+    return await _billing(request, key, invoices, period, customer)
+
+
+@router.get(
+    "/v1/invoices/lines/{line_id:path}", summary="The events, runs or outcomes behind an invoice line"
+)
+async def get_invoice_line(
+    request: Request,
+    line_id: str,
+    limit: int | None = Query(None, ge=1, le=100_000, description="at most this many rows"),
+    key: ApiKey = READ,
+) -> JSONResponse:
+    """Rows whose ``quantity`` sums to the line's (``costtrail.billing.line_rows``)."""
+    return await _billing(request, key, invoice_line, line_id, limit)

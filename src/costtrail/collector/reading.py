@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from costtrail.billing import InvoiceError, PricePlans, line_rows, preview
+from costtrail.finance.period import Period, PeriodError
 from costtrail.ledger.store import LedgerStore
 from costtrail.reports import FilterValue, ReportError, parse_time, report, run_steps, view_report
 
@@ -82,3 +84,37 @@ def run_detail(store: LedgerStore, run_id: str, tenant: str | None) -> dict[str,
         return run_steps(store, run_id)
     except ReportError as exc:
         raise RunNotFound(run_id) from exc
+
+
+def _plans(plans: PricePlans | None) -> PricePlans:
+    if plans is None:
+        raise ReadError(
+            "plans", "this collector has no price plans: start it with costtrail serve --plans plans.yaml"
+        )
+    return plans
+
+
+def invoices(
+    store: LedgerStore, plans: PricePlans | None, period: str, customer: str | None
+) -> dict[str, Any]:
+    """Invoice previews of a period (:func:`costtrail.billing.preview`) as JSON-ready data."""
+    known = _plans(plans)
+    try:
+        p = Period.parse(period)
+    except PeriodError as exc:
+        raise ReadError("period", str(exc)) from exc
+    try:
+        return preview(store, known, p, customer).as_dict()
+    except InvoiceError as exc:
+        raise ReadError("customer", str(exc)) from exc
+
+
+def invoice_line(
+    store: LedgerStore, plans: PricePlans | None, line: str, limit: int | None
+) -> dict[str, Any]:
+    """The events, runs or outcomes behind one invoice line (:func:`costtrail.billing.line_rows`)."""
+    known = _plans(plans)
+    try:
+        return line_rows(store, known, line, limit)
+    except (InvoiceError, PeriodError) as exc:
+        raise ReadError("line_id", str(exc)) from exc

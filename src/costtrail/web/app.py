@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 
+from costtrail.billing import PricePlans, load_plans
 from costtrail.finance.targets import UnitTargets, load_targets
 from costtrail.ledger.store import LedgerStore
 from costtrail.settings import Settings
@@ -82,6 +83,7 @@ class Dashboard:
     cache: LedgerVersionCache
     controls_file: Path | None = None
     targets: UnitTargets | None = None
+    plans: PricePlans | None = None
     # independent report calls of a page run side by side (see costtrail.web.querying)
     concurrent_queries: bool = True
 
@@ -131,6 +133,7 @@ class Dashboard:
             self.controls_file,
             hints,
             self.targets,
+            self.plans,
         )
         key = (
             spec.name,
@@ -222,12 +225,14 @@ def mount_dashboard(
     *,
     signer: SessionSigner | None = None,
     controls_file: Path | None = None,
+    plans: PricePlans | None = None,
 ) -> Dashboard:
     """Serve the dashboard from ``app`` at ``/`` (sign-in at ``/login``).
 
     ``controls_file`` (the budgets YAML) adds budget gauges; alerts come from the ledger.
     ``settings.targets`` (a units file, see :mod:`costtrail.finance.targets`) sets the cost per
     outcome targets; a bad file raises :class:`~costtrail.finance.targets.TargetsError`.
+    ``plans`` (else ``settings.plans``, see :mod:`costtrail.billing`) adds invoices to the Billing page.
 
     >>> from fastapi import FastAPI
     >>> app = FastAPI()
@@ -243,6 +248,7 @@ def mount_dashboard(
         LedgerVersionCache(store),
         controls_file,
         load_targets(settings.targets),
+        plans=plans if plans is not None else load_plans(settings.plans),
     )
 
     async def login_form(request: Request) -> Response:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from costtrail.ledger.store import LedgerStore
 from costtrail.web.blocks import Page
+from costtrail.web.pages.billing import billing_line_page, billing_page
 from costtrail.web.pages.context import PageContext, always
 from costtrail.web.pages.controls_data import alerts_page
 from costtrail.web.pages.customers import customers_page
@@ -48,5 +49,14 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("models", "/models", "Models & providers", models_page),
     PageSpec("whatif", "/models/whatif", "What if", whatif_page, nav=False),
     PageSpec("finance", "/finance", "Finance", finance_page, available=has_cost_lines, for_tenant_keys=False),
+    PageSpec("billing", "/billing", "Billing", billing_page, for_tenant_keys=False),
+    PageSpec(
+        "billing_line",
+        "/billing/lines/{line_id:path}",
+        "Invoice line",
+        billing_line_page,
+        nav=False,
+        for_tenant_keys=False,
+    ),
     PageSpec("alerts", "/alerts", "Alerts & budgets", alerts_page, cached=False),
 )

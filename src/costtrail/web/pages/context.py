@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from costtrail.billing import PricePlans
 from costtrail.finance.period import Period
 from costtrail.finance.targets import UnitTargets
 from costtrail.ledger.store import LedgerStore
@@ -33,6 +34,7 @@ class PageContext:
     controls_file: Path | None = None
     query: Mapping[str, str] = field(default_factory=dict)
     targets: UnitTargets | None = None
+    plans: PricePlans | None = None
 
     def link(self, path: str, **changes: str | None) -> str:
         """A URL to ``path`` that keeps the reader's filters (with some changed)."""
