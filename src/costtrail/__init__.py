@@ -9,33 +9,64 @@ True
 >>> costtrail.shutdown()
 """
 
-from importlib.metadata import PackageNotFoundError, version
+from __future__ import annotations
 
-from costtrail.controls.gate import BudgetExceeded
-from costtrail.sdk import (
-    EventSink,
-    Recorder,
-    Run,
-    SdkSettings,
-    Step,
-    configure,
-    flush,
-    get_recorder,
-    instrument,
-    make_sink,
-    outcome,
-    record,
-    run,
-    shutdown,
-    stats,
-    step,
-)
-from costtrail.sdk.enforcement import check_budget, enforce_budgets
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
-try:
-    __version__ = version("costtrail")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
-    __version__ = "0.0.0"
+if TYPE_CHECKING:
+    from costtrail.controls.gate import BudgetExceeded
+    from costtrail.sdk import (
+        EventSink,
+        Recorder,
+        Run,
+        SdkSettings,
+        Step,
+        configure,
+        flush,
+        get_recorder,
+        instrument,
+        make_sink,
+        outcome,
+        record,
+        run,
+        shutdown,
+        stats,
+        step,
+    )
+    from costtrail.sdk.enforcement import check_budget, enforce_budgets
+
+    __version__: str
+
+# The SDK and the version (read from the package metadata) are loaded on first use, so a command
+# line tool that imports one costtrail package (the CLI, a report) pays for neither.
+_LAZY = {
+    "BudgetExceeded": "costtrail.controls.gate",
+    "check_budget": "costtrail.sdk.enforcement",
+    "enforce_budgets": "costtrail.sdk.enforcement",
+}
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("costtrail")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
+        return "0.0.0"
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        value: Any = _version()
+        globals()[name] = value
+        return value
+    if name in __all__:
+        value = getattr(import_module(_LAZY.get(name, "costtrail.sdk")), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'costtrail' has no attribute {name!r}")
+
 
 __all__ = [
     "BudgetExceeded",

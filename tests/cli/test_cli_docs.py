@@ -8,20 +8,22 @@ from typing import Any
 
 import pytest
 import typer
+from typer._click.core import Context
 from typer.testing import CliRunner
 
-from costtrail.cli.main import app
+from costtrail.cli.main import COMMANDS as LISTED
+from costtrail.cli.main import app, load_command
 
 CLI_DOC = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
 
 
 def command_paths(command: Any, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
-    subcommands = getattr(command, "commands", None)
-    if not subcommands:
+    if not hasattr(command, "list_commands"):
         yield prefix
         return
-    for name, sub in subcommands.items():
-        yield from command_paths(sub, (*prefix, name))
+    ctx = Context(command)
+    for name in command.list_commands(ctx):
+        yield from command_paths(command.get_command(ctx, name), (*prefix, name))
 
 
 COMMANDS = sorted(command_paths(typer.main.get_command(app)))
@@ -42,3 +44,11 @@ def test_help_shows_an_example(path: tuple[str, ...]) -> None:
     result = CliRunner().invoke(app, [*path, "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "Example" in result.stdout, f"`costtrail {' '.join(path)} --help` needs an example"
+
+
+@pytest.mark.parametrize("name", sorted(LISTED))
+def test_the_command_list_shows_each_commands_own_help(name: str) -> None:
+    """``costtrail --help`` lists commands without importing them: its line must be the command's."""
+    command = load_command(name)
+    first_paragraph = " ".join((command.help or "").split("\n\n")[0].split())
+    assert LISTED[name][1] == first_paragraph

@@ -22,7 +22,7 @@ def purge_content_cmd(
     ),
     fmt: Format = typer.Option(Format.table, "--format", help="table, json or csv"),
 ) -> None:
-    """Delete the prompt and completion text kept by content storage (the ``content`` table).
+    """Delete the prompt and completion text kept by content storage (the content table).
 
     Events, costs and attribution stay; only the text goes.
     Example: costtrail purge-content --ledger costtrail.duckdb --before 2026-10-01

@@ -51,7 +51,7 @@ def register(app: typer.Typer) -> None:
     app.command("audit")(audit_command)
     app.command("drift")(drift_command)
     app.command("forecast")(forecast_command)
-    evals = typer.Typer(help="Eval results: import them for `costtrail cheapest` and `costtrail audit`.")
+    evals = typer.Typer(help="Eval results: import them for costtrail cheapest and costtrail audit.")
     evals.command("import")(evals_import_command)
     app.add_typer(evals, name="evals")
 

@@ -26,7 +26,7 @@ def prune_events_cmd(
     """Delete old events from a DuckDB ledger; outcomes and cost lines (invoices) stay.
 
     The run index of every run that loses events is rebuilt in the same transaction, so run
-    counts stay exact. A ClickHouse ledger keeps events by TTL instead (``?ttl_days=N``).
+    counts stay exact. A ClickHouse ledger keeps events by TTL instead (?ttl_days=N in its URL).
     Example: costtrail prune-events --before 2026-01-01 --ledger costtrail.duckdb --dry-run
     """
     from costtrail.ledger import open_store

@@ -7,8 +7,14 @@ schema built here is the one bulk paths use on both.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import pyarrow as pa
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    EVENT_SCHEMA: pa.Schema
+    OUTCOME_SCHEMA: pa.Schema
+    COST_LINE_SCHEMA: pa.Schema
 
 # Money: per-event costs fit DECIMAL(18, 12) (up to $999,999.999999999999 per
 # event, to a millionth of a micro-dollar: the cheapest list price per token
@@ -146,24 +152,41 @@ TABLES: dict[str, tuple[Column, ...]] = {
     "cost_lines": COST_LINE_COLUMNS,
 }
 
-_ARROW_TYPES: dict[str, pa.DataType] = {
-    "uuid": pa.binary(16),
-    "string": pa.string(),
-    "int": pa.int64(),
-    "float": pa.float64(),
-    "bool": pa.bool_(),
-    "timestamp": pa.timestamp("us"),
-    "cost": pa.decimal128(COST_PRECISION, COST_SCALE),
-    "amount": pa.decimal128(AMOUNT_PRECISION, AMOUNT_SCALE),
-    "qty": pa.decimal128(QTY_PRECISION, QTY_SCALE),
-    "json": pa.string(),
-}
+
+def _arrow_type(kind: str) -> pa.DataType:
+    import pyarrow as pa
+
+    return {
+        "uuid": pa.binary(16),
+        "string": pa.string(),
+        "int": pa.int64(),
+        "float": pa.float64(),
+        "bool": pa.bool_(),
+        "timestamp": pa.timestamp("us"),
+        "cost": pa.decimal128(COST_PRECISION, COST_SCALE),
+        "amount": pa.decimal128(AMOUNT_PRECISION, AMOUNT_SCALE),
+        "qty": pa.decimal128(QTY_PRECISION, QTY_SCALE),
+        "json": pa.string(),
+    }[kind]
 
 
 def arrow_schema(columns: tuple[Column, ...]) -> pa.Schema:
-    return pa.schema([pa.field(c.name, _ARROW_TYPES[c.kind], nullable=c.nullable) for c in columns])
+    import pyarrow as pa
+
+    return pa.schema([pa.field(c.name, _arrow_type(c.kind), nullable=c.nullable) for c in columns])
 
 
-EVENT_SCHEMA = arrow_schema(EVENT_COLUMNS)
-OUTCOME_SCHEMA = arrow_schema(OUTCOME_COLUMNS)
-COST_LINE_SCHEMA = arrow_schema(COST_LINE_COLUMNS)
+_SCHEMAS = {
+    "EVENT_SCHEMA": EVENT_COLUMNS,
+    "OUTCOME_SCHEMA": OUTCOME_COLUMNS,
+    "COST_LINE_SCHEMA": COST_LINE_COLUMNS,
+}
+
+
+def __getattr__(name: str) -> pa.Schema:
+    # The Arrow schemas are built on first use: a store opened to read never imports Arrow.
+    if name in _SCHEMAS:
+        schema = arrow_schema(_SCHEMAS[name])
+        globals()[name] = schema
+        return schema
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -12,11 +12,9 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from costtrail.ledger.columns import (
     AMOUNT_PRECISION,
@@ -28,7 +26,6 @@ from costtrail.ledger.columns import (
     TABLES,
     Column,
 )
-from costtrail.ledger.rows import cost_lines_to_arrow, events_to_arrow, outcomes_to_arrow
 from costtrail.ledger.run_index import (
     RUN_INDEX_DELTA,
     RUN_INDEX_TABLE,
@@ -39,7 +36,11 @@ from costtrail.ledger.run_index import (
     duckdb_partials_sql,
 )
 from costtrail.ledger.store import AppendResult, Dialect, LedgerError, LedgerLockedError, sql_literal
-from costtrail.schema import CostLine, Event, Outcome
+
+if TYPE_CHECKING:  # Arrow and the schema's models are imported by the methods that write
+    import pyarrow as pa
+
+    from costtrail.schema import CostLine, Event, Outcome
 
 _TYPES = {
     "uuid": "UUID",
@@ -153,11 +154,15 @@ class DuckDBStore:
     def append_events(self, events: Sequence[Event]) -> AppendResult:
         if not events:
             return AppendResult(0, 0)
+        from costtrail.ledger.rows import events_to_arrow
+
         return self.append_event_table(events_to_arrow(events))
 
     def append_event_table(self, table: pa.Table) -> AppendResult:
         if table.num_rows == 0:
             return AppendResult(0, 0)
+        import pyarrow.compute as pc
+
         columns = TABLES["events"]
         with self._lock:
             cur = self._conn.cursor()
@@ -265,9 +270,13 @@ class DuckDBStore:
             self._delta_rows = 0
 
     def append_outcomes(self, outcomes: Sequence[Outcome]) -> AppendResult:
+        from costtrail.ledger.rows import outcomes_to_arrow
+
         return self._append_keyed("outcomes", outcomes_to_arrow(outcomes) if outcomes else None)
 
     def append_cost_lines(self, lines: Sequence[CostLine]) -> AppendResult:
+        from costtrail.ledger.rows import cost_lines_to_arrow
+
         return self._append_keyed("cost_lines", cost_lines_to_arrow(lines) if lines else None)
 
     def _append_keyed(self, table_name: str, table: pa.Table | None) -> AppendResult:
@@ -357,7 +366,11 @@ class DuckDBStore:
         try:
             # A relation streams straight to Arrow; a DB-API result would copy the rows (and warn).
             relation = cur.sql(sql)
-            return relation.to_arrow_table() if relation is not None else pa.table({})
+            if relation is None:
+                import pyarrow as pa
+
+                return pa.table({})
+            return relation.to_arrow_table()
         finally:
             cur.close()
 

@@ -10,11 +10,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-import pyarrow as pa
+if TYPE_CHECKING:  # a read needs neither Arrow nor the schema's models
+    import pyarrow as pa
 
-from costtrail.schema import CostLine, Event, Outcome
+    from costtrail.schema import CostLine, Event, Outcome
 
 
 class LedgerError(RuntimeError):
