@@ -80,6 +80,7 @@ def test_lookup_through_plain_sql_matches_the_store_lookup(tmp_path: Path) -> No
         def __init__(self, inner: DuckDBStore) -> None:
             self.dialect = inner.dialect
             self.query = inner.query
+            self.id_memory = inner.id_memory
 
     store = DuckDBStore(tmp_path / "ledger.duckdb")
     store.append_event_table(_table("x", "y", uuid.uuid4().hex))

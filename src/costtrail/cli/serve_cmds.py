@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import typer
@@ -55,6 +56,13 @@ def serve(
         "(0: all in one process; default: 1 on a machine with 2 or more cores, else 0); a DuckDB "
         "ledger then gets the other cores for its own threads",
     ),
+    id_memory_hours: float = typer.Option(
+        24.0,
+        "--id-memory-hours",
+        min=0,
+        help="how long an event id is remembered whatever started_at a re-send carries (0: only "
+        "re-sends with their original started_at are recognized)",
+    ),
     controls: Path | None = typer.Option(
         None, "--controls", envvar="COSTTRAIL_CONTROLS", help="controls file: the dashboard shows its budgets"
     ),
@@ -94,7 +102,7 @@ def serve(
         raise typer.Exit(2) from None
     keys = KeyRing.for_ledger(settings.ledger, keys_file=keys_file, demo=demo)
     try:
-        store = open_store(settings.ledger)
+        store = open_store(settings.ledger, id_memory=timedelta(hours=id_memory_hours))
     except LedgerError as exc:
         typer.echo(f"costtrail serve: {exc}", err=True)
         raise typer.Exit(1) from None

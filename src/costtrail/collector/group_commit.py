@@ -32,7 +32,7 @@ from typing import Protocol, runtime_checkable
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from costtrail.ledger.store import AppendResult, LedgerStore
+from costtrail.ledger.store import AppendResult, LedgerStore, id_search
 
 log = logging.getLogger("costtrail.collector")
 
@@ -129,35 +129,41 @@ def stored_before(
 
 
 def _ingested_at(store: LedgerStore, table: pa.Table) -> dict[bytes, datetime]:
-    bounds = pc.min_max(table.column("started_at"))
-    lo, hi = store.dialect.literal(bounds["min"].as_py()), store.dialect.literal(bounds["max"].as_py())
+    where = _stored_copies(store, table)
     keys = [str(uuid.UUID(bytes=k)) for k in table.column("event_uuid").to_pylist()]
     found: dict[bytes, datetime] = {}
     for start in range(0, len(keys), _LOOKUP_CHUNK):
         listed = ", ".join(store.dialect.literal(k) for k in keys[start : start + _LOOKUP_CHUNK])
         rows = store.query(
             f"SELECT CAST(event_uuid AS VARCHAR) AS k, max(ingested_at) AS t FROM events "
-            f"WHERE started_at BETWEEN {lo} AND {hi} AND event_uuid IN ({listed}) GROUP BY 1"
+            f"WHERE ({where}) AND event_uuid IN ({listed}) GROUP BY 1"
         )
         found.update((uuid.UUID(str(r["k"])).bytes, r["t"]) for r in rows)
     return found
 
 
+def _stored_copies(store: LedgerStore, table: pa.Table) -> str:
+    """Where the store searches stored copies of ``table``'s ids (``id_search``), as one condition."""
+    bounds = pc.min_max(table.column("started_at"))
+    return " OR ".join(
+        id_search(store.dialect, bounds["min"].as_py(), bounds["max"].as_py(), store.id_memory)
+    )
+
+
 def stored_event_keys(store: LedgerStore, table: pa.Table) -> set[bytes]:
-    """The event_uuids of ``table`` the store already holds (in the table's started_at range)."""
+    """The event_uuids of ``table`` the store already holds (where ``id_search`` looks)."""
     if table.num_rows == 0:
         return set()
     if isinstance(store, KnowsEventKeys):
         return store.stored_event_keys(table)
-    bounds = pc.min_max(table.column("started_at"))
-    lo, hi = store.dialect.literal(bounds["min"].as_py()), store.dialect.literal(bounds["max"].as_py())
+    where = _stored_copies(store, table)
     keys = [str(uuid.UUID(bytes=k)) for k in table.column("event_uuid").to_pylist()]
     found: set[bytes] = set()
     for start in range(0, len(keys), _LOOKUP_CHUNK):
         listed = ", ".join(store.dialect.literal(k) for k in keys[start : start + _LOOKUP_CHUNK])
         rows = store.query(
             f"SELECT DISTINCT CAST(event_uuid AS VARCHAR) AS k FROM events "
-            f"WHERE started_at BETWEEN {lo} AND {hi} AND event_uuid IN ({listed})"
+            f"WHERE ({where}) AND event_uuid IN ({listed})"
         )
         found.update(uuid.UUID(str(r["k"])).bytes for r in rows)
     return found

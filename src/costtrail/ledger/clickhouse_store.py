@@ -31,7 +31,7 @@ from costtrail.ledger.columns import COST_PRECISION, COST_SCALE, TABLES
 from costtrail.ledger.migrations import apply_migrations
 from costtrail.ledger.rows import cost_lines_to_arrow, events_to_arrow, outcomes_to_arrow
 from costtrail.ledger.run_index import RUN_INDEX_TABLE, RunIndex
-from costtrail.ledger.store import AppendResult, Dialect, LedgerError, sql_literal
+from costtrail.ledger.store import ID_MEMORY, AppendResult, Dialect, LedgerError, id_search, sql_literal
 from costtrail.schema import CostLine, Event, Outcome
 
 # Standard-SQL behaviour for SQL written once for both stores: aliases never
@@ -119,6 +119,9 @@ class ClickHouseDialect:
             raise ValueError(f"no candidate key for table {table!r}: only {sorted(_VERSION_KEYS)}")
         return f"({key}) {self._in} (SELECT {key} FROM {table} WHERE {predicate} SETTINGS final = 0)"
 
+    def ingested_since(self, window: timedelta) -> str:
+        return f"now64(6) - INTERVAL {int(window.total_seconds())} SECOND"
+
 
 class ClickHouseStore:
     """A ledger in ClickHouse (a server, a cluster, or the in-process chdb engine).
@@ -128,8 +131,9 @@ class ClickHouseStore:
     1
     """
 
-    def __init__(self, client: Any, target: ClickHouseTarget) -> None:
+    def __init__(self, client: Any, target: ClickHouseTarget, *, id_memory: timedelta = ID_MEMORY) -> None:
         self._client = client
+        self.id_memory = id_memory
         self.target = target
         self.url = target.display_url
         self.dialect: Dialect = ClickHouseDialect(cluster=bool(target.cluster))
@@ -140,7 +144,7 @@ class ClickHouseStore:
         self._client.database = target.database
 
     @classmethod
-    def from_url(cls, url: str) -> ClickHouseStore:
+    def from_url(cls, url: str, *, id_memory: timedelta = ID_MEMORY) -> ClickHouseStore:
         """Open ``clickhouse://user:pass@host:8123/db`` or ``chdb://dir``, applying pending migrations."""
         target = parse_clickhouse_url(url)
         try:
@@ -163,7 +167,7 @@ class ClickHouseStore:
             raise LedgerError(f"{target.display_url} needs chdb: pip install chdb ({exc})") from exc
         except Exception as exc:
             raise LedgerError(f"cannot connect to the ClickHouse ledger {target.display_url}: {exc}") from exc
-        return cls(client, target)
+        return cls(client, target, id_memory=id_memory)
 
     # -- the runner the migrator uses -------------------------------------
 
@@ -185,10 +189,13 @@ class ClickHouseStore:
         if table.num_rows == 0:
             return AppendResult(0, 0)
         bounds = pc.min_max(table.column("started_at"))
-        lo = self.dialect.literal(bounds["min"].as_py())
-        hi = self.dialect.literal(bounds["max"].as_py())
-        # A re-sent event carries its original started_at: only that range is searched (partition pruning).
-        return self._append_keyed("events", table, f"started_at BETWEEN {lo} AND {hi} AND ")
+        # Stored copies are searched where id_search says (the bloom filter on event_uuid and the
+        # partitions by started_at narrow the read); a copy with another started_at would not
+        # collapse with this one on merge, so the lookup is what keeps the event once.
+        where = " OR ".join(
+            id_search(self.dialect, bounds["min"].as_py(), bounds["max"].as_py(), self.id_memory)
+        )
+        return self._append_keyed("events", table, f"({where}) AND ")
 
     def append_outcomes(self, outcomes: Sequence[Outcome]) -> AppendResult:
         if not outcomes:

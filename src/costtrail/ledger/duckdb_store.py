@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +36,15 @@ from costtrail.ledger.run_index import (
     duckdb_merged_relation,
     duckdb_partials_sql,
 )
-from costtrail.ledger.store import AppendResult, Dialect, LedgerError, LedgerLockedError, sql_literal
+from costtrail.ledger.store import (
+    ID_MEMORY,
+    AppendResult,
+    Dialect,
+    LedgerError,
+    LedgerLockedError,
+    id_search,
+    sql_literal,
+)
 
 if TYPE_CHECKING:  # Arrow and the schema's models are imported by the methods that write
     import pyarrow as pa
@@ -85,6 +94,10 @@ class DuckDBDialect:
     def candidates(self, table: str, predicate: str) -> str:
         return "TRUE"  # one version of each row: nothing to narrow before deduplicating
 
+    def ingested_since(self, window: timedelta) -> str:
+        # ingested_at is stored as now() cast to TIMESTAMP: the same cast keeps one time basis.
+        return f"CAST(now() AS TIMESTAMP) - INTERVAL {int(window.total_seconds())} SECOND"
+
 
 def _ddl(table: str, columns: tuple[Column, ...]) -> str:
     cols = ",\n  ".join(f"{c.name} {_TYPES[c.kind]}{'' if c.nullable else ' NOT NULL'}" for c in columns)
@@ -103,8 +116,15 @@ class DuckDBStore:
     1
     """
 
-    def __init__(self, path: str | Path = "costtrail.duckdb", *, read_only: bool = False) -> None:
+    def __init__(
+        self,
+        path: str | Path = "costtrail.duckdb",
+        *,
+        read_only: bool = False,
+        id_memory: timedelta = ID_MEMORY,
+    ) -> None:
         self.path = str(path)
+        self.id_memory = id_memory
         self.url = f"duckdb://{self.path}"
         self.dialect: Dialect = DuckDBDialect()
         self._lock = threading.RLock()
@@ -170,22 +190,24 @@ class DuckDBStore:
                 cur.register("_batch", table)
                 cur.execute("BEGIN TRANSACTION")
                 bounds = pc.min_max(table.column("started_at"))
-                lo, hi = sql_literal(bounds["min"].as_py()), sql_literal(bounds["max"].as_py())
                 # Repeats inside the batch are rare (the collector drops them first); the window
                 # that keeps one copy costs ~a third of a small append, so only run it when needed.
                 ids = table.column("event_uuid")
                 repeats = pc.count_distinct(ids).as_py() < len(ids)
                 once = "QUALIFY row_number() OVER (PARTITION BY b.event_uuid) = 1" if repeats else ""
-                # A re-sent event carries its original started_at, so the anti-join only needs
-                # stored rows in the batch's time range (zone maps skip the rest).
+                # One anti-join per place a stored copy can be (id_search), so that zone maps prune
+                # each: the batch's started_at range, and the recently ingested rows.
+                absent = " AND ".join(
+                    f"NOT EXISTS (SELECT 1 FROM events e WHERE e.{where} "
+                    "AND e.event_uuid = CAST(b.event_uuid AS UUID))"
+                    for where in id_search(
+                        self.dialect, bounds["min"].as_py(), bounds["max"].as_py(), self.id_memory
+                    )
+                )
                 sql = f"""
                     INSERT INTO events ({", ".join(c.name for c in columns)})
                     SELECT {_select_list(columns)} FROM _batch b
-                    WHERE NOT EXISTS (
-                        SELECT 1 FROM events e
-                        WHERE e.started_at BETWEEN {lo} AND {hi}
-                          AND e.event_uuid = CAST(b.event_uuid AS UUID)
-                    )
+                    WHERE {absent}
                     {once}
                 """
                 row = cur.execute(sql).fetchone()
@@ -302,7 +324,7 @@ class DuckDBStore:
     def stored_event_keys(self, table: pa.Table) -> set[bytes]:
         """The ``event_uuid`` values of an event table already in the ledger (what an append would skip).
 
-        Searched as ``append_event_table`` searches: stored rows in the table's started_at range.
+        Searched as ``append_event_table`` searches (``id_search``).
         """
         if table.num_rows == 0:
             return set()
@@ -313,9 +335,11 @@ class DuckDBStore:
                 bounds = cur.execute("SELECT min(started_at), max(started_at) FROM _probe").fetchone()
                 assert bounds is not None
                 found = cur.execute(
-                    f"""SELECT DISTINCT e.event_uuid FROM events e
-                        WHERE e.started_at BETWEEN {sql_literal(bounds[0])} AND {sql_literal(bounds[1])}
-                          AND e.event_uuid IN (SELECT CAST(event_uuid AS UUID) FROM _probe)"""
+                    " UNION ".join(
+                        f"""SELECT e.event_uuid FROM events e WHERE e.{where}
+                            AND e.event_uuid IN (SELECT CAST(event_uuid AS UUID) FROM _probe)"""
+                        for where in id_search(self.dialect, bounds[0], bounds[1], self.id_memory)
+                    )
                 ).fetchall()
             finally:
                 cur.unregister("_probe")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -16,6 +16,11 @@ if TYPE_CHECKING:  # a read needs neither Arrow nor the schema's models
     import pyarrow as pa
 
     from costtrail.schema import CostLine, Event, Outcome
+
+# How long an event id is remembered whatever ``started_at`` a re-send carries (a missing one
+# included). A re-send carrying its original ``started_at`` is recognized for as long as the event
+# is kept. Searching stored ids by ingest time keeps an append's lookup to the recent rows.
+ID_MEMORY = timedelta(hours=24)
 
 
 class LedgerError(RuntimeError):
@@ -69,6 +74,22 @@ class Dialect(Protocol):
         """
         ...
 
+    def ingested_since(self, window: timedelta) -> str:
+        """The ``ingested_at`` value ``window`` ago, in the column's own time basis."""
+        ...
+
+
+def id_search(dialect: Dialect, lo: Any, hi: Any, window: timedelta) -> tuple[str, ...]:
+    """Where stored copies of a batch's ids are searched (each condition ORed, by itself pruned).
+
+    Rows in the batch's ``started_at`` range (a re-send with its original time, however old),
+    and rows ingested in the last ``window`` (a re-send whatever its time, ``ID_MEMORY``).
+    """
+    in_range = f"started_at BETWEEN {dialect.literal(lo)} AND {dialect.literal(hi)}"
+    if window <= timedelta(0):
+        return (in_range,)
+    return (in_range, f"ingested_at >= {dialect.ingested_since(window)}")
+
 
 @runtime_checkable
 class LedgerStore(Protocol):
@@ -76,6 +97,7 @@ class LedgerStore(Protocol):
 
     url: str
     dialect: Dialect
+    id_memory: timedelta  # how long an event id is remembered whatever its started_at (ID_MEMORY)
 
     def append_events(self, events: Sequence[Event]) -> AppendResult: ...
 
