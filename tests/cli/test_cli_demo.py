@@ -73,3 +73,15 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     assert 0 < len(out["customers"]) <= 5
     assert {m["model"] for m in out["models"]} >= {"gpt-4o-mini", "text-embedding-3-small"}
     assert {m["model"] for m in out["unpriced"]["models"]} <= {UNPRICED_MODEL}
+
+    # Billing: every customer with usage invoiced on the demo plans; one invoice in full with its margin.
+    billing = out["finance"]["billing"]
+    with DuckDBStore(ledger, read_only=True) as store:
+        [seen] = store.query(
+            "SELECT count(DISTINCT customer_id) AS n FROM events WHERE customer_id IS NOT NULL"
+        )
+    assert billing["invoices"] == seen["n"] and billing["customers_without_plan"] == []
+    invoice = billing["invoice"]
+    assert D(invoice["total"]) == sum(D(line["amount"]) for line in invoice["lines"])
+    assert D(invoice["margin"]) == D(invoice["total"]) - D(invoice["cost"])
+    assert Path(billing["plans_file"]).exists()

@@ -37,17 +37,22 @@ def _plans(path: Path) -> PricePlans:
 
 
 def _quantity(value: Decimal) -> str:
-    return f"{value:,.0f}" if value == value.to_integral_value() else f"{value:,}"
+    return (
+        f"{value:,.0f}" if value == value.to_integral_value() else f"{value.quantize(Decimal('0.000001')):,}"
+    )
 
 
 def _unit_price(line: dict[str, Any]) -> str:
     if line["unit_price"] is None:
         return "tiered"
+    if line["metric"] == "cost":
+        return f"${line['unit_price'].normalize()} per $1 of cost"
     per = f" / {_quantity(line['per'])}" if line["per"] != 1 else ""
     return f"${line['unit_price']}{per}"
 
 
-def _line_cells(line: dict[str, Any]) -> dict[str, Any]:
+def line_cells(line: dict[str, Any]) -> dict[str, Any]:
+    """One invoice line (``InvoiceLine.as_dict()``) as table cells: quantities as numbers, prices per unit."""
     return {
         "line_id": line["line_id"],
         "description": line["description"],
@@ -64,7 +69,7 @@ def _line_cells(line: dict[str, Any]) -> dict[str, Any]:
 def _print_invoice(invoice: Invoice, console: Console) -> None:
     body = invoice.as_dict()
     title = f"invoice {invoice.customer_id} {invoice.period} (plan {invoice.plan_version}, preview)"
-    print_rows([_line_cells(line) for line in body["lines"]], Format.table, title=title, console=console)
+    print_rows([line_cells(line) for line in body["lines"]], Format.table, title=title, console=console)
     pct = "" if invoice.margin_pct is None else f" ({invoice.margin_pct}%)"
     cost = "unpriced" if invoice.cost is None else money(invoice.cost)
     margin = "unknown (cost unpriced)" if invoice.margin is None else f"{money(invoice.margin)}{pct}"

@@ -9,7 +9,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from costtrail.cli.output import Format, print_rows, to_json
+from costtrail.cli.billing_cmds import line_cells
+from costtrail.cli.output import Format, money, print_rows, to_json
 from costtrail.cli.report_cmds import display_rows, fail, unpriced_text
 from costtrail.demo.controls_demo import (
     MIN_CONTROLS_DAYS,
@@ -126,6 +127,7 @@ def demo(
 def _finance_demo(path: Path) -> dict[str, Any]:
     """Bills, shared invoices, allocation and revenue over the simulated days, then the report;
     and the cost-per-outcome targets file the dashboard compares against."""
+    from costtrail.demo.billing_demo import DEMO_PLANS, PLANS_FILE, demo_billing
     from costtrail.demo.finance_demo import add_finance_demo, finance_demo_report, ledger_period
     from costtrail.demo.targets_demo import demo_targets_yaml
 
@@ -134,7 +136,9 @@ def _finance_demo(path: Path) -> dict[str, Any]:
         period = ledger_period(store)
         added = add_finance_demo(store, period)
         path.with_name(TARGETS_FILE).write_text(demo_targets_yaml(store, period))
-        return {**finance_demo_report(store, period), "added": added}
+        path.with_name(PLANS_FILE).write_text(DEMO_PLANS)
+        billing = {**demo_billing(store, period), "plans_file": str(path.with_name(PLANS_FILE))}
+        return {**finance_demo_report(store, period), "added": added, "billing": billing}
     finally:
         store.close()
 
@@ -154,6 +158,27 @@ def _print_finance(console: Console, finance: dict[str, Any]) -> None:
     columns = ["key", "plan_tier", "cost_to_serve", "revenue", "gross_margin", "margin_pct"]
     rows = finance["least_profitable_customers"]
     print_rows(rows, Format.table, title="five least profitable customers", console=console, columns=columns)
+    _print_billing(console, finance["billing"], Path(finance["billing"]["plans_file"]))
+
+
+def _print_billing(console: Console, billing: dict[str, Any], plans: Path) -> None:
+    invoice = billing["invoice"]
+    console.print(
+        f"\n[bold]Billing {billing['period']}[/bold]: {billing['invoices']} customers invoiced on the demo "
+        f"plans, total {money(billing['total'])}"
+    )
+    if invoice is None:
+        return
+    rows = [{k: v for k, v in line_cells(line).items() if k != "line_id"} for line in invoice["lines"]]
+    title = f"invoice {invoice['customer_id']} (plan {invoice['plan_version']})"
+    print_rows(rows, Format.table, title=title, console=console)
+    margin = (
+        "unknown" if invoice["margin"] is None else f"{money(invoice['margin'])} ({invoice['margin_pct']}%)"
+    )
+    console.print(f"total {money(invoice['total'])}, cost {money(invoice['cost'])}, margin {margin}")
+    console.print(
+        f"Lines behind it: costtrail invoice lines {invoice['lines'][0]['line_id']} --plans {plans}"
+    )
 
 
 def _controls_demo(path: Path, controls_file: Path) -> ControlsDemo:
@@ -224,7 +249,7 @@ def _print_head(console: Console, head: dict[str, Any], summary: dict[str, Any])
     targets = Path(summary["ledger"]).with_name(TARGETS_FILE)
     console.print(
         f"Dashboard: costtrail serve --demo --ledger {summary['ledger']} --controls {controls} "
-        f"--targets {targets}   "
+        f"--targets {targets} --plans {Path(summary['ledger']).with_name('costtrail-demo-plans.yaml')}   "
         f"then open {demo_link('http://127.0.0.1:8787')}",
         soft_wrap=True,
     )
