@@ -15,6 +15,7 @@ from costtrail.demo.fake_provider import FakeProvider, ServerThread
 from costtrail.gateway import GatewayConfig, create_gateway_app
 from costtrail.gateway.serving import server_options
 from costtrail.ledger.duckdb_store import DuckDBStore
+from costtrail.pricing import Pricer
 from costtrail.sdk.ledger_destination import LedgerDestination
 from costtrail.sdk.sink import QueuedSink
 from costtrail.settings import Settings
@@ -70,6 +71,7 @@ def make_rig(fake: FakeProvider) -> Iterator[MakeRig]:
         read_timeout_s: float = 30.0,
         upstreams: dict[str, str] | None = None,
         allowed_paths: tuple[str, ...] = (),
+        pricer: Pricer | None = None,
     ) -> Rig:
         store = DuckDBStore(":memory:")
         sink = QueuedSink(lambda: LedgerDestination(store=store), flush_interval=0.05)
@@ -80,7 +82,9 @@ def make_rig(fake: FakeProvider) -> Iterator[MakeRig]:
             require_key=keys is not None,
             allowed_paths=allowed_paths,
         )
-        app = create_gateway_app(Settings(ledger=":memory:"), config, sink=sink, gate=gate, keys=keys)
+        app = create_gateway_app(
+            Settings(ledger=":memory:"), config, sink=sink, gate=gate, keys=keys, pricer=pricer
+        )
         # Served as `costtrail gateway` serves it: uvloop + httptools, coalesced writes.
         server = ServerThread(app, server_header=False, date_header=False, **server_options()).start()
         opened.append((server, sink, store))

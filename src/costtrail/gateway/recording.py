@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from costtrail.controls.gate import Decision, RequestGate
 from costtrail.gateway.routes import WireRoute
 from costtrail.pricing import Pricer
+from costtrail.pricing.costing import USAGE_REFUSED
 from costtrail.schema import CostSource, Event, new_event_id
 from costtrail.schema.events import MAX_ATTRIBUTE_KEY, MAX_ATTRIBUTE_VALUE, MAX_ATTRIBUTES
 from costtrail.wire import TOKEN_FIELDS, Flavor, Reading, flavor_for_path
@@ -94,20 +95,19 @@ def build_event(
     envelope refuses is left out (``costtrail.fields_dropped`` names it).
     """
     status, error_type = status_of(http_status, reading, failure=failure)
-    attributes = {
-        k[:MAX_ATTRIBUTE_KEY]: v[:MAX_ATTRIBUTE_VALUE]
+    attributes = {"http.status_code": str(http_status)} if http_status is not None else {}
+    attributes.update(
+        (k[:MAX_ATTRIBUTE_KEY], v[:MAX_ATTRIBUTE_VALUE])
         for k, v in {**reading.attributes(), **call.attributes}.items()
-    }
-    if http_status is not None:
-        attributes["http.status_code"] = str(http_status)
+    )
     counts = {name: getattr(reading, name) for name in TOKEN_FIELDS}
     counts["tool_calls"] = reading.tool_call_count
     absurd = sorted(k for k, v in counts.items() if v > MAX_CALL_TOKENS)
-    for name in absurd:
-        counts[name] = 0
     flags: dict[str, str] = {}
     if absurd:
-        flags["costtrail.usage_refused"] = ",".join(f"{k}={getattr(reading, k, '')}" for k in absurd)[:512]
+        flags[USAGE_REFUSED] = ",".join(f"{k}={counts[k]}" for k in absurd)[:512]
+    for name in absurd:
+        counts[name] = 0
     room = MAX_ATTRIBUTES - len(flags) - 2  # room for the flags below
     if len(attributes) > room:
         flags["costtrail.attributes_dropped"] = str(len(attributes) - room)
@@ -130,9 +130,6 @@ def build_event(
         **call.fields,
     }
     event = _event(values, {**attributes, **flags})
-    if absurd:
-        event.cost_usd, event.price_ref, event.unpriced, event.cost_source = None, None, True, None
-        return event
     price = pricer.price(event)
     event.cost_usd, event.price_ref, event.unpriced = price.cost_usd, price.price_ref, price.unpriced
     event.cost_source = CostSource.COMPUTED if not price.unpriced else None

@@ -143,13 +143,26 @@ def error_body(
 ) -> bytes:
     """An error in the provider's own shape, so the official SDKs raise their usual exception."""
     if style == ANTHROPIC:
-        kinds = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error"}
+        kinds = {
+            400: "invalid_request_error",
+            401: "authentication_error",
+            403: "permission_error",
+            404: "not_found_error",
+            413: "request_too_large",
+            429: "rate_limit_error",
+        }
         body: dict[str, Any] = {
             "type": "error",
             "error": {"type": kinds.get(status, "api_error"), "message": message},
         }
     else:
-        kinds = {401: "invalid_request_error", 403: "permission_error", 429: "budget_exceeded"}
+        kinds = {
+            400: "invalid_request_error",
+            401: "invalid_request_error",
+            403: "permission_error",
+            404: "invalid_request_error",
+            429: "budget_exceeded",
+        }
         body = {
             "error": {"message": message, "type": kinds.get(status, "api_error"), "param": None, "code": code}
         }

@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from costtrail.pricing.costing import COST_QUANTUM, cost_of
+from costtrail.pricing.costing import COST_QUANTUM, USAGE_REFUSED, cost_of
 from costtrail.pricing.decomposition import RATE_FIELDS, Check
 from costtrail.pricing.resolution import DAY_US, EPOCH, Cell, Resolver, Schedule
 
@@ -117,7 +117,7 @@ def price_arrow(resolver: Resolver, table: pa.Table) -> pa.Table:
             bound += int(np.abs(counts[k]).max()) * int(np.abs(column).max())
     if bound >= _SAFE:
         fast &= _small(counts, pico, r)
-    valid = priced & ~_violations(res, counts, r)
+    valid = priced & ~_violations(res, counts, r) & ~_usage_refused(table)
     ok = valid & fast & (cost < LIMIT_PICO)
 
     refs = list(res.refs)
@@ -259,6 +259,17 @@ def _slow_lane(
             known[ref] = len(refs)
             refs.append(ref)
         ref_idx[row] = known[ref]
+
+
+def _usage_refused(table: pa.Table) -> np.ndarray:
+    """Rows whose attributes name usage a door refused (see ``costing.USAGE_REFUSED``)."""
+    if "attributes" not in table.column_names:
+        return np.zeros(table.num_rows, dtype=bool)
+    column = table.column("attributes")
+    if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
+        column = column.cast(pa.string())
+    found = pc.match_substring(column, f'"{USAGE_REFUSED}"').fill_null(False)
+    return np.asarray(found.to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def _reported(table: pa.Table) -> np.ndarray:

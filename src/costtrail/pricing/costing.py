@@ -8,6 +8,10 @@ from decimal import Decimal, localcontext
 
 from costtrail.pricing.resolution import Cell, Rates
 
+# The attribute naming usage counts a door refused to store (too large for any real call): the
+# event's counts are incomplete, so it is never priced, whatever prices it later.
+USAGE_REFUSED = "costtrail.usage_refused"
+
 # What the ledger stores per event: DECIMAL(18, 12).
 COST_QUANTUM = Decimal("1e-12")
 COST_LIMIT = Decimal(10) ** 6

@@ -15,7 +15,7 @@ from decimal import Decimal
 
 import pyarrow as pa
 
-from costtrail.pricing.costing import cost_of, usage_values
+from costtrail.pricing.costing import USAGE_REFUSED, cost_of, usage_values
 from costtrail.pricing.rate_card import RateCard
 from costtrail.pricing.resolution import Resolver
 from costtrail.schema import CostSource, Event
@@ -55,6 +55,8 @@ class Pricer:
 
     def price(self, event: Event) -> Price:
         """The computed price of one event (a reported cost on the event is not consulted)."""
+        if event.attributes and USAGE_REFUSED in event.attributes:
+            return Price(None, None, True, f"usage refused: {event.attributes[USAGE_REFUSED]}")
         schedule = self._resolver.schedule(
             event.kind, event.provider, event.model, event.service_tier, event.tool_name
         )

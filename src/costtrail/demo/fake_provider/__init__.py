@@ -49,11 +49,15 @@ the text in ``messages``/``input``/``prompt``/``system``/``instructions``/``tool
 ``x-fake-retry-after-ms: N``    the ``retry-after-ms`` sent with a 429 (default 5)
 ``x-fake-delay-ms: N``          wait before answering (client timeouts)
 ``x-fake-stream-error-after: N`` in a stream, send an error event after N text deltas and stop
+``x-fake-cut-body: N``          a JSON answer's first N bytes only, then the connection is dropped
+                                (its ``content-length`` promised the whole body)
 ==============================  =====================================================================
 
 Every response carries realistic ids (``chatcmpl-``, ``resp_``, ``msg_01``, ``call_``, ``toolu_01``)
 and headers (``x-request-id`` for OpenAI, ``request-id`` for Anthropic). A request without an API key
-gets a 401; a missing ``model`` (or Anthropic ``max_tokens``) a 400. API keys are never logged.
+gets a 401; a missing ``model`` (or Anthropic ``max_tokens``) a 400; any other path a 404. API keys
+are never logged. ``requests.lines`` lists every request line received (method and raw path), routed
+or not.
 """
 
 from __future__ import annotations

@@ -11,9 +11,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from costtrail.demo.fake_provider import anthropic_wire, openai_wire
 from costtrail.demo.fake_provider.knobs import KnobError, Knobs, hex_id, knobs_from_request, random_id
@@ -33,9 +35,10 @@ class RecordedRequest:
 
 @dataclass
 class RequestLog:
-    """The last requests received, newest last (bounded)."""
+    """The last requests received, newest last (bounded); ``lines``: every request line, routed or not."""
 
     entries: deque[RecordedRequest] = field(default_factory=lambda: deque(maxlen=10_000))
+    lines: deque[tuple[str, str]] = field(default_factory=lambda: deque(maxlen=10_000))
 
     def add(self, request: RecordedRequest) -> None:
         self.entries.append(request)
@@ -51,6 +54,33 @@ class RequestLog:
 
     def clear(self) -> None:
         self.entries.clear()
+        self.lines.clear()
+
+
+class _LogLines:
+    """ASGI middleware: each request's method and raw path (as received) into ``RequestLog.lines``."""
+
+    def __init__(self, app: ASGIApp, log: RequestLog) -> None:
+        self.app, self.log = app, log
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            raw = scope.get("raw_path") or scope["path"].encode()
+            self.log.lines.append((scope["method"], raw.decode("latin-1")))
+        await self.app(scope, receive, send)
+
+
+class _CutResponse(Response):
+    """The first ``cut`` bytes of a body whose ``content-length`` promised all of it, then no more."""
+
+    def __init__(self, content: bytes, cut: int, headers: dict[str, str]) -> None:
+        super().__init__(content, media_type="application/json", headers=headers)
+        self.cut = cut
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+        await send({"type": "http.response.body", "body": self.body[: self.cut], "more_body": True})
+        # Returning without the rest: the server drops the connection, as a failing provider does.
 
 
 def _openai_headers(started: float) -> dict[str, str]:
@@ -150,6 +180,8 @@ class _Endpoint:
                 media_type="text/event-stream; charset=utf-8",
                 headers={**headers, "cache-control": "no-cache"},
             )
+        if knobs.cut_body is not None:
+            return _CutResponse(json.dumps(self.build(knobs, body)).encode(), knobs.cut_body, headers)
         return JSONResponse(self.build(knobs, body), headers=headers)
 
 
@@ -189,6 +221,6 @@ def create_app(log: RequestLog | None = None) -> Starlette:
             methods=["POST"],
         ),
     ]
-    app = Starlette(routes=routes)
+    app = Starlette(routes=routes, middleware=[Middleware(_LogLines, log=log)])
     app.state.request_log = log
     return app

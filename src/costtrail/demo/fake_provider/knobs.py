@@ -48,6 +48,7 @@ class Knobs:
     delay_ms: int = 0
     retry_after_ms: int = 5
     stream_error_after: int | None = None
+    cut_body: int | None = None
 
     @property
     def visible_output_tokens(self) -> int:
@@ -147,6 +148,7 @@ def knobs_from_request(body: Mapping[str, Any], headers: Mapping[str, str]) -> K
         delay_ms=_int_header(headers, "x-fake-delay-ms") or 0,
         retry_after_ms=_int_header(headers, "x-fake-retry-after-ms") or 5,
         stream_error_after=_int_header(headers, "x-fake-stream-error-after"),
+        cut_body=_int_header(headers, "x-fake-cut-body"),
     )
 
 
