@@ -13,7 +13,7 @@ import pyarrow as pa
 import pytest
 from tests.collector.conftest import RunningCollector
 
-from costtrail.collector.group_commit import GroupCommitter, commit_group, stored_event_keys
+from costtrail.collector.group_commit import GroupCommitter, UnstorableBatch, commit_group, stored_event_keys
 from costtrail.ledger.columnar import event_batch
 from costtrail.ledger.duckdb_store import DuckDBStore
 from costtrail.ledger.store import AppendResult
@@ -133,6 +133,31 @@ def test_a_failed_append_fails_every_request_of_the_group(tmp_path: Path) -> Non
     committer.close()
     with pytest.raises(RuntimeError, match="closed"):
         committer.submit(_table("late"))
+
+
+def _unstorable(event_id: str) -> pa.Table:
+    """A table the store cannot take: a started_at in year ~146,000 (past any datetime a reader holds)."""
+    table = _table(event_id)
+    at = table.schema.get_field_index("started_at")
+    year_146k = pa.array([2**62], pa.int64()).cast(pa.timestamp("us"))
+    return table.set_column(at, table.schema.field(at), year_146k)
+
+
+def test_a_batch_the_store_refuses_fails_alone(tmp_path: Path) -> None:
+    store = DuckDBStore(tmp_path / "ledger.duckdb")
+    committer = GroupCommitter(store)
+    with store._lock:  # the first append waits; the rest queue behind it as one group
+        first = committer.submit(_table("first"))
+        time.sleep(0.2)
+        poison = committer.submit(_unstorable("poison"))
+        others = [committer.submit(_table(f"ok{i}", f"ok{i}b")) for i in range(4)]
+    assert first.result(timeout=30) == AppendResult(1, 0)
+    assert [f.result(timeout=30) for f in others] == [AppendResult(2, 0)] * 4
+    with pytest.raises(UnstorableBatch, match="OverflowError"):
+        poison.result(timeout=30)
+    assert _count(store) == 9
+    committer.close()
+    store.close()
 
 
 def test_concurrent_posts_each_id_accepted_once(collector: RunningCollector) -> None:

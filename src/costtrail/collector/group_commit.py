@@ -13,8 +13,13 @@ committed, with its own counts:
   (with more than one request in a group the writer asks the store which ids
   it holds before appending; the writer is the collector's only event writer).
 
-If the append fails, every request of the group gets the error: nothing of
-the group was stored, so each client sends again (ids keep it exactly once).
+If the append fails, nothing of the group was stored, and the writer appends
+the group's requests again one by one: a request whose rows the store cannot
+take fails alone (:class:`UnstorableBatch` when others of its group went in,
+so it is the batch and not the store; the collector answers 422), the others
+are stored and answered as usual. When every request fails on its own too,
+each gets the store's error (the collector answers 503: send again, ids keep
+it exactly once).
 """
 
 from __future__ import annotations
@@ -46,6 +51,14 @@ class KnowsEventKeys(Protocol):
     """A store that can say which event_uuids of a table it already holds (DuckDBStore)."""
 
     def stored_event_keys(self, table: pa.Table) -> set[bytes]: ...
+
+
+class UnstorableBatch(Exception):
+    """The store refused this batch's rows while it took the other batches of the same group."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(f"{type(cause).__name__}: {str(cause)[:200]}")
+        self.cause = cause
 
 
 @dataclass
@@ -241,10 +254,32 @@ class GroupCommitter:
         try:
             results = commit_group(self._store, [p.table for p in group])
         except BaseException as exc:  # every waiting request must hear of it, whatever it was
-            for p in group:
-                p.future.set_exception(exc)
+            if len(group) == 1:
+                group[0].future.set_exception(exc)
+            else:
+                log.warning(
+                    "group commit of %d batches failed (%s); appending them one by one", len(group), exc
+                )
+                self._commit_one_by_one(group)
             return
         self.groups += 1
         self.batches += len(group)
         for p, result in zip(group, results, strict=True):
             p.future.set_result(result)
+
+    def _commit_one_by_one(self, group: list[_Pending]) -> None:
+        """Each request of a failed group in its own append: only a request the store refuses fails."""
+        failed: list[tuple[_Pending, BaseException]] = []
+        stored = 0
+        for p in group:
+            try:
+                result = self._store.append_event_table(p.table)
+            except BaseException as error:  # handed to the waiting request below
+                failed.append((p, error))
+                continue
+            stored += 1
+            self.groups += 1
+            self.batches += 1
+            p.future.set_result(result)
+        for p, refusal in failed:
+            p.future.set_exception(UnstorableBatch(refusal) if stored else refusal)

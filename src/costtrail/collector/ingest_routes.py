@@ -22,7 +22,7 @@ from costtrail.auth import ApiKey, Scope
 from costtrail.collector.access import requires
 from costtrail.collector.app import Collector
 from costtrail.collector.errors import ApiError
-from costtrail.collector.group_commit import GroupCommitter
+from costtrail.collector.group_commit import GroupCommitter, UnstorableBatch
 from costtrail.collector.intake import (
     BatchResult,
     PreparedEvents,
@@ -134,6 +134,15 @@ async def commit_events(request: Request, prepared: PreparedEvents) -> BatchResu
     future = event_writer(request).submit(prepared.table)
     try:
         appended = await asyncio.wrap_future(future)
+    except UnstorableBatch as exc:
+        log.error("the ledger refused a batch that other batches were stored beside", exc_info=exc.cause)
+        raise ApiError(
+            422,
+            "unstorable_records",
+            f"the ledger could not store this batch ({exc}) while it stored others: nothing was stored "
+            "from it; do not send it again unchanged (find the record with values out of range)",
+            field="(batch)",
+        ) from exc
     except Exception as exc:
         raise _unavailable(exc) from exc
     return count_appended(prepared, appended)

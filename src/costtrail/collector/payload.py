@@ -16,6 +16,7 @@ import orjson
 from starlette.requests import Request
 
 from costtrail.collector.errors import ApiError
+from costtrail.schema.json_depth import JsonTooDeep, check_json_depth
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,13 @@ def _inflate(raw: bytes, encoding: str, limits: Limits) -> bytes:
         ) from exc
     if len(out) > limits.max_decoded_bytes or inflater.unconsumed_tail:
         raise _too_large(len(out), limits.max_decoded_bytes, "decompressed body")
+    if not inflater.eof:
+        raise ApiError(
+            400,
+            "bad_encoding",
+            f"the {encoding} body ends before its end marker (truncated in transit?): send it again whole",
+            field="Content-Encoding",
+        )
     return out
 
 
@@ -83,6 +91,7 @@ def parse_records(body: bytes, content_type: str, limits: Limits) -> list[Any]:
         raise ApiError(
             400, "empty_body", "the body is empty: send a JSON array or NDJSON of records", field="(body)"
         )
+    refuse_deep_json(body)
     is_ndjson = "ndjson" in content_type or "jsonl" in content_type or "json-seq" in content_type
     records = _ndjson(body) if is_ndjson else _json_or_ndjson(body)
     if len(records) > limits.max_records:
@@ -95,6 +104,16 @@ def parse_records(body: bytes, content_type: str, limits: Limits) -> list[Any]:
             extra={"limit_records": limits.max_records},
         )
     return records
+
+
+def refuse_deep_json(body: bytes) -> None:
+    """422 before parsing when the body nests deeper than the ledger reads (a parser would recurse)."""
+    try:
+        check_json_depth(body)
+    except JsonTooDeep as exc:
+        raise ApiError(
+            422, "json_too_deep", str(exc), field="(body)", extra={"limit_depth": exc.limit}
+        ) from exc
 
 
 # orjson reads an integer past 64 bits as a float where the standard library keeps it whole (the

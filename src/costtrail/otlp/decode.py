@@ -17,6 +17,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from costtrail.schema.json_depth import JsonTooDeep, check_json_depth
+
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 
@@ -36,7 +38,10 @@ def decode_traces(body: bytes, content_type: str) -> ExportTraceServiceRequest:
     request = ExportTraceServiceRequest()
     if is_json(content_type):
         try:
+            check_json_depth(body)
             data = json.loads(body)
+        except JsonTooDeep as exc:
+            raise OtlpDecodeError(str(exc)) from exc
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise OtlpDecodeError(f"the body is not valid JSON: {exc}") from exc
         if not isinstance(data, dict):

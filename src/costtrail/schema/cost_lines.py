@@ -7,14 +7,14 @@ exports, shared infrastructure, SaaS tools, and allocations made from them.
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from costtrail.schema.bounds import AMOUNT, QUANTITY, ledger_decimal
+from costtrail.schema.bounds import AMOUNT, QUANTITY, ledger_decimal, ledger_time
 
 
 class CostLineKind(StrEnum):
@@ -88,7 +88,7 @@ class CostLine(BaseModel):
     @field_validator("charge_period_start", "charge_period_end")
     @classmethod
     def _utc(cls, value: datetime) -> datetime:
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return ledger_time(value)
 
     @model_validator(mode="after")
     def _check(self) -> CostLine:

@@ -16,7 +16,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from costtrail.schema.bounds import EVENT_COST, QUANTITY, ledger_decimal
+from costtrail.schema.bounds import (
+    EVENT_COST,
+    QUANTITY,
+    Count,
+    LatencyMs,
+    LedgerTime,
+    StrictFlag,
+    ledger_decimal,
+)
 
 SCHEMA_VERSION = 1
 
@@ -139,9 +147,9 @@ class Event(BaseModel):
     kind: EventKind = EventKind.LLM
     schema_version: int = SCHEMA_VERSION
     # time
-    started_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
-    ended_at: datetime | None = None
-    latency_ms: float | None = Field(default=None, ge=0)
+    started_at: LedgerTime = Field(default_factory=lambda: datetime.now(UTC))
+    ended_at: LedgerTime | None = None
+    latency_ms: LatencyMs | None = None
     # workflow context
     workflow: str | None = Field(default=None, max_length=MAX_STRING)
     run_id: str | None = Field(default=None, max_length=MAX_STRING)
@@ -150,10 +158,10 @@ class Event(BaseModel):
     step: str | None = Field(default=None, max_length=MAX_STRING)
     parent_event_id: str | None = Field(default=None, max_length=128)
     request_id: str | None = Field(default=None, max_length=MAX_STRING)
-    retry_count: int = Field(default=0, ge=0)
+    retry_count: Count = 0
     status: EventStatus = EventStatus.SUCCESS
     error_type: str | None = Field(default=None, max_length=MAX_STRING)
-    tool_calls: int = Field(default=0, ge=0)
+    tool_calls: Count = 0
     tool_name: str | None = Field(default=None, max_length=MAX_STRING)
     # provider and model
     provider: str | None = Field(default=None, max_length=MAX_STRING)
@@ -162,18 +170,18 @@ class Event(BaseModel):
     region: str | None = Field(default=None, max_length=MAX_STRING)
     provider_account: str | None = Field(default=None, max_length=MAX_STRING)
     # usage
-    input_tokens: int = Field(default=0, ge=0)
-    output_tokens: int = Field(default=0, ge=0)
-    cache_read_tokens: int = Field(default=0, ge=0)
-    cache_write_tokens: int = Field(default=0, ge=0)
+    input_tokens: Count = 0
+    output_tokens: Count = 0
+    cache_read_tokens: Count = 0
+    cache_write_tokens: Count = 0
     # The part of cache_write_tokens written with a one-hour TTL (Anthropic), priced at its own rate.
-    cache_write_1h_tokens: int = Field(default=0, ge=0)
-    reasoning_tokens: int = Field(default=0, ge=0)
-    input_audio_tokens: int = Field(default=0, ge=0)
-    output_audio_tokens: int = Field(default=0, ge=0)
-    request_count: int = Field(default=1, ge=0)
-    query_count: int = Field(default=0, ge=0)
-    payload_bytes: int = Field(default=0, ge=0)
+    cache_write_1h_tokens: Count = 0
+    reasoning_tokens: Count = 0
+    input_audio_tokens: Count = 0
+    output_audio_tokens: Count = 0
+    request_count: Count = 1
+    query_count: Count = 0
+    payload_bytes: Count = 0
     compute_seconds: Decimal | None = Field(default=None, ge=0)
     gpu_type: str | None = Field(default=None, max_length=MAX_STRING)
     # business context
@@ -195,7 +203,7 @@ class Event(BaseModel):
     cost_usd: Decimal | None = None
     cost_source: CostSource | None = None
     price_ref: str | None = Field(default=None, max_length=MAX_STRING)
-    unpriced: bool = False
+    unpriced: StrictFlag = False
     # free-form
     attributes: dict[str, str] = Field(default_factory=dict)
 
@@ -210,15 +218,6 @@ class Event(BaseModel):
         if not isinstance(data, dict):
             raise ValueError("an event must be a JSON object")
         return normalize_event_input(data, set(cls.model_fields))
-
-    @field_validator("started_at", "ended_at")
-    @classmethod
-    def _utc(cls, value: datetime | None) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
 
     @field_validator("attributes")
     @classmethod

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from costtrail.schema.bounds import AMOUNT, ledger_decimal
+from costtrail.schema.bounds import AMOUNT, ledger_decimal, ledger_time
 from costtrail.schema.events import MAX_STRING, check_attributes, new_event_id, normalize_event_input
 
 
@@ -62,4 +62,4 @@ class Outcome(BaseModel):
     @field_validator("recorded_at")
     @classmethod
     def _utc(cls, value: datetime) -> datetime:
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return ledger_time(value)
