@@ -29,6 +29,7 @@ from costtrail.optimize.traffic import Scope
 from costtrail.optimize.trends import drift, forecast
 from costtrail.optimize.whatif import what_if
 from costtrail.reports import ReportError, parse_time
+from costtrail.reports.money import format_usd
 
 LEDGER = typer.Option("costtrail.duckdb", "--ledger", envvar="COSTTRAIL_LEDGER", help=LEDGER_HELP)
 CONFIG = typer.Option(
@@ -197,7 +198,8 @@ def cheapest_command(
         else:
             typer.echo(
                 f"cheapest that clears {result.bar}: {result.chosen.result.model} "
-                f"(saves ${result.chosen.monthly_saving:.2f}/month vs {', '.join(result.current_models)})"
+                f"(saves {format_usd(result.chosen.monthly_saving)}/month "
+                f"vs {', '.join(result.current_models)})"
             )
 
 

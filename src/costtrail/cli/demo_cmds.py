@@ -20,6 +20,7 @@ from costtrail.demo.controls_demo import (
 )
 from costtrail.ledger import LedgerError, open_store
 from costtrail.reports import ReportResult
+from costtrail.reports.money import format_usd
 
 TARGETS_FILE = "costtrail-demo-targets.yaml"
 
@@ -146,8 +147,8 @@ def _finance_demo(path: Path) -> dict[str, Any]:
 def _print_finance(console: Console, finance: dict[str, Any]) -> None:
     rec = finance["reconciliation"]
     console.print(
-        f"\n[bold]Reconciliation {rec['period']}[/bold]: billed ${rec['billed']:.2f}, "
-        f"computed ${rec['computed']:.2f}, variance {rec['variance_pct']}%, "
+        f"\n[bold]Reconciliation {rec['period']}[/bold]: billed {format_usd(rec['billed'])}, "
+        f"computed {format_usd(rec['computed'])}, variance {rec['variance_pct']}%, "
         f"bill coverage {rec['coverage_pct']}%"
     )
     columns = ["flag", "provider", "provider_account", "model", "days", "variance", "ratio"]
@@ -228,7 +229,7 @@ def _print_head(console: Console, head: dict[str, Any], summary: dict[str, Any])
         console.print(
             f"Ledger: {totals['events']:,} events, {totals['customers']} customers, "
             f"{totals['first_seen']:%Y-%m-%d} .. {totals['last_seen']:%Y-%m-%d}, "
-            f"total ${totals['total_cost']:,.2f}\n"
+            f"total {format_usd(totals['total_cost'])}\n"
         )
     _table(
         console,

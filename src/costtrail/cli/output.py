@@ -14,6 +14,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from costtrail.reports.money import format_pct, format_ratio, format_usd
+
 
 class Format(StrEnum):
     table = "table"
@@ -35,17 +37,32 @@ def to_json(data: Any) -> str:
     return json.dumps(data, default=_json_default, indent=2)
 
 
-# Decimal columns that are not money: shown as plain numbers, never with a dollar sign.
-_NOT_MONEY_SUFFIXES = ("_pct", "_percent", "_rate", "_ratio", "ratio", "_share", "_quantity", "_tokens")
+# Decimal columns that are not money. Percent columns hold a value in percent (-39.2), ratio
+# columns a 0..1 share (0.952): both read with a %. Plain ones (multipliers, quantities) read as numbers.
+_PERCENT_SUFFIXES = ("_pct", "_percent")
+_RATIO_SUFFIXES = (
+    "success_rate",
+    "retry_rate",
+    "failure_rate",
+    "error_rate",
+    "pass_rate",
+    "hit_rate",
+    "_share",
+)
+_PLAIN_SUFFIXES = ("_ratio", "ratio", "_quantity", "_tokens", "score", "factor")
 
 
 def fmt_cell(value: Any, column: str = "") -> str:
     if value is None:
         return "-"
-    if isinstance(value, Decimal) and column.endswith(_NOT_MONEY_SUFFIXES):
+    if isinstance(value, Decimal | float) and column.endswith(_PERCENT_SUFFIXES):
+        return format_pct(value)
+    if isinstance(value, Decimal | float) and column.endswith(_RATIO_SUFFIXES):
+        return format_ratio(value)
+    if isinstance(value, Decimal) and column.endswith(_PLAIN_SUFFIXES):
         return f"{value:,.2f}" if abs(value) >= 1 else f"{value:.4f}"
     if isinstance(value, Decimal):
-        return money(value) if abs(value) >= Decimal("0.01") or value == 0 else f"${value:.6f}"
+        return format_usd(value)
     if isinstance(value, float):
         return f"{value:,.3f}" if abs(value) < 1 else f"{value:,.1f}"
     if isinstance(value, int) and not isinstance(value, bool):
@@ -56,9 +73,8 @@ def fmt_cell(value: Any, column: str = "") -> str:
 
 
 def money(value: Decimal | None) -> str:
-    if value is None:
-        return "-"
-    return f"${value.quantize(Decimal('0.01')):,}"
+    """Dollars as every view prints them (costtrail.reports.money)."""
+    return format_usd(value)
 
 
 def print_rows(

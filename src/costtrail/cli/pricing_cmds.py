@@ -15,6 +15,7 @@ from costtrail.ledger import open_store
 from costtrail.pricing import Pricer, RateCard, RateCardError
 from costtrail.pricing.reprice import reprice as reprice_history
 from costtrail.pricing.sheet import price_sheet
+from costtrail.reports.money import format_usd
 
 
 def register(app: typer.Typer) -> None:
@@ -35,7 +36,7 @@ def _when(value: str | None, option: str) -> datetime | None:
 
 
 def _usd(value: Decimal | None) -> str:
-    return "-" if value is None else f"${value:,}"
+    return format_usd(value, exact=True)  # a unit price, every digit
 
 
 def _pricer(rate_card: Path | None) -> Pricer:

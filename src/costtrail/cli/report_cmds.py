@@ -29,6 +29,7 @@ from costtrail.reports import (
     top_runs,
     view_names,
 )
+from costtrail.reports.money import format_ratio, format_usd
 
 LEDGER_HELP = "ledger URL or path (duckdb file, clickhouse://..., chdb://...)"
 
@@ -90,12 +91,8 @@ def unpriced_text(line: UnpricedLine) -> str:
 
 
 def usd(value: Decimal) -> str:
-    """Dollars to the cent, or to a hundredth of a cent under $1 (model calls are cheap)."""
-    if value == 0:
-        return "$0"
-    if abs(value) < 1:
-        return f"${value:.4f}"
-    return money(value)
+    """Dollars by the one rule of costtrail.reports.money."""
+    return format_usd(value)
 
 
 def display_rows(result: ReportResult) -> list[dict[str, Any]]:
@@ -106,7 +103,7 @@ def display_rows(result: ReportResult) -> list[dict[str, Any]]:
         for name, unit in result.units.items():
             value = r.get(name)
             if unit == "ratio" and value is not None:
-                shown[name] = f"{value * 100:.1f}%"
+                shown[name] = format_ratio(value)
             elif unit == "usd" and value is not None:
                 shown[name] = usd(value)
         rows.append(shown)

@@ -37,6 +37,7 @@ from costtrail.optimize.cheapest import cheapest_model
 from costtrail.optimize.evals import EvalResult, import_evals
 from costtrail.optimize.traffic import Scope
 from costtrail.pricing import Pricer
+from costtrail.reports.money import format_usd
 from costtrail.schema import Event, new_event_id
 
 CENT = Decimal("0.01")
@@ -315,7 +316,7 @@ def print_controls_demo(console: Any, demo: ControlsDemo, controls_file: str, le
     if pick and pick["chosen_model"]:
         console.print(
             f"Cheapest model for support_reply with pass rate >= 0.9: [bold]{pick['chosen_model']}[/], "
-            f"saving ${Decimal(str(pick['monthly_saving'])):,.2f}/month "
+            f"saving {format_usd(Decimal(str(pick['monthly_saving'])))}/month "
             f"vs {', '.join(pick['current_models'])} "
             f"(costtrail cheapest --workflow support_reply --min-pass-rate 0.9 --ledger {ledger})"
         )

@@ -11,17 +11,17 @@ import io
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import Any
 
+from costtrail.reports.money import format_ratio, format_usd
+
 Row = Mapping[str, Any]
-CENT = Decimal("0.01")
-CENTI_CENT = Decimal("0.0001")
 
 
 @dataclass(frozen=True)
 class Column:
-    """One table column: ``kind`` is text, money, unit (a unit price: to 1/100 cent under $1),
+    """One table column: ``kind`` is text, money, unit (a unit price; both read by costtrail.reports.money),
     int, num, pct (a 0..1 ratio) or ms."""
 
     key: str
@@ -101,15 +101,13 @@ def display(kind: str, value: Any) -> str:
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S")
     if kind in ("money", "unit"):
-        # a cost per outcome of $0.0321 against a $0.0257 target reads as $0.03 vs $0.03 in cents
-        step = CENTI_CENT if kind == "unit" and abs(Decimal(value)) < 1 else CENT
-        amount = Decimal(value).quantize(step, rounding=ROUND_HALF_EVEN)
-        amount = abs(amount) if amount == 0 else amount  # no "-$0.00"
-        return f"-${-amount:,}" if amount < 0 else f"${amount:,}"
+        # one rule with the CLI: a cost per outcome of $0.0321 against a $0.0257 target never
+        # reads as $0.03 vs $0.03, a non-zero cost never as $0.00
+        return format_usd(Decimal(value))
     if kind == "int":
         return f"{int(value):,}"
     if kind == "pct":
-        return f"{float(value) * 100:.1f}%"
+        return format_ratio(value)
     if kind == "ms":
         return f"{float(value):,.0f} ms"
     if kind == "num":
