@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from costtrail.ledger import LedgerError, open_store
-from costtrail.ledger.clickhouse_schema import DDLOptions, cluster_ddl, create_table, retention_statement
+from costtrail.ledger.clickhouse_schema import DDLOptions, create_table, retention_statement
 from costtrail.ledger.clickhouse_store import ClickHouseDialect, ClickHouseStore
 from costtrail.ledger.clickhouse_url import parse_clickhouse_url
-from costtrail.ledger.migrations import MIGRATIONS, Migration, apply_migrations
+from costtrail.ledger.migrations import MIGRATIONS, Migration, apply_migrations, cluster_ddl
 from costtrail.pricing import Pricer
 from costtrail.schema import Event
 
@@ -43,7 +43,7 @@ def test_server_url_parses_and_hides_the_password() -> None:
 @pytest.mark.parametrize(
     ("url", "fix"),
     [
-        ("clickhouse://h/db?ttl=3", "accepted: cluster, database, secure, ttl_days"),
+        ("clickhouse://h/db?ttl=3", "accepted: cluster, config, database, secure, ttl_days"),
         ("clickhouse://h/db?ttl_days=soon", "whole number of days"),
         ("clickhouse://h/db?ttl_days=0", "leave it out"),
     ],
@@ -119,7 +119,7 @@ def test_ttl_option_goes_into_the_create_statement() -> None:
 
 def test_cluster_ddl_is_valid_clickhouse_sql(ch: ClickHouseStore) -> None:
     script = cluster_ddl("costtrail", "prod", ttl_days=365)
-    statements = [s for s in script.split(";\n") if s.strip()]
+    statements = [s.strip() for s in script.split(";\n") if s.strip()]
     assert any(
         "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/costtrail/events_local'" in s
         for s in statements
@@ -129,24 +129,36 @@ def test_cluster_ddl_is_valid_clickhouse_sql(ch: ClickHouseStore) -> None:
         for s in statements
     )
     assert all("ON CLUSTER `prod`" in s for s in statements if s.startswith(("CREATE", "ALTER")))
+    # Complete: the migrations log, every registry table, and the rows recording each migration.
+    assert any("costtrail_migrations" in s and s.startswith("CREATE TABLE") for s in statements)
+    for table in ("alerts", "eval_results", "content"):
+        assert any(f"`costtrail`.{table}_local ON CLUSTER" in s for s in statements), table
+        assert any(f"Distributed(`prod`, `costtrail`, {table}_local" in s for s in statements), table
+    recorded = [s for s in statements if s.startswith("INSERT INTO `costtrail`.costtrail_migrations")]
+    assert len(recorded) == len(MIGRATIONS)
     for statement in statements:  # the real parser accepts every statement
         formatted = ch.query(f"SELECT formatQuery({ch.dialect.literal(statement)}) AS f")[0]["f"]
-        assert formatted.startswith("CREATE")
+        assert formatted.startswith(("CREATE", "INSERT"))
 
 
-def test_execute_accepts_duckdb_style_create_table(ch: ClickHouseStore) -> None:
+def test_registry_tables_come_from_migrations_and_take_statements(ch: ClickHouseStore) -> None:
+    """alerts, eval_results and content are declared in ledger/tables.py and created by migration 3."""
+    tables = {
+        r["name"] for r in ch.query("SELECT name FROM system.tables WHERE database = currentDatabase()")
+    }
+    assert {"alerts", "eval_results", "content", "costtrail_migrations"} <= tables
+    ch.ensure_table("alerts")
+    with pytest.raises(KeyError, match=r"declare it in ledger/tables\.py"):
+        ch.ensure_table("not_declared")
+    at = ch.dialect.literal(datetime(2026, 5, 1, 12, 30, tzinfo=UTC))
     ch.execute(
-        "CREATE TABLE IF NOT EXISTS alerts (alert_id VARCHAR NOT NULL PRIMARY KEY, rule VARCHAR, "
-        "amount DECIMAL(38, 12), fired_at TIMESTAMP NOT NULL, acked BOOLEAN)"
+        "INSERT INTO alerts (alert_id, kind, dedup_key, severity, title, message, scope, evidence, "
+        f"raised_at) VALUES ('a1', 'k', 'd', 'warning', 't', 'm', '{{}}', '{{}}', {at})"
     )
-    ch.execute(
-        "INSERT INTO alerts VALUES ('a1', NULL, 1.5, "
-        f"{ch.dialect.literal(datetime(2026, 5, 1, 12, 30, tzinfo=UTC))}, false)"
-    )
-    ch.execute("UPDATE alerts SET acked = true WHERE alert_id = 'a1'")
-    rows = ch.query("SELECT alert_id, rule, amount, acked, toTypeName(fired_at) AS t FROM alerts")
-    assert rows[0]["rule"] is None and rows[0]["acked"] is True
-    assert rows[0]["t"] == "DateTime64(6, 'UTC')"
+    rows = ch.query("SELECT alert_id, toTypeName(raised_at) AS t FROM alerts")
+    assert rows == [{"alert_id": "a1", "t": "DateTime64(6, 'UTC')"}]
+    assert ch.delete_rows("alerts", "alert_id = 'a1'") == 1
+    assert ch.query("SELECT count() AS n FROM alerts")[0]["n"] == 0
 
 
 def test_candidate_keys_narrow_final_reads_to_the_latest_versions(ch: ClickHouseStore) -> None:

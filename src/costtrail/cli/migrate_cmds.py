@@ -8,8 +8,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from costtrail.cli.output import Format, print_rows
 from costtrail.ledger import LedgerError, open_store
-from costtrail.ledger.clickhouse_schema import cluster_ddl
 from costtrail.ledger.migrate import copy_ledger, total_rows
+from costtrail.ledger.migrations import cluster_ddl
 
 
 def register(app: typer.Typer) -> None:

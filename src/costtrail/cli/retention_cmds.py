@@ -30,7 +30,6 @@ def prune_events_cmd(
     Example: costtrail prune-events --before 2026-01-01 --ledger costtrail.duckdb --dry-run
     """
     from costtrail.ledger import open_store
-    from costtrail.ledger.duckdb_store import DuckDBStore
     from costtrail.ledger.store import LedgerError
 
     try:
@@ -46,7 +45,7 @@ def prune_events_cmd(
         typer.echo(f"costtrail prune-events: {exc}", err=True)
         raise typer.Exit(1) from None
     try:
-        if not isinstance(store, DuckDBStore):
+        if not store.capabilities.deletes_events:
             typer.echo(
                 "costtrail prune-events: this ledger is not a DuckDB file. A ClickHouse ledger drops old "
                 "events by TTL: add ?ttl_days=N to its URL, or call store.set_retention(N).",

@@ -16,7 +16,6 @@ from costtrail.collector import Limits, create_app
 from costtrail.collector.server import exit_cleanly_on_sigterm, is_loopback
 from costtrail.finance.targets import TargetsError, load_targets
 from costtrail.ledger import open_store
-from costtrail.ledger.duckdb_store import DuckDBStore
 from costtrail.ledger.store import LedgerError
 from costtrail.settings import Settings
 from costtrail.web.sessions import demo_link
@@ -109,10 +108,10 @@ def serve(
     limits = Limits(max_body_bytes=max_body_mb * 1024 * 1024, max_decoded_bytes=4 * max_body_mb * 1024 * 1024)
     if workers is None:
         workers = default_workers()
-    if workers and isinstance(store, DuckDBStore):
+    if workers:
         # The workers take a core each; DuckDB's own threads get the rest. On 2 cores its second
         # thread only competed with the worker for the CPU (measured: ~40k -> ~49k events/s).
-        store.execute(f"SET threads = {max(1, (os.cpu_count() or 1) - workers)}")
+        store.limit_threads((os.cpu_count() or 1) - workers)
     app = create_app(settings, store, keys=keys, limits=limits, workers=workers)
     app.state.dashboard.controls_file = controls
     typer.echo(f"costtrail collector on http://{host}:{port} (ledger {store.url}, keys {keys.path})")

@@ -25,17 +25,6 @@ from costtrail.ledger.store import LedgerStore
 log = logging.getLogger("costtrail.alerts")
 
 ALERTS_TABLE = "alerts"
-_ALERTS_DDL = f"""CREATE TABLE IF NOT EXISTS {ALERTS_TABLE} (
-  alert_id VARCHAR NOT NULL,
-  kind VARCHAR NOT NULL,
-  dedup_key VARCHAR NOT NULL,
-  severity VARCHAR NOT NULL,
-  title VARCHAR NOT NULL,
-  message VARCHAR NOT NULL,
-  scope VARCHAR NOT NULL,
-  evidence VARCHAR NOT NULL,
-  raised_at TIMESTAMP NOT NULL
-)"""
 
 
 def _json_default(value: Any) -> Any:
@@ -105,12 +94,8 @@ class LedgerAlertSink:
     """The ``alerts`` table in the ledger (created on first use; same SQL on DuckDB and ClickHouse)."""
 
     def __init__(self, store: LedgerStore) -> None:
-        execute = getattr(store, "execute", None)
-        if execute is None:
-            raise TypeError(f"{type(store).__name__} has no execute(sql); the alerts table needs it")
         self.store = store
-        self._execute = execute
-        execute(_ALERTS_DDL)
+        store.ensure_table(ALERTS_TABLE)  # declared in ledger/tables.py
 
     def send(self, alert: Alert) -> None:
         lit = self.store.dialect.literal
@@ -128,7 +113,7 @@ class LedgerAlertSink:
                 as_utc(alert.raised_at),
             )
         )
-        self._execute(
+        self.store.execute(
             f"INSERT INTO {ALERTS_TABLE} (alert_id, kind, dedup_key, severity, title, message, scope, "
             f"evidence, raised_at) VALUES ({values})"
         )

@@ -11,6 +11,12 @@ written again with a later ``ingested_at`` and replaces the old one.
 In cluster mode each table is a ``Replicated*`` local table plus a
 ``Distributed`` table of the logical name over the named cluster, sharded by
 tenant so one tenant's rows (and every copy of one event) live on one shard.
+
+The in-process engine (chdb) can define a cluster in its config file but has
+no DDL worker and no replication: there, and only there,
+``DDLOptions.distributed_ddl`` is off, so the same statements run without
+``ON CLUSTER`` and with the plain engines (see ``testing a cluster`` in
+docs/deployment.md).
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from costtrail.ledger.run_index import (
     clickhouse_columns,
     clickhouse_partials_sql,
 )
+from costtrail.ledger.tables import TableSpec
 
 # Strings with many distinct values stay plain; the rest are dimensions and
 # compress to dictionary codes with LowCardinality.
@@ -124,10 +131,20 @@ class DDLOptions:
     database: str
     cluster: str | None = None
     ttl_days: int | None = None
+    distributed_ddl: bool = True
+    """Off for a cluster defined in chdb's config (no DDL worker, no replication): no ON CLUSTER,
+    plain engines. Everything else (local + Distributed tables, GLOBAL reads) stays as on a server."""
 
     @property
     def on_cluster(self) -> str:
-        return f" ON CLUSTER {quote_ident(self.cluster)}" if self.cluster else ""
+        return f" ON CLUSTER {quote_ident(self.cluster)}" if self.cluster and self.distributed_ddl else ""
+
+    @property
+    def replicated(self) -> bool:
+        return bool(self.cluster) and self.distributed_ddl
+
+    def with_ttl(self, ttl_days: int | None) -> DDLOptions:
+        return DDLOptions(self.database, self.cluster, ttl_days, self.distributed_ddl)
 
 
 def quote_ident(name: str) -> str:
@@ -156,11 +173,46 @@ def local_name(table: str, options: DDLOptions) -> str:
     return f"{table}_local" if options.cluster else table
 
 
-def engine_clause(table: str, options: DDLOptions) -> str:
-    if options.cluster:
+_REPLICA = "'{replica}'"
+
+
+def engine_clause(table: str, options: DDLOptions, engine: str = "ReplacingMergeTree", *args: str) -> str:
+    """``engine`` (with ``args``), replicated over the cluster when the options say so."""
+    if options.replicated:
         path = f"'/clickhouse/tables/{{shard}}/{options.database}/{local_name(table, options)}'"
-        return f"ReplicatedReplacingMergeTree({path}, '{{replica}}', ingested_at)"
-    return "ReplacingMergeTree(ingested_at)"
+        return f"Replicated{engine}({', '.join([path, _REPLICA, *args])})"
+    return f"{engine}({', '.join(args)})"
+
+
+def distributed_table(table: str, options: DDLOptions, shard_key: str) -> list[str]:
+    """The ``Distributed`` table of the logical name over a cluster's local tables (none on one server)."""
+    if not options.cluster:
+        return []
+    db = quote_ident(options.database)
+    name = local_name(table, options)
+    return [
+        f"CREATE TABLE IF NOT EXISTS {db}.{table}{options.on_cluster} AS {db}.{name}\n"
+        f"ENGINE = Distributed({quote_ident(options.cluster)}, {db}, {name}, {shard_key})"
+    ]
+
+
+def create_spec_table(spec: TableSpec, options: DDLOptions) -> list[str]:
+    """CREATE statements for a table of the schema registry (``tables.py``)."""
+    db = quote_ident(options.database)
+    defaults = dict(spec.defaults)
+    cols = []
+    for c in spec.columns:
+        kind = _BASE_TYPES[c.kind]
+        cols.append(f"{c.name} {f'Nullable({kind})' if c.nullable else kind}")
+        if c.name in defaults:
+            cols[-1] += f" DEFAULT {defaults[c.name]}"
+    engine = "ReplacingMergeTree" if spec.deduplicate else "MergeTree"
+    return [
+        f"CREATE TABLE IF NOT EXISTS {db}.{local_name(spec.name, options)}{options.on_cluster} "
+        f"(\n  {', '.join(cols)}\n)\nENGINE = {engine_clause(spec.name, options, engine)}\n"
+        f"ORDER BY ({', '.join(spec.key)})\nSETTINGS {', '.join(TABLE_SETTINGS)}",
+        *distributed_table(spec.name, options, spec.shard_key),
+    ]
 
 
 def create_table(table: str, options: DDLOptions) -> list[str]:
@@ -176,17 +228,12 @@ def create_table(table: str, options: DDLOptions) -> list[str]:
         ttl = f"\nTTL toDateTime({layout.ttl_column}) + INTERVAL {int(options.ttl_days)} DAY DELETE"
     statements = [
         f"CREATE TABLE IF NOT EXISTS {db}.{name}{options.on_cluster} (\n  {body}\n)\n"
-        f"ENGINE = {engine_clause(table, options)}\n"
+        f"ENGINE = {engine_clause(table, options, 'ReplacingMergeTree', 'ingested_at')}\n"
         f"PARTITION BY {layout.partition_by}\n"
         f"ORDER BY ({', '.join(layout.order_by)}){ttl}\n"
         f"SETTINGS {', '.join(TABLE_SETTINGS)}"
     ]
-    if options.cluster:
-        statements.append(
-            f"CREATE TABLE IF NOT EXISTS {db}.{table}{options.on_cluster} AS {db}.{name}\n"
-            f"ENGINE = Distributed({quote_ident(options.cluster)}, {db}, {name}, {layout.shard_key})"
-        )
-    return statements
+    return statements + distributed_table(table, options, layout.shard_key)
 
 
 def run_index_statements(options: DDLOptions) -> list[str]:
@@ -222,14 +269,3 @@ def retention_statement(table: str, options: DDLOptions) -> str | None:
         f"ALTER TABLE {target} MODIFY TTL toDateTime({layout.ttl_column}) "
         f"+ INTERVAL {int(options.ttl_days)} DAY DELETE"
     )
-
-
-def cluster_ddl(database: str, cluster: str, *, ttl_days: int | None = None) -> str:
-    """The whole cluster schema as one script (``costtrail ledger-ddl``), for review or ops tools."""
-    from costtrail.ledger.migrations import MIGRATIONS
-
-    options = DDLOptions(database=database, cluster=cluster, ttl_days=ttl_days)
-    statements = [f"CREATE DATABASE IF NOT EXISTS {quote_ident(database)}{options.on_cluster}"]
-    for migration in MIGRATIONS:
-        statements.extend(migration.statements(options))
-    return ";\n\n".join(statements) + ";\n"

@@ -1,9 +1,13 @@
 """The scale-out store: the ledger in ClickHouse, through clickhouse-connect.
 
-Same protocol and same results as the DuckDB store. Writes go as Arrow
-batches into a short-lived in-memory staging table, and an INSERT ... SELECT
-moves the rows whose id is not stored yet (looked up only in the batch's
-time range), so ``AppendResult`` counts duplicates exactly. The tables are
+Same protocol and same results as the DuckDB store. An append asks which of
+the batch's ids are stored (looked up only in the batch's time range), then
+inserts the other rows as one Arrow batch, so ``AppendResult`` counts
+duplicates exactly. Each request stands alone (no table lives from one
+request to the next), so a load balancer may send every request of an append
+to another node; on a cluster inserts are synchronous
+(``distributed_foreground_insert``), so an acknowledged append is on its shard
+and the next append sees it. The tables are
 ``ReplacingMergeTree`` (see ``clickhouse_schema``), so even two collectors
 racing on one event store it once after merge; reads go through
 ``dialect.final(table)``. ``chdb://dir`` runs the same client API against the
@@ -12,12 +16,10 @@ in-process engine (tests, single-machine use).
 
 from __future__ import annotations
 
-import re
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -28,10 +30,19 @@ import pyarrow.compute as pc
 from costtrail.ledger.clickhouse_schema import DDLOptions, local_name, retention_statement
 from costtrail.ledger.clickhouse_url import ClickHouseTarget, parse_clickhouse_url
 from costtrail.ledger.columns import COST_PRECISION, COST_SCALE, TABLES
-from costtrail.ledger.migrations import apply_migrations
+from costtrail.ledger.migrations import apply_migrations, check_migrations
 from costtrail.ledger.rows import cost_lines_to_arrow, events_to_arrow, outcomes_to_arrow
 from costtrail.ledger.run_index import RUN_INDEX_TABLE, RunIndex
-from costtrail.ledger.store import ID_MEMORY, AppendResult, Dialect, LedgerError, id_search, sql_literal
+from costtrail.ledger.store import (
+    ID_MEMORY,
+    AppendResult,
+    Dialect,
+    LedgerError,
+    StoreCapabilities,
+    id_search,
+    sql_literal,
+)
+from costtrail.ledger.tables import spec
 from costtrail.schema import CostLine, Event, Outcome
 
 # Standard-SQL behaviour for SQL written once for both stores: aliases never
@@ -61,10 +72,14 @@ SESSION_SETTINGS: dict[str, Any] = {
     "function_json_value_return_type_allow_nullable": 1,
 }
 
+# On a cluster: an insert through a Distributed table returns once every shard has its rows
+# (asynchronous by default: an acknowledged append could be lost, or re-sent ids counted as new).
+CLUSTER_SETTINGS: dict[str, Any] = {"distributed_foreground_insert": 1}
+
 _KEYS = {"events": "event_uuid", "outcomes": "outcome_id", "cost_lines": "line_id"}
-_TIMESTAMP_TYPE = re.compile(r"\b(TIMESTAMP|DATETIME)\b(?!\s*')", re.IGNORECASE)
-_CREATE_TABLE = re.compile(r"^\s*CREATE\s+(OR\s+REPLACE\s+)?TABLE\b", re.IGNORECASE)
-_HAS_ENGINE = re.compile(r"\)\s*ENGINE\s*=", re.IGNORECASE)
+# Ids per lookup or repricing statement, and the statement size that allows (literal lists).
+_IDS_PER_STATEMENT = 20_000
+_MAX_QUERY_BYTES = 16 * 1024 * 1024
 
 
 # The non-nullable columns of a table's sorting key (clickhouse_schema.LAYOUTS), shared by every
@@ -76,9 +91,27 @@ class ClickHouseDialect:
     """SQL spellings for ClickHouse (backslash-escaped strings, UTC DateTime64 literals, Decimal money)."""
 
     name = "clickhouse"
+    # uniqExact counts millions of runs as fast as a second grouping stage would; run status is
+    # read from the events, not regrouped from the first stage.
+    stage_run_counts = False
+    status_from_first_stage = False
 
     def __init__(self, *, cluster: bool = False) -> None:
         self._in = "GLOBAL IN" if cluster else "IN"
+
+    def date_literal(self, value: date) -> str:
+        return f"toDate({sql_literal(value.isoformat())})"
+
+    def arg_max(self, value: str, by: str, where: str | None = None) -> str:
+        return f"argMaxIf({value}, {by}, {where})" if where else f"argMax({value}, {by})"
+
+    def max_where(self, expr: str, where: str) -> str:
+        return f"maxIf({expr}, {where})"
+
+    def in_select(self, expr: str, select: str, *, negate: bool = False) -> str:
+        # On a cluster each shard would run a plain IN's subquery over the Distributed table again
+        # (refused: DISTRIBUTED_IN_JOIN_SUBQUERY_DENIED); GLOBAL runs it once and ships the set.
+        return f"{expr} {'NOT ' if negate else ''}{self._in} ({select})"
 
     def literal(self, value: Any) -> str:
         if isinstance(value, datetime):
@@ -131,26 +164,46 @@ class ClickHouseStore:
     1
     """
 
-    def __init__(self, client: Any, target: ClickHouseTarget, *, id_memory: timedelta = ID_MEMORY) -> None:
+    def __init__(
+        self, client: Any, target: ClickHouseTarget, *, id_memory: timedelta = ID_MEMORY, migrate: bool = True
+    ) -> None:
         self._client = client
         self.id_memory = id_memory
         self.target = target
         self.url = target.display_url
         self.dialect: Dialect = ClickHouseDialect(cluster=bool(target.cluster))
-        self.options = DDLOptions(database=target.database, cluster=target.cluster, ttl_days=target.ttl_days)
+        self.options = DDLOptions(
+            database=target.database,
+            cluster=target.cluster,
+            ttl_days=target.ttl_days,
+            # The one difference between chdb's cluster and a server's (clickhouse_schema.py).
+            distributed_ddl=target.engine != "chdb",
+        )
         self._lock = threading.RLock()
-        self._global = "GLOBAL " if target.cluster else ""
-        self.migrations_applied = apply_migrations(self, self.options)
+        if migrate:
+            self.migrations_applied = apply_migrations(self, self.options)
+        else:
+            check_migrations(self, self.options)
+            self.migrations_applied = []
         self._client.database = target.database
 
     @classmethod
-    def from_url(cls, url: str, *, id_memory: timedelta = ID_MEMORY) -> ClickHouseStore:
-        """Open ``clickhouse://user:pass@host:8123/db`` or ``chdb://dir``, applying pending migrations."""
+    def from_url(cls, url: str, *, id_memory: timedelta = ID_MEMORY, migrate: bool = True) -> ClickHouseStore:
+        """Open ``clickhouse://user:pass@host:8123/db`` or ``chdb://dir``.
+
+        Pending migrations are applied (the account needs DDL rights); with
+        ``migrate=False`` a schema that is behind is a :class:`LedgerError`
+        naming the missing migrations.
+        """
         target = parse_clickhouse_url(url)
+        settings = {**SESSION_SETTINGS, **(CLUSTER_SETTINGS if target.cluster else {})}
         try:
             if target.engine == "chdb":
-                client = clickhouse_connect.get_client(dsn=f"chdb://{_chdb_location(target.path)}")
-                for key, value in SESSION_SETTINGS.items():
+                options = {"config-file": target.config} if target.config else None
+                client = clickhouse_connect.get_client(
+                    dsn=f"chdb://{_chdb_location(target.path)}", chdb_options=options
+                )
+                for key, value in settings.items():
                     client.set_client_setting(key, value)
             else:
                 client = clickhouse_connect.get_client(
@@ -159,7 +212,7 @@ class ClickHouseStore:
                     username=target.username,
                     password=target.password,
                     secure=target.secure,
-                    settings=SESSION_SETTINGS,
+                    settings=settings,
                     compress="lz4",
                     autogenerate_session_id=False,
                 )
@@ -167,7 +220,7 @@ class ClickHouseStore:
             raise LedgerError(f"{target.display_url} needs chdb: pip install chdb ({exc})") from exc
         except Exception as exc:
             raise LedgerError(f"cannot connect to the ClickHouse ledger {target.display_url}: {exc}") from exc
-        return cls(client, target, id_memory=id_memory)
+        return cls(client, target, id_memory=id_memory, migrate=migrate)
 
     # -- the runner the migrator uses -------------------------------------
 
@@ -209,106 +262,129 @@ class ClickHouseStore:
 
     def _append_keyed(self, table_name: str, table: pa.Table, range_filter: str) -> AppendResult:
         key = _KEYS[table_name]
-        names = ", ".join(c.name for c in TABLES[table_name])
-        g = self._global
-        distinct = int(pc.count_distinct(table.column(key)).as_py())
-        with self._lock, self._staging(table_name, table) as stage:
-            stored = (
-                f"SELECT {key} FROM {table_name} WHERE {range_filter}{key} {g}IN (SELECT {key} FROM {stage})"
-            )
-            # Most batches are all new: one lookup, then the batch moves without a second one.
-            known = int(self._client.command(f"SELECT uniqExact({key}) FROM ({stored})"))
-            new_rows = f"FROM {stage}" + (f" WHERE {key} {g}NOT IN ({stored})" if known else "")
-            accepted = distinct - known
-            if accepted:
-                self._client.command(
-                    f"INSERT INTO {table_name} ({names}) SELECT {names} {new_rows} LIMIT 1 BY {key}"
-                )
-        return AppendResult(accepted, table.num_rows - accepted)
-
-    @contextmanager
-    def _staging(self, like: str, table: pa.Table) -> Iterator[str]:
-        """A Memory table shaped like ``like`` holding ``table`` for one statement sequence."""
-        name = f"_stage_{uuid.uuid4().hex}"
-        self._client.command(f"CREATE TABLE {name} AS {local_name(like, self.options)} ENGINE = Memory")
-        try:
-            self._client.insert_arrow(name, table)
-            yield name
-        finally:
-            self._client.command(f"DROP TABLE IF EXISTS {name}")
-
-    def delete_cost_lines(self, where_sql: str) -> int:
+        batch = _first_of_each(table, key)
         with self._lock:
-            count = int(self._client.command(f"SELECT count() FROM cost_lines FINAL WHERE {where_sql}"))
-            if count:
-                target = local_name("cost_lines", self.options) + self.options.on_cluster
-                self._client.command(f"DELETE FROM {target} WHERE {where_sql}")
-        return count
+            stored = self._stored_keys(table_name, key, batch.column(key), range_filter)
+            if stored:
+                keys = batch.column(key).cast(pa.binary()) if key == "event_uuid" else batch.column(key)
+                batch = batch.filter(pc.invert(pc.is_in(keys, value_set=pa.array(stored, keys.type))))
+            if batch.num_rows:
+                self._client.insert_arrow(table_name, batch)
+        return AppendResult(batch.num_rows, table.num_rows - batch.num_rows)
+
+    def _stored_keys(self, table_name: str, key: str, ids: pa.ChunkedArray, range_filter: str) -> list[Any]:
+        """The ids of ``ids`` already stored (UUIDs as 16 bytes), asked in self-contained statements."""
+        found: list[Any] = []
+        values = ids.to_pylist()
+        for start in range(0, len(values), _IDS_PER_STATEMENT):
+            chunk = values[start : start + _IDS_PER_STATEMENT]
+            listed = ", ".join(_key_literal(v) for v in chunk)
+            rows = self._client.query(
+                f"SELECT DISTINCT {key} FROM {table_name} WHERE {range_filter}{key} IN ({listed})",
+                settings={"max_query_size": _MAX_QUERY_BYTES},
+            ).result_rows
+            found += [r[0].bytes if isinstance(r[0], uuid.UUID) else r[0] for r in rows]
+        return found
 
     def update_event_costs(self, table: pa.Table) -> int:
         """``table`` has event_uuid (binary 16), cost_usd, cost_source, price_ref, unpriced.
 
         ClickHouse rows are not updated in place: the event is written again with
         the new price and a later ``ingested_at``, and the ReplacingMergeTree keeps
-        that version.
+        that version. The new prices travel in the statement itself (``values``),
+        so each statement stands alone.
         """
         if table.num_rows == 0:
             return 0
         priced = ("cost_usd", "cost_source", "price_ref", "unpriced")
         names = [c.name for c in TABLES["events"]]
         select = ", ".join(f"p.{n} AS {n}" if n in priced else f"e.{n} AS {n}" for n in names)
-        g = self._global
+        structure = (
+            f"event_uuid UUID, cost_usd Nullable(Decimal({COST_PRECISION}, {COST_SCALE})), "
+            "cost_source Nullable(String), price_ref Nullable(String), unpriced Bool"
+        )
+        lit = self.dialect.literal
+        rows = _first_of_each(table, "event_uuid").select(["event_uuid", *priced]).to_pylist()
+        changed = 0
         with self._lock:
-            stage = f"_prices_{uuid.uuid4().hex}"
-            self._client.command(
-                f"CREATE TABLE {stage} (event_uuid UUID, "
-                f"cost_usd Nullable(Decimal({COST_PRECISION}, {COST_SCALE})), "
-                "cost_source Nullable(String), price_ref Nullable(String), unpriced Bool) ENGINE = Memory"
-            )
-            try:
-                self._client.insert_arrow(stage, table.select(["event_uuid", *priced]))
-                matched = f"e.event_uuid {g}IN (SELECT event_uuid FROM {stage})"
-                changed = int(self._client.command(f"SELECT count() FROM events AS e FINAL WHERE {matched}"))
-                if changed:
+            for start in range(0, len(rows), _IDS_PER_STATEMENT):
+                chunk = rows[start : start + _IDS_PER_STATEMENT]
+                tuples = ", ".join(
+                    f"({_key_literal(r['event_uuid'])}, {lit(r['cost_usd'])}, {lit(r['cost_source'])}, "
+                    f"{lit(r['price_ref'])}, {lit(bool(r['unpriced']))})"
+                    for r in chunk
+                )
+                ids = ", ".join(_key_literal(r["event_uuid"]) for r in chunk)
+                matched = f"e.event_uuid IN ({ids})"
+                settings = {"max_query_size": _MAX_QUERY_BYTES}
+                found = int(
+                    self._client.command(
+                        f"SELECT count() FROM events AS e FINAL WHERE {matched}", settings=settings
+                    )
+                )
+                if found:
                     self._client.command(
                         f"INSERT INTO events ({', '.join(names)}, ingested_at) "
                         f"SELECT {select}, now64(6) AS ingested_at FROM events AS e FINAL "
-                        f"{g}INNER JOIN (SELECT * FROM {stage} LIMIT 1 BY event_uuid) AS p "
-                        f"ON e.event_uuid = p.event_uuid WHERE {matched}"
+                        f"INNER JOIN (SELECT * FROM values('{structure}', {tuples})) AS p "
+                        f"ON e.event_uuid = p.event_uuid WHERE {matched}",
+                        settings=settings,
                     )
-            finally:
-                self._client.command(f"DROP TABLE IF EXISTS {stage}")
+                changed += found
         return changed
 
-    def execute(self, sql: str) -> None:
-        """Run a statement that returns nothing (DDL for adapters that keep their own tables).
+    @property
+    def capabilities(self) -> StoreCapabilities:
+        # clickhouse-connect's HTTP client is safe across threads when it holds no session; the
+        # embedded chdb engine is not. Old events leave by TTL (ttl_days), not by DELETE.
+        return StoreCapabilities(concurrent_reads=self.target.engine == "server", deletes_events=False)
 
-        A ``CREATE TABLE`` written for DuckDB (no ENGINE clause) is accepted:
-        columns without NOT NULL become Nullable, TIMESTAMP becomes
-        ``DateTime64(6, 'UTC')``, and the table is a MergeTree that allows
-        nullable keys and lightweight UPDATE/DELETE.
-        """
-        settings: dict[str, Any] = {}
-        if _CREATE_TABLE.match(sql) and not _HAS_ENGINE.search(sql):
-            sql = _TIMESTAMP_TYPE.sub("DateTime64(6, 'UTC')", sql.rstrip().rstrip(";"))
-            sql += (
-                " SETTINGS allow_nullable_key = 1, enable_block_number_column = 1,"
-                " enable_block_offset_column = 1"
-            )
-            settings["data_type_default_nullable"] = 1
+    def ensure_table(self, name: str) -> None:
+        """Registry tables are created by migration 3 (cluster-wide on a cluster); this checks the name."""
+        spec(name)
+
+    def execute(self, sql: str) -> None:
+        """Run a statement that returns nothing (an INSERT into a registry table)."""
         with self._lock:
-            self._client.command(sql, settings=settings or None)
+            self._client.command(sql)
+
+    def delete_rows(self, table: str, where_sql: str) -> int:
+        spec(table)  # only the registry's tables
+        return self._delete(table, where_sql)
+
+    def delete_cost_lines(self, where_sql: str) -> int:
+        return self._delete("cost_lines", where_sql)
+
+    def _delete(self, table: str, where_sql: str) -> int:
+        with self._lock:
+            count = int(self._client.command(f"SELECT count() FROM {table} WHERE {where_sql}"))
+            if count:
+                target = local_name(table, self.options) + self.options.on_cluster
+                self._client.command(f"DELETE FROM {target} WHERE {where_sql}")
+        return count
+
+    def delete_events(self, where_sql: str) -> int:
+        raise LedgerError(
+            "a ClickHouse ledger drops old events by TTL: add ?ttl_days=N to its URL, "
+            "or call store.set_retention(N)"
+        )
+
+    def checkpoint(self) -> None:
+        """Nothing to do: ClickHouse writes each insert to its parts."""
+
+    def limit_threads(self, threads: int) -> None:
+        """Nothing to do: the engine's threads are the server's (or chdb's) own."""
 
     def run_index(self) -> RunIndex | None:
         """Where reports read the run index (merged on read by the session's ``final``); none on a cluster."""
         if self.options.cluster:
             return None
         if not self.options.ttl_days:
-            return RunIndex(RUN_INDEX_TABLE)
+            return RunIndex(RUN_INDEX_TABLE, read_once=True)
         # A TTL drops old events in background merges while their runs' index rows stay: the
         # index is exact only for windows that start after anything the TTL can have removed.
         horizon = datetime.now(UTC).date() - timedelta(days=int(self.options.ttl_days) - 1)
-        return RunIndex(RUN_INDEX_TABLE, complete_since=horizon)
+        return RunIndex(RUN_INDEX_TABLE, complete_since=horizon, read_once=True)
 
     def optimize(self, table: str = "events") -> None:
         """Merge parts now (collapsing duplicates) so deduplicated reads are cheap; for after bulk loads."""
@@ -318,7 +394,7 @@ class ClickHouseStore:
 
     def set_retention(self, ttl_days: int | None) -> None:
         """Change how long events and outcomes are kept (``None`` keeps them forever)."""
-        options = DDLOptions(self.options.database, self.options.cluster, ttl_days)
+        options = self.options.with_ttl(ttl_days)
         with self._lock:
             for table in ("events", "outcomes"):
                 statement = retention_statement(table, options)
@@ -344,6 +420,23 @@ class ClickHouseStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _first_of_each(table: pa.Table, key: str) -> pa.Table:
+    """The table's rows with the first row of each ``key`` only (a batch may repeat an id)."""
+    column = table.column(key)
+    if pc.count_distinct(column).as_py() == len(column):
+        return table
+    numbered = pa.table({"k": column, "i": pa.array(range(len(column)), pa.int64())})
+    first = numbered.group_by("k", use_threads=False).aggregate([("i", "min")]).column("i_min")
+    return table.take(sorted(first.to_pylist()))
+
+
+def _key_literal(value: Any) -> str:
+    """An id as a literal: a UUID's 16 bytes as its text, other ids quoted."""
+    if isinstance(value, bytes | bytearray):
+        return f"'{uuid.UUID(bytes=bytes(value))}'"
+    return sql_literal(value, backslash_escapes=True)
 
 
 def _chdb_location(path: str) -> str:

@@ -5,7 +5,9 @@ server; ``chdb://<dir>`` the in-process engine storing its data in ``dir``
 (``chdb://:memory:`` keeps it in memory). Query options: ``ttl_days=N``
 (retention for events and outcomes), ``cluster=name`` (Replicated +
 Distributed tables over that cluster), ``database=name`` (for ``chdb://``;
-default ``costtrail``).
+default ``costtrail``), ``config=/path/clickhouse.xml`` (for ``chdb://``: a
+ClickHouse config file for the in-process engine, e.g. one defining a cluster
+in ``remote_servers``).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from costtrail.ledger.store import LedgerError
 
 DEFAULT_DATABASE = "costtrail"
-_OPTIONS = {"ttl_days", "cluster", "database", "secure"}
+_OPTIONS = {"ttl_days", "cluster", "database", "secure", "config"}
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,7 @@ class ClickHouseTarget:
     path: str = ":memory:"
     cluster: str | None = None
     ttl_days: int | None = None
+    config: str | None = None
 
     @property
     def display_url(self) -> str:
@@ -60,6 +63,11 @@ def parse_clickhouse_url(url: str) -> ClickHouseTarget:
         )
     ttl_days = _ttl(params.get("ttl_days"))
     cluster = params.get("cluster") or None
+    config = params.get("config") or None
+    if config and scheme != "chdb":
+        raise LedgerError("the config option is for chdb:// ledgers; a server reads its own config files")
+    if config and not os.path.isfile(config):
+        raise LedgerError(f"config={config!r}: no such file (a ClickHouse XML or YAML config)")
     if scheme == "chdb":
         path = unquote(location) or ":memory:"
         path = os.path.abspath(path) if path not in (":memory:", "memory") else ":memory:"
@@ -69,6 +77,7 @@ def parse_clickhouse_url(url: str) -> ClickHouseTarget:
             path=path,
             cluster=cluster,
             ttl_days=ttl_days,
+            config=os.path.abspath(config) if config else None,
         )
     parts = urlsplit(f"{scheme}://{location}")
     secure = scheme == "clickhouses" or params.get("secure", "").lower() in ("1", "true", "yes")

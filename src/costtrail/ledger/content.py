@@ -5,7 +5,8 @@ storage on (``costtrail gateway --store-content`` or ``COSTTRAIL_STORE_CONTENT=1
 each call's request and response text go to a separate ``content`` table keyed
 by ``event_id``, so they can be purged on their own schedule
 (:func:`purge_content`, ``costtrail purge-content``) without touching costs.
-The table exists on DuckDB ledgers only.
+The table is declared in the schema registry (``tables.py``), so it lives on
+both stores (cluster-wide on a ClickHouse cluster).
 """
 
 from __future__ import annotations
@@ -14,12 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from costtrail.ledger.store import LedgerError, LedgerStore, sql_literal
-
-CONTENT_DDL = (
-    "CREATE TABLE IF NOT EXISTS content (event_id VARCHAR NOT NULL, started_at TIMESTAMP, "
-    "prompt VARCHAR, completion VARCHAR, stored_at TIMESTAMP DEFAULT now())"
-)
+from costtrail.ledger.store import LedgerStore
+from costtrail.ledger.tables import CONTENT
 
 
 @dataclass(frozen=True)
@@ -32,24 +29,17 @@ class ContentRecord:
     completion: str | None
 
 
-def _duckdb_only(store: LedgerStore) -> None:
-    if store.dialect.name != "duckdb":
-        raise LedgerError("content storage is available on DuckDB ledgers only")
-
-
 def append_content(store: LedgerStore, records: Sequence[ContentRecord]) -> int:
     """Store the text of calls (creating the table on first use); returns the rows written."""
     if not records:
         return 0
-    _duckdb_only(store)
-    execute = getattr(store, "execute")  # noqa: B009 - DuckDBStore.execute, not in the protocol
-    execute(CONTENT_DDL)
+    store.ensure_table(CONTENT.name)
+    lit = store.dialect.literal
     values = ", ".join(
-        f"({sql_literal(r.event_id)}, {sql_literal(r.started_at.astimezone(UTC))}, "
-        f"{sql_literal(r.prompt)}, {sql_literal(r.completion)})"
+        f"({lit(r.event_id)}, {lit(r.started_at.astimezone(UTC))}, {lit(r.prompt)}, {lit(r.completion)})"
         for r in records
     )
-    execute(f"INSERT INTO content (event_id, started_at, prompt, completion) VALUES {values}")
+    store.execute(f"INSERT INTO {CONTENT.name} (event_id, started_at, prompt, completion) VALUES {values}")
     return len(records)
 
 
@@ -58,15 +48,8 @@ def purge_content(store: LedgerStore, before: datetime | None = None) -> int:
 
     The deleted text is then checkpointed out of the write-ahead log.
     """
-    _duckdb_only(store)
-    tables = store.query("SELECT count(*) AS n FROM information_schema.tables WHERE table_name = 'content'")
-    if not tables[0]["n"]:
-        return 0
-    where = f" WHERE started_at < {sql_literal(before.astimezone(UTC))}" if before else ""
-    count = int(store.query(f"SELECT count(*) AS n FROM content{where}")[0]["n"])
-    execute = getattr(store, "execute")  # noqa: B009
-    execute(f"DELETE FROM content{where}")
-    checkpoint = getattr(store, "checkpoint", None)
-    if callable(checkpoint):
-        checkpoint()
+    store.ensure_table(CONTENT.name)
+    where = f"started_at < {store.dialect.literal(before.astimezone(UTC))}" if before else "TRUE"
+    count = store.delete_rows(CONTENT.name, where)
+    store.checkpoint()
     return count

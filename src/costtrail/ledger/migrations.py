@@ -13,7 +13,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from costtrail.ledger.clickhouse_schema import DDLOptions, create_table, quote_ident, run_index_statements
+from costtrail.ledger.clickhouse_schema import (
+    DDLOptions,
+    create_spec_table,
+    create_table,
+    engine_clause,
+    quote_ident,
+    run_index_statements,
+)
+from costtrail.ledger.store import LedgerError
+from costtrail.ledger.tables import SPECS
 
 MIGRATIONS_TABLE = "costtrail_migrations"
 
@@ -46,21 +55,24 @@ def _v1_tables(options: DDLOptions) -> list[str]:
     ]
 
 
+def _v3_registry_tables(options: DDLOptions) -> list[str]:
+    return [statement for spec in SPECS.values() for statement in create_spec_table(spec, options)]
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "events, outcomes and cost_lines tables", _v1_tables),
     Migration(2, "run index (one row per run) filled by a materialized view", run_index_statements),
+    Migration(3, "alerts, eval_results and content tables", _v3_registry_tables),
 )
 
 
 def _migrations_table_ddl(options: DDLOptions) -> str:
     db = quote_ident(options.database)
-    if options.cluster:
-        engine = (
-            f"ReplicatedReplacingMergeTree('/clickhouse/tables/{{shard}}/{options.database}/"
-            f"{MIGRATIONS_TABLE}', '{{replica}}')"
-        )
-    else:
-        engine = "ReplacingMergeTree"
+    engine = engine_clause(MIGRATIONS_TABLE, options)
+    if options.replicated:
+        # One replication group over the whole cluster (no {shard}): every node sees every version.
+        path = f"/clickhouse/tables/{options.database}/{MIGRATIONS_TABLE}"
+        engine = f"ReplicatedReplacingMergeTree('{path}', '{{replica}}')"
     return (
         f"CREATE TABLE IF NOT EXISTS {db}.{MIGRATIONS_TABLE}{options.on_cluster} "
         "(version UInt32, name String, applied_at DateTime64(6, 'UTC') DEFAULT now64(6)) "
@@ -86,10 +98,53 @@ def apply_migrations(
             continue
         for statement in migration.statements(options):
             runner.command(statement)
-        name = migration.name.replace("\\", "\\\\").replace("'", "\\'")
-        runner.command(
-            f"INSERT INTO {quote_ident(options.database)}.{MIGRATIONS_TABLE} (version, name) "
-            f"VALUES ({int(migration.version)}, '{name}')"
-        )
+        runner.command(_record(migration, options))
         applied.append(migration.version)
     return applied
+
+
+def _record(migration: Migration, options: DDLOptions) -> str:
+    name = migration.name.replace("\\", "\\\\").replace("'", "\\'")
+    return (
+        f"INSERT INTO {quote_ident(options.database)}.{MIGRATIONS_TABLE} (version, name) "
+        f"VALUES ({int(migration.version)}, '{name}')"
+    )
+
+
+def check_migrations(
+    runner: CommandRunner, options: DDLOptions, migrations: Sequence[Migration] = MIGRATIONS
+) -> None:
+    """Raise :class:`LedgerError` naming what is missing when the schema is behind (``--no-migrate``)."""
+    try:
+        done = applied_versions(runner, options)
+    except Exception as exc:  # the table (or database) does not exist yet
+        done = set()
+        cause = f" ({str(exc).splitlines()[0][:200]})"
+    else:
+        cause = ""
+    missing = [m for m in sorted(migrations, key=lambda m: m.version) if m.version not in done]
+    if missing:
+        names = ", ".join(f"{m.version} ({m.name})" for m in missing)
+        raise LedgerError(
+            f"the ledger schema in database {options.database!r} is behind: migration(s) {names} not applied"
+            f"{cause}. Apply the script of `costtrail ledger-ddl` with an account that may run DDL, "
+            "or start once without --no-migrate."
+        )
+
+
+def cluster_ddl(database: str, cluster: str, *, ttl_days: int | None = None) -> str:
+    """The whole cluster schema as one script (``costtrail ledger-ddl``), for review or ops tools.
+
+    Everything a collector started with ``--no-migrate`` needs: the database,
+    the migrations log, every migration's statements and the rows that record
+    them as applied.
+    """
+    options = DDLOptions(database=database, cluster=cluster, ttl_days=ttl_days)
+    statements = [
+        f"CREATE DATABASE IF NOT EXISTS {quote_ident(database)}{options.on_cluster}",
+        _migrations_table_ddl(options),
+    ]
+    for migration in MIGRATIONS:
+        statements.extend(migration.statements(options))
+        statements.append(_record(migration, options))
+    return ";\n\n".join(statements) + ";\n"

@@ -59,10 +59,14 @@ class RunIndex:
     :data:`RUN_INDEX_DIMS`, ``<dim>_lo``, ``<dim>_hi`` and ``<dim>_null``.
     ``complete_since``, when set, is the first day the index is exact from
     (a retention TTL removes old events and old index rows at different times).
+    ``read_once``: see the attribute.
     """
 
     relation: str
     complete_since: date | None = None
+    read_once: bool = False
+    """Read the index once, returning decided counts and undecided runs' ids together (an index
+    read costs more than the second query: ClickHouse merges it through FINAL)."""
 
 
 def single_sql(dim: str, alias: str = "") -> str:

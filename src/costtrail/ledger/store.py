@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -16,6 +16,8 @@ if TYPE_CHECKING:  # a read needs neither Arrow nor the schema's models
     import pyarrow as pa
 
     from costtrail.schema import CostLine, Event, Outcome
+
+from costtrail.ledger.run_index import RunIndex
 
 # How long an event id is remembered whatever ``started_at`` a re-send carries (a missing one
 # included). A re-send carrying its original ``started_at`` is recognized for as long as the event
@@ -42,10 +44,30 @@ class AppendResult:
         return AppendResult(self.accepted + other.accepted, self.duplicates + other.duplicates)
 
 
+@dataclass(frozen=True)
+class StoreCapabilities:
+    """What a store can do, so callers ask the store instead of its class.
+
+    ``concurrent_reads``: queries may run at once from several threads.
+    ``deletes_events``: :meth:`LedgerStore.delete_events` removes events (else retention is by TTL).
+    """
+
+    concurrent_reads: bool
+    deletes_events: bool
+
+
 class Dialect(Protocol):
-    """The few SQL spellings that differ between stores."""
+    """The SQL spellings and query-plan preferences that differ between stores.
+
+    ``stage_run_counts``: a distinct count of runs is cheaper in two grouping
+    stages (per run, then per group) than as one ``count(DISTINCT run_id)``.
+    ``status_from_first_stage``: a run's status is cheaper regrouped from the
+    first stage's per-(group, run) rows than read again from the events.
+    """
 
     name: str
+    stage_run_counts: bool
+    status_from_first_stage: bool
 
     def literal(self, value: Any) -> str:
         """A safely quoted SQL literal for a str/int/Decimal/bool/datetime/None."""
@@ -63,6 +85,22 @@ class Dialect(Protocol):
 
     def final(self, table: str) -> str:
         """The table reference that reads deduplicated rows (``events FINAL`` on ClickHouse)."""
+        ...
+
+    def date_literal(self, value: date) -> str:
+        """A DATE literal."""
+        ...
+
+    def arg_max(self, value: str, by: str, where: str | None = None) -> str:
+        """The aggregate: ``value`` of the row with the largest ``by`` (of the rows matching ``where``)."""
+        ...
+
+    def max_where(self, expr: str, where: str) -> str:
+        """The aggregate ``max(expr)`` over the rows matching ``where``."""
+        ...
+
+    def in_select(self, expr: str, select: str, *, negate: bool = False) -> str:
+        """``expr [NOT] IN (select)``: ``GLOBAL IN`` on a cluster (``select`` reads Distributed tables)."""
         ...
 
     def candidates(self, table: str, predicate: str) -> str:
@@ -120,6 +158,37 @@ class LedgerStore(Protocol):
     def query(self, sql: str) -> list[dict[str, Any]]: ...
 
     def query_arrow(self, sql: str) -> pa.Table: ...
+
+    @property
+    def capabilities(self) -> StoreCapabilities: ...
+
+    def ensure_table(self, name: str) -> None:
+        """Make sure a table of the schema registry (``ledger/tables.py``) exists (creating it if allowed)."""
+        ...
+
+    def execute(self, sql: str) -> None:
+        """Run a statement that returns nothing on a registry table (``INSERT INTO alerts ...``)."""
+        ...
+
+    def delete_rows(self, table: str, where_sql: str) -> int:
+        """Delete the rows of a registry table matching a WHERE clause; returns how many matched."""
+        ...
+
+    def delete_events(self, where_sql: str) -> int:
+        """Delete events matching a WHERE clause (retention); :class:`LedgerError` if the store cannot."""
+        ...
+
+    def run_index(self) -> RunIndex | None:
+        """Where reports read the run index, or ``None`` when this store keeps none."""
+        ...
+
+    def checkpoint(self) -> None:
+        """Write buffered changes to the store's files (a no-op where there is nothing to write)."""
+        ...
+
+    def limit_threads(self, threads: int) -> None:
+        """Cap the engine's own worker threads in this process (a no-op for a remote engine)."""
+        ...
 
     def close(self) -> None: ...
 

@@ -27,22 +27,6 @@ from costtrail.ledger.store import LedgerStore
 from costtrail.schema.problems import Problem, problems_from
 
 EVALS_TABLE = "eval_results"
-_DDL = f"""CREATE TABLE IF NOT EXISTS {EVALS_TABLE} (
-  result_id VARCHAR NOT NULL,
-  workflow VARCHAR NOT NULL,
-  model VARCHAR NOT NULL,
-  provider VARCHAR,
-  eval_set VARCHAR NOT NULL,
-  eval_date TIMESTAMP NOT NULL,
-  pass_rate DOUBLE,
-  score DOUBLE,
-  cases BIGINT,
-  avg_input_tokens DOUBLE,
-  avg_output_tokens DOUBLE,
-  avg_calls_per_run DOUBLE,
-  avg_tool_calls DOUBLE,
-  avg_retries DOUBLE
-)"""
 _FIELDS = (
     "workflow", "model", "provider", "eval_set", "eval_date", "pass_rate", "score", "cases",
     "avg_input_tokens", "avg_output_tokens", "avg_calls_per_run", "avg_tool_calls", "avg_retries",
@@ -111,16 +95,9 @@ def parse_eval_file(path: str | Path) -> tuple[list[EvalResult], list[Problem]]:
     return good, problems
 
 
-def _execute(store: LedgerStore, sql: str) -> None:
-    execute = getattr(store, "execute", None)
-    if execute is None:
-        raise TypeError(f"{type(store).__name__} has no execute(sql); the eval_results table needs it")
-    execute(sql)
-
-
 def import_evals(store: LedgerStore, results: Sequence[EvalResult]) -> tuple[int, int]:
     """Store results not stored before; returns (accepted, duplicates)."""
-    _execute(store, _DDL)
+    store.ensure_table(EVALS_TABLE)  # declared in ledger/tables.py
     if not results:
         return 0, 0
     lit = store.dialect.literal
@@ -141,8 +118,8 @@ def import_evals(store: LedgerStore, results: Sequence[EvalResult]) -> tuple[int
             row = r.model_dump()
             row["eval_date"] = datetime.combine(r.eval_date, datetime.min.time())
             values.append("(" + ", ".join([lit(rid), *(lit(row[f]) for f in _FIELDS)]) + ")")
-        _execute(
-            store, f"INSERT INTO {EVALS_TABLE} (result_id, {', '.join(_FIELDS)}) VALUES {', '.join(values)}"
+        store.execute(
+            f"INSERT INTO {EVALS_TABLE} (result_id, {', '.join(_FIELDS)}) VALUES {', '.join(values)}"
         )
     return len(fresh), len(results) - len(fresh)
 

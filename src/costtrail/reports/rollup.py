@@ -79,20 +79,12 @@ class ReportResult(list[dict[str, Any]]):
 
 def last_model_status_sql(dialect: Dialect) -> str:
     """The status of a run's last model event (by started_at), as an aggregate."""
-    if dialect.name == "clickhouse":
-        return f"argMaxIf(status, started_at, {MODEL_KINDS_SQL})"
-    return f"arg_max(status, started_at) FILTER (WHERE {MODEL_KINDS_SQL})"
+    return dialect.arg_max("status", "started_at", MODEL_KINDS_SQL)
 
 
 def last_model_at_sql(dialect: Dialect) -> str:
     """When a run's last model event started, as an aggregate (NULL or epoch when none)."""
-    if dialect.name == "clickhouse":
-        return f"maxIf(started_at, {MODEL_KINDS_SQL})"
-    return f"max(started_at) FILTER (WHERE {MODEL_KINDS_SQL})"
-
-
-def _arg_max(dialect: Dialect, value: str, by: str) -> str:
-    return f"argMax({value}, {by})" if dialect.name == "clickhouse" else f"arg_max({value}, {by})"
+    return dialect.max_where("started_at", MODEL_KINDS_SQL)
 
 
 def _run_outcome_cte(dialect: Dialect) -> str:
@@ -124,7 +116,8 @@ def run_status_ctes(dialect: Dialect, time_where: str, scope_where: str | None =
     events = dialect.final("events")
     scope = ""
     if scope_where and scope_where != time_where:
-        scope = f" AND run_id IN (SELECT run_id FROM {events} WHERE run_id IS NOT NULL AND {scope_where})"
+        runs = f"SELECT run_id FROM {events} WHERE run_id IS NOT NULL AND {scope_where}"
+        scope = f" AND {dialect.in_select('run_id', runs)}"
     return f"""run_last AS (
     SELECT run_id, {last_model_status_sql(dialect)} AS last_status
     FROM {events} WHERE run_id IS NOT NULL AND {time_where}{scope} GROUP BY run_id
@@ -291,7 +284,7 @@ def _run_plan(
     dialect = store.dialect
     # A distinct count of runs alone is staged on DuckDB only: ClickHouse's uniqExact
     # already counts 2.5M runs as fast as a second grouping stage would.
-    per_run = [m for m in sql_metrics if m.needs_runs or (m.per_run and dialect.name == "duckdb")]
+    per_run = [m for m in sql_metrics if m.needs_runs or (m.per_run and dialect.stage_run_counts)]
     if not per_run or any(m.combine is None for m in per_run):
         sql = _rollup_sql(dialect, dims, wanted, sql_metrics, where, time_where, limit, order_by)
         return store.query(sql)
@@ -384,7 +377,7 @@ def _staged_sql(
     # With no dimension besides the run, the first stage has one row per run: its last model
     # event is the run's, so status needs neither a regrouping nor a second pass (any store).
     per_run_rows = status and whole_runs and all(d.name == "run_id" for d in dims)
-    reuse = status and whole_runs and dialect.name == "duckdb" and not per_run_rows
+    reuse = status and whole_runs and dialect.status_from_first_stage and not per_run_rows
     first = [f"{d.sql} AS d{i}" for i, d in enumerate(dims)]
     first += [f"{d.sort_sql} AS _s{i}" for i, d in enumerate(dims) if d.sort_sql]
     first += ["run_id AS _run", *(f"{_spelled(dialect, sql)} AS {alias}" for sql, alias in parts.items())]
@@ -408,7 +401,7 @@ def _staged_sql(
         return head, _second_stage(dims, staged, parts)
     if reuse:
         runs = f"""run_last AS (
-    SELECT _run AS run_id, {_arg_max(dialect, "_ls", "_la")} AS last_status
+    SELECT _run AS run_id, {dialect.arg_max("_ls", "_la")} AS last_status
     FROM part WHERE _run IS NOT NULL GROUP BY _run
 ), {_run_status_tail(dialect)}"""
     else:

@@ -21,11 +21,11 @@ that on both stores.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from costtrail.ledger.run_index import RUN_INDEX_DIMS, RunIndex, single_sql
+from costtrail.ledger.run_index import RUN_INDEX_DIMS, single_sql
 from costtrail.ledger.store import LedgerStore
 from costtrail.reports.dimensions import Dimension, canonical_dimension
 from costtrail.reports.filters import FilterValue, TimeBound, filter_sql, utc_naive
@@ -47,8 +47,7 @@ def index_run_counts(
     ``where`` is the report's own WHERE clause (window and filters) for the
     undecided runs' events.
     """
-    finder: Callable[[], RunIndex | None] | None = getattr(store, "run_index", None)
-    index = finder() if finder is not None else None
+    index = store.run_index()
     if index is None:
         return None
     names = [d.name for d in dims]
@@ -66,12 +65,12 @@ def index_run_counts(
     touching: list[str] = []
     if lo is not None:
         first_full = lo.date() if lo.time() == time(0) else lo.date() + timedelta(days=1)
-        decided.append(f"day_lo >= {_day(dialect.literal(first_full), dialect.name)}")
-        touching.append(f"day_hi >= {_day(dialect.literal(lo.date()), dialect.name)}")
+        decided.append(f"day_lo >= {dialect.date_literal(first_full)}")
+        touching.append(f"day_hi >= {dialect.date_literal(lo.date())}")
     if hi is not None:
         # Days before the bound's own day are whole; the bound's day is cut (or excluded at midnight).
-        decided.append(f"day_lo < {_day(dialect.literal(hi.date()), dialect.name)}")
-        touching.append(f"day_lo <= {_day(dialect.literal(hi.date()), dialect.name)}")
+        decided.append(f"day_lo < {dialect.date_literal(hi.date())}")
+        touching.append(f"day_lo <= {dialect.date_literal(hi.date())}")
     matching = []
     for name, value in (filters or {}).items():
         column = canonical_dimension(name)
@@ -91,7 +90,7 @@ def index_run_counts(
     def from_events(runs: str) -> str:
         return (
             f"SELECT {', '.join([*ev_select, 'count(DISTINCT run_id) AS n'])} FROM {events} "
-            f"WHERE {where} AND run_id IN ({runs}){ev_group}"
+            f"WHERE {where} AND {dialect.in_select('run_id', runs)}{ev_group}"
         )
 
     counts: dict[GroupKey, int] = {}
@@ -103,7 +102,7 @@ def index_run_counts(
             counts[key] = counts.get(key, 0) + int(row["n"])
 
     undecided_runs = f"SELECT run_id FROM {index.relation} AS x WHERE {undecided}"
-    if dialect.name != "clickhouse":
+    if not index.read_once:
         # One round trip; DuckDB reads its index (or index + delta) twice at little cost.
         both = (
             f"SELECT * FROM ({from_index}) AS a UNION ALL SELECT * FROM ({from_events(undecided_runs)}) AS b"
@@ -127,10 +126,6 @@ def index_run_counts(
         runs = ", ".join(dialect.literal(i) for i in ids) if len(ids) <= _INLINE_RUNS else undecided_runs
         add(store.query(from_events(runs)))
     return counts
-
-
-def _day(literal: str, dialect_name: str) -> str:
-    return f"toDate({literal})" if dialect_name == "clickhouse" else f"CAST({literal} AS DATE)"
 
 
 def _plain(value: Any) -> Any:

@@ -63,12 +63,7 @@ def concurrent_reads(store: Any) -> bool:
     if isinstance(store, CountingStore) and not store.parallel:
         return False
     inner = store.inner if isinstance(store, CountingStore) else store
-    kind = type(inner).__name__
-    if kind == "DuckDBStore":
-        return True
-    # clickhouse-connect's HTTP client is safe across threads when it holds no session;
-    # the embedded chdb engine is not
-    return kind == "ClickHouseStore" and getattr(getattr(inner, "target", None), "engine", "chdb") == "server"
+    return isinstance(inner, LedgerStore) and inner.capabilities.concurrent_reads
 
 
 def together(store: Any, *work: Callable[[], Any]) -> list[Any]:
