@@ -84,6 +84,7 @@ COLUMNS: tuple[str, ...] = (
     "x_OutputTokens",
     "x_CacheReadTokens",
     "x_CacheWriteTokens",
+    "x_CacheWrite1hTokens",
     "x_Requests",
     "x_Events",
     "x_UnpricedEvents",
@@ -95,7 +96,14 @@ COLUMNS: tuple[str, ...] = (
 )
 _MONEY = ("BilledCost", "ContractedCost", "EffectiveCost", "ListCost", "ContractedUnitPrice", "ListUnitPrice")
 _QTY = ("ConsumedQuantity", "PricingQuantity", "x_SignalQuantity", "x_AllocationRatio")
-_INTS = ("x_InputTokens", "x_OutputTokens", "x_CacheReadTokens", "x_CacheWriteTokens", "x_Requests")
+_INTS = (
+    "x_InputTokens",
+    "x_OutputTokens",
+    "x_CacheReadTokens",
+    "x_CacheWriteTokens",
+    "x_CacheWrite1hTokens",
+    "x_Requests",
+)
 _INTS2 = ("x_Events", "x_UnpricedEvents")
 _TIMES = ("BillingPeriodEnd", "BillingPeriodStart", "ChargePeriodEnd", "ChargePeriodStart")
 
@@ -121,6 +129,7 @@ def _telemetry_rows(store: LedgerStore, period: Period) -> Iterable[dict[str, An
         "sum(CASE WHEN unpriced THEN 0 ELSE coalesce(cost_usd, 0) END) AS cost, "
         "sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens, "
         "sum(cache_read_tokens) AS cache_read_tokens, sum(cache_write_tokens) AS cache_write_tokens, "
+        "sum(cache_write_1h_tokens) AS cache_write_1h_tokens, "
         "sum(request_count) AS requests, count(*) AS events, "
         "sum(CASE WHEN unpriced THEN 1 ELSE 0 END) AS unpriced "
         f"FROM {d.final('events')} WHERE {period.where('started_at', d.literal)} "
@@ -174,6 +183,7 @@ def _telemetry_rows(store: LedgerStore, period: Period) -> Iterable[dict[str, An
             "x_OutputTokens": int(r["output_tokens"] or 0),
             "x_CacheReadTokens": int(r["cache_read_tokens"] or 0),
             "x_CacheWriteTokens": int(r["cache_write_tokens"] or 0),
+            "x_CacheWrite1hTokens": int(r["cache_write_1h_tokens"] or 0),
             "x_Requests": int(r["requests"] or 0),
             "x_Events": int(r["events"] or 0),
             "x_UnpricedEvents": int(r["unpriced"] or 0),

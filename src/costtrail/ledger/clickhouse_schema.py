@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from costtrail.ledger.columns import (
+    ADDED_COLUMNS,
     AMOUNT_PRECISION,
     AMOUNT_SCALE,
     COST_PRECISION,
@@ -234,6 +235,21 @@ def create_table(table: str, options: DDLOptions) -> list[str]:
         f"SETTINGS {', '.join(TABLE_SETTINGS)}"
     ]
     return statements + distributed_table(table, options, layout.shard_key)
+
+
+def add_column_statements(options: DDLOptions) -> list[str]:
+    """ALTERs adding :data:`ADDED_COLUMNS` to tables created before them (local and Distributed)."""
+    db = quote_ident(options.database)
+    statements = []
+    for table, added in ADDED_COLUMNS.items():
+        targets = [local_name(table, options), table] if options.cluster else [table]
+        for target in targets:
+            for column, after in added:
+                statements.append(
+                    f"ALTER TABLE {db}.{target}{options.on_cluster} ADD COLUMN IF NOT EXISTS "
+                    f"{column.name} {column_type(column)} DEFAULT 0 AFTER {after}"
+                )
+    return statements
 
 
 def run_index_statements(options: DDLOptions) -> list[str]:

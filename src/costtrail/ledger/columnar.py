@@ -197,7 +197,8 @@ def _defaults(name: str, n: int, now: datetime) -> list[Any]:
 
 
 def _envelope_rules(columns: dict[str, list[Any]], n: int) -> set[int]:
-    """Event's own validators, on columns: bounded attributes and money, times in order, model present.
+    """Event's own validators, on columns: bounded attributes and money, times in order, model present,
+    one-hour cache writes within all cache writes.
 
     Returns the rows that break a rule (the model then explains them).
     """
@@ -213,6 +214,7 @@ def _envelope_rules(columns: dict[str, list[Any]], n: int) -> set[int]:
     columns["compute_seconds"] = _bounded(columns["compute_seconds"], QUANTITY, bad, money=False)
     started, ended, latency = columns["started_at"], columns["ended_at"], columns["latency_ms"]
     kinds, models = columns["kind"], columns["model"]
+    writes, writes_1h = columns["cache_write_tokens"], columns["cache_write_1h_tokens"]
     cost, source = columns["cost_usd"], columns["cost_source"]
     for i in range(n):
         end = ended[i]
@@ -223,6 +225,8 @@ def _envelope_rules(columns: dict[str, list[Any]], n: int) -> set[int]:
             elif latency[i] is None:
                 latency[i] = (_utc(end) - start).total_seconds() * 1000.0
         if kinds[i] in _NEEDS_MODEL and not models[i]:
+            bad.add(i)
+        if writes_1h[i] > writes[i]:
             bad.add(i)
         if cost[i] is not None and source[i] is None:
             source[i] = CostSource.REPORTED.value

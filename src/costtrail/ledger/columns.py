@@ -67,6 +67,7 @@ EVENT_COLUMNS: tuple[Column, ...] = (
     Column("output_tokens", "int", nullable=False),
     Column("cache_read_tokens", "int", nullable=False),
     Column("cache_write_tokens", "int", nullable=False),
+    Column("cache_write_1h_tokens", "int", nullable=False),  # added by migration 4 (ADDED_COLUMNS)
     Column("reasoning_tokens", "int", nullable=False),
     Column("input_audio_tokens", "int", nullable=False),
     Column("output_audio_tokens", "int", nullable=False),
@@ -145,6 +146,12 @@ COST_LINE_COLUMNS: tuple[Column, ...] = (
     _s("confidence"),
     _s("allocation_period"),
 )
+
+# Columns added after a table's first release: stores add them to a table created before (with 0
+# in the rows already there), each after the column named with it.
+ADDED_COLUMNS: dict[str, tuple[tuple[Column, str], ...]] = {
+    "events": ((Column("cache_write_1h_tokens", "int", nullable=False), "cache_write_tokens"),),
+}
 
 TABLES: dict[str, tuple[Column, ...]] = {
     "events": EVENT_COLUMNS,

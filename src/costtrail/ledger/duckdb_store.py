@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from costtrail.ledger.columns import (
+    ADDED_COLUMNS,
     AMOUNT_PRECISION,
     AMOUNT_SCALE,
     COST_PRECISION,
@@ -176,6 +177,12 @@ class DuckDBStore:
         if not read_only:
             for table, columns in TABLES.items():
                 self._conn.execute(_ddl(table, columns))
+            for table, added in ADDED_COLUMNS.items():  # a ledger file written before they existed
+                for column, _after in added:
+                    kind = _TYPES[column.kind]
+                    self._conn.execute(
+                        f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column.name} {kind} DEFAULT 0"
+                    )
             self._open_run_index()
         self._has_run_index = self._has_table(RUN_INDEX_DELTA)
         if self._has_run_index:

@@ -15,6 +15,7 @@ from typing import Protocol
 
 from costtrail.ledger.clickhouse_schema import (
     DDLOptions,
+    add_column_statements,
     create_spec_table,
     create_table,
     engine_clause,
@@ -63,6 +64,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "events, outcomes and cost_lines tables", _v1_tables),
     Migration(2, "run index (one row per run) filled by a materialized view", run_index_statements),
     Migration(3, "alerts, eval_results and content tables", _v3_registry_tables),
+    Migration(4, "events.cache_write_1h_tokens (one-hour cache writes)", add_column_statements),
 )
 
 

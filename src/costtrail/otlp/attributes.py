@@ -42,6 +42,10 @@ SPAN_ATTRIBUTES: Final[dict[str, tuple[str, ...]]] = {
         "gen_ai.usage.cache_creation_input_tokens",
         "llm.token_count.prompt_details.cache_write",
     ),
+    "cache_write_1h_tokens": (
+        "gen_ai.usage.cache_creation.ephemeral_1h_input_tokens",
+        "gen_ai.usage.cache_write_1h.input_tokens",
+    ),
     "reasoning_tokens": (
         "gen_ai.usage.reasoning.output_tokens",
         "gen_ai.usage.reasoning_tokens",

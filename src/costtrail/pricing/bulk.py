@@ -36,6 +36,7 @@ _COUNT_COLUMNS = (
     "input_audio_tokens",
     "output_audio_tokens",
     "reasoning_tokens",
+    "cache_write_1h_tokens",
     "request_count",
     "query_count",
 )

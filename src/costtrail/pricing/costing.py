@@ -35,6 +35,7 @@ def usage_values(
     input_audio_tokens: int,
     output_audio_tokens: int,
     reasoning_tokens: int,
+    cache_write_1h_tokens: int,
     request_count: int,
     query_count: int,
 ) -> tuple[int, ...]:
@@ -47,6 +48,7 @@ def usage_values(
         input_audio_tokens,
         output_audio_tokens,
         reasoning_tokens,
+        cache_write_1h_tokens,
         request_count,
         query_count if query_count > 0 else 1,
     )

@@ -31,6 +31,7 @@ EVENT_USAGE_KEYS: dict[str, str] = {
     "input_audio_tokens": "input_audio_tokens",
     "output_audio_tokens": "output_audio_tokens",
     "reasoning_tokens": "output_reasoning_tokens",
+    "cache_write_1h_tokens": "cache_write_1h_tokens",
 }
 
 # The columns of an effective-price vector: the event's usage fields, then the

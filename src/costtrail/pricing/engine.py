@@ -69,6 +69,7 @@ class Pricer:
             event.input_audio_tokens,
             event.output_audio_tokens,
             event.reasoning_tokens,
+            event.cache_write_1h_tokens,
             event.request_count,
             event.query_count,
         )

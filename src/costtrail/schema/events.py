@@ -69,6 +69,7 @@ TOKEN_FIELDS: tuple[str, ...] = (
     "output_tokens",
     "cache_read_tokens",
     "cache_write_tokens",
+    "cache_write_1h_tokens",
     "reasoning_tokens",
     "input_audio_tokens",
     "output_audio_tokens",
@@ -103,6 +104,11 @@ DIMENSIONS: tuple[str, ...] = (
     "namespace",
     "workload",
     "gpu_type",
+)
+
+CACHE_1H_MESSAGE = (
+    "cache_write_1h_tokens ({}) is more than cache_write_tokens ({}): one-hour cache writes are a part "
+    "of all cache writes, so send cache_write_tokens as the total (5-minute plus 1-hour writes)"
 )
 
 MAX_STRING = 512
@@ -244,6 +250,8 @@ class Event(BaseModel):
             raise ValueError(
                 f"model is required on a '{self.kind}' event: send the model name the provider returned"
             )
+        if self.cache_write_1h_tokens > self.cache_write_tokens:
+            raise ValueError(CACHE_1H_MESSAGE.format(self.cache_write_1h_tokens, self.cache_write_tokens))
         if self.latency_ms is None and self.ended_at is not None:
             self.latency_ms = (self.ended_at - self.started_at).total_seconds() * 1000.0
         if self.cost_usd is not None and self.cost_source is None:

@@ -51,6 +51,11 @@ the text in ``messages``/``input``/``prompt``/``system``/``instructions``/``tool
 ``x-fake-stream-error-after: N`` in a stream, send an error event after N text deltas and stop
 ``x-fake-cut-body: N``          a JSON answer's first N bytes only, then the connection is dropped
                                 (its ``content-length`` promised the whole body)
+``x-fake-cache-write-1h-tokens: N`` the part of the cache writes made with a one-hour TTL (Anthropic
+                                ``cache_creation.ephemeral_1h_input_tokens``; the rest are 5-minute)
+``x-fake-service-tier: NAME``   the tier answered (OpenAI ``service_tier``; Anthropic ``usage.service_tier``)
+``x-fake-replay: NAME``         answer with the recording registered as ``fake.replay(NAME, ...)``, byte
+                                for byte (an SSE recording one event a chunk): real-shaped corpus bodies
 ==============================  =====================================================================
 
 Every response carries realistic ids (``chatcmpl-``, ``resp_``, ``msg_01``, ``call_``, ``toolu_01``)
@@ -64,7 +69,7 @@ from __future__ import annotations
 
 from types import TracebackType
 
-from costtrail.demo.fake_provider.app import RecordedRequest, RequestLog, create_app
+from costtrail.demo.fake_provider.app import RecordedRequest, Replay, RequestLog, create_app
 from costtrail.demo.fake_provider.knobs import Knobs, estimate_input_tokens, knobs_from_request
 from costtrail.demo.fake_provider.server import ServerThread
 
@@ -74,7 +79,8 @@ class FakeProvider:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.requests = RequestLog()
-        self.app = create_app(self.requests)
+        self.replays: dict[str, Replay] = {}
+        self.app = create_app(self.requests, self.replays)
         self.server = ServerThread(self.app, host, port)
 
     @property
@@ -86,6 +92,10 @@ class FakeProvider:
     def openai_base_url(self) -> str:
         """``http://127.0.0.1:PORT/v1``: the OpenAI SDK's ``base_url``."""
         return self.server.base_url + "/v1"
+
+    def replay(self, name: str, path: str, body: bytes, *, status: int = 200, content_type: str) -> None:
+        """Serve ``body`` as the answer to requests to ``path`` that carry ``x-fake-replay: NAME``."""
+        self.replays[name] = Replay(path, status, content_type, body)
 
     def start(self) -> FakeProvider:
         self.server.start()
@@ -107,6 +117,7 @@ __all__ = [
     "FakeProvider",
     "Knobs",
     "RecordedRequest",
+    "Replay",
     "RequestLog",
     "ServerThread",
     "create_app",

@@ -39,9 +39,12 @@ def usage(k: Knobs, *, output_tokens: int | None = None) -> dict[str, Any]:
         "input_tokens": k.uncached_input_tokens,
         "cache_creation_input_tokens": k.cache_write_tokens,
         "cache_read_input_tokens": k.cached_tokens,
-        "cache_creation": {"ephemeral_5m_input_tokens": k.cache_write_tokens, "ephemeral_1h_input_tokens": 0},
+        "cache_creation": {
+            "ephemeral_5m_input_tokens": k.cache_write_tokens - k.cache_write_1h_tokens,
+            "ephemeral_1h_input_tokens": k.cache_write_1h_tokens,
+        },
         "output_tokens": k.output_tokens if output_tokens is None else output_tokens,
-        "service_tier": "standard",
+        "service_tier": k.service_tier or "standard",
     }
     if k.reasoning_tokens:
         out["output_tokens_details"] = {"thinking_tokens": k.reasoning_tokens}

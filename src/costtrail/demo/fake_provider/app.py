@@ -19,6 +19,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from costtrail.demo.fake_provider import anthropic_wire, openai_wire
 from costtrail.demo.fake_provider.knobs import KnobError, Knobs, hex_id, knobs_from_request, random_id
+from costtrail.wire import flavor_for_path
+from costtrail.wire.sse import SseSplitter
 
 _SECRET_HEADERS = frozenset({"authorization", "x-api-key", "api-key"})
 
@@ -83,6 +85,24 @@ class _CutResponse(Response):
         # Returning without the rest: the server drops the connection, as a failing provider does.
 
 
+@dataclass(frozen=True)
+class Replay:
+    """A recorded answer, served byte for byte to requests with ``x-fake-replay: NAME``.
+
+    ``path`` is the route it answers (a request to a route of another wire
+    flavor is refused); a streamed answer goes out one SSE event a chunk.
+    """
+
+    path: str
+    status: int
+    content_type: str
+    body: bytes
+
+    def events(self) -> list[bytes]:
+        splitter = SseSplitter()
+        return [e.raw for e in (*splitter.feed(self.body), *splitter.close())]
+
+
 def _openai_headers(started: float) -> dict[str, str]:
     return {
         "x-request-id": hex_id("req_"),
@@ -127,8 +147,10 @@ class _Endpoint:
         build: Builder,
         stream: Streamer | None,
         adjust: Adjuster | None = None,
+        replays: dict[str, Replay] | None = None,
     ) -> None:
         self.log, self.anthropic, self.build, self.stream, self.adjust = log, anthropic, build, stream, adjust
+        self.replays = replays if replays is not None else {}
 
     def _error(self, status: int, message: str, headers: dict[str, str]) -> JSONResponse:
         if self.anthropic:
@@ -152,6 +174,8 @@ class _Endpoint:
         self.log.add(RecordedRequest(request.url.path, kept, body, len(raw)))
         if not (lowered.get("authorization") or lowered.get("x-api-key")):
             return self._error(401, "No API key provided.", headers)
+        if "x-fake-replay" in lowered:
+            return self._replay(lowered["x-fake-replay"], request.url.path, headers)
         if not body.get("model"):
             return self._error(400, "you must provide a model parameter", headers)
         if self.anthropic and not isinstance(body.get("max_tokens"), int):
@@ -172,6 +196,23 @@ class _Endpoint:
                 knobs.error_status, f"fake provider: forced HTTP {knobs.error_status}", headers
             )
         return self._respond(knobs, body, headers)
+
+    def _replay(self, name: str, path: str, headers: dict[str, str]) -> Response:
+        replay = self.replays.get(name)
+        if replay is None:
+            return self._error(400, f"x-fake-replay: no replay named {name!r} (FakeProvider.replay)", headers)
+        if flavor_for_path(replay.path) != flavor_for_path(path):
+            return self._error(400, f"x-fake-replay: {name!r} answers {replay.path}, not {path}", headers)
+        if replay.content_type.startswith("text/event-stream"):
+            return StreamingResponse(
+                _aiter(iter(replay.events())),
+                status_code=replay.status,
+                media_type="text/event-stream; charset=utf-8",
+                headers={**headers, "cache-control": "no-cache"},
+            )
+        return Response(
+            replay.body, status_code=replay.status, media_type=replay.content_type, headers=headers
+        )
 
     def _respond(self, knobs: Knobs, body: dict[str, Any], headers: dict[str, str]) -> Response:
         if body.get("stream") and self.stream is not None:
@@ -197,12 +238,13 @@ def _embedding_knobs(knobs: Knobs, body: dict[str, Any], headers: dict[str, str]
     return replace(knobs, input_tokens=tokens, output_tokens=0, reasoning_tokens=0, tool_calls=0)
 
 
-def create_app(log: RequestLog | None = None) -> Starlette:
-    """The fake provider's ASGI app; ``log`` collects the requests it receives."""
+def create_app(log: RequestLog | None = None, replays: dict[str, Replay] | None = None) -> Starlette:
+    """The fake provider's ASGI app; ``log`` collects the requests it receives, ``replays`` its recordings."""
     log = log if log is not None else RequestLog()
+    replays = replays if replays is not None else {}
 
     def ep(build: Builder, stream: Streamer | None, *, anthropic: bool = False) -> Handler:
-        return _Endpoint(log, anthropic=anthropic, build=build, stream=stream).handle
+        return _Endpoint(log, anthropic=anthropic, build=build, stream=stream, replays=replays).handle
 
     routes = [
         Route(
@@ -212,7 +254,9 @@ def create_app(log: RequestLog | None = None) -> Starlette:
         Route("/v1/completions", ep(openai_wire.completion, openai_wire.completion_stream), methods=["POST"]),
         Route(
             "/v1/embeddings",
-            _Endpoint(log, anthropic=False, build=_embeddings, stream=None, adjust=_embedding_knobs).handle,
+            _Endpoint(
+                log, anthropic=False, build=_embeddings, stream=None, adjust=_embedding_knobs, replays=replays
+            ).handle,
             methods=["POST"],
         ),
         Route(

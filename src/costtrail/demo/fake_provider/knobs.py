@@ -41,6 +41,7 @@ class Knobs:
     output_tokens: int
     cached_tokens: int = 0
     cache_write_tokens: int = 0
+    cache_write_1h_tokens: int = 0  # the part of cache_write_tokens written with a one-hour TTL
     reasoning_tokens: int = 0
     tool_calls: int = 0
     tool_name: str = "lookup"
@@ -49,6 +50,7 @@ class Knobs:
     retry_after_ms: int = 5
     stream_error_after: int | None = None
     cut_body: int | None = None
+    service_tier: str | None = None  # the tier answered (OpenAI top level, Anthropic usage.service_tier)
 
     @property
     def visible_output_tokens(self) -> int:
@@ -122,7 +124,8 @@ def knobs_from_request(body: Mapping[str, Any], headers: Mapping[str, str]) -> K
     if input_tokens is None:
         input_tokens = estimate_input_tokens(body)
     cached = _int_header(headers, "x-fake-cached-tokens") or 0
-    cache_write = _int_header(headers, "x-fake-cache-write-tokens") or 0
+    cache_write_1h = _int_header(headers, "x-fake-cache-write-1h-tokens") or 0
+    cache_write = max(_int_header(headers, "x-fake-cache-write-tokens") or 0, cache_write_1h)
     if cached + cache_write > input_tokens:
         input_tokens = cached + cache_write + 1
     reasoning = _int_header(headers, "x-fake-reasoning-tokens") or 0
@@ -141,6 +144,7 @@ def knobs_from_request(body: Mapping[str, Any], headers: Mapping[str, str]) -> K
         output_tokens=output_tokens,
         cached_tokens=cached,
         cache_write_tokens=cache_write,
+        cache_write_1h_tokens=cache_write_1h,
         reasoning_tokens=reasoning,
         tool_calls=_int_header(headers, "x-fake-tool-calls") or 0,
         tool_name=first_tool_name(body),
@@ -149,6 +153,7 @@ def knobs_from_request(body: Mapping[str, Any], headers: Mapping[str, str]) -> K
         retry_after_ms=_int_header(headers, "x-fake-retry-after-ms") or 5,
         stream_error_after=_int_header(headers, "x-fake-stream-error-after"),
         cut_body=_int_header(headers, "x-fake-cut-body"),
+        service_tier=headers.get("x-fake-service-tier") or None,
     )
 
 

@@ -94,7 +94,7 @@ def chat_completion(k: Knobs, body: dict[str, Any]) -> dict[str, Any]:
             {"index": 0, "message": message, "logprobs": None, "finish_reason": _finish_reason(k, body)}
         ],
         "usage": chat_usage(k),
-        "service_tier": "default",
+        "service_tier": k.service_tier or "default",
         "system_fingerprint": FINGERPRINT,
     }
 
@@ -106,7 +106,7 @@ def chat_stream(k: Knobs, body: dict[str, Any]) -> Iterator[bytes]:
         "object": "chat.completion.chunk",
         "created": int(time.time()),
         "model": k.model,
-        "service_tier": "default",
+        "service_tier": k.service_tier or "default",
         "system_fingerprint": FINGERPRINT,
     }
 
@@ -227,7 +227,7 @@ def response_object(
         "parallel_tool_calls": True,
         "previous_response_id": body.get("previous_response_id"),
         "reasoning": {"effort": None, "summary": None},
-        "service_tier": "default",
+        "service_tier": k.service_tier or "default",
         "store": True,
         "temperature": 1.0,
         "text": {"format": {"type": "text"}},
