@@ -12,7 +12,7 @@ import pytest
 from costtrail.auth import KeyRing
 from costtrail.controls.gate import RequestGate
 from costtrail.demo.fake_provider import FakeProvider, ServerThread
-from costtrail.gateway import GatewayConfig, create_gateway_app
+from costtrail.gateway import Gateway, GatewayConfig, create_gateway_app
 from costtrail.gateway.serving import server_options
 from costtrail.ledger.duckdb_store import DuckDBStore
 from costtrail.pricing import Pricer
@@ -29,6 +29,7 @@ class Rig:
     url: str
     store: DuckDBStore
     sink: QueuedSink
+    app: Gateway
     clients: list[Any] = field(default_factory=list)
 
     def closing(self, client: C) -> C:
@@ -88,7 +89,7 @@ def make_rig(fake: FakeProvider) -> Iterator[MakeRig]:
         # Served as `costtrail gateway` serves it: uvloop + httptools, coalesced writes.
         server = ServerThread(app, server_header=False, date_header=False, **server_options()).start()
         opened.append((server, sink, store))
-        rig = Rig(fake, server.base_url, store, sink)
+        rig = Rig(fake, server.base_url, store, sink, app)
         rigs.append(rig)
         return rig
 

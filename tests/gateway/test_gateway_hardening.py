@@ -184,6 +184,23 @@ def test_an_upstream_that_cuts_the_body_is_a_502_and_is_recorded(make_rig: MakeR
     assert controls.budgets.status()[0].reserved == 0
 
 
+def test_a_body_nested_too_deeply_is_refused_not_forwarded_blind(make_rig: MakeRig) -> None:
+    rig = make_rig()
+    deep = '{"model": "gpt-4o-mini", "metadata": ' + '{"a": ' * 5000 + "1" + "}" * 5000 + "}"
+    parts = urlsplit(rig.url)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=30)
+    try:
+        conn.request(
+            "POST", "/v1/chat/completions", body=deep.encode(), headers={"authorization": "Bearer x"}
+        )
+        response = conn.getresponse()
+        body = json.loads(response.read())
+    finally:
+        conn.close()
+    assert response.status == 400 and body["error"]["code"] == "body_too_deep"  # edad9f8: 500
+    assert list(rig.fake.requests.lines) == []
+
+
 # -- finding 10: usage the ledger cannot hold is stored unpriced, never lost ------------------
 
 

@@ -12,6 +12,7 @@ a budget should stop a call that could overrun it (docs/controls.md).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping
 from decimal import Decimal
@@ -23,6 +24,7 @@ from costtrail.schema import Event
 DEFAULT_OUTPUT_TOKENS = 4096
 _TEXT_FIELDS = ("messages", "input", "prompt", "system", "instructions", "tools")
 _OUTPUT_CAPS = ("max_completion_tokens", "max_output_tokens", "max_tokens")
+_MAX_CAP = 10**12  # no call writes more (recording.MAX_CALL_TOKENS); keeps the estimate storable
 
 
 def _chars(value: Any) -> int:
@@ -37,17 +39,24 @@ def _chars(value: Any) -> int:
 
 def output_limit(pricer: Pricer, provider: str, model: str, input_tokens: int) -> int | None:
     """The most output tokens ``model`` can write after ``input_tokens``, when known."""
+    card_limit, window = _model_limits(pricer, provider, model)
+    if card_limit is not None:
+        return card_limit
+    return None if window is None else max(1, window - input_tokens)
+
+
+@functools.lru_cache(maxsize=4096)
+def _model_limits(pricer: Pricer, provider: str, model: str) -> tuple[int | None, int | None]:
+    """(the rate card's max_output_tokens, genai-prices' context window) of a model (cached)."""
     card = pricer.rate_card
     for entry in card.models if card else ():
         if entry.max_output_tokens is not None and entry.selects(provider, model, None):
-            return entry.max_output_tokens
+            return entry.max_output_tokens, None
     try:
         _, info = pricer.resolver.snapshot.find_provider_model(model, None, provider, None)
     except LookupError:
-        return None
-    if info.context_window is None:
-        return None
-    return max(1, info.context_window - input_tokens)
+        return None, None
+    return None, info.context_window
 
 
 def estimate_tokens(
@@ -61,11 +70,12 @@ def estimate_tokens(
     input_tokens = max(1, math.ceil(sum(_chars(body.get(f)) for f in _TEXT_FIELDS) / 4))
     if embedding:
         return input_tokens, 0
+    known = limit(input_tokens)
     for cap in _OUTPUT_CAPS:
         value = body.get(cap)
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            return input_tokens, value
-    known = limit(input_tokens)
+            # A cap past the model's limit (or past any call's) bounds nothing the model can write.
+            return input_tokens, min(value, known if known is not None else _MAX_CAP)
     return input_tokens, known if known is not None else default_output_tokens
 
 

@@ -470,6 +470,11 @@ def _decoded(raw: bytes, encoding: str | None) -> bytes:
 def _json_object(body: bytes) -> dict[str, Any]:
     try:
         data = json.loads(body) if body else {}
+    except RecursionError:
+        # Unreadable here means unpriced and unattributed: refused rather than forwarded blind.
+        raise GatewayError(
+            400, "costtrail gateway: the JSON body is nested too deeply to read: flatten it", "body_too_deep"
+        ) from None
     except ValueError:
         return {}  # forwarded untouched: the provider answers with its own 400
     return data if isinstance(data, dict) else {}

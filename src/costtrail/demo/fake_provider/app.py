@@ -166,8 +166,9 @@ class _Endpoint:
         lowered = {k.lower(): v for k, v in request.headers.items()}
         try:
             body = json.loads(raw or b"{}")
-        except json.JSONDecodeError as exc:
-            return self._error(400, f"We could not parse the JSON body of your request: {exc.msg}", headers)
+        except ValueError as exc:  # not JSON, or not UTF-8 at all
+            reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
+            return self._error(400, f"We could not parse the JSON body of your request: {reason}", headers)
         if not isinstance(body, dict):
             return self._error(400, "The request body must be a JSON object.", headers)
         kept = {k: v for k, v in lowered.items() if k not in _SECRET_HEADERS}
