@@ -1,4 +1,4 @@
-"""How commands print: a Rich table for people, JSON or CSV for machines."""
+"""How commands print: a Rich table (or Markdown) for people, JSON or CSV for machines."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ class Format(StrEnum):
     table = "table"
     json = "json"
     csv = "csv"
+    markdown = "markdown"
 
 
 def _json_default(value: Any) -> Any:
@@ -77,6 +78,46 @@ def money(value: Decimal | None) -> str:
     return format_usd(value)
 
 
+# Short table headers for people (JSON, CSV and --columns keep the full names).
+HEADERS = {
+    "total_cost": "cost",
+    "avg_cost_per_run": "per run",
+    "cost_per_successful_run": "per success",
+    "successful_runs": "ok runs",
+    "success_rate": "success",
+    "avg_latency_ms": "avg ms",
+    "p95_latency_ms": "p95 ms",
+    "latency_ms": "ms",
+    "retry_rate": "retry",
+    "retry_count": "retry",
+    "failure_rate": "failed",
+    "unpriced_events": "unpriced",
+    "model_calls": "calls",
+    "total_input_tokens": "in tok",
+    "total_output_tokens": "out tok",
+    "total_cache_read_tokens": "cached tok",
+    "input_tokens": "in tok",
+    "output_tokens": "out tok",
+    "avg_input_tokens": "avg in",
+    "avg_output_tokens": "avg out",
+    "avg_cost_per_event": "per call",
+    "workflows_touched": "workflows",
+    "customer_id": "customer",
+    "tenant_id": "tenant",
+    "tool_name": "tool",
+    "run_id": "run",
+    "succeeded": "ok",
+    "started_at": "started",
+    "cumulative_cost": "so far",
+    "cost_usd": "cost",
+    "provider_account": "account",
+}
+
+
+def header(column: str) -> str:
+    return HEADERS.get(column, column.replace("_", " "))
+
+
 def print_rows(
     rows: Sequence[dict[str, Any]],
     fmt: Format,
@@ -84,9 +125,19 @@ def print_rows(
     title: str | None = None,
     console: Console | None = None,
     columns: Sequence[str] | None = None,
+    chosen: Sequence[str] | None = None,
+    keep: int = 1,
 ) -> None:
+    """Rows as a table, JSON, CSV or Markdown.
+
+    ``columns`` are all the columns in order; ``chosen`` (a command's ``--columns``) picks some. A
+    table shows as many of ``columns`` as fit the terminal (80 when piped), the first ``keep`` always,
+    and says which it left out; a cell is never cut: identifiers stay whole.
+    """
     console = console or Console()
     cols = list(columns or (rows[0].keys() if rows else []))
+    if chosen:
+        cols = pick_columns(cols, chosen)
     if fmt is Format.json:
         print(to_json([{c: r.get(c) for c in cols} for r in rows]))
         return
@@ -98,13 +149,79 @@ def print_rows(
             writer.writerow([_json_default(r.get(c)) if r.get(c) is not None else "" for c in cols])
         print(buf.getvalue(), end="")
         return
+    cells = [[fmt_cell(r.get(c), c) for c in cols] for r in rows]
+    if fmt is Format.markdown:
+        print(markdown_table(cols, cells, title))
+        return
+    shown = list(range(len(cols))) if chosen else fitting(cols, cells, console.width, keep)
     table = Table(title=title, show_lines=False, header_style="bold")
-    for c in cols:
-        table.add_column(c, justify="right" if rows and _numeric(rows[0].get(c)) else "left")
-    for r in rows:
-        table.add_row(*(fmt_cell(r.get(c), c) for c in cols))
+    for i in shown:
+        right = any(
+            _numeric(r.get(cols[i])) or _numeric_text(row[i]) for r, row in zip(rows, cells, strict=True)
+        )
+        table.add_column(
+            header(cols[i]),
+            justify="right" if right else "left",
+            overflow="fold",
+            no_wrap=not _wraps(cells, i),
+        )
+    for row in cells:
+        table.add_row(*(row[i] for i in shown))
     console.print(table)
+    left_out = [cols[i] for i in range(len(cols)) if i not in shown]
+    if left_out:
+        console.print(f"not shown: {', '.join(left_out)} (--columns to choose, or --format csv)", style="dim")
+
+
+def pick_columns(columns: Sequence[str], chosen: Sequence[str]) -> list[str]:
+    """``--columns a,b`` (or ``all``) among ``columns``; an unknown name is an error naming the choices."""
+    if list(chosen) == ["all"]:
+        return list(columns)
+    unknown = [c for c in chosen if c not in columns]
+    if unknown:
+        raise ValueError(
+            f"--columns: no column {', '.join(unknown)}; choose from {', '.join(columns)} or all"
+        )
+    return list(chosen)
+
+
+def _wraps(cells: Sequence[Sequence[str]], i: int) -> bool:
+    """A column whose cells have spaces (times, messages) may wrap; one of single words never does."""
+    return any(" " in row[i] for row in cells)
+
+
+def _width(name: str, cells: Sequence[Sequence[str]], i: int) -> int:
+    """The narrowest the column can be with every cell whole (a word never broken)."""
+    texts = [header(name), *(row[i] for row in cells)]
+    if _wraps(cells, i):
+        return max(len(word) for text in texts for word in text.split() or [""])
+    return max(len(text) for text in texts)
+
+
+def fitting(columns: Sequence[str], cells: Sequence[Sequence[str]], width: int, keep: int) -> list[int]:
+    """The columns, in order, that fit ``width`` with every cell whole (the first ``keep`` always)."""
+    used = 1  # the table's left border; each column adds its padding (2) and its right border (1)
+    shown: list[int] = []
+    for i, name in enumerate(columns):
+        need = _width(name, cells, i) + 3
+        if i < keep or used + need <= width:
+            shown.append(i)
+            used += need
+    return shown
+
+
+def markdown_table(columns: Sequence[str], cells: Sequence[Sequence[str]], title: str | None = None) -> str:
+    def line(values: Sequence[str]) -> str:
+        return "| " + " | ".join(v.replace("|", "\\|") for v in values) + " |"
+
+    out = [f"**{title}**", ""] if title else []
+    out += [line(columns), "|" + "|".join("---" for _ in columns) + "|", *(line(row) for row in cells)]
+    return "\n".join(out)
 
 
 def _numeric(v: Any) -> bool:
     return isinstance(v, int | float | Decimal) and not isinstance(v, bool)
+
+
+def _numeric_text(text: str) -> bool:
+    return text.startswith(("$", "-$")) or (text.endswith("%") and text[:1] in "-0123456789")

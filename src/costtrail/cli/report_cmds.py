@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
@@ -12,7 +12,7 @@ from typing import Any, NoReturn
 import typer
 from rich.console import Console
 
-from costtrail.cli.output import Format, money, print_rows, to_json
+from costtrail.cli.output import Format, money, pick_columns, print_rows, to_json
 from costtrail.ledger import LedgerError, LedgerStore, open_store
 from costtrail.reports import (
     DEFAULT_METRICS,
@@ -110,17 +110,58 @@ def display_rows(result: ReportResult) -> list[dict[str, Any]]:
     return rows
 
 
-def emit(result: ReportResult, fmt: Format, title: str, console: Console | None = None) -> None:
+def emit(
+    result: ReportResult,
+    fmt: Format,
+    title: str,
+    console: Console | None = None,
+    *,
+    columns: str | None = None,
+    order: Sequence[str] | None = None,
+) -> None:
+    """A report for people (table, Markdown: money and ratios formatted) or machines (JSON, CSV).
+
+    ``columns`` is the ``--columns`` option (names, comma-separated, or ``all``); ``order`` puts
+    those columns first in a table, so the ones that matter most are the last to be left out.
+    """
+    chosen = _chosen(result.columns, columns)
     if fmt is Format.json:
-        print(to_json(result.as_dict()))
+        data = result.as_dict()
+        if chosen:
+            data["rows"] = [{c: r.get(c) for c in chosen} for r in data["rows"]]
+        print(to_json(data))
         return
     if fmt is Format.csv:
-        print_rows(result, fmt, columns=result.columns)
+        print_rows(result, fmt, columns=result.columns, chosen=chosen)
         typer.echo(unpriced_text(result.unpriced), err=True)
         return
     console = console or Console()
-    print_rows(display_rows(result), fmt, title=title, columns=result.columns, console=console)
+    # what a table leaves out when it must: tokens and latency before money and rates
+    rank = {"usd": 0, "ratio": 1, "count": 2, "bool": 2, "text": 2, "timestamp": 3, "ms": 4, "tokens": 5}
+    metrics = sorted(result.metrics, key=lambda m: rank.get(result.units.get(m, "text"), 2))
+    cols = [*[c for c in order or () if c in result.columns], *result.by, *metrics]
+    cols = list(dict.fromkeys(cols))
+    keep = len(result.by)
+    print_rows(
+        display_rows(result), fmt, title=title, columns=cols, chosen=chosen, keep=keep, console=console
+    )
+    if fmt is Format.markdown:
+        print(f"\n{unpriced_text(result.unpriced)}")
+        return
     console.print(unpriced_text(result.unpriced), style="yellow" if result.unpriced.events else "dim")
+
+
+def _chosen(available: Sequence[str], columns: str | None) -> list[str] | None:
+    if not columns:
+        return None
+    names = [c.strip() for c in columns.split(",") if c.strip()]
+    try:
+        return pick_columns(available, names)
+    except ValueError as exc:
+        fail(str(exc))
+
+
+COLUMNS_HELP = "columns to show, comma-separated, or all (default: as many as fit the terminal)"
 
 
 def report_command(
@@ -133,7 +174,8 @@ def report_command(
     limit: int | None = typer.Option(None, "--limit", min=1, help="at most this many rows"),
     bands: str | None = typer.Option(None, "--bands", help="payload-band edges, e.g. 1024,10240,102400"),
     band_on: str = typer.Option("payload_bytes", "--band-on", help="payload_bytes or input_tokens"),
-    fmt: Format = typer.Option(Format.table, "--format", help="table, json or csv"),
+    columns: str | None = typer.Option(None, "--columns", help=COLUMNS_HELP),
+    fmt: Format = typer.Option(Format.table, "--format", help="table, json, csv or markdown"),
     ledger: str = typer.Option("costtrail.duckdb", "--ledger", envvar="COSTTRAIL_LEDGER", help=LEDGER_HELP),
 ) -> None:
     """Roll costs up by workflow, agent, model, tool, step, payload band, feature, customer, tenant,
@@ -149,7 +191,7 @@ def report_command(
             result, title = _run_report(store, dims, metrics, filters, lo, hi, failed, limit, bands, band_on)
         except ReportError as exc:
             fail(str(exc))
-    emit(result, fmt, title)
+    emit(result, fmt, title, columns=columns)
 
 
 def _run_report(
@@ -205,7 +247,8 @@ def runs_command(
     since: str | None = typer.Option(None, "--since", help="from (inclusive): 2026-03-01, 7d"),
     until: str | None = typer.Option(None, "--until", help="to (exclusive)"),
     where: list[str] = typer.Option([], "--where", help="filter dimension=value (repeatable)"),
-    fmt: Format = typer.Option(Format.table, "--format", help="table, json or csv"),
+    columns: str | None = typer.Option(None, "--columns", help=COLUMNS_HELP),
+    fmt: Format = typer.Option(Format.table, "--format", help="table, json, csv or markdown"),
     ledger: str = typer.Option("costtrail.duckdb", "--ledger", envvar="COSTTRAIL_LEDGER", help=LEDGER_HELP),
 ) -> None:
     """The most expensive runs, or one run's steps in order with their costs.
@@ -225,10 +268,13 @@ def runs_command(
         except ReportError as exc:
             fail(str(exc), code=1)
     if detail is None:
-        emit(result, fmt, f"Top {top} runs by cost")
+        emit(result, fmt, f"Top {top} runs by cost", columns=columns, order=_RUN_ORDER)
         return
-    _emit_run(detail, fmt)
+    _emit_run(detail, fmt, columns)
 
+
+# a run list leads with what tells runs apart: id, cost, workflow, outcome
+_RUN_ORDER = ("run_id", "total_cost", "workflow", "succeeded", "customer_id", "started_at")
 
 _STEP_COLUMNS = (
     "started_at",
@@ -247,12 +293,13 @@ _STEP_COLUMNS = (
 )
 
 
-def _emit_run(detail: dict[str, Any], fmt: Format) -> None:
+def _emit_run(detail: dict[str, Any], fmt: Format, columns: str | None = None) -> None:
+    chosen = _chosen(_STEP_COLUMNS, columns)
     if fmt is Format.json:
         print(to_json(detail))
         return
     if fmt is Format.csv:
-        print_rows(detail["steps"], fmt, columns=_STEP_COLUMNS)
+        print_rows(detail["steps"], fmt, columns=_STEP_COLUMNS, chosen=chosen)
         return
     console = Console()
     state = "succeeded" if detail["succeeded"] else "did not succeed"
@@ -263,6 +310,8 @@ def _emit_run(detail: dict[str, Any], fmt: Format) -> None:
     for o in detail["outcomes"]:
         console.print(f"  outcome: {o['outcome']} success={o['success']} value={money(o['value_usd'])}")
     steps = [{**s, "cost_usd": "unpriced" if s["unpriced"] else s["cost_usd"]} for s in detail["steps"]]
-    print_rows(steps, fmt, title="Steps in order", columns=_STEP_COLUMNS, console=console)
+    order = ("started_at", "step", "model", "cost_usd", "cumulative_cost", "status")
+    cols = list(dict.fromkeys([*order, *_STEP_COLUMNS]))
+    print_rows(steps, fmt, title="Steps in order", columns=cols, chosen=chosen, console=console)
     line = UnpricedLine(detail["unpriced"]["events"], tuple(detail["unpriced"]["models"]))
     console.print(unpriced_text(line), style="yellow" if line.events else "dim")

@@ -23,6 +23,7 @@ from costtrail.collector.reading import (
     invoices,
     run_detail,
 )
+from costtrail.reports import AmbiguousRunId
 
 router = APIRouter(tags=["read"])
 READ = Depends(requires(Scope.READ))
@@ -87,12 +88,19 @@ async def get_report(
 
 @router.get("/v1/runs/{run_id}", summary="One run: its steps, outcomes and total cost")
 async def get_run(request: Request, run_id: str, key: ApiKey = READ) -> JSONResponse:
-    """The events of one run in time order with the running total (``costtrail.reports.run_steps``)."""
+    """The events of one run in time order with the running total (``costtrail.reports.run_steps``).
+
+    ``run_id`` may be a unique prefix; one shared by several runs answers 409 with the candidates.
+    """
     collector: Collector = request.app.state.collector
     try:
         body = await run_in_threadpool(run_detail, collector.store, run_id, key.tenant)
     except RunNotFound as exc:
         raise ApiError(404, "run_not_found", f"no run with run_id '{run_id}'", field="run_id") from exc
+    except AmbiguousRunId as exc:
+        raise ApiError(
+            409, "ambiguous_run_id", str(exc), field="run_id", extra={"candidates": exc.candidates}
+        ) from exc
     return _json(body)
 
 

@@ -13,7 +13,16 @@ from typing import Any
 from costtrail.billing import InvoiceError, PricePlans, line_rows, preview
 from costtrail.finance.period import Period, PeriodError
 from costtrail.ledger.store import LedgerStore
-from costtrail.reports import FilterValue, ReportError, parse_time, report, run_steps, view_report
+from costtrail.reports import (
+    AmbiguousRunId,
+    FilterValue,
+    ReportError,
+    parse_time,
+    report,
+    resolve_run_id,
+    run_steps,
+    view_report,
+)
 
 
 class ReadError(ValueError):
@@ -71,7 +80,17 @@ def cost_report(
 
 
 def run_detail(store: LedgerStore, run_id: str, tenant: str | None) -> dict[str, Any]:
-    """One run's summary, outcomes and steps (see :func:`costtrail.reports.run_steps`)."""
+    """One run's summary, outcomes and steps (see :func:`costtrail.reports.run_steps`).
+
+    ``run_id`` may be a prefix naming one run (among the tenant's, for a tenant key); a prefix of
+    several raises :class:`AmbiguousRunId` with the candidates.
+    """
+    try:
+        run_id = resolve_run_id(store, run_id, tenant)
+    except AmbiguousRunId:
+        raise
+    except ReportError as exc:
+        raise RunNotFound(run_id) from exc
     if tenant is not None:
         d = store.dialect
         rows = store.query(

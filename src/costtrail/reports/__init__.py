@@ -24,7 +24,7 @@ from costtrail.reports.rollup import (
     run_status_ctes,
     unpriced_line,
 )
-from costtrail.reports.runs import run_costs, run_steps, top_runs
+from costtrail.reports.runs import AmbiguousRunId, resolve_run_id, run_costs, run_steps, top_runs
 from costtrail.reports.timespec import parse_time
 from costtrail.reports.views import VIEWS, View, failed_spend, get_view, view_names, view_report
 
@@ -33,6 +33,7 @@ __all__ = [
     "METRICS",
     "NOT_NULL",
     "VIEWS",
+    "AmbiguousRunId",
     "Bands",
     "Dimension",
     "FilterValue",
@@ -50,6 +51,7 @@ __all__ = [
     "parse_time",
     "report",
     "resolve_dimension",
+    "resolve_run_id",
     "run_costs",
     "run_status_ctes",
     "run_steps",

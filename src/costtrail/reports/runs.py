@@ -73,13 +73,52 @@ def top_runs(
     return run_costs(store, filters, since, until, limit)
 
 
+class AmbiguousRunId(ReportError):
+    """A run id prefix that names more than one run; ``candidates`` are some of them."""
+
+    def __init__(self, prefix: str, candidates: list[str]) -> None:
+        shown = ", ".join(candidates[:MAX_CANDIDATES])
+        more = " ..." if len(candidates) > MAX_CANDIDATES else ""
+        super().__init__(f"run id {prefix!r} names more than one run: {shown}{more}; type more of it")
+        self.prefix = prefix
+        self.candidates = candidates[:MAX_CANDIDATES]
+
+
+MAX_CANDIDATES = 10
+
+
+def resolve_run_id(store: LedgerStore, given: str, tenant: str | None = None) -> str:
+    """The run id ``given`` names: itself when a run has it, else the one run id that starts with it.
+
+    Raises :class:`AmbiguousRunId` (with candidates) when several runs start with it and
+    :class:`ReportError` when none does. ``tenant`` limits the search to that tenant's events.
+    """
+    d = store.dialect
+    scope = f" AND tenant_id = {d.literal(tenant)}" if tenant is not None else ""
+    events = d.final("events")
+    if store.query(f"SELECT run_id FROM {events} WHERE run_id = {d.literal(given)}{scope} LIMIT 1"):
+        return given
+    rows = store.query(
+        f"SELECT DISTINCT run_id FROM {events} "
+        f"WHERE substr(run_id, 1, {len(given)}) = {d.literal(given)}{scope} "
+        f"ORDER BY run_id LIMIT {MAX_CANDIDATES + 1}"
+    ) if given else []  # fmt: skip
+    if len(rows) == 1:
+        return str(rows[0]["run_id"])
+    if rows:
+        raise AmbiguousRunId(given, [str(r["run_id"]) for r in rows])
+    raise ReportError(f"no run {given!r} in the ledger: list runs with `costtrail runs --top 20`")
+
+
 def run_steps(store: LedgerStore, run_id: str) -> dict[str, Any]:
-    """One run: its summary, outcomes and every event in time order with its cost and the running total.
+    """One run (its id, or a prefix that names one run): its summary, outcomes and every event in time
+    order with its cost and the running total.
 
     Returns ``{"run_id", "workflow", "customer_id", "succeeded", "total_cost",
     "outcomes": [...], "steps": [...], "unpriced": {...}}``.
     """
     d = store.dialect
+    run_id = resolve_run_id(store, run_id)
     where = f"run_id = {d.literal(run_id)}"
     steps = store.query(
         "SELECT started_at, step, agent, kind, provider, model, tool_name, status, retry_count, "

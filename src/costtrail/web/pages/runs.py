@@ -9,11 +9,13 @@ from typing import Any
 from costtrail.ledger.store import LedgerStore
 from costtrail.reports import (
     NOT_NULL,
+    AmbiguousRunId,
     FilterValue,
     ReportError,
     ReportResult,
     failed_spend,
     report,
+    resolve_run_id,
     run_costs,
     run_steps,
 )
@@ -123,8 +125,38 @@ def _belongs(ctx: PageContext, run_id: str) -> bool:
     return bool(mine) and mine[0]["events"] == everyone[0]["events"]
 
 
+def _candidates_page(ctx: PageContext, ambiguous: AmbiguousRunId) -> Page:
+    """A run id prefix shared by several runs: the runs it could mean, each a link."""
+
+    def run_link(row: Row) -> str:
+        return ctx.link(f"/runs/{segment(row['run_id'])}")
+
+    rows = [{"run_id": c} for c in ambiguous.candidates]
+    return Page(
+        f"Runs starting with {ambiguous.prefix}",
+        [
+            Section(
+                "",
+                [
+                    Notice(
+                        "info",
+                        f"'{ambiguous.prefix}' starts more than one run id: pick one, or type more of it",
+                    ),
+                    Table("candidates", "Runs it could mean", [Column("run_id", "run", link=run_link)], rows),
+                ],
+            )
+        ],
+        crumbs=[("Runs", ctx.link("/runs"))],
+    )
+
+
 def run_page(ctx: PageContext) -> Page | None:
-    run_id = ctx.path_params["run_id"]
+    try:  # a unique prefix of a run id names the run (among the viewer's tenant's)
+        run_id = resolve_run_id(ctx.store, ctx.path_params["run_id"], ctx.viewer.tenant_id)
+    except AmbiguousRunId as exc:
+        return _candidates_page(ctx, exc)
+    except ReportError:
+        return None
     if not _belongs(ctx, run_id):
         return None
     try:
