@@ -187,7 +187,7 @@ def test_top_runs(ledger: DuckDBStore) -> None:
         ("s4", D("0.04")),
         ("s1", D("0.031")),
         ("d1", D("0.012")),
-        ("d2", D("0")),
+        ("d2", None),  # every event of d2 is unpriced: no cost, not $0
     ]
     assert [r["succeeded"] for r in rows] == [False, False, True, True, True, True]
     assert rows[0]["workflow"] == "support_reply" and rows[0]["customer_id"] == "c1"

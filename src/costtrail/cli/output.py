@@ -14,7 +14,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from costtrail.reports.money import format_pct, format_ratio, format_usd
+from costtrail.reports.money import format_pct, format_ratio, format_usd, money_json
 
 
 class Format(StrEnum):
@@ -26,7 +26,7 @@ class Format(StrEnum):
 
 def _json_default(value: Any) -> Any:
     if isinstance(value, Decimal):
-        return str(value)
+        return money_json(value)  # a plain decimal, never 1.6E-7 or 0E-12
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, bytes):

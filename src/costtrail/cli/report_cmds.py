@@ -106,8 +106,22 @@ def display_rows(result: ReportResult) -> list[dict[str, Any]]:
                 shown[name] = format_ratio(value)
             elif unit == "usd" and value is not None:
                 shown[name] = usd(value)
+            elif unit == "usd" and _unpriced_group(r):
+                shown[name] = "unpriced"  # nothing in the group has a price: not $0
         rows.append(shown)
     return rows
+
+
+def _unpriced_group(row: dict[str, Any]) -> bool:
+    return ("total_cost" in row and row["total_cost"] is None) or bool(row.get("unpriced_events"))
+
+
+def run_total(detail: dict[str, Any]) -> str:
+    """A run's total for people: ``unpriced`` when nothing is priced, the unpriced count beside a cost."""
+    if detail["total_cost"] is None:
+        return "unpriced"
+    unpriced = detail.get("unpriced_events") or 0
+    return money(detail["total_cost"]) + (f" (+{unpriced} unpriced)" if unpriced else "")
 
 
 def emit(
@@ -305,11 +319,18 @@ def _emit_run(detail: dict[str, Any], fmt: Format, columns: str | None = None) -
     state = "succeeded" if detail["succeeded"] else "did not succeed"
     console.print(
         f"[bold]Run {detail['run_id']}[/bold]  workflow={detail['workflow']}  "
-        f"customer={detail['customer_id']}  total={money(detail['total_cost'])}  {state}"
+        f"customer={detail['customer_id']}  total={run_total(detail)}  {state}"
     )
     for o in detail["outcomes"]:
         console.print(f"  outcome: {o['outcome']} success={o['success']} value={money(o['value_usd'])}")
-    steps = [{**s, "cost_usd": "unpriced" if s["unpriced"] else s["cost_usd"]} for s in detail["steps"]]
+    steps = [
+        {
+            **s,
+            "cost_usd": "unpriced" if s["unpriced"] else s["cost_usd"],
+            "cumulative_cost": "unpriced" if s["cumulative_cost"] is None else s["cumulative_cost"],
+        }
+        for s in detail["steps"]
+    ]
     order = ("started_at", "step", "model", "cost_usd", "cumulative_cost", "status")
     cols = list(dict.fromkeys([*order, *_STEP_COLUMNS]))
     print_rows(steps, fmt, title="Steps in order", columns=cols, chosen=chosen, console=console)

@@ -24,6 +24,7 @@ from costtrail.collector.reading import (
     run_detail,
 )
 from costtrail.reports import AmbiguousRunId
+from costtrail.reports.money import money_json
 
 router = APIRouter(tags=["read"])
 READ = Depends(requires(Scope.READ))
@@ -43,8 +44,8 @@ def _tenant_for(key: ApiKey, asked: str | None) -> str | None:
 
 
 def _json(data: Any) -> JSONResponse:
-    # Decimals go out as strings: money stays exact over the wire.
-    return JSONResponse(jsonable_encoder(data, custom_encoder={Decimal: str}))
+    # Decimals go out as plain decimal strings: money stays exact over the wire.
+    return JSONResponse(jsonable_encoder(data, custom_encoder={Decimal: money_json}))
 
 
 def _names(value: str | None) -> list[str]:

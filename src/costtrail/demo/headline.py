@@ -49,7 +49,8 @@ def headline(store: LedgerStore, top_customers: int = 5) -> dict[str, Any]:
 
 def _with_share(models: ReportResult, total: Decimal) -> ReportResult:
     for row in models:
-        row["cost_share"] = float(row["total_cost"] / total) if total else None
+        cost = row["total_cost"]
+        row["cost_share"] = float(cost / total) if total and cost is not None else None
     models.metrics.append("cost_share")
     models.units["cost_share"] = "ratio"
     return models

@@ -14,7 +14,7 @@ build a catalog with ``METRICS | {m.name: m}`` and pass ``catalog=``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Literal
 
@@ -30,6 +30,9 @@ class Metric:
 
     ``needs_runs`` marks metrics that read ``run_ok`` (the run success join is
     only built when a requested metric needs it).
+
+    ``null_when_unpriced`` marks a money sum that is ``None`` for a group with no priced event
+    (all unpriced): never a ``0`` that reads as a real $0.
 
     ``parts`` and ``combine`` say how the metric splits into a per-run partial
     aggregate and a combination of those partials (``combine`` names them
@@ -48,6 +51,7 @@ class Metric:
     parts: tuple[str, ...] = ()
     combine: str | None = None
     per_run: bool = False
+    null_when_unpriced: bool = False
 
 
 @dataclass(frozen=True)
@@ -104,7 +108,12 @@ _DEFINITIONS: tuple[MetricDef, ...] = (
         "count",
         "model calls (kind llm or embedding)",
     ),
-    additive("total_cost", "sum(cost_usd)", "usd", "sum of priced event costs (USD)"),
+    replace(
+        additive(
+            "total_cost", "sum(cost_usd)", "usd", "sum of priced event costs (USD); null when none is priced"
+        ),
+        null_when_unpriced=True,
+    ),
     additive("priced_events", "count(cost_usd)", "count", "events with a cost (computed or reported)"),
     additive(
         "unpriced_events",

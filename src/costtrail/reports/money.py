@@ -1,6 +1,11 @@
-"""How money and percentages read, everywhere a person reads them (CLI, dashboard, demo, alerts).
+"""How money and percentages read, everywhere a person reads them (CLI, dashboard, demo, alerts),
+and how an amount leaves costtrail for machines.
 
-The rule, one for every view:
+For machines (JSON, CSV, the read API) one function, :func:`money_json`: a plain decimal string
+at the amount's own scale, never an exponent (``"1.50000E-7"``, ``"0E-12"``), never a float;
+``None`` stays ``None`` (an amount nobody priced is not zero).
+
+For people, the rule, one for every view:
 
 - $1 and above (either sign): to the cent, with thousands separators: ``$1,234.57``;
 - under $1: four significant digits, at least two decimals, trailing zeros dropped:
@@ -51,6 +56,21 @@ def format_usd(value: Decimal | int | str | None, *, missing: str = "-", exact: 
     text = format(rounded, "f").rstrip("0")
     whole, _, decimals = text.partition(".")
     return f"{sign}${whole}.{decimals.ljust(2, '0')}"
+
+
+def money_json(value: Decimal | None) -> str | None:
+    """An exact amount as a plain decimal string at its own scale; ``None`` when unpriced.
+
+    >>> money_json(Decimal("1.60000E-7")), money_json(Decimal("0E-12")), money_json(Decimal("2.50"))
+    ('0.000000160000', '0.000000000000', '2.50')
+    >>> money_json(None) is None
+    True
+    """
+    if value is None:
+        return None
+    if not value.is_finite():
+        raise ValueError(f"not a finite amount: {value}")
+    return format(abs(value) if value == 0 else value, "f")  # no "-0"
 
 
 def format_pct(value: Decimal | float | None, *, missing: str = "-", places: int = 1) -> str:

@@ -502,6 +502,8 @@ def _finish_row(
 
 def _typed(value: Any, m: Metric) -> Any:
     if m.unit == "usd":
+        if value is None and m.null_when_unpriced:
+            return None  # no priced event in the group: unpriced, not $0
         if value is None or not value:
             return Decimal(0)  # a plain 0, not 0E-12
         return value if isinstance(value, Decimal) else Decimal(str(value))

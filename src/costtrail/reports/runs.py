@@ -114,8 +114,9 @@ def run_steps(store: LedgerStore, run_id: str) -> dict[str, Any]:
     """One run (its id, or a prefix that names one run): its summary, outcomes and every event in time
     order with its cost and the running total.
 
-    Returns ``{"run_id", "workflow", "customer_id", "succeeded", "total_cost",
-    "outcomes": [...], "steps": [...], "unpriced": {...}}``.
+    Returns ``{"run_id", "workflow", "customer_id", "succeeded", "total_cost", "unpriced_events",
+    "outcomes": [...], "steps": [...], "unpriced": {...}}``; ``total_cost`` (and a step's
+    ``cost_usd`` and ``cumulative_cost``) is ``None`` while nothing is priced.
     """
     d = store.dialect
     run_id = resolve_run_id(store, run_id)
@@ -127,9 +128,10 @@ def run_steps(store: LedgerStore, run_id: str) -> dict[str, Any]:
     )
     if not steps:
         raise ReportError(f"no run {run_id!r} in the ledger: list runs with `costtrail runs --top 20`")
-    running = Decimal(0)
+    running: Decimal | None = None  # stays None (unpriced) until a step has a price
     for s in steps:
-        running += s["cost_usd"] or Decimal(0)
+        if s["cost_usd"] is not None:
+            running = s["cost_usd"] if running is None else running + s["cost_usd"]
         s["cumulative_cost"] = running
     summary = run_costs(store, filters={"run_id": run_id})[0]
     outcomes = store.query(
@@ -142,6 +144,7 @@ def run_steps(store: LedgerStore, run_id: str) -> dict[str, Any]:
         "customer_id": summary["customer_id"],
         "succeeded": summary["succeeded"],
         "total_cost": summary["total_cost"],
+        "unpriced_events": summary["unpriced_events"],
         "outcomes": outcomes,
         "steps": steps,
         "unpriced": unpriced_line(store, where).as_dict(),

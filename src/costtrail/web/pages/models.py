@@ -128,7 +128,7 @@ def _whatif_hints(ctx: PageContext, rows: list[dict[str, Any]]) -> list[Notice]:
     priced = [r for r in rows if r.get("cost_per_mtok") and r.get("model_calls")]
     if len(priced) < 2:
         return []
-    costliest = max(priced, key=lambda r: r["total_cost"])
+    costliest = max(priced, key=lambda r: r["total_cost"] or 0)
     cheapest = min(priced, key=lambda r: r["cost_per_mtok"])
     if cheapest is costliest:
         return []

@@ -37,9 +37,10 @@ def movers(dim: str, now: list[dict[str, Any]], previous: list[dict[str, Any]]) 
     before = {r[dim]: r["total_cost"] for r in previous}
     rows = []
     for r in now:
-        previous = before.get(r[dim], Decimal(0))
-        rows.append({dim: r[dim], "total_cost": r["total_cost"], "previous_cost": previous})
-        rows[-1]["increase"] = r["total_cost"] - previous
+        earlier = before.get(r[dim], Decimal(0))
+        rows.append({dim: r[dim], "total_cost": r["total_cost"], "previous_cost": earlier})
+        # An unpriced period (None) adds nothing priced to compare: it counts as no priced cost.
+        rows[-1]["increase"] = (r["total_cost"] or Decimal(0)) - (earlier or Decimal(0))
     rows.sort(key=lambda r: r["increase"], reverse=True)
     return rows[:MOVERS]
 
