@@ -3,6 +3,9 @@
 All in one run, against the same fake OpenAI upstream (its own process on 127.0.0.1):
 - direct: the client calls the upstream;
 - costtrail: ``costtrail gateway`` (one process, recording to a local ledger) in front of it;
+- costtrail-httpx, costtrail-httpcore: the same gateway with a maintained client carrying its
+  priced calls instead of its own pool (``bench/gateway_variant.py``), for issue #17's rule: the
+  pool stays only if a library costs more than 10% of throughput or 0.1 ms of added p50;
 - LiteLLM: ``litellm --num_workers 1`` (installed by this script into bench/.work/litellm-venv,
   run with LITELLM_LOCAL_MODEL_COST_MAP=True) routed to the same upstream.
 Sequential latency interleaves the three targets request by request, so load on the machine
@@ -40,6 +43,8 @@ WARMUP = 50
 CONCURRENCY = 50
 CONCURRENT_REQUESTS = 3000
 LITELLM_CONCURRENT_REQUESTS = 1000  # at ~60 req/s: 3000 would take most of the bench's time
+VARIANTS = ("httpx", "httpcore")  # maintained clients measured against the gateway's own pool
+POOL_RULE = (0.10, 0.1)  # the pool stays if a library costs > 10% throughput or > 0.1 ms added p50
 MODEL = "gpt-4o-mini"
 BODY = json.dumps(
     {"model": MODEL, "messages": [{"role": "user", "content": "Where is my order #42?"}], "max_tokens": 30}
@@ -283,8 +288,20 @@ def main() -> dict[str, Any]:
         gateway = subprocess.Popen(command, stdout=subprocess.DEVNULL)
         procs.append(gateway)
         targets = {"direct": upstream, "costtrail": f"http://127.0.0.1:{gw_port}"}
+        ledgers = {"costtrail": ledger}
+        gateways = [gateway]
         _wait(upstream + "/v1/chat/completions", fake)
         _wait(targets["costtrail"] + "/v1/chat/completions", gateway)
+        for variant in VARIANTS:
+            name, port = f"costtrail-{variant}", _free_port()
+            ledgers[name] = folder / f"{name}.duckdb"
+            args = [sys.executable, "-m", "bench.gateway_variant", variant, "--port", str(port)]
+            args += ["--upstream", f"openai={upstream}", "--ledger", str(ledgers[name])]
+            proc = subprocess.Popen(args, stdout=subprocess.DEVNULL)
+            procs.append(proc)
+            gateways.append(proc)
+            targets[name] = f"http://127.0.0.1:{port}"
+            _wait(targets[name] + "/v1/chat/completions", proc)
         exe, litellm_note = install_litellm()
         if exe is not None:
             litellm, litellm_url = start_litellm(exe, upstream, folder)
@@ -295,13 +312,17 @@ def main() -> dict[str, Any]:
             except RuntimeError as exc:
                 litellm_note = f"LiteLLM proxy did not start: {exc}"
         samples, rates, failures = measure(targets)
-        gateway.send_signal(signal.SIGINT)
-        gateway.wait(60)
+        for proc in gateways:  # each flushes its sink into its ledger before it exits
+            proc.send_signal(signal.SIGINT)
+        for proc in gateways:
+            proc.wait(60)
         from costtrail.ledger.duckdb_store import DuckDBStore
 
-        store = DuckDBStore(ledger, read_only=True)
-        recorded = int(store.query("SELECT count(*) AS n FROM events")[0]["n"])
-        store.close()
+        recorded = 0
+        for path in ledgers.values():
+            store = DuckDBStore(path, read_only=True)
+            recorded += int(store.query("SELECT count(*) AS n FROM events")[0]["n"])
+            store.close()
     finally:
         for proc in procs:
             if proc.poll() is None:
@@ -310,9 +331,9 @@ def main() -> dict[str, Any]:
                     proc.wait(30)
                 except subprocess.TimeoutExpired:
                     proc.kill()
-    served = (
+    served = len(ledgers) * (
         ROUNDS * (WARMUP + SEQUENTIAL + CONCURRENT_REQUESTS + CONCURRENCY * 4) + 1
-    )  # + the start-up probe
+    )  # + the start-up probe, for each gateway
     return report(samples, rates, failures, recorded, served, litellm_note)
 
 
@@ -387,6 +408,31 @@ def report(
         figures["costtrail throughput @50"] = {"value": rate["costtrail"], "unit": "req/s", "runs": ROUNDS}
         figures["litellm"] = litellm_note
         print(f"LiteLLM not measured: {litellm_note}")
+    for variant in VARIANTS:
+        name = f"costtrail-{variant}"
+        if name not in samples:
+            continue
+        cost = 1 - rate[name] / rate["costtrail"]
+        extra = added[name][0] - added["costtrail"][0]
+        keeps = cost > POOL_RULE[0] or extra > POOL_RULE[1]
+        figures[f"{name} added p50 (baseline: the pool's)"] = {
+            "value": added[name][0],
+            "unit": "ms",
+            "baseline": added["costtrail"][0],
+            "runs": ROUNDS,
+        }
+        figures[f"{name} throughput @50 (baseline: the pool's)"] = {
+            "value": rate[name],
+            "unit": "req/s",
+            "baseline": rate["costtrail"],
+            "ratio": rate[name] / rate["costtrail"],
+            "runs": ROUNDS,
+            "goal": _goal(keeps, f"pool kept only if {variant} costs > 10% req/s or > 0.1 ms p50"),
+        }
+        print(
+            f"{variant} instead of the pool: {cost:+.1%} throughput cost, {extra:+.3f} ms added p50"
+            f" -> {'keep the pool' if keeps else 'use ' + variant}"
+        )
     print(f"paired added latency, median: {paired:.3f} ms")
     print(f"gateway events recorded: {recorded} of {served} calls served")
     return figures

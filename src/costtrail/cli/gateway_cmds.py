@@ -119,7 +119,6 @@ def gateway(
     With budgets: costtrail gateway --ledger costtrail.duckdb --controls controls.yaml
     Then:    OpenAI(base_url="http://127.0.0.1:8788/v1"), Anthropic(base_url="http://127.0.0.1:8788")
     """
-    import uvicorn
 
     from costtrail.auth import KeyRing
 
@@ -157,23 +156,13 @@ def gateway(
         f"costtrail gateway on http://{host}:{port} -> {', '.join(f'{k}={v}' for k, v in upstreams.items())}"
     )
     typer.echo(f"events go to the {where}")
-    from costtrail.gateway.serving import server_options, serving_stack
+    from costtrail.gateway.serving import run, serving_stack
 
     typer.echo(f"serving with {serving_stack()}")
     from costtrail.collector.server import exit_cleanly_on_sigterm
 
     exit_cleanly_on_sigterm()  # so that the sink below is flushed on SIGTERM
     try:
-        # The upstream's own Date and Server headers are passed on, so uvicorn adds none.
-        uvicorn.run(
-            app,
-            host=host,
-            port=port,
-            log_level="warning",
-            access_log=False,
-            server_header=False,
-            date_header=False,
-            **server_options(),
-        )
+        run(app, host, port)
     finally:
         sink.close(timeout=10)

@@ -11,6 +11,7 @@ from costtrail.export.prometheus import CostMetrics, MeteredSink
 from costtrail.gateway.config import GatewayConfig
 from costtrail.gateway.proxy import Gateway
 from costtrail.gateway.recording import Recorder, RecordSink
+from costtrail.gateway.upstream import PricedUpstream
 from costtrail.pricing import Pricer
 from costtrail.settings import Settings
 
@@ -24,12 +25,14 @@ def create_gateway_app(
     pricer: Pricer | None = None,
     keys: KeyRing | None = None,
     client: httpx.AsyncClient | None = None,
+    pool: PricedUpstream | None = None,
 ) -> Gateway:
     """The gateway ASGI app: OpenAI- and Anthropic-compatible, priced, attributed, budget-checked.
 
     ``sink`` receives each call's event (``costtrail.sdk.sink.QueuedSink`` over a
     local ledger or a collector); ``gate`` is asked before forwarding (default:
-    allow everything).
+    allow everything). ``client`` (httpx) carries every call when given; ``pool`` the priced
+    POSTs (default: :class:`costtrail.gateway.upstream.UpstreamPool`).
 
     >>> app = create_gateway_app(Settings(), GatewayConfig(), sink=sink)  # doctest: +SKIP
     >>> uvicorn.run(app, port=8788)  # doctest: +SKIP
@@ -46,4 +49,5 @@ def create_gateway_app(
         pricer=pricer or default_pricer(settings),
         keys=keys,
         client=client,
+        pool=pool,
     )

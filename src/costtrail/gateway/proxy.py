@@ -37,7 +37,13 @@ from costtrail.gateway.routes import (
     resolve,
     upstream_for_path,
 )
-from costtrail.gateway.upstream import UpstreamResponse, lean_path_for, upstream_client, upstream_pool
+from costtrail.gateway.upstream import (
+    PricedUpstream,
+    UpstreamResponse,
+    lean_path_for,
+    upstream_client,
+    upstream_pool,
+)
 from costtrail.pricing import Pricer
 from costtrail.schema import Event
 from costtrail.wire import Reading, StreamReading, read_body
@@ -99,6 +105,7 @@ class Gateway:
         pricer: Pricer,
         keys: KeyRing | None = None,
         client: httpx.AsyncClient | None = None,
+        pool: PricedUpstream | None = None,
         metrics: CostMetrics | None = None,
     ) -> None:
         self.config = config
@@ -109,9 +116,12 @@ class Gateway:
         self.keys = keys
         self.throttle = AuthThrottle()  # 429 for a client that keeps sending wrong X-Costtrail-Keys
         self.client = client or upstream_client(config)
-        self.pool = upstream_pool(config)
-        # Priced calls take the lean pool unless a client was given or a proxy must be honoured.
-        self._lean = {name: client is None and lean_path_for(url) for name, url in config.upstreams.items()}
+        self.pool: PricedUpstream = pool or upstream_pool(config)
+        # Priced calls take the pool unless a client was given or a proxy must be honoured.
+        self._lean = {
+            name: client is None and (pool is not None or lean_path_for(url))
+            for name, url in config.upstreams.items()
+        }
 
     async def __call__(self, scope: Scope_, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":

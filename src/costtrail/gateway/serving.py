@@ -109,6 +109,23 @@ def server_options() -> dict[str, Any]:
     return {"loop": loop, "http": CoalescingHttpProtocol}
 
 
+def run(app: Any, host: str, port: int) -> None:
+    """Serve the gateway app until interrupted, as ``costtrail gateway`` does."""
+    import uvicorn
+
+    # The upstream's own Date and Server headers are passed on, so uvicorn adds none.
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        server_header=False,
+        date_header=False,
+        **server_options(),
+    )
+
+
 def serving_stack() -> str:
     """What :func:`server_options` serves with, for the start-up line (``uvloop + httptools``)."""
     loop = server_options()["loop"]

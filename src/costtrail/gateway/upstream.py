@@ -23,7 +23,7 @@ import ssl
 import urllib.request
 from collections import deque
 from collections.abc import AsyncIterator
-from typing import cast
+from typing import Protocol, cast
 from urllib.parse import urlsplit
 
 import httptools
@@ -34,6 +34,15 @@ from costtrail.gateway.config import GatewayConfig
 READ_HIGH = 1024 * 1024  # response bytes waiting for the proxy before reading from the socket pauses
 READ_LOW = 256 * 1024
 MAX_IDLE = 256  # idle keep-alive connections kept per upstream
+
+
+class PricedUpstream(Protocol):
+    """What carries the priced POSTs: :class:`UpstreamPool` by default (bench/bench_gateway.py
+    measures it against the maintained clients through this seam)."""
+
+    async def post(self, url: str, headers: list[tuple[bytes, bytes]], body: bytes) -> UpstreamResponse: ...
+
+    async def aclose(self) -> None: ...
 
 
 class ResponseHeaders:
@@ -335,4 +344,11 @@ def upstream_pool(config: GatewayConfig) -> UpstreamPool:
     return UpstreamPool(connect_timeout=config.connect_timeout_s, read_timeout=config.read_timeout_s)
 
 
-__all__ = ["ResponseHeaders", "UpstreamPool", "UpstreamResponse", "lean_path_for", "upstream_client"]
+__all__ = [
+    "PricedUpstream",
+    "ResponseHeaders",
+    "UpstreamPool",
+    "UpstreamResponse",
+    "lean_path_for",
+    "upstream_client",
+]
