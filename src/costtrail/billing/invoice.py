@@ -180,19 +180,26 @@ def preview(store: LedgerStore, plans: PricePlans, period: Period, customer: str
         if customer not in usage:
             raise InvoiceError(f"customer {customer!r} has no events in {period.label}")
         usage = {customer: usage[customer]}
+    static = {id(c): (measure_key(c), c.description or _describe(c)) for c in charges}
     invoices, without = [], []
     for cid in sorted(usage):
         u = usage[cid]
-        plan = plans.plan_for(cid, u.plan_tier, period.start)
+        plan = plans.plan_for(cid, u.plan_tier, period.start, in_effect)
         if plan is None:
             without.append(cid)
             continue
-        invoices.append(_invoice(plan, u, period, now))
+        invoices.append(_invoice(plan, u, period, now, static))
     return InvoiceRun(period.label, tuple(invoices), tuple(without), now)
 
 
-def _invoice(plan: Plan, usage: CustomerUsage, period: Period, now: datetime) -> Invoice:
-    lines = [_line(plan, c, usage, period) for c in plan.charges]
+def _invoice(
+    plan: Plan, usage: CustomerUsage, period: Period, now: datetime, static: dict[int, tuple[str, str]]
+) -> Invoice:
+    """``static``: each charge's measure key and description, by ``id(charge)``."""
+    lines = []
+    for c in plan.charges:
+        key, description = static[id(c)]
+        lines.append(_line(c, usage.measures.get(key, Measured()), usage.customer_id, period, description))
     subtotal = sum((line.amount for line in lines), Decimal(0))
     if plan.minimum_usd is not None and subtotal < plan.minimum_usd:
         top_up = (plan.minimum_usd - subtotal).quantize(CENT)
@@ -222,16 +229,15 @@ def _invoice(plan: Plan, usage: CustomerUsage, period: Period, now: datetime) ->
     )
 
 
-def _line(plan: Plan, charge: Charge, usage: CustomerUsage, period: Period) -> InvoiceLine:
-    m = usage.measures.get(measure_key(charge), Measured())
+def _line(charge: Charge, m: Measured, customer: str, period: Period, description: str) -> InvoiceLine:
     cost = m.cost
     if cost is None and not m.unpriced_events:
         cost = Decimal(0)  # nothing behind the line at all: a real zero
     return InvoiceLine(
-        line_id(period, usage.customer_id, charge.name),
+        line_id(period, customer, charge.name),
         charge.name,
         charge.metric,
-        charge.description or _describe(charge),
+        description,
         price(charge, m.quantity),
         cost,
         m.unpriced_events,

@@ -223,9 +223,13 @@ class PricePlans(_Strict):
                 latest[plan.name] = plan
         return list(latest.values())
 
-    def plan_for(self, customer: str, plan_tier: str | None, when: datetime) -> Plan | None:
-        """A customer's plan at ``when``: named in ``customers``, else by ``plan_tier``, else the default."""
-        plans = self.in_effect(when)
+    def plan_for(
+        self, customer: str, plan_tier: str | None, when: datetime, in_effect: list[Plan] | None = None
+    ) -> Plan | None:
+        """A customer's plan at ``when``: named in ``customers``, else by ``plan_tier``, else the default.
+
+        ``in_effect`` is :meth:`in_effect` of ``when`` when the caller has it already."""
+        plans = self.in_effect(when) if in_effect is None else in_effect
         named = [p for p in plans if customer in p.customers]
         if len(named) > 1:
             raise PlanError(

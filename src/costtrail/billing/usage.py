@@ -69,10 +69,10 @@ def counted_sql(dialect: Dialect, charge: Charge) -> str:
     """The events that count towards an event charge: matching its where, with a quantity."""
     cond = where_sql(dialect, charge)
     if charge.metric == "cost":
-        return f"{cond} AND NOT unpriced"
-    if charge.metric == "events":
+        return _and(cond, "NOT unpriced")
+    if charge.metric in ("events", "calls"):
         return cond
-    return f"{cond} AND {_QUANTITY_SQL[charge.metric]} > 0"
+    return _and(cond, f"{_QUANTITY_SQL[charge.metric]} > 0")
 
 
 def customer_period_sql(dialect: Dialect, period: Period, customer: str | None = None) -> str:
@@ -104,49 +104,70 @@ def _dec(value: Any) -> Decimal:
     return value if isinstance(value, Decimal) else Decimal(value or 0)
 
 
+def _and(*parts: str) -> str:
+    """Conditions joined by AND, leaving out ``TRUE`` (so equal conditions read as equal SQL)."""
+    kept = [p for p in parts if p != "TRUE"]
+    return " AND ".join(kept) if kept else "TRUE"
+
+
+class _Aggregates:
+    """The SELECT list of one grouped scan; an aggregate asked twice is computed once."""
+
+    def __init__(self) -> None:
+        self.aliases: dict[str, str] = {}
+
+    def add(self, sql: str) -> str:
+        return self.aliases.setdefault(sql, f"a{len(self.aliases)}")
+
+    def sum_if(self, cond: str, value: str, otherwise: str = "") -> str:
+        if cond == "TRUE":
+            return self.add(f"sum({value})")
+        return self.add(f"sum(CASE WHEN {cond} THEN {value}{otherwise} END)")
+
+    def select(self) -> str:
+        return ", ".join(f"{sql} AS {alias}" for sql, alias in self.aliases.items())
+
+
 def _event_measures(
     store: LedgerStore, period: Period, unique: dict[str, Charge]
 ) -> dict[str, CustomerUsage]:
     d = store.dialect
-    cols = [
-        "customer_id",
-        "max(plan_tier) AS plan_tier",
-        "count(*) AS n_events",
-        "sum(CASE WHEN NOT unpriced THEN cost_usd END) AS cost",
-        "sum(CASE WHEN unpriced THEN 1 ELSE 0 END) AS n_unpriced",
-    ]
-    names: dict[str, int] = {}
+    agg = _Aggregates()
+    base = (
+        agg.add("max(plan_tier)"),
+        agg.add("count(*)"),
+        agg.sum_if("NOT unpriced", "cost_usd"),
+        agg.sum_if("unpriced", "1", " ELSE 0"),
+    )
+    names: dict[str, tuple[str, str, str]] = {}
     for key, charge in unique.items():
         if charge.metric == "successful_runs" or charge.outcome is not None:
             continue
-        i = names.setdefault(key, len(names))
         cond = where_sql(d, charge)
         if charge.metric == "runs":
-            counted = f"{cond} AND run_id IS NOT NULL"
-            cols.append(f"count(DISTINCT CASE WHEN {counted} THEN run_id END) AS q{i}")
+            behind = _and(cond, "run_id IS NOT NULL")
+            q = agg.add(f"count(DISTINCT CASE WHEN {behind} THEN run_id END)")
         else:
-            counted = counted_sql(d, charge)
-            cols.append(f"sum(CASE WHEN {counted} THEN {_QUANTITY_SQL[charge.metric]} ELSE 0 END) AS q{i}")
-        behind = cond if charge.metric == "cost" else counted
-        cols.append(f"sum(CASE WHEN {behind} AND NOT unpriced THEN cost_usd END) AS c{i}")
-        cols.append(f"sum(CASE WHEN {behind} AND unpriced THEN 1 ELSE 0 END) AS u{i}")
+            behind = counted_sql(d, charge)
+            q = agg.sum_if(behind, _QUANTITY_SQL[charge.metric], " ELSE 0")
+        if charge.metric == "cost":
+            behind = cond
+        c = agg.sum_if(_and(behind, "NOT unpriced"), "cost_usd")
+        u = agg.sum_if(_and(behind, "unpriced"), "1", " ELSE 0")
+        names[key] = (q, c, u)
     rows = store.query(
-        f"SELECT {', '.join(cols)} FROM {d.final('events')} "
+        f"SELECT customer_id, {agg.select()} FROM {d.final('events')} "
         f"WHERE {customer_period_sql(d, period)} GROUP BY customer_id"
     )
     out: dict[str, CustomerUsage] = {}
+    tier, n, cost, unpriced = base
     for r in rows:
-        n_unpriced = int(r["n_unpriced"] or 0)
+        events, n_unpriced = int(r[n]), int(r[unpriced] or 0)
         usage = CustomerUsage(
-            str(r["customer_id"]),
-            r["plan_tier"],
-            int(r["n_events"]),
-            _cost(r["cost"], int(r["n_events"]), n_unpriced),
-            n_unpriced,
+            str(r["customer_id"]), r[tier], events, _cost(r[cost], events, n_unpriced), n_unpriced
         )
-        for key, i in names.items():
-            unpriced = int(r[f"u{i}"] or 0)
-            usage.measures[key] = Measured(_dec(r[f"q{i}"]), r[f"c{i}"], unpriced)
+        for key, (q, c, u) in names.items():
+            usage.measures[key] = Measured(_dec(r[q]), r[c], int(r[u] or 0))
         out[usage.customer_id] = usage
     return out
 
@@ -166,16 +187,19 @@ def _fill(customers: dict[str, CustomerUsage], key: str, rows: list[dict[str, An
 
 
 def _successful_runs(store: LedgerStore, period: Period, charge: Charge) -> list[dict[str, Any]]:
+    """Runs that succeeded per customer: the customer's runs (one row each, with their cost) joined
+    to the run status, rather than every event to it."""
     d = store.dialect
     time_where = period.where("started_at", d.literal)
-    cond = where_sql(d, charge)
+    cond = _and(customer_period_sql(d, period), where_sql(d, charge), "run_id IS NOT NULL")
     return store.query(
-        f"WITH {run_status_ctes(d, time_where)} "
-        f"SELECT e.customer_id AS customer_id, count(DISTINCT CASE WHEN {cond} THEN e.run_id END) AS q, "
-        f"sum(CASE WHEN {cond} AND NOT e.unpriced THEN e.cost_usd END) AS c, "
-        f"sum(CASE WHEN {cond} AND e.unpriced THEN 1 ELSE 0 END) AS u "
-        f"FROM {d.final('events')} AS e JOIN run_status AS s ON e.run_id = s.run_id "
-        f"WHERE {customer_period_sql(d, period)} AND s.run_ok GROUP BY e.customer_id"
+        f"WITH {run_status_ctes(d, time_where)}, customer_run AS ("
+        "SELECT customer_id, run_id, sum(CASE WHEN NOT unpriced THEN cost_usd END) AS c, "
+        "sum(CASE WHEN unpriced THEN 1 ELSE 0 END) AS u "
+        f"FROM {d.final('events')} WHERE {cond} GROUP BY customer_id, run_id) "
+        "SELECT cr.customer_id AS customer_id, count(*) AS q, sum(cr.c) AS c, sum(cr.u) AS u "
+        "FROM customer_run AS cr JOIN run_status AS s ON cr.run_id = s.run_id "
+        "WHERE s.run_ok GROUP BY cr.customer_id"
     )
 
 
