@@ -114,6 +114,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Margin-dilutive customers: margin below the threshold, most dollars lost first.",
     ),
     "invoice": ("billing_cmds", "Invoices from price plans: preview a period, list a line's events."),
+    "meters": ("meter_cmds", "Meter exports to billing systems (Stripe, OpenMeter, Lago)."),
     "export": ("finance_cmds", "Export the ledger in standard formats."),
     "revenue": ("finance_cmds", "Revenue per customer or tenant (for margin)."),
     "keys": ("keys_cmds", "API keys for the collector and gateway (stored hashed beside the ledger)."),
