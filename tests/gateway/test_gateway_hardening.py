@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
+import os
+import subprocess
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -20,12 +22,15 @@ from urllib.parse import urlsplit
 import openai
 import pytest
 from genai_prices import Usage, calc_price
-from tests.gateway.conftest import MakeRig, Rig
+from tests.gateway.conftest import MakeRig
+from tests.hardening.hardening_procs import COSTTRAIL, GatewayProcess
 
 from costtrail.auth import KeyRing, Scope
 from costtrail.controls.chain import Controls, build_controls
 from costtrail.controls.config import ControlsConfig
+from costtrail.demo.fake_provider import FakeProvider
 from costtrail.gateway.estimation import estimate_cost
+from costtrail.ledger.duckdb_store import DuckDBStore
 from costtrail.pricing import Pricer
 from costtrail.pricing.rate_card import RateCard
 
@@ -51,7 +56,7 @@ def keys(tmp_path: Path) -> KeyRing:
 
 
 def _raw(
-    rig: Rig,
+    url: str,
     method: str,
     path: str,
     *,
@@ -60,7 +65,7 @@ def _raw(
     headers: dict[str, str] | None = None,
 ) -> tuple[int, dict[str, str], Any]:
     """One request with ``path`` sent byte for byte (no client-side normalization), and its answer."""
-    parts = urlsplit(rig.url)
+    parts = urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=30)
     sent = {"content-type": "application/json", "authorization": "Bearer sk-test", **(headers or {})}
     if key is not None:
@@ -95,9 +100,9 @@ def test_an_encoded_query_or_fragment_is_refused_not_forwarded(
 ) -> None:
     rig = make_rig(keys=keys, gate=_controls("1.00").gate)
     token = keys.create(Scope.INGEST).token
-    status, _, body = _raw(rig, "POST", path, key=None)
+    status, _, body = _raw(rig.url, "POST", path, key=None)
     assert status == 401, body  # edad9f8: the provider's 200, no key check, no budget, no event
-    status, _, body = _raw(rig, "POST", path, key=token)
+    status, _, body = _raw(rig.url, "POST", path, key=token)
     assert status == 400 and "request path holds '" in body["error"]["message"], body
     assert list(rig.fake.requests.lines) == []
 
@@ -109,7 +114,7 @@ def test_dot_segments_never_leave_the_api_root(make_rig: MakeRig, keys: KeyRing,
     rig = make_rig(keys=keys, allowed_paths=("/v1/models",))
     token = keys.create(Scope.INGEST).token
     for method in ("GET", "POST"):
-        status, _, body = _raw(rig, method, path, key=token, body=None if method == "GET" else CHAT)
+        status, _, body = _raw(rig.url, method, path, key=token, body=None if method == "GET" else CHAT)
         assert status == 400 and body["error"]["code"] == "path_refused", body
     assert list(rig.fake.requests.lines) == []  # edad9f8: the provider saw GET /admin
 
@@ -117,12 +122,12 @@ def test_dot_segments_never_leave_the_api_root(make_rig: MakeRig, keys: KeyRing,
 def test_unknown_paths_need_the_key_and_an_allowed_prefix(make_rig: MakeRig, keys: KeyRing) -> None:
     rig = make_rig(keys=keys, allowed_paths=("/v1/models",))
     token = keys.create(Scope.INGEST).token
-    assert _raw(rig, "GET", "/v1/files", key=None, body=None)[0] == 401  # edad9f8: forwarded, no key
-    assert _raw(rig, "GET", "/v1/models", key=None, body=None)[0] == 401
-    status, _, body = _raw(rig, "GET", "/v1/files", key=token, body=None)
+    assert _raw(rig.url, "GET", "/v1/files", key=None, body=None)[0] == 401  # edad9f8: forwarded, no key
+    assert _raw(rig.url, "GET", "/v1/models", key=None, body=None)[0] == 401
+    status, _, body = _raw(rig.url, "GET", "/v1/files", key=token, body=None)
     assert status == 404 and "--allow-path" in body["error"]["message"], body
     assert list(rig.fake.requests.lines) == []
-    _raw(rig, "GET", "/v1/models/gpt-4o", key=token, body=None)  # allowed: forwarded, unpriced
+    _raw(rig.url, "GET", "/v1/models/gpt-4o", key=token, body=None)  # allowed: forwarded, unpriced
     assert list(rig.fake.requests.lines) == [("GET", "/v1/models/gpt-4o")]
 
 
@@ -135,8 +140,8 @@ def test_other_spellings_of_a_priced_route_are_priced_and_recorded(
 ) -> None:
     rig = make_rig(keys=keys)
     token = keys.create(Scope.INGEST).token
-    assert _raw(rig, "POST", path, key=None)[0] == 401
-    status, headers, _ = _raw(rig, "POST", path, key=token, headers={"x-fake-output-tokens": "7"})
+    assert _raw(rig.url, "POST", path, key=None)[0] == 401
+    status, headers, _ = _raw(rig.url, "POST", path, key=token, headers={"x-fake-output-tokens": "7"})
     assert status == 200
     # what reached the provider is the path that was routed on, priced
     assert list(rig.fake.requests.lines) == [("POST", "/v1/chat/completions")]
@@ -160,7 +165,7 @@ def test_over_limit_attributes_are_trimmed_and_flagged_not_a_500(make_rig: MakeR
     else:
         headers["x-costtrail-tags"] = ",".join(f"t{i}=v" for i in range(200))
     for _ in range(4):
-        status = _raw(rig, "POST", "/v1/chat/completions", key=None, body=body, headers=headers)[0]
+        status = _raw(rig.url, "POST", "/v1/chat/completions", key=None, body=body, headers=headers)[0]
         assert status == 200  # edad9f8: 500 after the provider answered
     events = rig.events(4)
     assert len(events) == 4
@@ -177,7 +182,9 @@ def test_over_limit_attributes_are_trimmed_and_flagged_not_a_500(make_rig: MakeR
 def test_an_upstream_that_cuts_the_body_is_a_502_and_is_recorded(make_rig: MakeRig) -> None:
     controls = _controls("1.00")
     rig = make_rig(gate=controls.gate)
-    status, _, body = _raw(rig, "POST", "/v1/chat/completions", key=None, headers={"x-fake-cut-body": "40"})
+    status, _, body = _raw(
+        rig.url, "POST", "/v1/chat/completions", key=None, headers={"x-fake-cut-body": "40"}
+    )
     assert status == 502 and body["error"]["code"] == "upstream_error", body  # edad9f8: 500, no event
     [event] = rig.events(1)
     assert event["status"] == "error" and event["error_type"] == "upstream_error"
@@ -280,3 +287,41 @@ def test_uncapped_calls_stay_within_the_documented_bound(make_rig: MakeRig) -> N
     assert spend <= Decimal("0.50") + overrun
     # edad9f8 reserved 1,024 output tokens (~$0.0103) and let ~48 such calls in: $0.08 each, $3.20
     assert controls.budgets.status()[0].reserved == 0
+
+
+# -- the same door as the command serves it: `costtrail gateway --keys ... --allow-path ...` ----
+
+
+def test_the_command_checks_keys_and_allows_only_the_named_prefix(tmp_path: Path) -> None:
+    ledger = tmp_path / "gw.duckdb"
+    keys_file = tmp_path / "keys.json"
+    token = KeyRing.for_ledger(str(ledger), keys_file=keys_file).create(Scope.INGEST).token
+    with FakeProvider() as fake:
+        args = ["--ledger", str(ledger), "--keys", str(keys_file), "--allow-path", "/v1/models"]
+        args += ["--upstream", f"openai={fake.openai_base_url}", "--upstream", f"anthropic={fake.base_url}"]
+        gateway = GatewayProcess(tmp_path / "gateway.log", args).start()
+        try:
+            assert _raw(gateway.url, "POST", "/v1/chat/completions%3F", key=None)[0] == 401
+            assert _raw(gateway.url, "POST", "/v1/chat/completions%3F", key=token)[0] == 400
+            assert _raw(gateway.url, "GET", "/v1/..%2f..%2fadmin", key=token, body=None)[0] == 400
+            assert _raw(gateway.url, "GET", "/v1/files", key=token, body=None)[0] == 404
+            assert list(fake.requests.lines) == []
+            _raw(gateway.url, "GET", "/v1/models", key=token, body=None)
+            assert _raw(gateway.url, "POST", "/v1/chat/completions", key=token)[0] == 200
+            assert list(fake.requests.lines) == [("GET", "/v1/models"), ("POST", "/v1/chat/completions")]
+        finally:
+            gateway.stop()
+    with DuckDBStore(ledger, read_only=True) as store:
+        assert store.query("SELECT count(*) AS n FROM events")[0]["n"] == 1  # the priced call only
+
+
+def test_the_command_refuses_a_prefix_outside_the_api_root(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [COSTTRAIL, "gateway", "--ledger", str(tmp_path / "x.duckdb"), "--allow-path", "/v1/../admin"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "COLUMNS": "400"},
+    )
+    assert done.returncode != 0 and "--allow-path" in done.stderr and "'.' or '..'" in done.stderr
