@@ -25,7 +25,7 @@ ALLOCATION_KINDS = ("allocated", "unallocated")
 SIGNAL_SQL: dict[Signal, str] = {
     Signal.INPUT_TOKENS: "sum(input_tokens)",
     Signal.OUTPUT_TOKENS: "sum(output_tokens)",
-    Signal.TOTAL_TOKENS: "sum(input_tokens + output_tokens)",
+    Signal.TOTAL_TOKENS: "sum(input_tokens) + sum(output_tokens)",
     Signal.REQUESTS: "sum(request_count)",
     Signal.COMPUTE_SECONDS: "sum(coalesce(compute_seconds, 0))",
     Signal.QUERY_COUNT: "sum(query_count)",

@@ -63,10 +63,17 @@ class ApiKey:
     created_at: str = ""
     defaults: Mapping[str, str] = field(default_factory=dict)
     demo: bool = False
+    expires_at: str = ""  # ISO 8601 UTC; empty: never
 
     def allows(self, needed: Scope) -> bool:
         """True when this key's scope grants ``needed``."""
         return needed in _GRANTS[self.scope]
+
+    def expired(self, now: datetime | None = None) -> bool:
+        """True once ``expires_at`` has passed (a key without one never expires)."""
+        if not self.expires_at:
+            return False
+        return (now or datetime.now(UTC)) >= datetime.fromisoformat(self.expires_at)
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -138,8 +145,12 @@ class KeyRing:
         tenant: str | None = None,
         label: str = "",
         defaults: Mapping[str, str] | None = None,
+        expires_at: datetime | None = None,
     ) -> IssuedKey:
-        """Make a new key, store its digest and return the token (shown once)."""
+        """Make a new key, store its digest and return the token (shown once).
+
+        With ``expires_at`` every door refuses the key from that instant on.
+        """
         if self.path is None:
             raise KeyRingError("this key ring has no file to store keys in")
         key_id = secrets.token_hex(6)
@@ -151,6 +162,7 @@ class KeyRing:
             label=label,
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
             defaults=dict(defaults or {}),
+            expires_at=expires_at.astimezone(UTC).isoformat(timespec="seconds") if expires_at else "",
         )
         with self._lock:
             records = self._read()
@@ -174,8 +186,13 @@ class KeyRing:
 
     # -- checking -----------------------------------------------------------
 
-    def verify(self, token: str | None) -> ApiKey | None:
-        """The key a token belongs to, or None (compared in constant time)."""
+    def expired(self, token: str | None) -> ApiKey | None:
+        """The key a token belongs to when it is genuine but past its ``expires_at`` (else None)."""
+        key = self.verify(token, allow_expired=True)
+        return key if key is not None and key.expired() else None
+
+    def verify(self, token: str | None, *, allow_expired: bool = False) -> ApiKey | None:
+        """The key a token belongs to, or None (compared in constant time; an expired key is None)."""
         if not token:
             return None
         if self._demo and hmac.compare_digest(token.encode(), DEMO_KEY.encode()):
@@ -186,7 +203,8 @@ class KeyRing:
             record = self._records.get(key_id or "")
         expected = record["digest"] if record else self._dummy
         matched = hmac.compare_digest(_digest(self._secret, token), str(expected))
-        return _public(record) if record and matched else None
+        key = _public(record) if record and matched else None
+        return key if key is not None and (allow_expired or not key.expired()) else None
 
     @property
     def demo(self) -> bool:
@@ -241,6 +259,7 @@ def _public(record: Mapping[str, Any]) -> ApiKey:
         label=str(record.get("label", "")),
         created_at=str(record.get("created_at", "")),
         defaults={str(k): str(v) for k, v in (record.get("defaults") or {}).items()},
+        expires_at=str(record.get("expires_at") or ""),
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import typer
@@ -33,6 +35,30 @@ def _parse_defaults(values: list[str]) -> dict[str, str]:
     return out
 
 
+_LIFETIME = re.compile(r"(\d{1,6})([hdw])")
+_UNITS = {"h": "hours", "d": "days", "w": "weeks"}
+
+
+def _expiry(text: str) -> datetime:
+    """``--expires``: a lifetime from now (``30d``) or an instant (ISO date/time, UTC unless it says)."""
+    now = datetime.now(UTC)
+    match = _LIFETIME.fullmatch(text.strip().lower())
+    if match:
+        at = now + timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    else:
+        try:
+            at = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise typer.BadParameter(
+                f"'{text}' is neither a lifetime (30d, 12h, 2w) nor a date (2027-01-31)",
+                param_hint="--expires",
+            ) from None
+        at = at.replace(tzinfo=UTC) if at.tzinfo is None else at
+    if at <= now:
+        raise typer.BadParameter(f"'{text}' is not in the future", param_hint="--expires")
+    return at
+
+
 @keys_app.command("create")
 def create(
     scope: Scope = typer.Option(..., "--scope", help="ingest (write), read, or admin (both)"),
@@ -41,6 +67,9 @@ def create(
     default: list[str] = typer.Option(
         [], "--default", help="attribution default for the gateway, e.g. --default environment=prod"
     ),
+    expires: str | None = typer.Option(
+        None, "--expires", help="lifetime (30d, 12h, 2w) or a UTC date/time (2027-01-31); default: never"
+    ),
     ledger: str = LEDGER,
     keys_file: Path | None = KEYS,
     fmt: Format = typer.Option(Format.table, "--format", help="table or json"),
@@ -48,9 +77,14 @@ def create(
     """Create an API key and print it once (only its HMAC digest is stored).
 
     Example: costtrail keys create --scope ingest --tenant acme --ledger costtrail.duckdb
+    Expiry:  costtrail keys create --scope read --expires 30d
     """
     issued = _ring(ledger, keys_file).create(
-        scope, tenant=tenant, label=label, defaults=_parse_defaults(default)
+        scope,
+        tenant=tenant,
+        label=label,
+        defaults=_parse_defaults(default),
+        expires_at=_expiry(expires) if expires else None,
     )
     if fmt is Format.json:
         print(to_json({"key": issued.token, **issued.key.as_dict()}))
@@ -59,6 +93,7 @@ def create(
     typer.echo(
         f"key id {issued.key.key_id}, scope {issued.key.scope}"
         + (f", tenant {issued.key.tenant}" if issued.key.tenant else "")
+        + (f", expires {issued.key.expires_at}" if issued.key.expires_at else "")
         + ". Store it now: it is not shown again.",
         err=True,
     )
@@ -79,7 +114,10 @@ def list_keys(
         r["defaults"] = ",".join(f"{k}={v}" for k, v in r["defaults"].items())
         r.pop("demo", None)
     print_rows(
-        rows, fmt, title="API keys", columns=["key_id", "scope", "tenant", "label", "created_at", "defaults"]
+        rows,
+        fmt,
+        title="API keys",
+        columns=["key_id", "scope", "tenant", "label", "created_at", "expires_at", "defaults"],
     )
 
 

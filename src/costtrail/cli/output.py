@@ -14,6 +14,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from costtrail.export.csv_cells import csv_cell
 from costtrail.reports.money import format_pct, format_ratio, format_usd, money_json
 
 
@@ -146,7 +147,9 @@ def print_rows(
         writer = csv.writer(buf)
         writer.writerow(cols)
         for r in rows:
-            writer.writerow([_json_default(r.get(c)) if r.get(c) is not None else "" for c in cols])
+            writer.writerow(
+                [csv_cell(str(_json_default(r.get(c)))) if r.get(c) is not None else "" for c in cols]
+            )
         print(buf.getvalue(), end="")
         return
     cells = [[fmt_cell(r.get(c), c) for c in cols] for r in rows]

@@ -26,21 +26,23 @@ def client_address(request: Request) -> str:
 def authorize(keys: KeyRing, request: Request, needed: Scope, throttle: AuthThrottle | None = None) -> ApiKey:
     """The caller's key, or 401 (missing or wrong key) / 403 (key lacks the scope).
 
-    With a ``throttle``, a client that failed too often gets 429 before its key is checked.
+    With a ``throttle``, a client that failed too often gets 429 for its next missing or wrong
+    key. A valid key is always let through: a flood of bad guesses from an address (or one
+    claiming it) must not lock out the real key's owner behind the same address.
     """
     client = client_address(request)
-    wait = throttle.retry_after(client) if throttle is not None else 0
-    if wait:
-        raise ApiError(
-            429,
-            "too_many_auth_failures",
-            f"too many requests with a missing or wrong API key from {client}: wait {wait} s, then send "
-            "a valid key",
-            headers={"Retry-After": str(wait)},
-        )
     token = token_from(request)
     key = keys.verify(token) if token is not None else None
     if key is None and throttle is not None:
+        wait = throttle.retry_after(client)
+        if wait:
+            raise ApiError(
+                429,
+                "too_many_auth_failures",
+                f"too many requests with a missing or wrong API key from {client}: wait {wait} s, then "
+                "send a valid key",
+                headers={"Retry-After": str(wait)},
+            )
         throttle.failed(client)
     if token is None:
         raise ApiError(
@@ -49,6 +51,15 @@ def authorize(keys: KeyRing, request: Request, needed: Scope, throttle: AuthThro
             "no API key: send 'Authorization: Bearer <key>' (create one with: costtrail keys create "
             f"--scope {needed})",
             headers={"WWW-Authenticate": "Bearer"},
+        )
+    expired = keys.expired(token) if key is None else None
+    if expired is not None:
+        raise ApiError(
+            401,
+            "expired_api_key",
+            f"this API key (id {expired.key_id}) expired at {expired.expires_at}: create a new one with "
+            f"costtrail keys create --scope {expired.scope} (and --expires for its lifetime)",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
         )
     if key is None:
         raise ApiError(

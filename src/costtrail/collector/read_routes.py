@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -45,7 +46,21 @@ def _tenant_for(key: ApiKey, asked: str | None) -> str | None:
 
 def _json(data: Any) -> JSONResponse:
     # Decimals go out as plain decimal strings: money stays exact over the wire.
-    return JSONResponse(jsonable_encoder(data, custom_encoder={Decimal: money_json}))
+    return JSONResponse(finite(jsonable_encoder(data, custom_encoder={Decimal: money_json})))
+
+
+def finite(data: Any) -> Any:
+    """``data`` with every non-finite float (a mean over rows stored before bounds) as null.
+
+    JSON has no Infinity or NaN: one such value in a report would otherwise fail the whole answer.
+    """
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {k: finite(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [finite(v) for v in data]
+    return data
 
 
 def _names(value: str | None) -> list[str]:
@@ -87,7 +102,7 @@ async def get_report(
     return _json({**body, "tenant": scope})
 
 
-@router.get("/v1/runs/{run_id}", summary="One run: its steps, outcomes and total cost")
+@router.get("/v1/runs/{run_id:path}", summary="One run: its steps, outcomes and total cost")
 async def get_run(request: Request, run_id: str, key: ApiKey = READ) -> JSONResponse:
     """The events of one run in time order with the running total (``costtrail.reports.run_steps``).
 

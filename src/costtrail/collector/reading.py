@@ -8,6 +8,7 @@ tenant key at all (its total would reveal the other tenant's spend).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from costtrail.billing import InvoiceError, PricePlans, line_rows, preview
@@ -23,6 +24,10 @@ from costtrail.reports import (
     run_steps,
     view_report,
 )
+from costtrail.reports.dimensions import resolve_dimension
+from costtrail.reports.filters import filter_sql
+from costtrail.reports.metrics import METRICS
+from costtrail.reports.views import VIEWS
 
 
 class ReadError(ValueError):
@@ -62,13 +67,15 @@ def cost_report(
 ) -> dict[str, Any]:
     """``report`` (or a named view) over the caller's tenant, as the JSON shape of ``ReportResult``."""
     filters = parse_filters(where)
+    for name, value in filters.items():
+        try:
+            filter_sql(store.dialect, resolve_dimension(name, store.dialect), value)
+        except ReportError as exc:
+            raise ReadError("where", str(exc)) from exc
     if tenant is not None:
         filters["tenant_id"] = tenant
-    try:
-        lo = parse_time(since) if since else None
-        hi = parse_time(until) if until else None
-    except ReportError as exc:
-        raise ReadError("since" if since and "since" not in str(exc) else "until", str(exc)) from exc
+    lo, hi = _time("since", since), _time("until", until)
+    _check_names(store, by=by, metrics=metrics, view=view)
     try:
         if view:
             result = view_report(store, view, filters=filters, since=lo, until=hi, limit=limit)
@@ -77,6 +84,31 @@ def cost_report(
     except ReportError as exc:
         raise ReadError("view" if view else "by", str(exc)) from exc
     return result.as_dict()
+
+
+def _time(field: str, text: str | None) -> datetime | None:
+    try:
+        return parse_time(text) if text else None
+    except ReportError as exc:
+        raise ReadError(field, str(exc)) from exc
+
+
+def _check_names(
+    store: LedgerStore, *, by: Sequence[str], metrics: Sequence[str] | None, view: str | None
+) -> None:
+    """Each parameter that names dimensions, metrics or a view is checked on its own, so the 422 names it."""
+    if view:
+        if view not in VIEWS:
+            raise ReadError("view", f"unknown view {view!r}: choose one of {', '.join(VIEWS)}")
+        return
+    for name in by:
+        try:
+            resolve_dimension(name, store.dialect)
+        except ReportError as exc:
+            raise ReadError("by", str(exc)) from exc
+    unknown = [m for m in metrics or () if m not in METRICS]
+    if unknown:
+        raise ReadError("metrics", f"unknown metric {unknown[0]!r}: choose from {', '.join(METRICS)}")
 
 
 def run_detail(store: LedgerStore, run_id: str, tenant: str | None) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from costtrail.export.csv_cells import csv_cell
 from costtrail.finance.period import Period
 from costtrail.ledger.store import LedgerStore
 
@@ -340,7 +341,7 @@ def write_focus(records: list[dict[str, Any]], path: Path, fmt: str = "csv") -> 
         writer = csv.writer(handle)
         writer.writerow(COLUMNS)
         for r in records:
-            writer.writerow([_csv_cell(c, r[c]) for c in COLUMNS])
+            writer.writerow([csv_cell(_csv_cell(c, r[c])) for c in COLUMNS])
     return len(records)
 
 

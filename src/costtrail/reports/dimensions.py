@@ -119,8 +119,10 @@ def resolve_dimension(
         return Dimension("input_band", bands.sql(), f"min({bands.measure})")
     if canonical.startswith(ATTRIBUTE_PREFIX) and len(canonical) > len(ATTRIBUTE_PREFIX):
         key = canonical[len(ATTRIBUTE_PREFIX) :]
-        if not key.replace("_", "").replace("-", "").replace(".", "").isalnum():
-            raise ReportError(f"attribute keys in reports use letters, digits, '_', '-' or '.': {key!r}")
+        if not key.replace("_", "").replace("-", "").replace(".", "").isalnum() or "" in key.split("."):
+            raise ReportError(
+                f"attribute keys in reports use letters, digits, '_', '-' or '.' between names: {key!r}"
+            )
         return Dimension(canonical, dialect.json_value("attributes", key))
     raise ReportError(
         f"unknown dimension {name!r}: choose one of {', '.join(dimension_names())}, or attributes.<key>"

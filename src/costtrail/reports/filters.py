@@ -55,6 +55,15 @@ def where_clause(
     return " AND ".join(parts) if parts else "TRUE"
 
 
+def _day(value: object) -> None:
+    if value is None:
+        return
+    try:
+        date.fromisoformat(str(value))
+    except ValueError:
+        raise ReportError(f"day filter {value!r} is not a day: use YYYY-MM-DD, e.g. day:2026-03-01") from None
+
+
 def filter_sql(dialect: Dialect, dim: Dimension, value: FilterValue) -> str:
     """``dim`` matches ``value``: one value, a list (``None`` for missing), or ``NOT_NULL``."""
     if isinstance(value, NotNull):
@@ -62,6 +71,9 @@ def filter_sql(dialect: Dialect, dim: Dimension, value: FilterValue) -> str:
     values = list(value) if isinstance(value, list | tuple | set | frozenset) else [value]
     if not values:
         raise ReportError(f"filter on {dim.name} has no values")
+    if dim.name == "day":
+        for v in values:
+            _day(v)
     conds: list[str] = []
     present = [v for v in values if v is not None]
     if present:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -41,7 +41,9 @@ SECURITY_HEADERS = {
         "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
     ),
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    # same-origin, not no-referrer: under no-referrer a browser posts this server's own forms with
+    # ``Origin: null``, which the sign-in's same-origin check must refuse (another site's looks so).
+    "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
 }
 
@@ -61,6 +63,27 @@ def _templates() -> Environment:
         notice=lambda b: isinstance(b, Notice),
     )
     return env
+
+
+CROSS_SITE = "This form was sent from another site: sign in from this dashboard's own page."
+
+
+def same_origin(request: Request) -> bool:
+    """False when a browser says the form came from another site (CSRF on sign-in and sign-out).
+
+    Browsers send ``Sec-Fetch-Site`` with every request, and it decides. Older ones send
+    ``Origin`` with a form POST (``null`` from an opaque origin, refused); ``Referer`` decides
+    when ``Origin`` is missing. A client that sends none of them (curl, a script) is not a
+    browser a forged form could drive.
+    """
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site is not None:
+        return fetch_site in ("same-origin", "none")
+    claimed = request.headers.get("origin") or request.headers.get("referer")
+    if claimed is None:
+        return True
+    host = request.headers.get("host", "")
+    return bool(host) and urlsplit(claimed).netloc.lower() == host.lower()
 
 
 def _safe_next(target: str | None) -> str:
@@ -200,7 +223,10 @@ class Dashboard:
         """The reader's time range as a FOCUS 1.2 CSV download."""
         from costtrail.web.pages.finance import focus_csv
 
-        filters = Filters.from_query(dict(request.query_params), latest=latest_event(self.store, None))
+        try:
+            filters = Filters.from_query(dict(request.query_params), latest=latest_event(self.store, None))
+        except FilterError as exc:
+            return self.render("error.html", status=400, message=str(exc), viewer=viewer)
         ctx = PageContext(
             self.store, self.settings, filters, viewer, {}, self.controls_file, targets=self.targets
         )
@@ -261,17 +287,24 @@ def mount_dashboard(
         form = parse_qs((await request.body()).decode("utf-8", "replace"))
         key = (form.get("key") or [""])[0].strip()
         next_path = _safe_next((form.get("next") or ["/"])[0])
+        if not same_origin(request):
+            return dash.login_page(next_path, CROSS_SITE, status=403)
         throttle = getattr(request.app.state, "auth_throttle", None)
         client = request.client.host if request.client else "unknown"
-        wait = throttle.retry_after(client) if throttle is not None else 0
-        if wait:
-            page = dash.login_page(next_path, f"Too many failed sign-ins: wait {wait} s.", status=429)
-            page.headers["Retry-After"] = str(wait)
-            return page
         viewer = dash.directory.identify(key) if key else None
         if viewer is None:
+            # Only a failed sign-in waits: a valid key is let in whatever others guessed before.
+            wait = throttle.retry_after(client) if throttle is not None else 0
+            if wait:
+                page = dash.login_page(next_path, f"Too many failed sign-ins: wait {wait} s.", status=429)
+                page.headers["Retry-After"] = str(wait)
+                return page
             if throttle is not None:
                 throttle.failed(client)
+            expired = dash.directory.expired(key) if key else None
+            if expired is not None:
+                message = f"That key expired at {expired}: create a new one with costtrail keys create."
+                return dash.login_page(next_path, message, status=401)
             return dash.login_page(next_path, "That key cannot read this dashboard.", status=401)
         response = RedirectResponse(next_path, status_code=303)
         response.set_cookie(
@@ -286,6 +319,8 @@ def mount_dashboard(
         return response
 
     async def logout(request: Request) -> Response:
+        if not same_origin(request):
+            return dash.login_page("/", CROSS_SITE, status=403)
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(COOKIE_NAME, path="/", httponly=True, samesite="strict")
         return response

@@ -14,6 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from costtrail.export.csv_cells import csv_cell
 from costtrail.reports.money import format_ratio, format_usd
 
 Row = Mapping[str, Any]
@@ -132,7 +133,7 @@ def table_csv(table: Table) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow([c.key for c in table.columns])
     for row in table.rows:
-        writer.writerow([raw(row.get(c.key)) for c in table.columns])
+        writer.writerow([csv_cell(raw(row.get(c.key))) for c in table.columns])
     return out.getvalue()
 
 

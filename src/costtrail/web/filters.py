@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from urllib.parse import urlencode
 
+from costtrail.schema.bounds import EARLIEST, LATEST
+
 # URL name -> ledger column.
 DIMENSIONS: dict[str, str] = {
     "environment": "environment",
@@ -31,9 +33,14 @@ class FilterError(ValueError):
 
 def _parse_day(name: str, text: str) -> date:
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError as exc:
         raise FilterError(f"{name}={text!r} is not a day: use YYYY-MM-DD") from exc
+    if not EARLIEST.date() <= day < LATEST.date():
+        raise FilterError(
+            f"{name}={text!r} is outside the ledger's range: pick a day from 1970-01-01 to 2999-12-31"
+        )
+    return day
 
 
 def _midnight(day: date) -> datetime:

@@ -43,6 +43,10 @@ class ViewerDirectory(Protocol):
         """The viewer for a key id still valid for reading, or None."""
         ...
 
+    def expired(self, plaintext_key: str) -> str | None:
+        """When a genuine key expired (ISO 8601), or None."""
+        ...
+
 
 class SessionSigner:
     """Makes and checks session tokens: ``<key_id b64>.<expires>.<signature>``.
@@ -111,8 +115,13 @@ class KeyRingViewers:
             return Viewer("demo", None, "local demo key")
         for key in self.ring.list():
             if key.key_id == key_id:
-                return self._viewer(key)
+                return None if key.expired() else self._viewer(key)
         return None
+
+    def expired(self, plaintext_key: str) -> str | None:
+        """When a genuine key expired (None for a valid or unknown key): the sign-in page says so."""
+        key = self.ring.expired(plaintext_key)
+        return key.expires_at if key else None
 
 
 def demo_link(base_url: str, key: str | None = None) -> str:

@@ -42,9 +42,9 @@ class PageSpec:
 PAGES: tuple[PageSpec, ...] = (
     PageSpec("overview", "/", "Overview", overview_page),
     PageSpec("workflows", "/workflows", "Workflows", workflows_page),
-    PageSpec("workflow", "/workflows/{workflow}", "Workflow", workflow_page, nav=False),
+    PageSpec("workflow", "/workflows/{workflow:path}", "Workflow", workflow_page, nav=False),
     PageSpec("runs", "/runs", "Runs", runs_page),
-    PageSpec("run", "/runs/{run_id}", "Run", run_page, nav=False),
+    PageSpec("run", "/runs/{run_id:path}", "Run", run_page, nav=False),
     PageSpec("customers", "/customers", "Features & customers", customers_page),
     PageSpec("models", "/models", "Models & providers", models_page),
     PageSpec("whatif", "/models/whatif", "What if", whatif_page, nav=False),

@@ -17,7 +17,9 @@ MILLION = Decimal(1_000_000)
 # the models table's columns (the model view without the averages it does not draw)
 MIX = ("total_cost", "model_calls", "total_input_tokens", "total_cache_read_tokens", "total_output_tokens",
        "p95_latency_ms", "failure_rate", "unpriced_events")  # fmt: skip
-TOTAL_TOKENS = Metric("total_tokens", "sum(input_tokens + output_tokens)", "tokens", "input + output tokens")
+TOTAL_TOKENS = Metric(
+    "total_tokens", "sum(input_tokens) + sum(output_tokens)", "tokens", "input + output tokens"
+)
 COST_PER_TOKEN = Ratio("cost_per_token", "total_cost", "total_tokens", "usd", "total_cost / total_tokens")
 CACHED_SHARE = Ratio(
     "cached_share", "total_cache_read_tokens", "total_input_tokens", "ratio", "cache reads / input tokens"
