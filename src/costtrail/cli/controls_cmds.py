@@ -14,21 +14,13 @@ from typing import Any
 import typer
 
 from costtrail.cli.output import Format, print_rows, to_json
-from costtrail.cli.report_cmds import LEDGER_HELP, fail, parse_window, reading
-from costtrail.controls.alerts import read_alerts
-from costtrail.controls.budgets import BudgetGate
+from costtrail.cli.reading import API_KEY, ENDPOINT, ask, fail, read_from
+from costtrail.cli.report_cmds import LEDGER_HELP, parse_window
 from costtrail.controls.chain import build_alerts
 from costtrail.controls.config import ControlsConfig, ControlsConfigError
 from costtrail.controls.guardrails import run_guardrails
-from costtrail.controls.spend import StoreSpend
 from costtrail.ledger import LedgerError, LedgerStore, open_store
-from costtrail.optimize.audit import audit
-from costtrail.optimize.cheapest import cheapest_model
 from costtrail.optimize.evals import import_evals, parse_eval_file
-from costtrail.optimize.traffic import Scope
-from costtrail.optimize.trends import drift, forecast
-from costtrail.optimize.whatif import what_if
-from costtrail.reports import ReportError, parse_time
 from costtrail.reports.money import format_usd
 
 LEDGER = typer.Option("costtrail.duckdb", "--ledger", envvar="COSTTRAIL_LEDGER", help=LEDGER_HELP)
@@ -78,9 +70,11 @@ def writing(ledger: str) -> Iterator[LedgerStore]:
         store.close()
 
 
-def _scope(workflow: str | None, since: str | None, until: str | None) -> Scope:
-    lo, hi = parse_window(since, until)
-    return Scope(workflow=workflow, since=lo, until=hi)
+def _config_args(path: Path) -> dict[str, Any]:
+    """The controls file as a question's arguments (read here: a collector has no access to it)."""
+    if not path.exists():
+        fail(f"no controls file at {path}: write one (see docs/controls.md) or pass --config FILE")
+    return {"config": path.read_text(), "config_name": str(path)}
 
 
 def _emit(data: Any, rows: list[dict[str, Any]], fmt: Format, title: str) -> None:
@@ -90,15 +84,19 @@ def _emit(data: Any, rows: list[dict[str, Any]], fmt: Format, title: str) -> Non
         print_rows(rows, fmt, title=title)
 
 
-def budgets_command(config: Path = CONFIG, ledger: str = LEDGER, fmt: Format = FORMAT) -> None:
+def budgets_command(
+    config: Path = CONFIG,
+    ledger: str = LEDGER,
+    endpoint: str | None = ENDPOINT,
+    api_key: str | None = API_KEY,
+    fmt: Format = FORMAT,
+) -> None:
     """Each budget with its spend, remaining, burn rate and projected exhaustion time.
 
     Example: costtrail budgets --config controls.yaml --ledger costtrail.duckdb
     """
-    cfg = load_config(config)
-    with reading(ledger) as store:
-        gate = BudgetGate(cfg.budgets, source=StoreSpend(store))
-        rows = [s.as_row() for s in gate.status()]
+    with read_from(ledger, endpoint, api_key) as reader:
+        rows = ask(reader, "budgets", **_config_args(config))
     _emit(rows, rows, fmt, "Budgets")
 
 
@@ -106,18 +104,17 @@ def alerts_command(
     since: str | None = typer.Option("7d", "--since", help="from (2026-03-01, 7d, 12h)"),
     kind: str | None = typer.Option(None, "--kind", help="only this kind, e.g. retry_loop"),
     ledger: str = LEDGER,
+    endpoint: str | None = ENDPOINT,
+    api_key: str | None = API_KEY,
     fmt: Format = FORMAT,
 ) -> None:
     """Alerts raised (budgets, cost spikes, retry loops, pacing, tenants, model policy), newest first.
 
     Example: costtrail alerts --since 24h --kind retry_loop
     """
-    try:
-        start = parse_time(since) if since else None
-    except ReportError as exc:
-        fail(str(exc))
-    with reading(ledger) as store:
-        rows = read_alerts(store, since=start, kind=kind)
+    parse_window(since, None)
+    with read_from(ledger, endpoint, api_key) as reader:
+        rows = ask(reader, "alerts", since=since, kind=kind)
     if fmt is Format.json:
         print(to_json(rows))
         return
@@ -151,22 +148,21 @@ def whatif_command(
     since: str | None = SINCE,
     until: str | None = UNTIL,
     ledger: str = LEDGER,
+    endpoint: str | None = ENDPOINT,
+    api_key: str | None = API_KEY,
     fmt: Format = FORMAT,
 ) -> None:
     """Re-price a workflow's real traffic on another model: cost per run, per success and per month.
 
     Example: costtrail whatif --workflow support_reply --model claude-haiku-4-5 --token-ratio 1.1
     """
-    with reading(ledger) as store:
-        try:
-            result = what_if(
-                store, _scope(workflow, since, until), model, provider=provider, token_ratio=token_ratio
-            )
-        except ValueError as exc:
-            fail(str(exc))
-    _emit(result.as_dict(), result.rows(), fmt, f"{workflow} on {model}")
-    if fmt is Format.table and result.repriced.unpriced_events:
-        typer.echo(f"warning: {result.repriced.unpriced_events} calls have no price on {model}", err=True)
+    parse_window(since, until)
+    with read_from(ledger, endpoint, api_key) as reader:
+        answer = ask(reader, "whatif", workflow=workflow, model=model, provider=provider,
+                     token_ratio=token_ratio, since=since, until=until)  # fmt: skip
+    _emit(answer["data"], answer["rows"], fmt, f"{workflow} on {model}")
+    if fmt is Format.table and answer["unpriced_events"]:
+        typer.echo(f"warning: {answer['unpriced_events']} calls have no price on {model}", err=True)
 
 
 def cheapest_command(
@@ -177,29 +173,27 @@ def cheapest_command(
     since: str | None = SINCE,
     until: str | None = UNTIL,
     ledger: str = LEDGER,
+    endpoint: str | None = ENDPOINT,
+    api_key: str | None = API_KEY,
     fmt: Format = FORMAT,
 ) -> None:
     """The cheapest model that clears the eval bar, priced on real production traffic; monthly saving.
 
     Example: costtrail cheapest --workflow support_reply --min-pass-rate 0.9
     """
-    with reading(ledger) as store:
-        try:
-            result = cheapest_model(
-                store, _scope(workflow, since, until), min_pass_rate=min_pass_rate, min_score=min_score,
-                eval_set=eval_set,
-            )  # fmt: skip
-        except ValueError as exc:
-            fail(str(exc))
-    _emit(result.as_dict(), [c.as_row() for c in result.candidates], fmt, f"{workflow}: {result.bar}")
+    parse_window(since, until)
+    with read_from(ledger, endpoint, api_key) as reader:
+        answer = ask(reader, "cheapest", workflow=workflow, min_pass_rate=min_pass_rate, min_score=min_score,
+                     eval_set=eval_set, since=since, until=until)  # fmt: skip
+    _emit(answer["data"], answer["rows"], fmt, f"{workflow}: {answer['bar']}")
     if fmt is Format.table:
-        if result.chosen is None:
-            typer.echo(f"no model with a price clears {result.bar}")
+        if answer["chosen_model"] is None:
+            typer.echo(f"no model with a price clears {answer['bar']}")
         else:
             typer.echo(
-                f"cheapest that clears {result.bar}: {result.chosen.result.model} "
-                f"(saves {format_usd(result.chosen.monthly_saving)}/month "
-                f"vs {', '.join(result.current_models)})"
+                f"cheapest that clears {answer['bar']}: {answer['chosen_model']} "
+                f"(saves {format_usd(answer['monthly_saving'])}/month "
+                f"vs {', '.join(answer['current_models'])})"
             )
 
 
@@ -214,30 +208,23 @@ def audit_command(
     since: str | None = SINCE,
     until: str | None = UNTIL,
     ledger: str = LEDGER,
+    endpoint: str | None = ENDPOINT,
+    api_key: str | None = API_KEY,
     fmt: Format = FORMAT,
 ) -> None:
     """Compare sampled production calls with the eval set: which dimension drifted.
 
     Example: costtrail audit --workflow support_reply --sample 100 --since 7d
     """
-    with reading(ledger) as store:
-        try:
-            result = audit(
-                store,
-                _scope(workflow, since, until),
-                sample=sample,
-                factor=factor,
-                model=model,
-                eval_set=eval_set,
-            )
-        except ValueError as exc:
-            fail(str(exc))
-    rows = [line.as_row() for line in result.lines]
-    _emit(result.as_dict(), rows, fmt, f"{workflow} on {result.model}: production vs {result.eval_set}")
+    parse_window(since, until)
+    with read_from(ledger, endpoint, api_key) as reader:
+        answer = ask(reader, "audit", workflow=workflow, sample=sample, factor=factor, model=model,
+                     eval_set=eval_set, since=since, until=until)  # fmt: skip
+    title = f"{workflow} on {answer['model']}: production vs {answer['eval_set']}"
+    _emit(answer["data"], answer["rows"], fmt, title)
     if fmt is Format.table:
-        typer.echo(
-            f"drifted: {', '.join(result.drifted)}" if result.drifted else "no drift beyond the factor"
-        )
+        drifted = answer["drifted"]
+        typer.echo(f"drifted: {', '.join(drifted)}" if drifted else "no drift beyond the factor")
 
 
 def drift_command(
@@ -246,17 +233,17 @@ def drift_command(
     since: str | None = SINCE,
     until: str | None = UNTIL,
     ledger: str = LEDGER,
+    endpoint: str | None = ENDPOINT,
+    api_key: str | None = API_KEY,
     fmt: Format = FORMAT,
 ) -> None:
     """Cost and tokens per call and per run over time, with change-points and the week-over-week trend.
 
     Example: costtrail drift --workflow support_reply --since 30d
     """
-    with reading(ledger) as store:
-        try:
-            result = drift(store, _scope(workflow, since, until), by=by)
-        except ValueError as exc:
-            fail(str(exc))
+    parse_window(since, until)
+    with read_from(ledger, endpoint, api_key) as reader:
+        result = ask(reader, "drift", workflow=workflow, by=by, since=since, until=until)
     _emit(result, result["series"], fmt, f"Drift ({by})")
     if fmt is Format.table:
         if result["change_points"]:
@@ -271,15 +258,17 @@ def forecast_command(
         None, "--config", envvar="COSTTRAIL_CONTROLS", help="add each budget's scope"
     ),
     ledger: str = LEDGER,
+    endpoint: str | None = ENDPOINT,
+    api_key: str | None = API_KEY,
     fmt: Format = FORMAT,
 ) -> None:
     """Month-end spend forecast (month to date + recent daily run rate), in total and per budget scope.
 
     Example: costtrail forecast --config controls.yaml
     """
-    budgets = load_config(config).budgets if config is not None and config.exists() else ()
-    with reading(ledger) as store:
-        rows = forecast(store, datetime.now(UTC), budgets)
+    args = _config_args(config) if config is not None and config.exists() else {}
+    with read_from(ledger, endpoint, api_key) as reader:
+        rows = ask(reader, "forecast", **args)
     _emit(rows, rows, fmt, "Month-end forecast")
 
 

@@ -11,7 +11,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from costtrail.cli.billing_cmds import line_cells
 from costtrail.cli.output import Format, money, print_rows, to_json
-from costtrail.cli.report_cmds import display_rows, fail, unpriced_text
+from costtrail.cli.reading import fail
+from costtrail.cli.report_cmds import display_rows, unpriced_text
 from costtrail.demo.controls_demo import (
     MIN_CONTROLS_DAYS,
     ControlsDemo,
@@ -22,7 +23,12 @@ from costtrail.ledger import LedgerError, open_store
 from costtrail.reports import ReportResult
 from costtrail.reports.money import format_usd
 
-TARGETS_FILE = "costtrail-demo-targets.yaml"
+
+def demo_file(ledger: Path | str, what: str) -> Path:
+    """A file the demo writes beside its ledger, named after it (``costtrail.duckdb`` ->
+    ``costtrail-demo-controls.yaml``), so two demos in one folder keep their own files."""
+    ledger = Path(ledger)
+    return ledger.with_name(f"{ledger.stem}-demo-{what}.yaml")
 
 
 def register(app: typer.Typer) -> None:
@@ -84,7 +90,7 @@ def demo(
             progress.update(task, completed=done, total=total)
 
         result = run_demo(config, on_progress)
-    controls_file = str(path.with_name("costtrail-demo-controls.yaml"))
+    controls_file = str(demo_file(path, "controls"))
     controls = _controls_demo(path, Path(controls_file)) if days >= MIN_CONTROLS_DAYS else None
     finance = _finance_demo(path)
     try:
@@ -128,7 +134,7 @@ def demo(
 def _finance_demo(path: Path) -> dict[str, Any]:
     """Bills, shared invoices, allocation and revenue over the simulated days, then the report;
     and the cost-per-outcome targets file the dashboard compares against."""
-    from costtrail.demo.billing_demo import DEMO_PLANS, PLANS_FILE, demo_billing
+    from costtrail.demo.billing_demo import DEMO_PLANS, demo_billing
     from costtrail.demo.finance_demo import add_finance_demo, finance_demo_report, ledger_period
     from costtrail.demo.targets_demo import demo_targets_yaml
 
@@ -136,9 +142,9 @@ def _finance_demo(path: Path) -> dict[str, Any]:
     try:
         period = ledger_period(store)
         added = add_finance_demo(store, period)
-        path.with_name(TARGETS_FILE).write_text(demo_targets_yaml(store, period))
-        path.with_name(PLANS_FILE).write_text(DEMO_PLANS)
-        billing = {**demo_billing(store, period), "plans_file": str(path.with_name(PLANS_FILE))}
+        demo_file(path, "targets").write_text(demo_targets_yaml(store, period))
+        demo_file(path, "plans").write_text(DEMO_PLANS)
+        billing = {**demo_billing(store, period), "plans_file": str(demo_file(path, "plans"))}
         return {**finance_demo_report(store, period), "added": added, "billing": billing}
     finally:
         store.close()
@@ -246,8 +252,8 @@ def _print_head(console: Console, head: dict[str, Any], summary: dict[str, Any])
     )
     from costtrail.web.sessions import demo_link
 
-    controls = Path(summary["ledger"]).with_name("costtrail-demo-controls.yaml")
-    targets = Path(summary["ledger"]).with_name(TARGETS_FILE)
+    controls = demo_file(summary["ledger"], "controls")
+    targets = demo_file(summary["ledger"], "targets")
     console.print(
         f"Dashboard: costtrail serve --demo --ledger {summary['ledger']} --controls {controls} "
         f"--targets {targets} --plans {Path(summary['ledger']).with_name('costtrail-demo-plans.yaml')}   "

@@ -11,11 +11,11 @@ import typer
 
 from costtrail.allocation import AllocationRuleError, allocate, load_rules
 from costtrail.cli.output import Format, print_rows, to_json
+from costtrail.cli.reading import API_KEY, ENDPOINT, ask, fail, read_from
 from costtrail.export.focus_export import SOURCES, export_focus
 from costtrail.finance.period import Period, PeriodError
 from costtrail.finance.revenue import RevenueFormatError, import_revenue
 from costtrail.finance.targets import DEFAULT_DRIFT, TargetsError, UnitTargets
-from costtrail.finance.unit_economics import cost_per_outcome, cost_to_serve, margin_dilutive
 from costtrail.importers import IMPORT_KINDS, ImportFormatError, MappingError, import_file
 from costtrail.ledger import open_store
 from costtrail.ledger.store import LedgerError, LedgerStore
@@ -129,6 +129,8 @@ def reconcile_command(
     tolerance: str = typer.Option("1.0", "--tolerance", help="percent within which billed matches computed"),
     lines: bool = typer.Option(False, "--lines", help="print every day group, not only the findings"),
     ledger: str = LEDGER,
+    endpoint: str | None = ENDPOINT,
+    api_key: str | None = API_KEY,
     fmt: Format = FORMAT,
 ) -> None:
     """Compare provider bills with telemetry per day x provider x model x account.
@@ -140,15 +142,20 @@ def reconcile_command(
 
     def work(store: LedgerStore) -> dict[str, Any]:
         rec = reconcile(store, p, tol)
-        if do_true_up:
-            true_up(store, rec)
+        true_up(store, rec)
         return {
             "summary": rec.summary(),
             "findings": [f.as_dict() for f in rec.findings],
             "lines": [ln.as_dict() for ln in rec.lines],
         }
 
-    out = _run(ledger, work)
+    if do_true_up:  # writes: where the ledger is
+        if endpoint:
+            fail("--true-up writes to the ledger: run it where the ledger is (without --endpoint)")
+        out = _run(ledger, work)
+    else:
+        with read_from(ledger, endpoint, api_key) as reader:
+            out = ask(reader, "reconcile", period=period, tolerance=tol.pct)
     if fmt is Format.json:
         print(to_json(out))
         return
@@ -203,6 +210,8 @@ def unit_cost_command(
         None, "--config", exists=True, help="units file (as serve --targets): {units: {NAME: {...}}}"
     ),
     ledger: str = LEDGER,
+    endpoint: str | None = ENDPOINT,
+    api_key: str | None = API_KEY,
     fmt: Format = FORMAT,
 ) -> None:
     """Cost per outcome (direct + allocated), with the trailing week and a drift flag.
@@ -219,14 +228,17 @@ def unit_cost_command(
             raise typer.Exit(2) from None
     goal = _decimal(target, "--target") or (unit.target_usd if unit else None)
     factor = _decimal(drift_factor, "--drift-factor") or (unit.drift_factor if unit else DEFAULT_DRIFT)
-    result = _run(ledger, lambda store: cost_per_outcome(store, outcome, p, target=goal, drift_factor=factor))
-    print_rows([result.as_dict()], fmt, title=f"cost per {outcome}")
+    with read_from(ledger, endpoint, api_key) as reader:
+        result = ask(reader, "unit-cost", outcome=outcome, period=p.label, target=goal, drift_factor=factor)
+    print_rows([result], fmt, title=f"cost per {outcome}")
 
 
 def cost_to_serve_command(
     period: str = PERIOD,
     by: str = typer.Option("customer", "--by", help="customer, tenant, plan_tier, feature or workflow"),
     ledger: str = LEDGER,
+    endpoint: str | None = ENDPOINT,
+    api_key: str | None = API_KEY,
     fmt: Format = FORMAT,
 ) -> None:
     """Cost-to-serve (direct + allocated) and gross margin per customer, tenant, plan tier, ...
@@ -234,8 +246,9 @@ def cost_to_serve_command(
     Example: costtrail cost-to-serve --period 2026-10 --by plan_tier
     """
     p = _period(period)
-    rows = _run(ledger, lambda store: cost_to_serve(store, p, by))
-    print_rows([r.as_dict() for r in rows], fmt, title=f"cost-to-serve by {by}")
+    with read_from(ledger, endpoint, api_key) as reader:
+        rows = ask(reader, "cost-to-serve", period=p.label, by=by)
+    print_rows(rows, fmt, title=f"cost-to-serve by {by}")
 
 
 def margins_command(
@@ -244,6 +257,8 @@ def margins_command(
     by: str = typer.Option("customer", "--by", help="customer or tenant"),
     limit: int = typer.Option(20, "--limit", help="rows to show"),
     ledger: str = LEDGER,
+    endpoint: str | None = ENDPOINT,
+    api_key: str | None = API_KEY,
     fmt: Format = FORMAT,
 ) -> None:
     """Margin-dilutive customers: margin below the threshold, most dollars lost first.
@@ -252,5 +267,6 @@ def margins_command(
     """
     p = _period(period)
     pct = _decimal(threshold, "--threshold") or Decimal(0)
-    rows = _run(ledger, lambda store: margin_dilutive(cost_to_serve(store, p, by), pct))
+    with read_from(ledger, endpoint, api_key) as reader:
+        rows = ask(reader, "margins", period=p.label, by=by, threshold=pct)
     print_rows(rows[:limit], fmt, title=f"margin below {pct}%")

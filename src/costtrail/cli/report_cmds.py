@@ -2,31 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
-from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import typer
 from rich.console import Console
 
 from costtrail.cli.output import Format, money, pick_columns, print_rows, to_json
-from costtrail.ledger import LedgerError, LedgerStore, open_store
+from costtrail.cli.reading import API_KEY, ENDPOINT, ask, fail, read_from
 from costtrail.reports import (
-    DEFAULT_METRICS,
-    Bands,
     FilterValue,
     ReportError,
     ReportResult,
     UnpricedLine,
-    failed_spend,
-    get_view,
     parse_time,
-    report,
-    run_steps,
-    top_runs,
     view_names,
 )
 from costtrail.reports.money import format_ratio, format_usd
@@ -37,27 +28,6 @@ LEDGER_HELP = "ledger URL or path (duckdb file, clickhouse://..., chdb://...)"
 def register(app: typer.Typer) -> None:
     app.command("report")(report_command)
     app.command("runs")(runs_command)
-
-
-@contextmanager
-def reading(ledger: str) -> Iterator[LedgerStore]:
-    """Open a ledger for reading, turning a missing or locked file into a clear CLI error."""
-    path = ledger.removeprefix("duckdb://")
-    if "://" not in path and path != ":memory:" and not Path(path).exists():
-        fail(f"no ledger at {path}: run `costtrail demo` or `costtrail ingest FILE` first, or pass --ledger")
-    try:
-        store = open_store(ledger, read_only=True)
-    except LedgerError as exc:
-        fail(str(exc))
-    try:
-        yield store
-    finally:
-        store.close()
-
-
-def fail(message: str, code: int = 2) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
 
 
 def parse_where(items: list[str]) -> dict[str, FilterValue]:
@@ -191,68 +161,30 @@ def report_command(
     columns: str | None = typer.Option(None, "--columns", help=COLUMNS_HELP),
     fmt: Format = typer.Option(Format.table, "--format", help="table, json, csv or markdown"),
     ledger: str = typer.Option("costtrail.duckdb", "--ledger", envvar="COSTTRAIL_LEDGER", help=LEDGER_HELP),
+    endpoint: str | None = ENDPOINT,
+    api_key: str | None = API_KEY,
 ) -> None:
     """Roll costs up by workflow, agent, model, tool, step, payload band, feature, customer, tenant,
     environment or day, with the unpriced line under every report.
 
     Example: costtrail report --by workflow --since 7d --where environment=prod --format json
     """
-    filters = parse_where(where)
-    lo, hi = parse_window(since, until)
+    parse_window(since, until)  # a bad time is a usage error before anything is read
     dims = [d.strip() for d in by.split(",") if d.strip()]
-    with reading(ledger) as store:
-        try:
-            result, title = _run_report(store, dims, metrics, filters, lo, hi, failed, limit, bands, band_on)
-        except ReportError as exc:
-            fail(str(exc))
-    emit(result, fmt, title, columns=columns)
+    args: dict[str, Any] = {"by": dims, "metrics": metrics, "where": parse_where(where), "since": since,
+                            "until": until, "failed": failed, "limit": limit, "bands": bands,
+                            "band_on": band_on}  # fmt: skip
+    with read_from(ledger, endpoint, api_key) as reader:
+        answer = ask(reader, "report", **args)
+    emit(as_result(answer), fmt, answer["title"], columns=columns)
 
 
-def _run_report(
-    store: LedgerStore,
-    dims: list[str],
-    metrics: str | None,
-    filters: dict[str, FilterValue],
-    since: datetime | None,
-    until: datetime | None,
-    failed: bool,
-    limit: int | None,
-    bands: str | None,
-    band_on: str,
-) -> tuple[ReportResult, str]:
-    band_cfg = _bands(bands, band_on) if bands or band_on != "payload_bytes" else None
-    if failed:
-        names = get_view(dims[0]).by if len(dims) == 1 and dims[0] in view_names() else tuple(dims)
-        return failed_spend(store, names, filters, since, until), f"Failed-run spend by {', '.join(dims)}"
-    if len(dims) == 1 and not metrics:
-        view = get_view(dims[0])
-        result = report(
-            store,
-            by=view.by,
-            metrics=view.metrics,
-            filters={**view.filters, **filters},
-            since=since,
-            until=until,
-            limit=limit,
-            order_by=view.order_by,
-            payload_bands=band_cfg,
-        )
-        return result, f"Cost by {view.name}"
-    wanted = [m.strip() for m in metrics.split(",")] if metrics else list(DEFAULT_METRICS)
-    result = report(store, dims, wanted, filters, since, until, limit, payload_bands=band_cfg)
-    return result, f"Cost by {', '.join(dims)}"
-
-
-def _bands(edges: str | None, measure: str) -> Bands:
-    if measure not in ("payload_bytes", "input_tokens"):
-        raise ReportError(f"--band-on takes payload_bytes or input_tokens, not {measure!r}")
-    try:
-        parsed = tuple(int(e) for e in edges.split(",")) if edges else None
-    except ValueError:
-        raise ReportError(f"--bands takes increasing integers separated by commas, got {edges!r}") from None
-    if parsed is None:
-        return Bands("input_tokens", (1_000, 4_000, 16_000, 64_000)) if measure == "input_tokens" else Bands()
-    return Bands(measure, parsed)  # type: ignore[arg-type]
+def as_result(answer: dict[str, Any]) -> ReportResult:
+    """A report answer (JSON shape plus units) as a :class:`ReportResult` again."""
+    line = UnpricedLine(answer["unpriced"]["events"], tuple(answer["unpriced"]["models"]))
+    return ReportResult(
+        answer["rows"], by=answer["by"], metrics=answer["metrics"], unpriced=line, units=answer["units"]
+    )
 
 
 def runs_command(
@@ -264,6 +196,8 @@ def runs_command(
     columns: str | None = typer.Option(None, "--columns", help=COLUMNS_HELP),
     fmt: Format = typer.Option(Format.table, "--format", help="table, json, csv or markdown"),
     ledger: str = typer.Option("costtrail.duckdb", "--ledger", envvar="COSTTRAIL_LEDGER", help=LEDGER_HELP),
+    endpoint: str | None = ENDPOINT,
+    api_key: str | None = API_KEY,
 ) -> None:
     """The most expensive runs, or one run's steps in order with their costs.
 
@@ -271,19 +205,13 @@ def runs_command(
               costtrail runs 0b7c9e4d1f2a
     """
     filters = parse_where(where)
-    lo, hi = parse_window(since, until)
-    with reading(ledger) as store:
-        try:
-            if run_id is None:
-                result = top_runs(store, top, filters, lo, hi)
-                detail = None
-            else:
-                detail = run_steps(store, run_id)
-        except ReportError as exc:
-            fail(str(exc), code=1)
-    if detail is None:
-        emit(result, fmt, f"Top {top} runs by cost", columns=columns, order=_RUN_ORDER)
-        return
+    parse_window(since, until)
+    with read_from(ledger, endpoint, api_key) as reader:
+        if run_id is None:
+            answer = ask(reader, "runs", top=top, where=filters, since=since, until=until)
+            emit(as_result(answer), fmt, answer["title"], columns=columns, order=_RUN_ORDER)
+            return
+        detail = ask(reader, "run", not_found=1, run_id=run_id)
     _emit_run(detail, fmt, columns)
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.encoders import jsonable_encoder
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from costtrail.auth import ApiKey, Scope
@@ -158,3 +158,36 @@ async def get_invoice_line(
 ) -> JSONResponse:
     """Rows whose ``quantity`` sums to the line's (``costtrail.billing.line_rows``)."""
     return await _billing(request, key, invoice_line, line_id, limit)
+
+
+@router.post("/v1/read/{question}", summary="Answer a read question as the CLI asks it (--endpoint)")
+async def post_read(request: Request, question: str, key: ApiKey = READ) -> Response:
+    """The questions of ``costtrail.reader.questions`` (report, runs, run, budgets, alerts, forecast,
+    drift, whatif, cheapest, audit, reconcile, unit-cost, cost-to-serve, margins), with the same
+    answers as on a local ledger. Arguments and answer are JSON with exact decimals and times
+    tagged (``costtrail.reader.codec``). A tenant key reads through ``/v1/report`` and ``/v1/runs``.
+    """
+    from costtrail.reader import codec
+    from costtrail.reader.base import ReadFailed
+    from costtrail.reader.questions import answer
+
+    if key.tenant is not None:
+        raise ApiError(
+            403,
+            "tenant_key",
+            f"this key reads only tenant '{key.tenant}': use GET /v1/report and /v1/runs, "
+            "or a read key for all tenants",
+        )
+    try:
+        args = codec.loads(await request.body() or b"{}")
+    except ValueError as exc:
+        raise ApiError(400, "invalid_json", f"the body is not JSON: {exc}") from exc
+    if not isinstance(args, dict):
+        raise ApiError(400, "invalid_json", "the body is a JSON object of the question's arguments")
+    collector: Collector = request.app.state.collector
+    try:
+        body = await run_in_threadpool(answer, collector.store, question, args)
+    except ReadFailed as exc:
+        status = {"not_found": 404, "input": 422}.get(exc.kind, 503)
+        raise ApiError(status, f"read_{exc.kind}", str(exc)) from exc
+    return Response(codec.dumps(body), media_type="application/json")
