@@ -175,16 +175,24 @@ def export_focus_command(
     output: Path = typer.Option(Path("focus.csv"), "--output", "-o", help="file to write"),
     file_format: str = typer.Option("csv", "--format", help="csv or parquet"),
     sources: str = typer.Option(",".join(SOURCES), "--sources", help="comma-separated x_CostSource values"),
+    spec: str = typer.Option(
+        "1.2", "--spec", help="FOCUS version: 1.2 or 1.3 (allocation, provider columns)"
+    ),
     ledger: str = LEDGER,
 ) -> None:
-    """Export telemetry, bills and allocations for a period as a FOCUS 1.2 file.
+    """Export telemetry, bills and allocations for a period as a FOCUS 1.2 (or --spec 1.3) file.
 
     Example: costtrail export focus --period 2026-10 --format parquet -o focus-2026-10.parquet
     """
+    from costtrail.export.focus13 import export_focus13
+
     p = _period(period)
+    if spec not in ("1.2", "1.3"):
+        raise typer.BadParameter(f"{spec!r}: use 1.2 or 1.3", param_hint="--spec")
     chosen = [s.strip() for s in sources.split(",") if s.strip()]
-    rows = _run(ledger, lambda store: export_focus(store, p, output, file_format, chosen))
-    typer.echo(f"wrote {rows} FOCUS rows to {output}")
+    write = export_focus13 if spec == "1.3" else export_focus
+    rows = _run(ledger, lambda store: write(store, p, output, file_format, chosen))
+    typer.echo(f"wrote {rows} FOCUS {spec} rows to {output}")
 
 
 def revenue_import_command(

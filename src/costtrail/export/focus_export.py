@@ -285,9 +285,9 @@ def focus_records(
     return out
 
 
-def _arrow(records: list[dict[str, Any]]) -> pa.Table:
+def _arrow(records: list[dict[str, Any]], columns: Sequence[str] = COLUMNS) -> pa.Table:
     fields = []
-    for c in COLUMNS:
+    for c in columns:
         if c in _MONEY:
             fields.append(pa.field(c, pa.decimal128(38, 12)))
         elif c in _QTY:
@@ -298,11 +298,11 @@ def _arrow(records: list[dict[str, Any]]) -> pa.Table:
             fields.append(pa.field(c, pa.timestamp("us", tz="UTC")))
         else:
             fields.append(pa.field(c, pa.string()))
-    data: dict[str, list[Any]] = {c: [] for c in COLUMNS}
+    data: dict[str, list[Any]] = {c: [] for c in columns}
     for r in records:
-        for c in COLUMNS:
+        for c in columns:
             v = r[c]
-            if c in ("Tags", "AllocatedTags") and v is not None:
+            if isinstance(v, dict):  # JSON columns (Tags, AllocatedTags, 1.3's details objects)
                 v = json.dumps(v, sort_keys=True)
             elif c in _MONEY and v is not None:
                 v = _dec(v).quantize(Decimal("0.000000000001"))
@@ -317,7 +317,7 @@ def _csv_cell(column: str, value: Any) -> str:
         return ""
     if column in _TIMES:
         return _utc(value).strftime("%Y-%m-%dT%H:%M:%SZ")
-    if column in ("Tags", "AllocatedTags"):
+    if isinstance(value, dict):  # JSON columns (Tags, AllocatedTags, 1.3's details objects)
         return json.dumps(value, sort_keys=True)
     if isinstance(value, Decimal):
         # Always with a point: a reader that infers types must see a decimal, not an integer column.
@@ -326,12 +326,14 @@ def _csv_cell(column: str, value: Any) -> str:
     return str(value)
 
 
-def write_focus(records: list[dict[str, Any]], path: Path, fmt: str = "csv") -> int:
+def write_focus(
+    records: list[dict[str, Any]], path: Path, fmt: str = "csv", columns: Sequence[str] = COLUMNS
+) -> int:
     """Write FOCUS rows as CSV (ISO 8601 UTC times, JSON tags) or Parquet; returns the row count."""
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
-        pq.write_table(_arrow(records), path)
+        pq.write_table(_arrow(records, columns), path)
         return len(records)
     if fmt != "csv":
         raise ValueError(f"unknown format {fmt!r}: use csv or parquet")
@@ -339,9 +341,9 @@ def write_focus(records: list[dict[str, Any]], path: Path, fmt: str = "csv") -> 
 
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(COLUMNS)
+        writer.writerow(columns)
         for r in records:
-            writer.writerow([csv_cell(_csv_cell(c, r[c])) for c in COLUMNS])
+            writer.writerow([csv_cell(_csv_cell(c, r[c])) for c in columns])
     return len(records)
 
 
