@@ -1,7 +1,10 @@
-"""The store contract: the same tests run on DuckDB and on ClickHouse (the real engine, in-process via chdb).
+"""The store contract: the same tests run on DuckDB, on ClickHouse (the real engine, in-process via
+chdb) and on a ClickHouse cluster of one local shard (Distributed tables over local ones, GLOBAL
+subqueries, synchronous distributed inserts: the cluster code paths, with DuckDB's answers).
 
-One chdb engine per test module (its start-up is the slow part); each test gets
-its own database in it, so tests stay independent.
+One chdb engine per test module (its start-up is the slow part), opened with
+tests/clickhouse_cluster.xml so that it knows the clusters; each test gets its
+own database in it, so tests stay independent.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from costtrail.ledger.clickhouse_store import ClickHouseStore
 from costtrail.ledger.duckdb_store import DuckDBStore
 from costtrail.ledger.store import LedgerStore
 
-STORES = ("duckdb", "clickhouse")
+STORES = ("duckdb", "clickhouse", "cluster")
+CLUSTER_CONFIG = Path(__file__).resolve().parents[1] / "clickhouse_cluster.xml"
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +31,8 @@ def chdb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def open_test_store(kind: str, chdb_dir: Path) -> LedgerStore:
     if kind == "duckdb":
         return DuckDBStore(":memory:")
-    return ClickHouseStore.from_url(f"chdb://{chdb_dir}?database=t_{uuid.uuid4().hex[:12]}")
+    url = f"chdb://{chdb_dir}?database=t_{uuid.uuid4().hex[:12]}&config={CLUSTER_CONFIG}"
+    return ClickHouseStore.from_url(url + ("&cluster=one" if kind == "cluster" else ""))
 
 
 def drop_store(store: LedgerStore) -> None:
@@ -44,19 +49,19 @@ def ledger(request: pytest.FixtureRequest, chdb_dir: Path) -> Iterator[LedgerSto
     drop_store(s)
 
 
-@pytest.fixture
-def both(chdb_dir: Path) -> Iterator[tuple[LedgerStore, LedgerStore]]:
-    """A DuckDB and a ClickHouse store, for tests that compare results side by side."""
-    duck, click = open_test_store("duckdb", chdb_dir), open_test_store("clickhouse", chdb_dir)
+@pytest.fixture(params=STORES[1:])
+def both(request: pytest.FixtureRequest, chdb_dir: Path) -> Iterator[tuple[LedgerStore, LedgerStore]]:
+    """A DuckDB and a ClickHouse store (single server, then a cluster), compared side by side."""
+    duck, click = open_test_store("duckdb", chdb_dir), open_test_store(request.param, chdb_dir)
     yield duck, click
     drop_store(duck)
     drop_store(click)
 
 
-@pytest.fixture(scope="module")
-def module_pair(chdb_dir: Path) -> Iterator[tuple[LedgerStore, LedgerStore]]:
+@pytest.fixture(scope="module", params=STORES[1:])
+def module_pair(request: pytest.FixtureRequest, chdb_dir: Path) -> Iterator[tuple[LedgerStore, LedgerStore]]:
     """Like ``both`` but shared by a module's tests (load once, query many times)."""
-    duck, click = open_test_store("duckdb", chdb_dir), open_test_store("clickhouse", chdb_dir)
+    duck, click = open_test_store("duckdb", chdb_dir), open_test_store(request.param, chdb_dir)
     yield duck, click
     drop_store(duck)
     drop_store(click)

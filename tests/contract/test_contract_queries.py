@@ -43,10 +43,13 @@ def _rollups(d: Dialect) -> dict[str, str]:
         "json_attribute": f"""
             SELECT {d.json_value("attributes", "ticket")} AS ticket, count(*) AS n, sum(cost_usd) AS cost
             FROM {ev} GROUP BY ticket ORDER BY ticket NULLS LAST""",
+        # Joined as two grouped subqueries: a correlated subquery over a remote (Distributed)
+        # table is not supported on a ClickHouse cluster.
         "invoice_vs_usage": f"""
-            SELECT c.model AS model, sum(c.billed_cost) AS billed,
-                   (SELECT sum(cost_usd) FROM {ev} e WHERE e.model = c.model) AS usage
-            FROM {d.final("cost_lines")} c GROUP BY c.model ORDER BY c.model""",
+            SELECT b.model AS model, b.billed AS billed, u.usage AS usage
+            FROM (SELECT model, sum(billed_cost) AS billed FROM {d.final("cost_lines")} GROUP BY model) b
+            LEFT JOIN (SELECT model, sum(cost_usd) AS usage FROM {ev} GROUP BY model) u ON u.model = b.model
+            ORDER BY b.model""",
         "money_literal": f"""
             SELECT count(*) AS n FROM {ev} WHERE cost_usd > {d.literal(Decimal("0.0005"))}""",
     }

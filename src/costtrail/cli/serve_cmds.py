@@ -62,6 +62,12 @@ def serve(
         help="how long an event id is remembered whatever started_at a re-send carries (0: only "
         "re-sends with their original started_at are recognized)",
     ),
+    no_migrate: bool = typer.Option(
+        False,
+        "--no-migrate",
+        help="do not create or alter tables: a ClickHouse schema applied beforehand (costtrail ledger-ddl) "
+        "is required, and one that is behind stops the start naming what is missing",
+    ),
     controls: Path | None = typer.Option(
         None, "--controls", envvar="COSTTRAIL_CONTROLS", help="controls file: the dashboard shows its budgets"
     ),
@@ -93,6 +99,7 @@ def serve(
     Billing: costtrail serve --ledger costtrail.duckdb --plans plans.yaml
     Cores:   costtrail serve --ledger costtrail.duckdb --workers 2
     Proxy:   costtrail serve --ledger costtrail.duckdb --forwarded-allow-ips 127.0.0.1
+    Cluster: costtrail serve --ledger 'clickhouse://ingest@ch:8123/costtrail?cluster=prod' --no-migrate
     """
     import uvicorn
 
@@ -109,7 +116,9 @@ def serve(
         raise typer.Exit(2) from None
     keys = KeyRing.for_ledger(settings.ledger, keys_file=keys_file, demo=demo)
     try:
-        store = open_store(settings.ledger, id_memory=timedelta(hours=id_memory_hours))
+        store = open_store(
+            settings.ledger, id_memory=timedelta(hours=id_memory_hours), migrate=not no_migrate
+        )
     except LedgerError as exc:
         typer.echo(f"costtrail serve: {exc}", err=True)
         raise typer.Exit(1) from None

@@ -67,6 +67,9 @@ SESSION_SETTINGS: dict[str, Any] = {
     # on by default). tests/contract/test_contract_reprice.py guards it.
     "query_plan_optimize_lazy_final": 0,
     "session_timezone": "UTC",
+    # CAST of a NULL is NULL, as in standard SQL (a distributed sum of NULLs reached a cast to
+    # DOUBLE as NULL and failed with CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN).
+    "cast_keep_nullable": 1,
     "prefer_column_name_to_alias": 1,
     "join_use_nulls": 1,
     "function_json_value_return_type_allow_nullable": 1,
@@ -111,7 +114,8 @@ class ClickHouseDialect:
     def in_select(self, expr: str, select: str, *, negate: bool = False) -> str:
         # On a cluster each shard would run a plain IN's subquery over the Distributed table again
         # (refused: DISTRIBUTED_IN_JOIN_SUBQUERY_DENIED); GLOBAL runs it once and ships the set.
-        return f"{expr} {'NOT ' if negate else ''}{self._in} ({select})"
+        spelled = self._in.replace("IN", "NOT IN") if negate else self._in  # GLOBAL NOT IN
+        return f"{expr} {spelled} ({select})"
 
     def literal(self, value: Any) -> str:
         if isinstance(value, datetime):
