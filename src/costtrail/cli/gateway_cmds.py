@@ -39,10 +39,22 @@ def build_sink(
     return make_sink(SdkSettings(ledger=ledger, price=False, **options))
 
 
-def _build_gate(controls: Path | None, ledger: str | None) -> RequestGate | None:
-    """The request gate from a controls file. With a local ledger, each budget starts from the
-    spend already recorded in its period; behind a collector it counts from the gateway's start."""
+def _build_gate(
+    controls: Path | None,
+    ledger: str | None,
+    budget_store: str | None = None,
+    *,
+    fail_closed: bool = False,
+    lease_seconds: float = 120.0,
+) -> RequestGate | None:
+    """The request gate from a controls file. With a ledger, each budget starts from the spend
+    already recorded in its period; without one it counts from the gateway's start. With a budget
+    store, every gateway pointed at it shares the budgets' counters."""
     if controls is None:
+        if budget_store:
+            raise typer.BadParameter(
+                "a budget store needs budgets: give --controls", param_hint="--budget-store"
+            )
         return None
     from costtrail.controls import ControlsConfig, ControlsConfigError, build_controls
     from costtrail.ledger import open_store
@@ -53,8 +65,26 @@ def _build_gate(controls: Path | None, ledger: str | None) -> RequestGate | None
         raise typer.BadParameter(str(exc), param_hint="--controls") from exc
     store = open_store(ledger) if ledger else None
     if store is None:
-        typer.echo("budgets count spend from now: give --ledger to start from the ledger's period spend")
-    return build_controls(config, store).gate
+        typer.echo(
+            "budgets count spend from now: give --ledger or --spend-from to start from the ledger's spend"
+        )
+    shared = None
+    if budget_store:
+        if not budget_store.startswith(("redis://", "rediss://", "unix://")):
+            raise typer.BadParameter(
+                f"{budget_store!r}: use redis://HOST:PORT/DB (or rediss:// for TLS)",
+                param_hint="--budget-store",
+            )
+        from costtrail.controls.redis_budget import RedisBudgetStore
+
+        shared = RedisBudgetStore(budget_store)
+    try:
+        controls_built = build_controls(
+            config, store, shared=shared, fail_closed=fail_closed, lease_seconds=lease_seconds
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--budget-store") from exc
+    return controls_built.gate
 
 
 def gateway(
@@ -86,7 +116,10 @@ def gateway(
         None, "--spool-dir", help="where events wait while the collector is down"
     ),
     fail_closed: bool = typer.Option(
-        False, "--fail-closed", help="answer 503 while events cannot reach the collector (default: serve)"
+        False,
+        "--fail-closed",
+        help="answer 503 while events cannot reach the collector, and deny while a --budget-store is "
+        "unreachable (default: serve)",
     ),
     store_content: bool = typer.Option(
         False,
@@ -111,6 +144,25 @@ def gateway(
         "--controls",
         envvar="COSTTRAIL_CONTROLS",
         help="budgets, model policies, guardrails to enforce before forwarding (YAML, docs/controls.md)",
+    ),
+    budget_store: str | None = typer.Option(
+        None,
+        "--budget-store",
+        envvar="COSTTRAIL_BUDGET_STORE",
+        help="keep budget counters in Redis (redis://HOST:PORT/DB) so N gateways share one budget "
+        "(default: in this process); with --fail-closed an unreachable store denies, else admits",
+    ),
+    budget_lease: float = typer.Option(
+        120.0,
+        "--budget-lease-seconds",
+        min=0.1,
+        help="how long a shared budget holds a request's estimate if its gateway never settles it "
+        "(killed): longer than the slowest call",
+    ),
+    spend_from: str | None = typer.Option(
+        None,
+        "--spend-from",
+        help="ledger URL to read each budget's spend so far from at start (default: --ledger)",
     ),
 ) -> None:
     """Run the gateway: point an OpenAI or Anthropic SDK's base_url at it, and every call is priced.
@@ -148,7 +200,13 @@ def gateway(
             "content storage writes a local ledger's content table: use --ledger",
             param_hint="--store-content",
         )
-    gate = _build_gate(controls, None if collector else settings.ledger)
+    gate = _build_gate(
+        controls,
+        spend_from or (None if collector else settings.ledger),
+        budget_store,
+        fail_closed=fail_closed,
+        lease_seconds=budget_lease,
+    )
     sink = build_sink(collector, api_key, None if collector else settings.ledger, spool_dir)
     app = create_gateway_app(settings, config, sink=sink, keys=keys, gate=gate)
     where = f"collector {collector}" if collector else f"ledger {settings.ledger}"

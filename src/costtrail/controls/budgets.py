@@ -12,14 +12,21 @@ so a budget is *exhausted* exactly when ``spent + reserved >= limit`` (the
 same ``>=`` is used by ``costtrail budgets``, pacing and alerts). Overspend
 happens only when a call costs more than its estimate; see docs/controls.md
 for the bound.
+
+With a shared :class:`~costtrail.controls.budget_store.BudgetStore` (Redis:
+``costtrail gateway --budget-store redis://...``) the counters live there
+instead, so N gateways enforce one budget with the same bound; the local
+counters then mirror what the store last said (for status and alerts).
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 import operator
 import threading
+import uuid
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -28,12 +35,18 @@ from decimal import Decimal
 from typing import Any
 
 from costtrail.controls.alerts import Alert, AlertDispatcher
+from costtrail.controls.budget_store import BudgetStore, BudgetStoreUnavailable, Hold, from_units, to_units
 from costtrail.controls.config import BudgetConfig
 from costtrail.controls.gate import ALLOW, Decision, RequestContext
 from costtrail.controls.periods import Clock, as_utc, period_bounds, utc_now
 from costtrail.controls.spend import SpendSource
 
+log = logging.getLogger(__name__)
+
 ROLLING_BUCKETS = 60
+DEFAULT_LEASE_SECONDS = 120.0
+# Counters of a period are kept this long past its end in a shared store (late settlements).
+_KEEP_AFTER_PERIOD_S = 2 * 86400
 ZERO = Decimal(0)
 MICRO = Decimal("0.000001")
 
@@ -130,6 +143,13 @@ class _Tracker:
     def exhausted(self) -> bool:
         return self.spent + self.reserved >= self.limit
 
+    def shared_key(self) -> str:
+        """This budget in this period, as a shared store names it."""
+        return f"{self.config.name}:{self.start.isoformat()}"
+
+    def keep_seconds(self, now: datetime) -> int:
+        return max(1, math.ceil((self.end - now).total_seconds())) + _KEEP_AFTER_PERIOD_S
+
 
 @dataclass
 class _Reservation:
@@ -193,14 +213,22 @@ class BudgetGate:
         source: SpendSource | None = None,
         clock: Clock = utc_now,
         alerts: AlertDispatcher | None = None,
+        shared: BudgetStore | None = None,
+        fail_closed: bool = False,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
     ) -> None:
         self.clock = clock
         self.alerts = alerts
+        self.shared = shared
+        self.fail_closed = fail_closed
+        self.lease_seconds = lease_seconds
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self._reservations: dict[str, _Reservation] = {}
         now = as_utc(clock())
         self._trackers = [_Tracker(b, now, source) for b in budgets]
+        if shared is not None:
+            self._seed(shared, now)
         # Index by the set of scope fields, then by their values: one dict lookup per
         # distinct field set instead of a scan of every budget.
         self._everything = [t for t in self._trackers if not t.config.scope]
@@ -212,6 +240,21 @@ class BudgetGate:
                 values = t.config.scope[keys[0]] if len(keys) == 1 else tuple(t.config.scope[k] for k in keys)
                 groups.setdefault(keys, {}).setdefault(values, []).append(t)
         self._index = [(operator.attrgetter(*keys), by_values) for keys, by_values in groups.items()]
+
+    def _seed(self, shared: BudgetStore, now: datetime) -> None:
+        """Start each budget from the ledger's period spend, unless another process already has."""
+        for t in self._trackers:
+            if t.rolling:
+                raise ValueError(
+                    f"budget {t.config.name!r}: a rolling window cannot be kept in a shared budget store; "
+                    "use period: day, week or month"
+                )
+            try:
+                stored = shared.seed(t.shared_key(), to_units(t.spent, t.usd), t.keep_seconds(now))
+            except BudgetStoreUnavailable as exc:
+                log.warning("%s; budget %r starts from the ledger's spend", exc, t.config.name)
+                continue
+            t.spent = from_units(stored, t.usd)
 
     def _match(self, ctx: RequestContext) -> list[_Tracker]:
         found = list(self._everything)
@@ -228,6 +271,8 @@ class BudgetGate:
             return ALLOW
         tokens = Decimal(ctx.estimated_tokens or 0)
         now = as_utc(self.clock())
+        if self.shared is not None:
+            return self._reserve_shared(self.shared, trackers, estimated_cost, tokens, now)
         denied: Decision | None = None
         rid: str | None = None
         with self._lock:
@@ -252,6 +297,81 @@ class BudgetGate:
         if alert is not None and self.alerts is not None:
             self.alerts.emit(alert)
         return denied or Decision(allowed=True, reservation_id=rid)
+
+    def _reserve_shared(
+        self, shared: BudgetStore, trackers: list[_Tracker], cost: Decimal, tokens: Decimal, now: datetime
+    ) -> Decision:
+        """Reserve in the shared store: all budgets have room and are held, or the request is denied."""
+        amounts = [cost if t.usd else tokens for t in trackers]
+        rid = uuid.uuid4().hex  # unique across processes: the store keys holds by it
+        with self._lock:
+            for t in trackers:
+                t.roll(now)
+            holds = [
+                Hold(
+                    t.shared_key(),
+                    to_units(t.limit, t.usd),
+                    to_units(a, t.usd),
+                    t.blocks,
+                    t.keep_seconds(now),
+                )
+                for t, a in zip(trackers, amounts, strict=True)
+            ]
+            starts = [t.start for t in trackers]
+        try:
+            admission = shared.reserve(rid, holds, self.lease_seconds)
+        except BudgetStoreUnavailable as exc:
+            return self._unavailable(exc, trackers, now)
+        denied: Decision | None = None
+        alert: Alert | None = None
+        with self._lock:
+            for t, spent, reserved in zip(trackers, admission.spent, admission.reserved, strict=True):
+                t.spent, t.reserved = from_units(spent, t.usd), from_units(reserved, t.usd)
+            if admission.denied is not None:
+                t = trackers[admission.denied]
+                denied = self._denial(t, now, amounts[admission.denied])
+                alert = self._exhausted_alert(denied, trackers, now)
+            else:
+                entries = list(zip(trackers, amounts, starts, strict=True))
+                self._reservations[rid] = _Reservation(entries)
+        if alert is not None and self.alerts is not None:
+            self.alerts.emit(alert)
+        return denied or Decision(allowed=True, reservation_id=rid)
+
+    def _unavailable(self, exc: BudgetStoreUnavailable, trackers: list[_Tracker], now: datetime) -> Decision:
+        """The shared store is down: admit unchecked (fail-open) or deny (fail-closed), with an alert."""
+        blocking = [t for t in trackers if t.blocks]
+        if self.alerts is not None:
+            self.alerts.emit(
+                Alert(
+                    kind="budget_store_unavailable",
+                    key="budget_store_unavailable",
+                    severity="critical",
+                    title="the shared budget store is unreachable",
+                    message=(
+                        f"{exc}: requests are "
+                        + ("denied (fail-closed)" if self.fail_closed else "admitted unchecked (fail-open)")
+                    ),
+                    scope={},
+                    evidence={"budgets": [t.config.name for t in trackers], "fail_closed": self.fail_closed},
+                    raised_at=now,
+                )
+            )
+        if not self.fail_closed or not blocking:
+            return ALLOW
+        t = blocking[0]
+        return Decision(
+            allowed=False,
+            reason=f"budget {t.config.name!r} cannot be checked: the shared budget store is unreachable "
+            "(this gateway is fail-closed)",
+            rule=t.config.name,
+            limit_usd=t.limit,
+            spend_usd=t.spent + t.reserved,
+            scope=dict(t.config.scope),
+            retry_after_s=1,
+            kind="budget",
+            unit=t.config.unit,
+        )
 
     def _denial(self, t: _Tracker, now: datetime, amount: Decimal) -> Decision:
         cfg = t.config
@@ -314,6 +434,9 @@ class BudgetGate:
         if decision.reservation_id is None:
             return
         now = as_utc(self.clock())
+        if self.shared is not None:
+            self._settle_shared(self.shared, decision.reservation_id, actual_cost, actual_tokens, now)
+            return
         with self._lock:
             res = self._reservations.pop(decision.reservation_id, None)
             if res is None:
@@ -332,6 +455,41 @@ class BudgetGate:
                     actual = Decimal(actual_tokens) if actual_tokens is not None else amount
                 if actual is not None and same_period:
                     t.add(actual, now)
+                    fired.extend(self._threshold_alerts(t, now))
+        if self.alerts is not None:
+            for a in fired:
+                self.alerts.emit(a)
+
+    def _settle_shared(
+        self, shared: BudgetStore, rid: str, cost: Decimal | None, tokens: int | None, now: datetime
+    ) -> None:
+        with self._lock:
+            res = self._reservations.pop(rid, None)
+        if res is None:
+            return
+        keys: list[str] = []
+        actual: list[int | None] = []
+        for t, amount, start in res.entries:
+            keys.append(f"{t.config.name}:{start.isoformat()}")
+            if cost is None and tokens is None:
+                actual.append(None)
+            elif t.usd:
+                actual.append(None if cost is None else to_units(cost, True))
+            else:
+                actual.append(to_units(Decimal(tokens) if tokens is not None else amount, False))
+        try:
+            spent = shared.settle(rid, keys, actual)
+        except BudgetStoreUnavailable as exc:
+            # The hold expires with its lease; this call's spend reaches the budget through the ledger
+            # at the next start (seed) only.
+            log.warning("%s: spend of reservation %s not counted in the shared budget", exc, rid)
+            return
+        fired: list[Alert] = []
+        with self._lock:
+            for (t, _, start), units in zip(res.entries, spent, strict=True):
+                t.roll(now)
+                if t.start == start:
+                    t.spent = from_units(units, t.usd)
                     fired.extend(self._threshold_alerts(t, now))
         if self.alerts is not None:
             for a in fired:
@@ -395,6 +553,18 @@ class BudgetGate:
         with self._lock:
             for t in self._trackers:
                 t.roll(now)
+            keys = [t.shared_key() for t in self._trackers]
+        if self.shared is not None and keys:
+            try:
+                totals = self.shared.totals(keys)
+            except BudgetStoreUnavailable as exc:
+                log.warning("%s: budget status from this process's last view", exc)
+            else:
+                with self._lock:
+                    for t, (spent, reserved) in zip(self._trackers, totals, strict=True):
+                        t.spent, t.reserved = from_units(spent, t.usd), from_units(reserved, t.usd)
+        with self._lock:
+            for t in self._trackers:
                 out.append(_status(t, now))
         return out
 

@@ -16,7 +16,8 @@ from datetime import timedelta
 from decimal import Decimal
 
 from costtrail.controls.alerts import AlertDispatcher, AlertSink, LedgerAlertSink, LogSink
-from costtrail.controls.budgets import BudgetGate
+from costtrail.controls.budget_store import BudgetStore
+from costtrail.controls.budgets import DEFAULT_LEASE_SECONDS, BudgetGate
 from costtrail.controls.config import ControlsConfig
 from costtrail.controls.estimate import CostEstimator
 from costtrail.controls.gate import ALLOW, Decision, RequestContext, RequestGate
@@ -132,11 +133,16 @@ def build_controls(
     clock: Clock = utc_now,
     pricer: Pricer | None = None,
     alerts: AlertDispatcher | None = None,
+    shared: BudgetStore | None = None,
+    fail_closed: bool = False,
+    lease_seconds: float = DEFAULT_LEASE_SECONDS,
 ) -> Controls:
     """Build the request gate (model policy, retry-loop guard, budgets) from a controls file.
 
     With a ``store``, each budget's spend so far in its period is loaded once, and
-    alerts also go to the ledger's ``alerts`` table.
+    alerts also go to the ledger's ``alerts`` table. With a ``shared`` budget store the
+    budgets' counters live there (seeded from the ledger's spend unless another process
+    has), and an unreachable store admits (or with ``fail_closed``, denies) with an alert.
     """
     dispatcher = alerts or build_alerts(config, store, clock=clock)
     prices = UnitPrices(pricer)
@@ -145,6 +151,9 @@ def build_controls(
         source=StoreSpend(store) if store is not None else None,
         clock=clock,
         alerts=dispatcher,
+        shared=shared,
+        fail_closed=fail_closed,
+        lease_seconds=lease_seconds,
     )
     gates: list[RequestGate] = []
     if config.model_policies:
