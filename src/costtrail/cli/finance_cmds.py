@@ -12,7 +12,7 @@ import typer
 from costtrail.allocation import AllocationRuleError, allocate, load_rules
 from costtrail.cli.output import Format, print_rows, to_json
 from costtrail.cli.reading import API_KEY, ENDPOINT, ask, fail, read_from
-from costtrail.export.focus_export import SOURCES, export_focus
+from costtrail.export.focus_export import SOURCES, export_focus, unpriced_usage
 from costtrail.finance.period import Period, PeriodError
 from costtrail.finance.revenue import RevenueFormatError, import_revenue
 from costtrail.finance.targets import DEFAULT_DRIFT, TargetsError, UnitTargets
@@ -191,8 +191,20 @@ def export_focus_command(
         raise typer.BadParameter(f"{spec!r}: use 1.2 or 1.3", param_hint="--spec")
     chosen = [s.strip() for s in sources.split(",") if s.strip()]
     write = export_focus13 if spec == "1.3" else export_focus
-    rows = _run(ledger, lambda store: write(store, p, output, file_format, chosen))
+    rows, unpriced = _run(
+        ledger,
+        lambda store: (
+            write(store, p, output, file_format, chosen),
+            unpriced_usage(store, p) if "telemetry" in chosen else 0,
+        ),
+    )
     typer.echo(f"wrote {rows} FOCUS {spec} rows to {output}")
+    if unpriced:
+        typer.echo(
+            f"left out {unpriced} unpriced events: no price matched, and a FOCUS cost cannot be unknown "
+            "(never written as $0; see `costtrail report --by model` for which)",
+            err=True,
+        )
 
 
 def revenue_import_command(

@@ -7,6 +7,13 @@ Rows carry ``x_CostSource`` so a reader can tell the views of the same money apa
 - ``allocated`` / ``unallocated``: shares of pools made by allocation rules (``Allocated*`` columns);
 - ``true_up``: billed minus computed per reconciled group.
 
+Telemetry rows state the four FOCUS costs as the spec means them: ``ListCost`` at the
+genai-prices list price x quantity, ``ContractedCost`` at the negotiated price (the rate card
+that priced the event; the list price when none did), ``EffectiveCost`` after discounts and
+``BilledCost`` as billed (both the cost the ledger computed). Unpriced usage has no cost to
+state, and FOCUS costs cannot be null: it is left out of the cost rows and counted
+(:func:`unpriced_usage`), never written as $0.
+
 Telemetry and bills describe the same spend from two sides, and allocations
 re-state shared pools, so a total is taken per ``x_CostSource`` (or filter with
 ``sources``). Columns that costtrail adds are prefixed ``x_``.
@@ -22,10 +29,12 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from costtrail.export.csv_cells import csv_cell
 from costtrail.finance.period import Period
 from costtrail.ledger.store import LedgerStore
+from costtrail.pricing import Pricer
 
 FOCUS_VERSION = "1.2"
 SOURCES = ("telemetry", "billed", "shared", "allocated", "unallocated", "true_up")
@@ -121,33 +130,82 @@ def _dec(value: Any) -> Decimal:
     return value if isinstance(value, Decimal) else Decimal(str(value or 0))
 
 
+_GROUP_KEYS = ("provider", "model", "provider_account", "service_tier", "region", *TAG_DIMENSIONS)
+# Events a rate card priced: their list price differs from their cost (genai-prices priced the rest
+# at the list price itself, and a reported cost has no list price to compare).
+_CARD_PRICED = "price_ref LIKE 'rate-card@%' AND coalesce(cost_source, '') <> 'reported'"
+
+
+def unpriced_usage(store: LedgerStore, period: Period) -> int:
+    """Events of the period with no price: left out of the FOCUS cost rows (a cost cannot be unknown)."""
+    d = store.dialect
+    where = period.where("started_at", d.literal)
+    rows = store.query(f"SELECT count(*) AS n FROM {d.final('events')} WHERE unpriced AND {where}")
+    return int(rows[0]["n"]) if rows else 0
+
+
+def _list_surcharges(store: LedgerStore, period: Period) -> dict[tuple[Any, ...], Decimal]:
+    """Per telemetry group: list price x quantity minus the cost, for the events a rate card priced.
+
+    Those events are priced again without the rate card (genai-prices' list price, in bulk);
+    an event with no list price (a private model) keeps its cost as its list cost.
+    """
+    d = store.dialect
+    table = store.query_arrow(
+        f"SELECT * FROM {d.final('events')} WHERE NOT unpriced AND {_CARD_PRICED} "
+        f"AND {period.where('started_at', d.literal)}"
+    )
+    if table.num_rows == 0:
+        return {}
+    listed = Pricer().price_table(table)
+    cost = table.column("cost_usd").cast(pa.decimal128(24, 12))
+    list_cost = pc.coalesce(listed.column("cost_usd").cast(pa.decimal128(24, 12)), cost)
+    grouped = (
+        pa.table(
+            {
+                "day": pc.cast(table.column("started_at"), pa.date32()),
+                **{k: table.column(k) for k in _GROUP_KEYS},
+                "surcharge": pc.subtract(list_cost, cost),
+            }
+        )
+        .group_by(["day", *_GROUP_KEYS], use_threads=False)
+        .aggregate([("surcharge", "sum")])
+    )
+    return {
+        (r["day"], *(r[k] for k in _GROUP_KEYS)): r["surcharge_sum"] or Decimal(0)
+        for r in grouped.to_pylist()
+    }
+
+
 def _telemetry_rows(store: LedgerStore, period: Period) -> Iterable[dict[str, Any]]:
     d = store.dialect
     day = d.day("started_at")
-    keys = ["provider", "model", "provider_account", "service_tier", "region", *TAG_DIMENSIONS]
+    keys = list(_GROUP_KEYS)
     sql = (
         f"SELECT {day} AS day, {', '.join(keys)}, "
-        "sum(CASE WHEN unpriced THEN 0 ELSE coalesce(cost_usd, 0) END) AS cost, "
+        "sum(cost_usd) AS cost, "
         "sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens, "
         "sum(cache_read_tokens) AS cache_read_tokens, sum(cache_write_tokens) AS cache_write_tokens, "
         "sum(cache_write_1h_tokens) AS cache_write_1h_tokens, "
-        "sum(request_count) AS requests, count(*) AS events, "
-        "sum(CASE WHEN unpriced THEN 1 ELSE 0 END) AS unpriced "
-        f"FROM {d.final('events')} WHERE {period.where('started_at', d.literal)} "
+        "sum(request_count) AS requests, count(*) AS events "
+        f"FROM {d.final('events')} WHERE NOT unpriced AND {period.where('started_at', d.literal)} "
         f"GROUP BY {day}, {', '.join(keys)}"
     )
+    surcharges = _list_surcharges(store, period)
     for r in store.query(sql):
         start = _utc(r["day"])
         provider = r["provider"] or "unknown"
         tokens = int(r["input_tokens"] or 0) + int(r["output_tokens"] or 0)
         cost = _dec(r["cost"])
+        day_key = r["day"].date() if isinstance(r["day"], datetime) else r["day"]
+        surcharge = surcharges.get((day_key, *(r[k] for k in keys)), Decimal(0))
         tags = {k: r[k] for k in TAG_DIMENSIONS if r[k] is not None}
         account = r["provider_account"] or provider
         yield {
-            "BilledCost": cost,
-            "EffectiveCost": cost,
-            "ListCost": cost,
-            "ContractedCost": cost,
+            "BilledCost": cost,  # as billed: the ledger's cost, the rate card's negotiated price applied
+            "EffectiveCost": cost,  # after discounts (no commitment to amortize in telemetry)
+            "ListCost": cost + surcharge,  # genai-prices' list price x quantity
+            "ContractedCost": cost,  # at the negotiated price
             "BillingAccountId": account,
             "BillingAccountName": account,
             "SubAccountId": r["provider_account"],
@@ -187,7 +245,7 @@ def _telemetry_rows(store: LedgerStore, period: Period) -> Iterable[dict[str, An
             "x_CacheWrite1hTokens": int(r["cache_write_1h_tokens"] or 0),
             "x_Requests": int(r["requests"] or 0),
             "x_Events": int(r["events"] or 0),
-            "x_UnpricedEvents": int(r["unpriced"] or 0),
+            "x_UnpricedEvents": 0,  # unpriced usage is never in a cost row (unpriced_usage counts it)
         }
 
 
