@@ -25,6 +25,8 @@ class IngestResult:
     duplicates: int = 0
     unpriced: int = 0
     problems: list[Problem] = field(default_factory=list)
+    # records refused because their run belongs to another tenant (the collector answers 403)
+    forbidden: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {

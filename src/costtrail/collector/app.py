@@ -19,6 +19,7 @@ from costtrail.auth.throttle import AuthThrottle
 from costtrail.billing import PricePlans, load_plans
 from costtrail.collector.errors import install_error_handlers
 from costtrail.collector.payload import Limits
+from costtrail.collector.run_owners import RunOwners
 from costtrail.export.prometheus import install_collector_metrics
 from costtrail.ledger.store import LedgerStore
 from costtrail.pricing import Pricer
@@ -35,6 +36,7 @@ class Collector:
     pricer: Pricer
     limits: Limits
     workers: int = 0  # processes that prepare event batches (collector.workers); 0: all in this one
+    run_owners: RunOwners | None = None  # refuses a tenant key's records for another tenant's run
     plans: PricePlans | None = None  # price plans for the invoice routes (settings.plans)
 
 
@@ -106,6 +108,7 @@ def create_app(
         limits=limits or Limits(),
         workers=workers,
         plans=load_plans(settings.plans),
+        run_owners=RunOwners(store),
     )
     app.state.keys = app.state.collector.keys
     app.state.auth_throttle = AuthThrottle()  # 429 for a client that keeps sending wrong keys

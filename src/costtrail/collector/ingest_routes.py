@@ -29,6 +29,7 @@ from costtrail.collector.intake import (
     accept_cost_lines,
     accept_outcomes,
     count_appended,
+    keep_own_runs,
     prepare_events,
 )
 from costtrail.collector.payload import parse_records, read_body
@@ -71,6 +72,19 @@ def _collector(request: Request) -> Collector:
 def batch_response(result: BatchResult, received: int) -> JSONResponse:
     """200 with counts; 422 when every record of a non-empty batch was refused."""
     body = result.as_dict()
+    if (
+        received
+        and not result.accepted
+        and not result.duplicates
+        and result.forbidden == len(result.problems)
+    ):
+        first = result.problems[0]
+        body["error"] = {
+            "code": "run_of_another_tenant",
+            "message": f"no record was accepted; record {first.index}: {first.field}: {first.reason}",
+            "field": first.field,
+        }
+        return JSONResponse(body, status_code=403)
     if received and not result.accepted and not result.duplicates:
         first = result.problems[0]
         body["error"] = {
@@ -127,8 +141,14 @@ def event_writer(request: Request) -> GroupCommitter:
     return writer
 
 
-async def commit_events(request: Request, prepared: PreparedEvents) -> BatchResult:
-    """Hand a prepared batch to the event writer; returns once its rows are committed."""
+async def commit_events(request: Request, prepared: PreparedEvents, key: ApiKey) -> BatchResult:
+    """Hand a prepared batch to the event writer; returns once its rows are committed.
+
+    A tenant key's rows naming another tenant's run are refused first (``run_owners``).
+    """
+    owners = _collector(request).run_owners
+    if key.tenant is not None and owners is not None and prepared.table.num_rows:
+        prepared = await run_in_threadpool(keep_own_runs, prepared, key, owners)
     if not prepared.table.num_rows:
         return prepared.result
     future = event_writer(request).submit(prepared.table)
@@ -176,13 +196,13 @@ async def post_events(request: Request, key: ApiKey = INGEST) -> JSONResponse:
             return prepare_events(records, key, collector.pricer), len(records)
 
         prepared, received = await run_in_threadpool(work)
-    return batch_response(await commit_events(request, prepared), received)
+    return batch_response(await commit_events(request, prepared, key), received)
 
 
 @router.post("/v1/outcomes", openapi_extra=_BATCH_BODY, summary="Ingest outcome events")
 async def post_outcomes(request: Request, key: ApiKey = INGEST) -> JSONResponse:
     """Store what runs achieved (defines cost per successful completion)."""
-    return await _ingest(request, key, lambda r, k, c: accept_outcomes(r, k, c.store))
+    return await _ingest(request, key, lambda r, k, c: accept_outcomes(r, k, c.store, c.run_owners))
 
 
 @router.post("/v1/cost-lines", openapi_extra=_BATCH_BODY, summary="Ingest FOCUS-aligned cost lines")
@@ -205,7 +225,7 @@ async def post_traces(request: Request, key: ApiKey = INGEST) -> Response:
             raise ApiError(400, "malformed_otlp", str(exc), field="(body)") from exc
         return prepare_events(traces_to_events(export).records, key, collector.pricer)
 
-    result = await commit_events(request, await run_in_threadpool(work))
+    result = await commit_events(request, await run_in_threadpool(work), key)
     message = "; ".join(f"mapped event {p.index}: {p.field}: {p.reason}" for p in result.problems[:5])
     payload, media_type = encode_response(content_type, len(result.problems), message)
     return Response(payload, media_type=media_type)

@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 from pydantic import BaseModel
 
 from costtrail.auth import ApiKey
+from costtrail.collector.run_owners import RUN_OWNED, RunOwners
 from costtrail.ingest import IngestResult
 from costtrail.ledger.columnar import event_batch
 from costtrail.ledger.store import AppendResult, LedgerStore
@@ -62,13 +63,17 @@ def scope_to_tenant(records: Sequence[Any], key: ApiKey) -> tuple[list[Any], lis
     return kept, where, problems
 
 
-def _validate(model: type[M], records: Sequence[Any], key: ApiKey, result: BatchResult) -> list[M]:
+def _validate_indexed(
+    model: type[M], records: Sequence[Any], key: ApiKey, result: BatchResult
+) -> tuple[list[int], list[M]]:
+    """The valid records and their indexes in the batch; the others explained in ``result``."""
     kept, where, refused = scope_to_tenant(records, key)
     good, problems = validate_many(model, kept)
     result.problems.extend(refused)
     result.problems.extend(Problem(where[p.index], p.field, p.reason) for p in problems)
     result.problems.sort(key=lambda p: p.index)
-    return good
+    bad = {p.index for p in problems}
+    return [where[j] for j in range(len(kept)) if j not in bad], good
 
 
 def _count(result: BatchResult, appended: AppendResult) -> BatchResult:
@@ -100,6 +105,31 @@ def prepare_events(records: Sequence[Any], key: ApiKey, pricer: Pricer) -> Prepa
     return PreparedEvents(table, result)
 
 
+def keep_own_runs(prepared: PreparedEvents, key: ApiKey, owners: RunOwners) -> PreparedEvents:
+    """Refuse (403, ``run_id``) the rows of a tenant key that name another tenant's run (run_owners)."""
+    table = prepared.table
+    if key.tenant is None or not table.num_rows:
+        return prepared
+    runs = table.column("run_id")
+    foreign = owners.foreign(key.tenant, [r for r in pc.unique(runs).to_pylist() if r is not None])
+    if not foreign:
+        return prepared
+    result = prepared.result
+    # The table holds, in order, every record that has no problem yet.
+    refused = {p.index for p in result.problems}
+    where = [i for i in range(table.num_rows + len(refused)) if i not in refused]
+    mine: list[bool] = []
+    for row, run in enumerate(runs.to_pylist()):
+        mine.append(run not in foreign)
+        if run in foreign:
+            result.problems.append(Problem(where[row], "run_id", f"run '{run}' {RUN_OWNED}"))
+            result.forbidden += 1
+    result.problems.sort(key=lambda p: p.index)
+    table = table.filter(pa.array(mine, pa.bool_()))
+    result.unpriced = int(pc.sum(table.column("unpriced")).as_py() or 0)
+    return PreparedEvents(table, result)
+
+
 def count_appended(prepared: PreparedEvents, appended: AppendResult) -> BatchResult:
     """The batch's result once its append returned."""
     return _count(prepared.result, appended)
@@ -113,10 +143,20 @@ def accept_events(records: Sequence[Any], key: ApiKey, store: LedgerStore, price
     return count_appended(prepared, store.append_event_table(prepared.table))
 
 
-def accept_outcomes(records: Sequence[Any], key: ApiKey, store: LedgerStore) -> BatchResult:
-    """Validate and durably append outcome records."""
+def accept_outcomes(
+    records: Sequence[Any], key: ApiKey, store: LedgerStore, owners: RunOwners | None = None
+) -> BatchResult:
+    """Validate and durably append outcome records (with ``owners``: not for another tenant's run)."""
     result = BatchResult()
-    outcomes = _validate(Outcome, records, key, result)
+    where, outcomes = _validate_indexed(Outcome, records, key, result)
+    if owners is not None and key.tenant is not None and outcomes:
+        foreign = owners.foreign(key.tenant, {o.run_id for o in outcomes})
+        for i, o in zip(where, outcomes, strict=True):
+            if o.run_id in foreign:
+                result.problems.append(Problem(i, "run_id", f"run '{o.run_id}' {RUN_OWNED}"))
+                result.forbidden += 1
+        result.problems.sort(key=lambda p: p.index)
+        outcomes = [o for o in outcomes if o.run_id not in foreign]
     return _count(result, store.append_outcomes(outcomes)) if outcomes else result
 
 
