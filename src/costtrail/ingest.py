@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import csv
 import json
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pyarrow.compute as pc
+import pyarrow as pa
 
 from costtrail.ledger.columnar import event_batch
 from costtrail.ledger.store import LedgerStore
@@ -73,11 +74,27 @@ def ingest_records(records: Sequence[Any], store: LedgerStore, pricer: Pricer) -
         if not batch.table.num_rows:
             continue
         table = pricer.price_table(batch.table)
-        result.unpriced += int(pc.sum(table.column("unpriced")).as_py() or 0)
+        result.unpriced += _new_unpriced(store, table)
         appended = store.append_event_table(table)
         result.accepted += appended.accepted
         result.duplicates += appended.duplicates
     return result
+
+
+def _new_unpriced(store: LedgerStore, table: pa.Table) -> int:
+    """Unpriced events of ``table`` the ledger does not hold yet: a re-load adds none."""
+    flags = table.column("unpriced").to_pylist()
+    ids = {
+        str(uuid.UUID(bytes=b))
+        for b, flag in zip(table.column("event_uuid").to_pylist(), flags, strict=True)
+        if flag
+    }
+    if not ids:
+        return 0
+    d = store.dialect
+    listed = ", ".join(d.literal(i) for i in sorted(ids))
+    [stored] = store.query(f"SELECT count(*) AS n FROM {d.final('events')} WHERE event_uuid IN ({listed})")
+    return len(ids) - int(stored["n"])
 
 
 def ingest_file(path: Path, store: LedgerStore, pricer: Pricer) -> IngestResult:

@@ -129,3 +129,22 @@ def test_a_locked_ledger_says_how_to_read_through_the_collector(tmp_path: Path) 
         holder.communicate("")
     assert result.exit_code == 2
     assert "--endpoint" in result.output and "--api-key" in result.output
+
+
+def test_guard_counts_what_it_sent_and_unit_cost_refuses_an_unknown_outcome(
+    both: Both, tmp_path: Path
+) -> None:
+    ledger = tmp_path / "guard.duckdb"
+    shutil.copyfile(both.local, ledger)
+    args = ["guard", "--config", str(both.controls), "--ledger", str(ledger)]
+    runner.invoke(app, args)
+    again = runner.invoke(app, [*args, "--format", "csv"])
+    table = runner.invoke(app, args, env={"COLUMNS": "200"})
+    assert again.exit_code == 0
+    sent = [line.split(",")[2] for line in again.stdout.splitlines()[1:]]
+    assert sent and set(sent) == {"False"}  # the demo already sent them: the cooldown holds them back
+    assert "0 sent" in table.stdout and "held back by the cooldown" in table.stdout
+    unknown = runner.invoke(
+        app, ["unit-cost", "no_such_outcome", "--period", both.period, "--ledger", both.local]
+    )
+    assert unknown.exit_code == 2 and "no outcome 'no_such_outcome'" in unknown.output

@@ -90,7 +90,7 @@ def test_report_table_shows_unpriced_line(ledger_file: str) -> None:
     result = runner.invoke(app, ["report", "--by", "model", "--ledger", ledger_file], env={"COLUMNS": "250"})
     assert result.exit_code == 0, result.output
     assert "claude-sonnet-4-5" in result.stdout and "$0.09" in result.stdout
-    assert "Unpriced: 1 events with no price" in result.stdout
+    assert "Unpriced: 1 event with no price" in result.stdout
     assert "acme-ai/my-private-model x1" in result.stdout
 
 

@@ -195,17 +195,18 @@ def parse_rules(data: Any, *, name: str = "rules") -> list[AllocationRule]:
     try:
         return RuleSet.model_validate(data).rules
     except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        loc = list(first["loc"])
-        where = ".".join(str(p) for p in loc) or "(file)"
-        if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
-            rules = data.get("rules") if isinstance(data, dict) else None
-            rid = (
-                rules[loc[1]].get("id")
-                if isinstance(rules, list) and isinstance(rules[loc[1]], dict)
-                else None
-            )
-            field = ".".join(str(p) for p in loc[2:]) or "(rule)"
-            where = f"rule {rid or loc[1]!s}, field {field}"
-        msg = str(first["msg"]).removeprefix("Value error, ")
-        raise AllocationRuleError(f"{name}: {where}: {msg}") from None
+        # every problem at once, so one edit fixes the file
+        problems = [_where(error, data) for error in exc.errors(include_url=False)]
+        raise AllocationRuleError(f"{name}: " + "; ".join(problems)) from None
+
+
+def _where(error: Any, data: Any) -> str:
+    loc = list(error["loc"])
+    where = ".".join(str(p) for p in loc) or "(file)"
+    if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
+        rules = data.get("rules") if isinstance(data, dict) else None
+        rid = rules[loc[1]].get("id") if isinstance(rules, list) and isinstance(rules[loc[1]], dict) else None
+        field = ".".join(str(p) for p in loc[2:]) or "(rule)"
+        where = f"rule {rid or loc[1]!s}, field {field}"
+    msg = str(error["msg"]).removeprefix("Value error, ")
+    return f"{where}: {msg}"

@@ -13,7 +13,7 @@ from typing import Any
 
 import typer
 
-from costtrail.cli.output import Format, print_rows, to_json
+from costtrail.cli.output import Format, plural, print_rows, to_json
 from costtrail.cli.reading import API_KEY, ENDPOINT, ask, fail, read_from
 from costtrail.cli.report_cmds import LEDGER_HELP, parse_window
 from costtrail.controls.chain import build_alerts
@@ -134,8 +134,19 @@ def guard_command(config: Path = CONFIG, ledger: str = LEDGER, fmt: Format = FOR
             found = run_guardrails(store, cfg, datetime.now(UTC), dispatcher=dispatcher)
         finally:
             dispatcher.close()
-    rows = [{"kind": a.kind, "severity": a.severity, "message": a.message} for a in found]
-    _emit([a.as_dict() for a in found], rows, fmt, f"Guardrails: {len(found)} alert(s)")
+    sent_keys = {a.key for a in dispatcher.sent}
+    rows = [
+        {"kind": a.kind, "severity": a.severity, "sent": a.key in sent_keys, "message": a.message}
+        for a in found
+    ]
+    held = len(found) - len(sent_keys)
+    title = f"Guardrails: {plural(len(found), 'alert')} found, {len(sent_keys)} sent"
+    _emit(
+        [a.as_dict() for a in found],
+        rows,
+        fmt,
+        title + (f", {held} held back by the cooldown" if held else ""),
+    )
 
 
 def whatif_command(

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from costtrail.cli.output import Format, to_json
-from costtrail.ingest import ingest_file
+from costtrail.ingest import IngestResult, ingest_file
 from costtrail.ledger import open_store
 from costtrail.pricing import Pricer, RateCard, RateCardError
 
@@ -24,7 +24,9 @@ def ingest(
     rate_card: Path | None = typer.Option(
         None, "--rate-card", envvar="COSTTRAIL_RATE_CARD", help="YAML rate card (adds or overrides prices)"
     ),
-    fmt: Format = typer.Option(Format.table, "--format", help="table or json"),
+    fmt: Format = typer.Option(
+        Format.table, "--format", help="table or json (exit code 1 on rejects either way)"
+    ),
 ) -> None:
     """Load events from a file into the ledger, pricing each one; re-loading a file stores nothing twice.
 
@@ -42,12 +44,16 @@ def ingest(
         store.close()
     if fmt is Format.json:
         print(to_json(result.as_dict()))
-        return
+    else:
+        _print_result(result)
+    if result.problems:  # whatever the format: a script sees rejected records by the exit code
+        raise typer.Exit(code=1)
+
+
+def _print_result(result: IngestResult) -> None:
     typer.echo(
         f"accepted {result.accepted}, duplicates {result.duplicates}, rejected {len(result.problems)}"
         + (f", unpriced {result.unpriced}" if result.unpriced else "")
     )
     for p in result.problems[:20]:
         typer.echo(f"  record {p.index}: {p.field}: {p.reason}", err=True)
-    if result.problems:
-        raise typer.Exit(code=1)

@@ -74,6 +74,11 @@ def fmt_cell(value: Any, column: str = "") -> str:
     return str(value)
 
 
+def plural(count: int, noun: str) -> str:
+    """``1 event``, ``2 events``."""
+    return f"{count:,} {noun}" + ("" if count == 1 else "s")
+
+
 def money(value: Decimal | None) -> str:
     """Dollars as every view prints them (costtrail.reports.money)."""
     return format_usd(value)

@@ -10,7 +10,7 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from costtrail.cli.output import Format, money, pick_columns, print_rows, to_json
+from costtrail.cli.output import Format, money, pick_columns, plural, print_rows, to_json
 from costtrail.cli.reading import API_KEY, ENDPOINT, ask, fail, read_from
 from costtrail.reports import (
     FilterValue,
@@ -57,7 +57,7 @@ def unpriced_text(line: UnpricedLine) -> str:
     models = ", ".join(
         f"{m['provider'] or '?'}/{m['model'] or m['kind']} x{m['events']}" for m in line.models
     )
-    return f"Unpriced: {line.events} events with no price, not in the totals ({models})"
+    return f"Unpriced: {plural(line.events, 'event')} with no price, not in the totals ({models})"
 
 
 def usd(value: Decimal) -> str:

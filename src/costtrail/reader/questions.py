@@ -211,6 +211,15 @@ def _unit_cost(store: LedgerStore, a: dict[str, Any]) -> dict[str, Any]:
     from costtrail.finance.unit_economics import cost_per_outcome
 
     factor = a.get("drift_factor")
+    d = store.dialect
+    known = [
+        r["outcome"] for r in store.query(f"SELECT DISTINCT outcome FROM {d.final('outcomes')} ORDER BY 1")
+    ]
+    if a["outcome"] not in known:
+        raise ReadFailed(
+            f"no outcome {a['outcome']!r} in the ledger: outcomes recorded are {', '.join(known) or 'none'}",
+            "not_found",
+        )
     result = cost_per_outcome(
         store, a["outcome"], _period(a), target=a.get("target"), drift_factor=factor or Decimal("1.25")
     )
