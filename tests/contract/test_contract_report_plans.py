@@ -1,7 +1,7 @@
 """The two-stage run-success plan returns exactly what the single-stage join returns.
 
 Reports with run success group events by (dimensions, run) first and join run
-status to those partial rows (``rollup._staged_sql``); metrics that do not
+status to those partial rows (``reports/plans/staged.py``); metrics that do not
 split per run (quantiles, other distinct counts) come from a second query and
 are merged in Python, ordered and cut there. The single-stage plan (run status
 joined to every event, ``count(DISTINCT ...)``) is the reference: a metric

@@ -25,13 +25,32 @@ from collections.abc import Mapping
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from costtrail.ledger.run_index import RUN_INDEX_DIMS, single_sql
+from costtrail.ledger.run_index import RUN_INDEX_DIMS, RunIndex, single_sql
 from costtrail.ledger.store import LedgerStore
 from costtrail.reports.dimensions import Dimension, canonical_dimension
 from costtrail.reports.filters import FilterValue, TimeBound, filter_sql, utc_naive
 
 GroupKey = tuple[Any, ...]
 _INLINE_RUNS = 10_000  # undecided runs sent back as a literal list (ClickHouse), beyond: a subquery
+
+
+def index_answers(
+    store: LedgerStore, dims: list[Dimension], filters: Mapping[str, FilterValue] | None, since: TimeBound
+) -> RunIndex | None:
+    """The store's run index when it can count a report's runs: it keeps one, the report groups
+    and filters by run-level dimensions (and day) only, and its window starts where the index is
+    exact. ``None`` otherwise (no query is made)."""
+    index = store.run_index()
+    if index is None:
+        return None
+    if any(d.name != "day" and d.name not in RUN_INDEX_DIMS for d in dims):
+        return None
+    if any(canonical_dimension(k) not in RUN_INDEX_DIMS for k in (filters or {})):
+        return None
+    lo = utc_naive(since)
+    if index.complete_since is not None and (lo is None or lo.date() < index.complete_since):
+        return None
+    return index
 
 
 def index_run_counts(
@@ -47,18 +66,12 @@ def index_run_counts(
     ``where`` is the report's own WHERE clause (window and filters) for the
     undecided runs' events.
     """
-    index = store.run_index()
+    index = index_answers(store, dims, filters, since)
     if index is None:
         return None
     names = [d.name for d in dims]
     filter_names = [canonical_dimension(k) for k in (filters or {})]
-    if any(n != "day" and n not in RUN_INDEX_DIMS for n in names):
-        return None
-    if any(n not in RUN_INDEX_DIMS for n in filter_names):
-        return None
     lo, hi = utc_naive(since), utc_naive(until)
-    if index.complete_since is not None and (lo is None or lo.date() < index.complete_since):
-        return None
     dialect = store.dialect
     used = sorted({n for n in [*names, *filter_names] if n != "day"})
     decided = [single_sql(n) for n in used] + ["day_lo = day_hi"]
