@@ -5,13 +5,18 @@ time (perf_counter_ns around reserve + settle) at 1, 100 and 1,000 budgets of
 mixed scopes, the full gateway chain (model policy + retry-loop guard +
 budgets) at 100 budgets, and, side by side in the same run, two baselines: the
 allow-everything gate (the cost of asking at all) and a naive gate that scans
-every budget per request.
+every budget per request. Then the shared budget store: the same gate with its
+counters in a local ``redis-server`` (started here on a free port) against the
+in-process gate, on calendar budgets (a shared store keeps no rolling window).
 """
 
 from __future__ import annotations
 
 import random
+import shutil
+import socket
 import statistics
+import subprocess
 import time
 from collections.abc import Callable
 from decimal import Decimal
@@ -106,6 +111,54 @@ def measure(gate: RequestGate, ctxs: list[RequestContext]) -> dict[str, float]:
     }
 
 
+def _redis_server() -> tuple[subprocess.Popen[bytes], str]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = shutil.which("redis-server") or "/usr/bin/redis-server"
+    proc = subprocess.Popen(
+        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc, f"redis://127.0.0.1:{port}/0"
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("redis-server did not start")
+
+
+def shared_store_runs(ctxs: list[RequestContext]) -> dict[str, Any]:
+    """In-process vs Redis counters, side by side, 1 and 100 calendar budgets."""
+    from costtrail.controls.redis_budget import RedisBudgetStore
+
+    proc, url = _redis_server()
+    results: dict[str, Any] = {}
+    try:
+        for n in (1, 100):
+            configs = [b for b in budgets(n + 20) if b.period != "rolling"][:n]
+            results[f"in-process, {n} calendar budget(s)"] = measure(BudgetGate(configs), ctxs)
+            store = RedisBudgetStore(url, prefix=f"bench{n}")
+            results[f"Redis budget store, {n} calendar budget(s)"] = measure(
+                BudgetGate(configs, shared=store), ctxs
+            )
+            store.close()
+            added = (
+                results[f"Redis budget store, {n} calendar budget(s)"]["p50_us"]
+                - results[f"in-process, {n} calendar budget(s)"]["p50_us"]
+            )
+            results[f"redis_added_p50_us_{n}"] = added
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    results["goal_added_p50_us"] = 1000.0
+    results["redis_goal_met"] = results["redis_added_p50_us_100"] < 1000.0
+    return results
+
+
 def main(n_requests: int = 50_000) -> dict[str, Any]:
     ctxs = requests(n_requests)
     runs: dict[str, Callable[[], RequestGate]] = {
@@ -137,12 +190,19 @@ def main(n_requests: int = 50_000) -> dict[str, Any]:
     results["scan_vs_indexed_at_100"] = results["baseline: scan every budget, 100 budgets"]["p50_us"] / base
     results["goal_p50_us_at_100"] = 50.0
     results["goal_met"] = base < 50.0
+    results["shared"] = shared_store_runs(ctxs[:10_000])
     print(f"{'gate':<50} {'p50 us':>8} {'p99 us':>8} {'mean us':>8}")
     for name, r in results.items():
+        if isinstance(r, dict) and "p50_us" in r:
+            print(f"{name:<50} {r['p50_us']:>8.2f} {r['p99_us']:>8.2f} {r['mean_us']:>8.2f}")
+    for name, r in results["shared"].items():
         if isinstance(r, dict):
             print(f"{name:<50} {r['p50_us']:>8.2f} {r['p99_us']:>8.2f} {r['mean_us']:>8.2f}")
     print(f"scan / indexed at 100 budgets (p50): {results['scan_vs_indexed_at_100']:.1f}x; goal < 50 us p50: "
           f"{'met' if results['goal_met'] else 'NOT met'}")  # fmt: skip
+    added = results["shared"]["redis_added_p50_us_100"]
+    print(f"Redis adds {added:.0f} us p50 at 100 budgets; goal < 1 ms: "
+          f"{'met' if results['shared']['redis_goal_met'] else 'NOT met'}")  # fmt: skip
     return results
 
 
