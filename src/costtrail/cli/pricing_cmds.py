@@ -14,7 +14,7 @@ from costtrail.cli.output import Format, print_rows, to_json
 from costtrail.ledger import open_store
 from costtrail.pricing import Pricer, RateCard, RateCardError
 from costtrail.pricing.reprice import reprice as reprice_history
-from costtrail.pricing.sheet import price_sheet
+from costtrail.pricing.sheet import PriceSheetError, price_sheet
 from costtrail.reports.money import format_usd
 
 
@@ -73,7 +73,13 @@ def prices(
 
     Example: costtrail prices gpt-4o --provider openai --at 2025-01-15 --tier batch
     """
-    sheet = price_sheet(_pricer(rate_card), model, provider=provider, at=_when(at, "--at"), service_tier=tier)
+    try:
+        sheet = price_sheet(
+            _pricer(rate_card), model, provider=provider, at=_when(at, "--at"), service_tier=tier
+        )
+    except PriceSheetError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from None
     if fmt is Format.json:
         print(to_json(sheet.as_dict()))
         if sheet.reason:
@@ -82,7 +88,9 @@ def prices(
     if sheet.reason:
         typer.echo(f"unpriced: {sheet.reason}", err=True)
         raise typer.Exit(code=1)
-    title = f"{model} at {sheet.at:%Y-%m-%d %H:%M} UTC: {sheet.price_ref}"
+    named = f"{sheet.provider}/{model}" if sheet.provider else model
+    tier_note = f", tier {tier}" if tier else ""
+    title = f"{named}{tier_note} at {sheet.at:%Y-%m-%d %H:%M} UTC: {sheet.price_ref}"
     rows = sheet.rows
     if fmt is Format.table:  # exact prices: the table's money format would round to cents
         rows = [{**r, "usd": _usd(r["usd"]), "list_usd": _usd(r["list_usd"])} for r in rows]

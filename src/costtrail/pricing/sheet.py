@@ -12,6 +12,42 @@ from costtrail.pricing.engine import Pricer
 
 _PER_LABELS = {1_000_000: "1M", 1_000: "1K", 3_600: "hour", 1_000_000_000: "1G"}
 
+# The service tiers providers answer (and genai-prices prices); ``key=value`` passes a price context.
+KNOWN_TIERS = ("standard", "default", "auto", "batch", "priority", "flex", "scale")
+
+
+class PriceSheetError(ValueError):
+    """A question ``prices`` cannot answer as asked (unknown tier, provider to choose)."""
+
+
+def check_tier(pricer: Pricer, tier: str | None) -> None:
+    """Refuse a tier no provider answers and no rate-card entry names."""
+    if not tier or "=" in tier:
+        return
+    card = pricer.resolver.rate_card
+    named = {e.service_tier.lower() for e in (card.models if card else ()) if e.service_tier}
+    if tier.strip().lower() not in {*KNOWN_TIERS, *named}:
+        choices = ", ".join(sorted({*KNOWN_TIERS, *named}))
+        raise PriceSheetError(f"unknown service tier {tier!r}: use one of {choices} (or a context key=value)")
+
+
+def rate_card_provider(pricer: Pricer, model: str, service_tier: str | None = None) -> str | None:
+    """The provider the rate card prices ``model`` under, when it names exactly one: pricing applies
+    a provider-scoped entry to an event of that provider, so ``prices MODEL`` shows that entry."""
+    card = pricer.resolver.rate_card
+    providers = sorted(
+        {
+            e.provider.lower()
+            for e in (card.models if card else ())
+            if e.provider and e.selects(e.provider, model, service_tier)
+        }
+    )
+    if len(providers) > 1:
+        raise PriceSheetError(
+            f"the rate card prices {model} for providers {', '.join(providers)}: pass --provider to choose"
+        )
+    return providers[0] if providers else None
+
 
 @dataclass(frozen=True)
 class PriceSheet:
@@ -54,6 +90,8 @@ def price_sheet(
     at = at or datetime.now(UTC)
     if at.tzinfo is None:
         at = at.replace(tzinfo=UTC)
+    check_tier(pricer, service_tier)
+    provider = provider or rate_card_provider(pricer, model, service_tier)
     resolver = pricer.resolver
     cell = resolver.schedule("llm", provider, model, service_tier, None).cell_at(at)
     sheet = PriceSheet(model, provider, service_tier, at, cell.price_ref, cell.reason)
