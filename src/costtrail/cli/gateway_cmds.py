@@ -87,6 +87,30 @@ def _build_gate(
     return controls_built.gate
 
 
+def _with_credits(
+    gate: RequestGate | None, credits: Path, plans: Path | None, ledger: str | None
+) -> RequestGate:
+    """The budgets' gate followed by the customers' prepaid credit (used since each balance was set,
+    from the ledger when there is one)."""
+    from costtrail.billing import PlanError, PricePlans
+    from costtrail.billing.credits import CreditGate, Credits, CreditsError
+    from costtrail.controls.chain import ChainGate
+    from costtrail.ledger import open_store
+
+    if plans is None:
+        raise typer.BadParameter("credits are spent at the plan's price: give --plans", param_hint="--plans")
+    try:
+        price_plans = PricePlans.load(plans)
+        balances = Credits.load(credits)
+        store = open_store(ledger) if ledger else None
+        credit_gate = CreditGate.build(
+            balances, price_plans, store, on_alert=lambda m: typer.echo(m, err=True)
+        )
+    except (PlanError, CreditsError) as exc:
+        raise typer.BadParameter(str(exc), param_hint="--credits") from exc
+    return ChainGate([gate, credit_gate]) if gate is not None else credit_gate
+
+
 def gateway(
     host: str = typer.Option("127.0.0.1", "--host", help="address to bind"),
     port: int = typer.Option(8788, "--port", help="port to listen on"),
@@ -164,11 +188,21 @@ def gateway(
         "--spend-from",
         help="ledger URL to read each budget's spend so far from at start (default: --ledger)",
     ),
+    credits: Path | None = typer.Option(
+        None,
+        "--credits",
+        envvar="COSTTRAIL_CREDITS",
+        help="prepaid credit per customer (costtrail credits set), spent at the plan's price; needs --plans",
+    ),
+    plans: Path | None = typer.Option(
+        None, "--plans", envvar="COSTTRAIL_PLANS", help="price plans (docs/billing.md) that price --credits"
+    ),
 ) -> None:
     """Run the gateway: point an OpenAI or Anthropic SDK's base_url at it, and every call is priced.
 
     Example: costtrail gateway --port 8788 --collector http://127.0.0.1:8787 --api-key ct_...
     With budgets: costtrail gateway --ledger costtrail.duckdb --controls controls.yaml
+    With credits: costtrail gateway --ledger costtrail.duckdb --credits credits.yaml --plans plans.yaml
     Then:    OpenAI(base_url="http://127.0.0.1:8788/v1"), Anthropic(base_url="http://127.0.0.1:8788")
     """
 
@@ -207,6 +241,8 @@ def gateway(
         fail_closed=fail_closed,
         lease_seconds=budget_lease,
     )
+    if credits is not None:
+        gate = _with_credits(gate, credits, plans, spend_from or (None if collector else settings.ledger))
     sink = build_sink(collector, api_key, None if collector else settings.ledger, spool_dir)
     app = create_gateway_app(settings, config, sink=sink, keys=keys, gate=gate)
     where = f"collector {collector}" if collector else f"ledger {settings.ledger}"

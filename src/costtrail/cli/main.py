@@ -115,6 +115,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "invoice": ("billing_cmds", "Invoices from price plans: preview a period, list a line's events."),
     "meters": ("meter_cmds", "Meter exports to billing systems (Stripe, OpenMeter, Lago)."),
+    "credits": ("credit_cmds", "Prepaid credit per customer, enforced by the gateway."),
     "export": ("finance_cmds", "Export the ledger in standard formats."),
     "revenue": ("finance_cmds", "Revenue per customer or tenant (for margin)."),
     "keys": ("keys_cmds", "API keys for the collector and gateway (stored hashed beside the ledger)."),
