@@ -97,8 +97,14 @@ def dimension_names() -> list[str]:
     return [*_PLAIN, *_COMPUTED]
 
 
+TAG_PREFIX = "tag."
+
+
 def canonical_dimension(name: str) -> str:
-    """The canonical name of a dimension (``customer`` -> ``customer_id``)."""
+    """The canonical name of a dimension (``customer`` -> ``customer_id``; a gateway tag
+    ``tag.release`` -> ``attributes.tag.release``, the attribute the gateway stores it as)."""
+    if name.startswith(TAG_PREFIX) and len(name) > len(TAG_PREFIX):
+        return ATTRIBUTE_PREFIX + name
     return DIMENSION_ALIASES.get(name, name)
 
 
@@ -123,7 +129,9 @@ def resolve_dimension(
             raise ReportError(
                 f"attribute keys in reports use letters, digits, '_', '-' or '.' between names: {key!r}"
             )
-        return Dimension(canonical, dialect.json_value("attributes", key))
+        # attributes are a flat map: a key with dots (tag.release) is one key, quoted in the JSON path
+        return Dimension(canonical, dialect.json_value("attributes", f'"{key}"'))
     raise ReportError(
-        f"unknown dimension {name!r}: choose one of {', '.join(dimension_names())}, or attributes.<key>"
+        f"unknown dimension {name!r}: choose one of {', '.join(dimension_names())}, attributes.<key> "
+        "or tag.<name> (a gateway tag)"
     )
