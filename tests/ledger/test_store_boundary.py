@@ -18,6 +18,9 @@ FORBIDDEN = {
     "a class name compared": re.compile(r"__name__\s*[!=]=\s*[\"'](?!__main__)|[\"']\w+Store[\"']\s*[!=]="),
     "a store's method looked up by name": re.compile(r"getattr\(\s*(self\.)?_?store\b"),
     "a store class checked": re.compile(r"isinstance\([^)]*\b(DuckDBStore|ClickHouseStore)\b"),
+    "a table created outside the schema registry": re.compile(
+        r"CREATE\s+(OR\s+REPLACE\s+)?(TEMP\w*\s+)?TABLE", re.I
+    ),
 }
 
 
@@ -45,6 +48,7 @@ def test_the_scan_sees_each_kind_of_check(tmp_path: Path) -> None:
         'if type(inner).__name__ == "DuckDBStore": pass\n'
         'execute = getattr(store, "execute")\n'
         "if isinstance(store, DuckDBStore): pass\n"
+        'store.execute("CREATE TABLE IF NOT EXISTS notes (a INT)")\n'
         'if __name__ == "__main__": pass\n'
     )
     (tmp_path / "ledger" / "fine.py").write_text('if dialect.name == "clickhouse": pass\n')
@@ -54,4 +58,5 @@ def test_the_scan_sees_each_kind_of_check(tmp_path: Path) -> None:
         "a class name compared",
         "a store's method looked up by name",
         "a store class checked",
+        "a table created outside the schema registry",
     ]

@@ -23,9 +23,7 @@ from costtrail.ledger.clickhouse_schema import (
     run_index_statements,
 )
 from costtrail.ledger.store import LedgerError
-from costtrail.ledger.tables import SPECS
-
-MIGRATIONS_TABLE = "costtrail_migrations"
+from costtrail.ledger.tables import MIGRATIONS_TABLE, SPECS
 
 
 class CommandRunner(Protocol):

@@ -18,6 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from costtrail.ledger.columns import TABLES, Column
+from costtrail.ledger.run_index import RUN_INDEX_DELTA, RUN_INDEX_TABLE
+
+MIGRATIONS_TABLE = "costtrail_migrations"
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,10 @@ SPECS: dict[str, TableSpec] = {spec.name: spec for spec in (ALERTS, EVAL_RESULTS
 
 LEDGER_TABLES: tuple[str, ...] = tuple(TABLES)
 """The ledger's own tables (events, outcomes, cost_lines)."""
+
+ALL_TABLES: tuple[str, ...] = (*LEDGER_TABLES, RUN_INDEX_TABLE, RUN_INDEX_DELTA, MIGRATIONS_TABLE, *SPECS)
+"""Every table a ledger can hold (the run index delta on DuckDB only, the migrations log on
+ClickHouse only); nothing else creates one."""
 
 
 def spec(name: str) -> TableSpec:
