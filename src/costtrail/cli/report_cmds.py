@@ -159,6 +159,9 @@ def report_command(
     bands: str | None = typer.Option(None, "--bands", help="payload-band edges, e.g. 1024,10240,102400"),
     band_on: str = typer.Option("payload_bytes", "--band-on", help="payload_bytes or input_tokens"),
     columns: str | None = typer.Option(None, "--columns", help=COLUMNS_HELP),
+    as_priced_on: str | None = typer.Option(
+        None, "--as-priced-on", help="each event at the price it had at the end of this UTC day (YYYY-MM-DD)"
+    ),
     fmt: Format = typer.Option(Format.table, "--format", help="table, json, csv or markdown"),
     ledger: str = typer.Option("costtrail.duckdb", "--ledger", envvar="COSTTRAIL_LEDGER", help=LEDGER_HELP),
     endpoint: str | None = ENDPOINT,
@@ -173,7 +176,7 @@ def report_command(
     dims = [d.strip() for d in by.split(",") if d.strip()]
     args: dict[str, Any] = {"by": dims, "metrics": metrics, "where": parse_where(where), "since": since,
                             "until": until, "failed": failed, "limit": limit, "bands": bands,
-                            "band_on": band_on}  # fmt: skip
+                            "band_on": band_on, "as_priced_on": as_priced_on}  # fmt: skip
     with read_from(ledger, endpoint, api_key) as reader:
         answer = ask(reader, "report", **args)
     emit(as_result(answer), fmt, answer["title"], columns=columns)

@@ -78,6 +78,9 @@ async def get_report(
     until: str | None = Query(None, description="ISO 8601 date (exclusive)"),
     limit: int | None = Query(None, ge=1, le=100_000, description="at most this many rows"),
     tenant: str | None = Query(None, description="only this tenant (a tenant key sees only its own)"),
+    as_priced_on: str | None = Query(
+        None, description="YYYY-MM-DD: each event at the price it had at the end of that UTC day"
+    ),
     key: ApiKey = READ,
 ) -> JSONResponse:
     """Rows of ``{dimensions..., metrics...}`` plus the unpriced line (``costtrail.reports.report``)."""
@@ -95,6 +98,7 @@ async def get_report(
                 until=until,
                 limit=limit,
                 tenant=scope,
+                as_priced_on=as_priced_on,
             )
         )
     except ReadError as exc:

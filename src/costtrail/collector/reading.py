@@ -8,7 +8,7 @@ tenant key at all (its total would reveal the other tenant's spend).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from costtrail.billing import InvoiceError, PricePlans, line_rows, preview
@@ -27,6 +27,7 @@ from costtrail.reports import (
 from costtrail.reports.dimensions import resolve_dimension
 from costtrail.reports.filters import filter_sql
 from costtrail.reports.metrics import METRICS
+from costtrail.reports.priced_on import priced_on
 from costtrail.reports.views import VIEWS
 
 
@@ -64,6 +65,7 @@ def cost_report(
     until: str | None,
     limit: int | None,
     tenant: str | None,
+    as_priced_on: str | None = None,
 ) -> dict[str, Any]:
     """``report`` (or a named view) over the caller's tenant, as the JSON shape of ``ReportResult``."""
     filters = parse_filters(where)
@@ -76,6 +78,13 @@ def cost_report(
         filters["tenant_id"] = tenant
     lo, hi = _time("since", since), _time("until", until)
     _check_names(store, by=by, metrics=metrics, view=view)
+    if as_priced_on:
+        try:
+            store = priced_on(store, date.fromisoformat(as_priced_on))
+        except ValueError:
+            raise ReadError(
+                "as_priced_on", f"as_priced_on takes a day as YYYY-MM-DD, got {as_priced_on!r}"
+            ) from None
     try:
         if view:
             result = view_report(store, view, filters=filters, since=lo, until=hi, limit=limit)

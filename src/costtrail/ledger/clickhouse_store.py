@@ -90,6 +90,9 @@ _MAX_QUERY_BYTES = 16 * 1024 * 1024
 _VERSION_KEYS = {"events": "toDate(started_at), event_uuid"}
 
 
+_HISTORY = "event_uuid, cost_usd, cost_source, price_ref, unpriced"  # price_history's copied columns
+
+
 class ClickHouseDialect:
     """SQL spellings for ClickHouse (backslash-escaped strings, UTC DateTime64 literals, Decimal money)."""
 
@@ -327,6 +330,13 @@ class ClickHouseStore:
                     )
                 )
                 if found:
+                    # The price each event has now becomes history before the new version lands.
+                    self._client.command(
+                        f"INSERT INTO price_history ({_HISTORY}, superseded_at) "
+                        f"SELECT {', '.join('e.' + c for c in _HISTORY.split(', '))}, now64(6) "
+                        f"FROM events AS e FINAL WHERE {matched}",
+                        settings=settings,
+                    )
                     self._client.command(
                         f"INSERT INTO events ({', '.join(names)}, ingested_at) "
                         f"SELECT {select}, now64(6) AS ingested_at FROM events AS e FINAL "

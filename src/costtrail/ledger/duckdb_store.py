@@ -388,18 +388,34 @@ class DuckDBStore:
         return int(row[0]) if row else 0
 
     def update_event_costs(self, table: pa.Table) -> int:
-        """``table`` has event_uuid (binary 16), cost_usd, cost_source, price_ref, unpriced."""
+        """``table`` has event_uuid (binary 16), cost_usd, cost_source, price_ref, unpriced.
+
+        The price each event had is kept in ``price_history`` (until now), in the same transaction.
+        """
         if table.num_rows == 0:
             return 0
         with self._lock:
+            self.ensure_table("price_history")
             cur = self._conn.cursor()
             try:
                 cur.register("_prices", table)
+                cur.execute("BEGIN TRANSACTION")
+                cur.execute(
+                    """INSERT INTO price_history
+                       (event_uuid, cost_usd, cost_source, price_ref, unpriced, superseded_at)
+                       SELECT e.event_uuid, e.cost_usd, e.cost_source, e.price_ref, e.unpriced,
+                              CAST(now() AS TIMESTAMP)
+                       FROM events e WHERE e.event_uuid IN (SELECT CAST(event_uuid AS UUID) FROM _prices)"""
+                )
                 row = cur.execute(
                     """UPDATE events SET cost_usd = p.cost_usd, cost_source = p.cost_source,
                            price_ref = p.price_ref, unpriced = p.unpriced
                        FROM _prices p WHERE events.event_uuid = CAST(p.event_uuid AS UUID)"""
                 ).fetchone()
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
             finally:
                 cur.unregister("_prices")
                 cur.close()

@@ -58,11 +58,16 @@ def _v3_registry_tables(options: DDLOptions) -> list[str]:
     return [statement for spec in SPECS.values() for statement in create_spec_table(spec, options)]
 
 
+def _v5_price_history(options: DDLOptions) -> list[str]:
+    return create_spec_table(SPECS["price_history"], options)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "events, outcomes and cost_lines tables", _v1_tables),
     Migration(2, "run index (one row per run) filled by a materialized view", run_index_statements),
     Migration(3, "alerts, eval_results and content tables", _v3_registry_tables),
     Migration(4, "events.cache_write_1h_tokens (one-hour cache writes)", add_column_statements),
+    Migration(5, "price_history (every earlier price of a repriced event)", _v5_price_history),
 )
 
 

@@ -104,7 +104,24 @@ CONTENT = TableSpec(
     defaults=(("stored_at", "now()"),),
 )
 
-SPECS: dict[str, TableSpec] = {spec.name: spec for spec in (ALERTS, EVAL_RESULTS, CONTENT)}
+# Every earlier price of a repriced event: the price it had until ``superseded_at`` (the events
+# table holds the current one). Written by the stores' update_event_costs, in the same step.
+PRICE_HISTORY = TableSpec(
+    name="price_history",
+    columns=(
+        Column("event_uuid", "uuid", nullable=False),
+        Column("cost_usd", "cost"),
+        _s("cost_source", nullable=True),
+        _s("price_ref", nullable=True),
+        Column("unpriced", "bool", nullable=False),
+        Column("superseded_at", "timestamp", nullable=False),
+    ),
+    key=("event_uuid", "superseded_at"),
+    owner="pricing.reprice",
+    shard_key="cityHash64(event_uuid)",
+)
+
+SPECS: dict[str, TableSpec] = {spec.name: spec for spec in (ALERTS, EVAL_RESULTS, CONTENT, PRICE_HISTORY)}
 """The tables kept for other packages, by name."""
 
 LEDGER_TABLES: tuple[str, ...] = tuple(TABLES)

@@ -3,7 +3,9 @@
 The ledger is read a few days at a time as Arrow, priced with
 :meth:`Pricer.price_table`, and only rows whose cost, source, reference or
 unpriced flag changed are written back. Running it twice changes nothing the
-second time.
+second time. Every earlier price stays in the ledger's ``price_history`` (the stores'
+``update_event_costs``), and the summary keeps apart the events that were *newly priced*
+(unpriced before) from those whose *price changed* (and those that lost their price).
 """
 
 from __future__ import annotations
@@ -36,6 +38,13 @@ class RepriceSummary:
     new_total: Decimal = Decimal(0)
     unpriced_before: int = 0
     unpriced_after: int = 0
+    newly_priced: int = 0
+    newly_priced_total: Decimal = Decimal(0)
+    price_changed: int = 0
+    changed_old_total: Decimal = Decimal(0)
+    changed_new_total: Decimal = Decimal(0)
+    newly_unpriced: int = 0
+    newly_unpriced_old_total: Decimal = Decimal(0)
 
     @property
     def difference(self) -> Decimal:
@@ -51,6 +60,14 @@ class RepriceSummary:
             "difference_usd": self.difference,
             "unpriced_before": self.unpriced_before,
             "unpriced_after": self.unpriced_after,
+            "newly_priced_events": self.newly_priced,
+            "newly_priced_usd": self.newly_priced_total,
+            "price_changed_events": self.price_changed,
+            "price_changed_old_usd": self.changed_old_total,
+            "price_changed_new_usd": self.changed_new_total,
+            "price_changed_difference_usd": self.changed_new_total - self.changed_old_total,
+            "newly_unpriced_events": self.newly_unpriced,
+            "newly_unpriced_old_usd": self.newly_unpriced_old_total,
         }
 
 
@@ -149,6 +166,17 @@ def _account(summary: RepriceSummary, old: pa.Table, new: pa.Table) -> None:
     summary.new_total += _total(new["cost_usd"])
     summary.unpriced_before += _count_true(old["unpriced"])
     summary.unpriced_after += _count_true(new["unpriced"])
+    was, now = old["unpriced"], new["unpriced"]
+    gained = pc.and_(was, pc.invert(now))
+    summary.newly_priced += _count_true(gained)
+    summary.newly_priced_total += _total(new["cost_usd"].filter(gained))
+    moved = pc.and_(pc.invert(pc.or_(was, now)), _differs(old["cost_usd"], new["cost_usd"]))
+    summary.price_changed += _count_true(moved)
+    summary.changed_old_total += _total(old["cost_usd"].filter(moved))
+    summary.changed_new_total += _total(new["cost_usd"].filter(moved))
+    lost = pc.and_(pc.invert(was), now)
+    summary.newly_unpriced += _count_true(lost)
+    summary.newly_unpriced_old_total += _total(old["cost_usd"].filter(lost))
 
 
 def _changed_rows(old: pa.Table, new: pa.Table) -> pa.Table:

@@ -8,7 +8,7 @@ collector read them the same way. Each returns JSON-able data with exact decimal
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -25,6 +25,17 @@ def _time(args: dict[str, Any], name: str) -> datetime | None:
         return parse_time(text) if text else None
     except ReportError as exc:
         raise ReadFailed(str(exc)) from exc
+
+
+def _day(args: dict[str, Any], name: str) -> date | None:
+    """A UTC day (``2026-06-01``) argument; a clear error naming the option otherwise."""
+    text = args.get(name)
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(str(text))
+    except ValueError:
+        raise ReadFailed(f"{name.replace('_', '-')} takes a day as YYYY-MM-DD, got {text!r}") from None
 
 
 def result_dict(result: ReportResult, title: str) -> dict[str, Any]:
@@ -47,6 +58,7 @@ def _report(store: LedgerStore, a: dict[str, Any]) -> dict[str, Any]:
             failed_spend(store, names, filters, since, until), f"Failed-run spend by {', '.join(dims)}"
         )
     limit = a.get("limit")
+    priced_on = _day(a, "as_priced_on")
     if len(dims) == 1 and not a.get("metrics"):
         view = get_view(dims[0])
         result = report(
@@ -59,10 +71,13 @@ def _report(store: LedgerStore, a: dict[str, Any]) -> dict[str, Any]:
             limit=limit,
             order_by=view.order_by,
             payload_bands=bands,
+            as_priced_on=priced_on,
         )
         return result_dict(result, f"Cost by {view.name}")
     metrics = [m.strip() for m in a["metrics"].split(",")] if a.get("metrics") else list(DEFAULT_METRICS)
-    result = report(store, dims, metrics, filters, since, until, limit, payload_bands=bands)
+    result = report(
+        store, dims, metrics, filters, since, until, limit, payload_bands=bands, as_priced_on=priced_on
+    )
     return result_dict(result, f"Cost by {', '.join(dims)}")
 
 

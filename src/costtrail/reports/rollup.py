@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -20,6 +21,7 @@ from costtrail.reports.filters import FilterValue, TimeBound, where_clause
 from costtrail.reports.metrics import METRICS, Metric, MetricDef, Ratio
 from costtrail.reports.plan_sql import PlanRequest, run_status_ctes
 from costtrail.reports.plans import choose_plan
+from costtrail.reports.priced_on import priced_on
 from costtrail.schema.events import Event
 
 DEFAULT_METRICS: tuple[str, ...] = ("total_cost", "events", "runs", "unpriced_events")
@@ -119,8 +121,12 @@ def report(
     catalog: Mapping[str, MetricDef] = METRICS,
     payload_bands: Bands | None = None,
     input_bands: Bands | None = None,
+    as_priced_on: date | None = None,
 ) -> ReportResult:
     """Roll the ledger's events up by ``by`` dimensions into ``metrics``.
+
+    ``as_priced_on``: every event at the price it had at the end of that UTC day (before any
+    later reprice; ``reports.priced_on``).
 
     ``filters`` maps a dimension to a value or a list of values (``None``
     matches missing values); ``since`` is inclusive, ``until`` exclusive.
@@ -132,6 +138,8 @@ def report(
     >>> rows[0]["cost_per_successful_run"]  # doctest: +SKIP
     Decimal('6.250000000000')
     """
+    if as_priced_on is not None:
+        store = priced_on(store, as_priced_on)
     dialect = store.dialect
     dims = [resolve_dimension(b, dialect, payload_bands, input_bands) for b in by]
     wanted, sql_metrics = resolve_metrics(list(metrics or DEFAULT_METRICS), catalog)
