@@ -90,3 +90,51 @@ def test_bad_plans_file_and_line_id_exit_2(tmp_path: Path) -> None:
     assert out.exit_code == 2 and f"{bad}:3: plans[0] (name 'x').charges[0] (name 'c')" in out.output
     out = CliRunner().invoke(app, ["invoice", "lines", "acme-output", *opts])
     assert out.exit_code == 2 and "is not PERIOD:CUSTOMER:CHARGE" in out.output
+
+
+def test_a_closed_invoice_survives_a_reprice(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    runner = CliRunner()
+    opts = _ledger(tmp_path)
+    closed = ["--closed-dir", str(tmp_path / "invoices")]
+    done = runner.invoke(app, ["invoice", "close", "--period", "2026-11", *opts, *closed])
+    assert done.exit_code == 0, done.output
+    again = runner.invoke(app, ["invoice", "close", "--period", "2026-11", *opts, *closed])
+    assert again.exit_code == 2 and "closed already" in again.output
+    # a later reprice: e1 now costs $0.90 instead of $0.40 (as a new rate card would say)
+    with DuckDBStore(tmp_path / "l.duckdb") as store:
+        [row] = store.query("SELECT event_uuid FROM events WHERE event_id = 'e1'")
+        prices = pa.table(
+            {
+                "event_uuid": pa.array([row["event_uuid"].bytes], pa.binary(16)),
+                "cost_usd": pa.array([Decimal("0.90")], pa.decimal128(18, 12)),
+                "cost_source": ["computed"],
+                "price_ref": ["card:2026-12"],
+                "unpriced": [False],
+            }
+        )
+        assert store.update_event_costs(prices) == 1
+    out = runner.invoke(
+        app,
+        [
+            "invoice",
+            "preview",
+            "--period",
+            "2026-11",
+            "--customer",
+            "acme",
+            *opts,
+            *closed,
+            "--format",
+            "json",
+        ],
+    )
+    assert out.exit_code == 0, out.output
+    body = json.loads(out.stdout)
+    (invoice,) = body["invoices"]
+    assert invoice["total"] == "1.56" and invoice["cost"] == "1.000000000000"  # as closed, not repriced
+    assert invoice["prices_used"]["plan_version"] == "pro"
+    (drift,) = body["changed_since_closing"]
+    # repriced live: $1.50 of cost x 1.5 = $2.25 + $0.06 of output tokens
+    assert (drift["closed_total"], drift["live_total"]) == ("1.56", "2.31")

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from costtrail.billing import Invoice, InvoiceRun, PlanError, PricePlans, line_rows, preview
+from costtrail.billing.closing import close, compare, load_closed
 from costtrail.cli.finance_cmds import LEDGER, _period, _run
 from costtrail.cli.output import Format, fmt_cell, money, print_rows, to_json
 
@@ -22,7 +23,13 @@ PLANS = typer.Option(
 FORMAT = typer.Option(Format.table, "--format", help="table, json or csv")
 
 
+CLOSED = typer.Option(
+    Path("invoices"), "--closed-dir", envvar="COSTTRAIL_INVOICES", help="where closed invoices are kept"
+)
+
+
 def register(app: typer.Typer) -> None:
+    invoice_app.command("close")(close_command)
     invoice_app.command("preview")(preview_command)
     invoice_app.command("lines")(lines_command)
     app.add_typer(invoice_app, name="invoice")
@@ -99,15 +106,21 @@ def preview_command(
         None, "--customer", help="only this customer's invoice, line by line"
     ),
     plans: Path = PLANS,
+    closed_dir: Path = CLOSED,
     ledger: str = LEDGER,
     fmt: Format = FORMAT,
 ) -> None:
     """Preview the invoices of a period: lines with quantity, unit price, amount, cost and margin.
+    A closed period shows the invoices as closed, and what a reprice changed since.
 
     Example: costtrail invoice preview --period 2026-11 --customer acme --plans plans.yaml
     """
     p, price_plans = _period(period), _plans(plans)
     run = _run(ledger, lambda store: preview(store, price_plans, p, customer))
+    closed = load_closed(closed_dir, p.label)
+    if closed is not None:
+        _print_closed(closed, run, customer, fmt)
+        return
     if fmt is Format.json:
         print(to_json(run.as_dict()))
     elif fmt is Format.csv:
@@ -119,6 +132,48 @@ def preview_command(
         typer.echo(f"no plan applies to customer {customer!r}: name it in a plan or set default_plan")
     else:
         _print_run(run, Console())
+
+
+def _print_closed(closed: dict[str, Any], live: InvoiceRun, customer: str | None, fmt: Format) -> None:
+    invoices = [i for i in closed["invoices"] if customer is None or i["customer_id"] == customer]
+    drift = [d.as_dict() for d in compare({**closed, "invoices": invoices}, live)]
+    if fmt is not Format.table:
+        print(to_json({**closed, "invoices": invoices, "changed_since_closing": drift}))
+        return
+    console = Console()
+    console.print(f"{closed['period']} was closed at {closed['closed_at']}: the invoices as issued")
+    for invoice in invoices:
+        rows = [line_cells(line) for line in invoice["lines"]]
+        title = (
+            f"invoice {invoice['customer_id']} {invoice['period']} (plan {invoice['plan_version']}, closed)"
+        )
+        print_rows(rows, Format.table, title=title, console=console)
+        console.print(f"total {money(invoice['total'])}; prices used: {invoice['prices_used']}")
+    if drift:
+        console.print(
+            f"[yellow]{len(drift)} invoice(s) would differ if previewed now (a reprice or late "
+            "events since closing); the closed ones above are what was billed[/yellow]"
+        )
+        print_rows(drift, Format.table, title="changed since closing", console=console)
+
+
+def close_command(
+    period: str = typer.Option(..., "--period", help="the period to close, e.g. 2026-11"),
+    plans: Path = PLANS,
+    closed_dir: Path = CLOSED,
+    ledger: str = LEDGER,
+) -> None:
+    """Close a period: freeze its invoices as issued, so a later reprice never changes them.
+
+    Example: costtrail invoice close --period 2026-11 --plans plans.yaml --closed-dir invoices
+    """
+    p, price_plans = _period(period), _plans(plans)
+
+    def work(store: Any) -> Path:
+        return close(preview(store, price_plans, p), closed_dir)
+
+    path = _run(ledger, work)
+    typer.echo(f"closed {p.label}: {path}")
 
 
 def lines_command(
