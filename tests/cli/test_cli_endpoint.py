@@ -148,3 +148,20 @@ def test_guard_counts_what_it_sent_and_unit_cost_refuses_an_unknown_outcome(
         app, ["unit-cost", "no_such_outcome", "--period", both.period, "--ledger", both.local]
     )
     assert unknown.exit_code == 2 and "no outcome 'no_such_outcome'" in unknown.output
+
+
+def test_whatif_refuses_an_embedding_model_for_chat_and_counts_unpriced_in_the_table(both: Both) -> None:
+    ledger = ["--ledger", both.local]
+    embedding = runner.invoke(
+        app, ["whatif", "--workflow", "support_reply", "--model", "text-embedding-3-small", *ledger]
+    )
+    assert embedding.exit_code == 2 and "embedding model" in embedding.output
+    # a private model with no price anywhere: every call is unpriced, and the table says so
+    private = runner.invoke(
+        app,
+        ["whatif", "--workflow", "support_reply", "--model", "acme-private-9", "--format", "csv", *ledger],
+    )
+    assert private.exit_code == 0, private.output
+    [calls] = [line for line in private.stdout.splitlines() if line.startswith("model calls")]
+    _, current, unpriced, _ = calls.split(",")
+    assert int(current) == int(unpriced) > 0

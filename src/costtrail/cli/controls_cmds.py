@@ -172,8 +172,6 @@ def whatif_command(
         answer = ask(reader, "whatif", workflow=workflow, model=model, provider=provider,
                      token_ratio=token_ratio, since=since, until=until)  # fmt: skip
     _emit(answer["data"], answer["rows"], fmt, f"{workflow} on {model}")
-    if fmt is Format.table and answer["unpriced_events"]:
-        typer.echo(f"warning: {answer['unpriced_events']} calls have no price on {model}", err=True)
 
 
 def cheapest_command(

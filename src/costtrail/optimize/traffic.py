@@ -101,6 +101,30 @@ def summarize(store: LedgerStore, scope: Scope) -> TrafficSummary:
     )
 
 
+def model_kind(store: LedgerStore, model: str) -> str:
+    """``embedding`` for a model the ledger has only seen serve embeddings (or named ``*embed*``),
+    else ``llm``: what-if and cheapest never move chat traffic onto an embedding model."""
+    d = store.dialect
+    kinds = {
+        r["kind"]
+        for r in store.query(
+            f"SELECT DISTINCT kind FROM {d.final('events')} WHERE model = {d.literal(model)}"
+        )
+    }
+    if kinds:
+        return "embedding" if kinds == {"embedding"} else "llm"
+    return "embedding" if "embed" in model.lower() else "llm"
+
+
+def check_serves(store: LedgerStore, scope: Scope, model: str) -> None:
+    """Refuse a model that cannot serve the scope's model calls (an embedding model for chat)."""
+    if model_kind(store, model) == "embedding":
+        raise ValueError(
+            f"{model} is an embedding model: it cannot serve the chat calls of this traffic; "
+            "choose a chat model (costtrail report --by model lists the ones in use)"
+        )
+
+
 def _dec(value: Any) -> Decimal:
     return Decimal(str(value)) if value is not None else ZERO
 

@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from costtrail.ledger.store import LedgerStore
-from costtrail.optimize.traffic import Repriced, Scope, TrafficSummary, reprice_llm, summarize
+from costtrail.optimize.traffic import Repriced, Scope, TrafficSummary, check_serves, reprice_llm, summarize
 from costtrail.pricing import Pricer
 
 PER = Decimal("0.000001")
@@ -49,10 +49,20 @@ class WhatIf:
             ),
             ("per month (30 days)", s.per_month(self.old_total), s.per_month(self.new_total)),
         ]
-        return [
+        rows: list[dict[str, Any]] = [
             {"metric": name, "current": old, "what_if": new, "change_pct": _pct(old, new)}
             for name, old, new in figures
         ]
+        # said in the table: calls the new model has no price for are not in its figures
+        rows.append(
+            {
+                "metric": f"model calls / of them unpriced on {self.model}",
+                "current": s.llm_events,
+                "what_if": self.repriced.unpriced_events,
+                "change_pct": None,
+            }
+        )
+        return rows
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -99,6 +109,7 @@ def what_if(
     if token_ratio <= 0 or (output_ratio is not None and output_ratio <= 0):
         raise ValueError("token ratios must be positive (1.0 = same tokens)")
     out_ratio = token_ratio if output_ratio is None else output_ratio
+    check_serves(store, scope, model)
     summary = summarize(store, scope)
     repriced = reprice_llm(
         store, scope, model, provider=provider, input_ratio=token_ratio, output_ratio=out_ratio, pricer=pricer
