@@ -186,7 +186,7 @@ def _model_ratios(groups: dict[GroupKey, Group], tol: Tolerance) -> dict[ModelKe
     days: dict[ModelKey, list[Group]] = defaultdict(list)
     for g in groups.values():
         if g.billed is not None and g.computed:
-            days[(g.key[1], g.key[2], g.key[3])].append(g)
+            days[(g.key[1], g.key[2], g.name)].append(g)
     out: dict[ModelKey, tuple[Decimal, bool]] = {}
     for mk, gs in days.items():
         ratio = _ratio(
@@ -225,8 +225,8 @@ def _price_flags(ratios: dict[ModelKey, tuple[Decimal, bool]], tol: Tolerance) -
 
 
 def _judge(g: Group, price_flag: str | None, tol: Tolerance) -> ReconLine:
-    day, provider, account, model = g.key
-    line = ReconLine(day, provider, account, model, g.billed, g.computed, g.events)
+    day, provider, account, _ = g.key
+    line = ReconLine(day, provider, account, g.name, g.billed, g.computed, g.events)
     if g.billed is None:
         if g.computed:  # unpriced-only groups are flagged unpriced_events below, not as $0 untracked
             line.flags.append(UNTRACKED_EVENTS)
@@ -281,7 +281,7 @@ def reconcile(store: LedgerStore, period: Period, tolerance: Tolerance | None = 
     ratios = _model_ratios(groups, tol)
     price_flags = _price_flags(ratios, tol)
     lines = [
-        _judge(g, price_flags.get((g.key[1], g.key[2], g.key[3])), tol)
+        _judge(g, price_flags.get((g.key[1], g.key[2], g.name)), tol)
         for g in sorted(groups.values(), key=lambda g: (g.key[0], g.key[1], g.key[2] or "", g.key[3]))
     ]
     return Reconciliation(period.label, lines, _findings(lines, ratios), unbilled)

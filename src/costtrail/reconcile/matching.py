@@ -10,8 +10,9 @@ from typing import Any
 
 from costtrail.finance.period import Period
 from costtrail.ledger.store import LedgerStore
+from costtrail.pricing.model_ids import canonical_model
 
-GroupKey = tuple[date, str, str | None, str]  # day, provider, provider_account, model
+GroupKey = tuple[date, str, str | None, str]  # day, provider, provider_account, model (genai-prices' id)
 
 
 @dataclass
@@ -19,6 +20,7 @@ class Group:
     """One day x provider x account x model: what the bill says and what telemetry says."""
 
     key: GroupKey
+    name: str = ""  # the model as the bill names it (else as telemetry does)
     billed: Decimal | None = None
     computed: Decimal | None = None
     events: int = 0
@@ -95,18 +97,26 @@ def load_groups(store: LedgerStore, period: Period) -> tuple[dict[GroupKey, Grou
 
     When none of a provider's events carry ``provider_account`` (the SDK did not
     know the project or workspace), that provider is matched by day x model only.
+    Models are matched by genai-prices' model id (``canonical_model``): the bill's
+    ``gpt-4o-mini-2024-07-18`` and telemetry's ``gpt-4o-mini`` are one model, shown by
+    the bill's name.
     """
     bills = billed_rows(store, period)
     providers = {str(r["provider"]).lower() for r in bills}
     events = event_rows(store, period, providers)
     with_account = {str(r["provider"]) for r in events if r["provider_account"] is not None}
     groups: dict[GroupKey, Group] = {}
+    ids: dict[tuple[str, str], str] = {}
+    names: dict[tuple[str, str | None, str], str] = {}
 
     def group(day: Any, provider: str, account: str | None, model: str) -> Group:
         acct = account if provider in with_account else None
-        key: GroupKey = (_day(day), provider, acct, model)
+        if (provider, model) not in ids:
+            ids[(provider, model)] = canonical_model(provider, model)
+        model_id = ids[(provider, model)]
+        key: GroupKey = (_day(day), provider, acct, model_id)
         if key not in groups:
-            groups[key] = Group(key)
+            groups[key] = Group(key, names.setdefault((provider, acct, model_id), model))
         return groups[key]
 
     for r in bills:
