@@ -136,8 +136,10 @@ def test_stream_error_event_is_recorded_as_failed_with_its_input_cost(make_rig: 
         for _ in s:
             pass
     [event] = rig.events()
-    assert event["status"] == "error" and event["input_tokens"] == 1000
-    assert event["cost_usd"] > 0
+    # Its usage is unknown (issue #20): incomplete with the provider's error, the input cost an estimate.
+    assert (event["status"], event["error_type"]) == ("incomplete", "overloaded_error")
+    assert event["input_tokens"] == 1000 and event["cost_usd"] is None
+    assert event["cost_estimate_usd"] > 0
 
 
 def test_allowed_unpriced_paths_pass_through_and_others_are_refused(make_rig: MakeRig) -> None:

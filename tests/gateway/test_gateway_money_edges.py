@@ -6,9 +6,13 @@ from decimal import Decimal
 from typing import Any
 
 import anthropic
+import httpx
 import openai
 from genai_prices import Usage, calc_price
 from tests.gateway.conftest import Rig
+
+from costtrail.ledger.duckdb_store import DuckDBStore
+from costtrail.sdk import LedgerDestination, QueuedSink, Recorder, instrument
 
 ONE_HOUR = {
     "x-fake-input-tokens": "9000",
@@ -52,3 +56,44 @@ def test_the_tier_the_provider_answered_prices_the_call(rig: Rig) -> None:
         ("priority", o3_price("priority")),
     ]
     assert (o3_price("flex"), o3_price("priority")) == (Decimal("0.1025"), Decimal("0.35875"))  # was $0.205
+
+
+def test_a_client_that_leaves_does_not_stop_the_reading(rig: Rig) -> None:
+    """The gateway reads the upstream to its end after the client left: the cost stays exact."""
+    body = {"model": "gpt-4o-mini", "stream": True, "messages": MSG}
+    knobs = {"x-fake-input-tokens": "1000", "x-fake-output-tokens": "200", "authorization": "Bearer sk-x"}
+    with (
+        httpx.Client(timeout=10) as http,
+        http.stream("POST", rig.openai_url + "/chat/completions", json=body, headers=knobs) as response,
+    ):
+        next(response.iter_raw())  # one chunk, then the client hangs up
+    [event] = rig.events()
+    usage = Usage(input_tokens=1000, output_tokens=200)
+    want = calc_price(usage, "gpt-4o-mini", provider_id="openai").total_price
+    assert (event["status"], event["output_tokens"], event["cost_usd"]) == ("success", 200, want)
+
+
+def test_an_sdk_retry_after_a_429_is_one_call_with_its_retry(rig: Rig) -> None:
+    """The SDK sends x-stainless-retry-count: the gateway records one logical call, as the SDK path does."""
+    knobs = {
+        "x-fake-fail-attempts": "1",
+        "x-fake-status": "429",
+        "x-fake-input-tokens": "1000",
+        "x-fake-output-tokens": "200",
+    }
+    store = DuckDBStore(":memory:")
+    recorder = Recorder(QueuedSink(lambda: LedgerDestination(store=store), flush_interval=0.05))
+    direct = instrument(openai.OpenAI(base_url=rig.fake.openai_base_url, api_key="sk-x"), recorder=recorder)
+    via = rig.closing(openai.OpenAI(base_url=rig.openai_url, api_key="sk-x", max_retries=2))
+    with direct:
+        direct.chat.completions.create(model="gpt-4o-mini", messages=MSG, extra_headers=knobs)
+    via.chat.completions.create(model="gpt-4o-mini", messages=MSG, extra_headers=knobs)
+    assert recorder.flush(10)
+    [sdk] = store.query("SELECT * FROM events")
+    recorder.close()
+    store.close()
+    [gateway] = rig.events()  # the 429 attempt is folded into its retry (it was a second event)
+    want = calc_price(Usage(input_tokens=1000, output_tokens=200), "gpt-4o-mini", provider_id="openai")
+    for event in (sdk, gateway):
+        assert (event["status"], event["retry_count"]) == ("success", 1)
+        assert event["cost_usd"] == want.total_price

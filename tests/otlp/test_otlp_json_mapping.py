@@ -171,3 +171,14 @@ def test_malformed_json_export_is_a_clear_400(otlp_collector: OtlpCollector) -> 
     )
     assert r.status_code == 400
     assert r.json()["error"]["code"] == "malformed_otlp"
+
+
+def test_a_model_span_without_usage_is_unpriced_never_zero(otlp_collector: OtlpCollector) -> None:
+    """Issue #20: a span with model and operation but no usage was priced $0 as a success."""
+    span = _span(
+        "00000000000000e5", "chat gpt-4o", {"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o"}
+    )
+    assert _post(otlp_collector, _export([span])).status_code == 200
+    [row] = otlp_collector.store.query("SELECT * FROM events")
+    assert (row["model"], row["status"], row["error_type"]) == ("gpt-4o", "incomplete", "no_usage")
+    assert row["unpriced"] and row["cost_usd"] is None and row["cost_estimate_usd"] is None

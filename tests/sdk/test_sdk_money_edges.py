@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import Any
 
@@ -61,3 +62,28 @@ def test_the_tier_the_provider_answered_prices_the_call(fake: Any, ledger: Any) 
         ("priority", o3_price("priority")),
     ]
     assert [o3_price("flex"), o3_price("priority")] == [Decimal("0.1025"), Decimal("0.35875")]
+
+
+def test_a_stream_abandoned_after_two_chunks_is_incomplete_with_an_estimate(fake: Any, ledger: Any) -> None:
+    client = openai.OpenAI(base_url=fake.openai_base_url, api_key="sk-test")
+    instrument(client, recorder=ledger.recorder)
+    with client:
+        stream = client.chat.completions.create(
+            model="gpt-4o-mini",
+            stream=True,
+            messages=[{"role": "user", "content": "x" * 40}],
+            extra_headers={"x-fake-input-tokens": "1000", "x-fake-output-tokens": "200"},
+        )
+        for i, _chunk in enumerate(stream):
+            if i == 1:
+                break
+        stream.close()
+    [event] = ledger.events()
+    assert (event["status"], event["error_type"]) == ("incomplete", "client_abandoned")
+    assert event["unpriced"] and event["cost_usd"] is None  # never a $0 success (it was)
+    # Input estimated from the request (40 characters / 4), output as seen before the client left.
+    assert event["input_tokens"] == 10 and 1 <= event["output_tokens"] < 200
+    usage = Usage(input_tokens=10, output_tokens=event["output_tokens"])
+    want = calc_price(usage, "gpt-4o-mini", provider_id="openai").total_price
+    assert event["cost_estimate_usd"] == want
+    assert json.loads(event["attributes"])["usage_estimated"] == "true"

@@ -255,7 +255,9 @@ def test_an_error_mid_stream_keeps_the_event_with_error_status(fake, ledger, mak
     with pytest.raises(openai.APIError):
         list(stream)
     [event] = ledger.events()
-    assert event["status"] == "error"
+    # Its usage is unknown (issue #20): incomplete with the provider's error, never a priced success.
+    assert (event["status"], event["error_type"]) == ("incomplete", "server_error")
+    assert event["unpriced"] and event["cost_usd"] is None
 
 
 def test_calls_through_unwrapped_paths_are_still_recorded(fake, ledger, expected_cost, make_client) -> None:

@@ -52,6 +52,31 @@ def parse_window(since: str | None, until: str | None) -> tuple[datetime | None,
 
 
 def unpriced_text(line: UnpricedLine) -> str:
+    """The unpriced line and, beside it, the incomplete line (calls whose usage is unknown)."""
+    return _unpriced_only(line) + "\n" + incomplete_text(line)
+
+
+def incomplete_text(line: UnpricedLine) -> str:
+    if not line.incomplete:
+        return "Incomplete: none (every call's usage is known)"
+    return (
+        f"Incomplete: {plural(line.incomplete, 'call')} with unknown usage (cut, abandoned or unreadable), "
+        f"estimated {format_usd(line.incomplete_estimate_usd)}, not in the totals"
+    )
+
+
+def line_of(answer: dict[str, Any]) -> UnpricedLine:
+    """The unpriced and incomplete lines of a report or run answer (its JSON shape)."""
+    incomplete = answer.get("incomplete") or {"events": 0, "estimate_usd": "0"}
+    return UnpricedLine(
+        answer["unpriced"]["events"],
+        tuple(answer["unpriced"]["models"]),
+        incomplete=incomplete["events"],
+        incomplete_estimate_usd=Decimal(incomplete["estimate_usd"]),
+    )
+
+
+def _unpriced_only(line: UnpricedLine) -> str:
     if not line.events:
         return "Unpriced: none (every event has a price)"
     models = ", ".join(
@@ -184,7 +209,7 @@ def report_command(
 
 def as_result(answer: dict[str, Any]) -> ReportResult:
     """A report answer (JSON shape plus units) as a :class:`ReportResult` again."""
-    line = UnpricedLine(answer["unpriced"]["events"], tuple(answer["unpriced"]["models"]))
+    line = line_of(answer)
     return ReportResult(
         answer["rows"], by=answer["by"], metrics=answer["metrics"], unpriced=line, units=answer["units"]
     )
@@ -265,5 +290,5 @@ def _emit_run(detail: dict[str, Any], fmt: Format, columns: str | None = None) -
     order = ("started_at", "step", "model", "cost_usd", "cumulative_cost", "status")
     cols = list(dict.fromkeys([*order, *_STEP_COLUMNS]))
     print_rows(steps, fmt, title="Steps in order", columns=cols, chosen=chosen, console=console)
-    line = UnpricedLine(detail["unpriced"]["events"], tuple(detail["unpriced"]["models"]))
+    line = line_of(detail)
     console.print(unpriced_text(line), style="yellow" if line.events else "dim")

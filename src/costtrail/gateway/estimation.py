@@ -13,28 +13,17 @@ a budget should stop a call that could overrun it (docs/controls.md).
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
 from costtrail.pricing import Pricer
 from costtrail.schema import Event
+from costtrail.wire import request_input_tokens
 
 DEFAULT_OUTPUT_TOKENS = 4096
-_TEXT_FIELDS = ("messages", "input", "prompt", "system", "instructions", "tools")
 _OUTPUT_CAPS = ("max_completion_tokens", "max_output_tokens", "max_tokens")
 _MAX_CAP = 10**12  # no call writes more (recording.MAX_CALL_TOKENS); keeps the estimate storable
-
-
-def _chars(value: Any) -> int:
-    if isinstance(value, str):
-        return len(value)
-    if isinstance(value, list):
-        return sum(_chars(v) for v in value)
-    if isinstance(value, dict):
-        return sum(_chars(v) for k, v in value.items() if k not in ("type", "role"))
-    return 0
 
 
 def output_limit(pricer: Pricer, provider: str, model: str, input_tokens: int) -> int | None:
@@ -67,7 +56,7 @@ def estimate_tokens(
     default_output_tokens: int = DEFAULT_OUTPUT_TOKENS,
 ) -> tuple[int, int]:
     """(input, output) tokens a request may use; ``limit(input)`` is the model's output limit."""
-    input_tokens = max(1, math.ceil(sum(_chars(body.get(f)) for f in _TEXT_FIELDS) / 4))
+    input_tokens = request_input_tokens(body)
     if embedding:
         return input_tokens, 0
     known = limit(input_tokens)

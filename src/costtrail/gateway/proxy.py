@@ -13,6 +13,7 @@ is settled or released on every path.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import zlib
@@ -162,6 +163,7 @@ class Gateway:
             if message["type"] == "lifespan.startup":
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                self.recorder.flush_held()
                 await self.client.aclose()
                 await self.pool.aclose()
                 await send({"type": "lifespan.shutdown.complete"})
@@ -198,6 +200,9 @@ class Gateway:
             payload_bytes=len(body),
             decision=decision,
             provider_account=headers.get("openai-project") or headers.get("openai-organization"),
+            request=payload,
+            attempt=_attempt(headers),
+            retry_key=_retry_key(key, scope, route, body),
         )
         try:
             body, injected = _prepared_body(call, payload, body)
@@ -335,9 +340,9 @@ class Gateway:
         call.recorded = True
         event = build_event(call, reading, self.pricer, http_status=http_status, failure=failure)
         if later:  # queued behind the response's write (serving.CoalescingTransport flushes it first)
-            asyncio.get_running_loop().call_soon(self.recorder.record, event, call.decision, content)
+            asyncio.get_running_loop().call_soon(self.recorder.record_attempt, call, event, content)
         else:
-            self.recorder.record(event, call.decision, content)
+            self.recorder.record_attempt(call, event, content)
         return event
 
     async def _relay_body(self, call: Call, response: Answer, send: Send) -> None:
@@ -346,6 +351,7 @@ class Gateway:
         except httpx.TransportError as exc:
             raise self._failed(call, response.status_code, exc) from exc
         reading = read_body(call.flavor, _decoded(raw, response.headers.get("content-encoding")))
+        call.retry_after_s = _retry_after(response.headers)
         content = None
         if call.prompt is not None:
             completion = _decoded(raw, response.headers.get("content-encoding")).decode("utf-8", "replace")
@@ -465,6 +471,31 @@ def _prepared_body(call: Call, payload: dict[str, Any], body: bytes) -> tuple[by
 def _client_of(scope: Scope_) -> str:
     client = scope.get("client")
     return str(client[0]) if client else "unknown"
+
+
+def _retry_after(headers: Any) -> float | None:
+    """The wait an upstream asked for (``retry-after-ms``, or ``retry-after`` in seconds)."""
+    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        raw = headers.get(name)
+        if raw is None:
+            continue
+        try:
+            return max(0.0, float(raw) / scale)
+        except ValueError:
+            continue
+    return None
+
+
+def _attempt(headers: dict[str, str]) -> int:
+    """The client's retry number (the official SDKs send ``x-stainless-retry-count``)."""
+    raw = headers.get("x-stainless-retry-count", "0")
+    return int(raw) if raw.isdigit() and len(raw) < 4 else 0
+
+
+def _retry_key(key: ApiKey | None, scope: Scope_, route: WireRoute, body: bytes) -> str:
+    """What the attempts of one logical call share: who sent it, where, and the same body."""
+    who = key.key_id if key is not None else _client_of(scope)
+    return f"{who} {route.path} {hashlib.blake2b(body, digest_size=16).hexdigest()}"
 
 
 def _decoded(raw: bytes, encoding: str | None) -> bytes:

@@ -6,8 +6,10 @@ collector) only queues the event; a background thread writes it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -21,7 +23,7 @@ from costtrail.pricing import Pricer
 from costtrail.pricing.costing import USAGE_REFUSED
 from costtrail.schema import CostSource, Event, new_event_id
 from costtrail.schema.events import MAX_ATTRIBUTE_KEY, MAX_ATTRIBUTE_VALUE, MAX_ATTRIBUTES
-from costtrail.wire import TOKEN_FIELDS, Flavor, Reading, flavor_for_path
+from costtrail.wire import TOKEN_FIELDS, Flavor, Reading, flavor_for_path, request_input_tokens
 
 # No single call uses this many tokens of one kind: a count past it is a provider's (or a fake's)
 # nonsense, which the ledger's integer columns and sums need not hold (docs/reliability.md).
@@ -57,6 +59,12 @@ class Call:
     prompt: str | None = None  # the request text, set only when content storage is on
     stream_text: list[bytes] | None = None
     recorded: bool = False  # its event was handed to the recorder (which settles the reservation)
+    request: Mapping[str, Any] = field(default_factory=dict)  # the decoded request body
+    # The client's own retries (x-stainless-retry-count): attempt N of one logical call, whose
+    # attempts share retry_key (the client, the route and the request body's digest).
+    attempt: int = 0
+    retry_key: str | None = None
+    retry_after_s: float | None = None  # what the upstream told the client to wait before a retry
 
     @property
     def flavor(self) -> Flavor:
@@ -95,6 +103,8 @@ def build_event(
     envelope refuses is left out (``costtrail.fields_dropped`` names it).
     """
     status, error_type = status_of(http_status, reading, failure=failure)
+    if status == "incomplete":  # usage unknown: estimated counts, priced into cost_estimate_usd only
+        reading.estimate(request_input_tokens(call.request))
     attributes = {"http.status_code": str(http_status)} if http_status is not None else {}
     attributes.update(
         (k[:MAX_ATTRIBUTE_KEY], v[:MAX_ATTRIBUTE_VALUE])
@@ -126,6 +136,7 @@ def build_event(
         "error_type": error_type,
         "payload_bytes": call.payload_bytes,
         "provider_account": call.provider_account,
+        "retry_count": call.attempt,
         **counts,
         **call.fields,
     }
@@ -133,6 +144,7 @@ def build_event(
     price = pricer.price(event)
     event.cost_usd, event.price_ref, event.unpriced = price.cost_usd, price.price_ref, price.unpriced
     event.cost_source = CostSource.COMPUTED if not price.unpriced else None
+    event.cost_estimate_usd = price.estimate_usd
     return event
 
 
@@ -160,8 +172,33 @@ def cost_header(event: Event) -> str:
     return format(event.cost_usd.normalize() if event.cost_usd else Decimal(0), "f")
 
 
+# An attempt the client may retry (the SDKs retry 408, 409, 429 and 5xx) waits for its retry as
+# long as the SDK would wait (the upstream's retry-after, else the SDKs' backoff: 0.5 s doubling to
+# 8 s) plus this grace, at most RETRY_WINDOW_S, before it is recorded on its own.
+RETRY_GRACE_S = 1.0
+RETRY_WINDOW_S = 61.0
+_RETRYABLE = frozenset({408, 409, 429})
+
+
+def retry_wait(call: Call) -> float:
+    """How long a retryable failure of ``call`` waits for the client's retry."""
+    backoff = call.retry_after_s if call.retry_after_s is not None else min(8.0, 0.5 * 2**call.attempt)
+    return min(RETRY_WINDOW_S, backoff + RETRY_GRACE_S)
+
+
+def retryable(event: Event) -> bool:
+    status = event.attributes.get("http.status_code", "")
+    return status.isdigit() and (int(status) in _RETRYABLE or int(status) >= 500)
+
+
 class Recorder:
-    """Queues events on the sink and settles the budget reservation; never raises into the proxy."""
+    """Queues events on the sink and settles the budget reservation; never raises into the proxy.
+
+    A failed attempt the client may retry is held (per ``Call.retry_key``) until its retry
+    arrives, which then records as the one event of the logical call with ``retry_count`` its
+    attempt number, as the SDK path records it; a held attempt no retry follows within
+    :func:`retry_wait` is recorded on its own.
+    """
 
     def __init__(self, sink: RecordSink, gate: RequestGate) -> None:
         self.sink = sink
@@ -169,6 +206,49 @@ class Recorder:
         self.dropped = 0
         self._checked_at = -1.0
         self._can_record = True
+        self._held: dict[str, tuple[Event, Decision, asyncio.TimerHandle | None]] = {}
+
+    def record_attempt(self, call: Call, event: Event, content: dict[str, str] | None = None) -> None:
+        """Record ``event`` of ``call``, folding it into the client's retries of the same call."""
+        key = call.retry_key
+        held = self._held.pop(key, None) if key is not None else None
+        if held is not None:
+            earlier, decision, timer = held
+            if timer is not None:
+                timer.cancel()
+            if call.attempt > 0:  # the retry of the held attempt: one logical call
+                self._settle(decision, earlier.cost_usd)
+            else:
+                self.record(earlier, decision)
+        if key is not None and content is None and retryable(event):
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                loop = None
+            if loop is not None:
+                timer = loop.call_later(retry_wait(call), self._release_held, key)
+                self._held[key] = (event, call.decision, timer)
+                return
+        self.record(event, call.decision, content)
+
+    def _release_held(self, key: str) -> None:
+        held = self._held.pop(key, None)
+        if held is not None:
+            self.record(held[0], held[1])
+
+    def flush_held(self) -> None:
+        """Record every held attempt now (the gateway is stopping)."""
+        for key in list(self._held):
+            held = self._held.pop(key)
+            if held[2] is not None:
+                held[2].cancel()
+            self.record(held[0], held[1])
+
+    def _settle(self, decision: Decision, cost: Decimal | None) -> None:
+        try:
+            self.gate.settle(decision, cost)
+        except Exception:
+            log.exception("settling a budget reservation failed")
 
     def can_record(self) -> bool:
         """False while events wait in the sink's spool (its collector unreachable); checked once a second."""
@@ -193,8 +273,9 @@ class Recorder:
                 log.warning("gateway event %s dropped: the sink's queue is full", event.event_id)
         except Exception:  # the proxy must keep serving whatever the sink does
             log.exception("recording gateway event %s failed", event.event_id)
-        try:
-            self.gate.settle(decision, event.cost_usd)
+        try:  # an incomplete call still spent: its budget counts the estimate
+            spent = event.cost_usd if event.cost_usd is not None else event.cost_estimate_usd
+            self.gate.settle(decision, spent)
         except Exception:
             log.exception("settling the budget reservation of %s failed", event.event_id)
 

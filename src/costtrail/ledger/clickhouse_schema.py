@@ -245,9 +245,10 @@ def add_column_statements(options: DDLOptions) -> list[str]:
         targets = [local_name(table, options), table] if options.cluster else [table]
         for target in targets:
             for column, after in added:
+                default = "" if column.nullable else " DEFAULT 0"
                 statements.append(
                     f"ALTER TABLE {db}.{target}{options.on_cluster} ADD COLUMN IF NOT EXISTS "
-                    f"{column.name} {column_type(column)} DEFAULT 0 AFTER {after}"
+                    f"{column.name} {column_type(column)}{default} AFTER {after}"
                 )
     return statements
 

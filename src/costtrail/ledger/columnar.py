@@ -309,6 +309,7 @@ def _enum_value(value: Any) -> Any:
 _CONVERT: dict[str, Callable[[Any], Any]] = {
     "attributes": _attributes_json,
     "cost_usd": _cost,
+    "cost_estimate_usd": _cost,
     **{name: _enum_value for name in _ENUM_COLUMNS},
 }
 

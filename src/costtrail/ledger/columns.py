@@ -93,6 +93,7 @@ EVENT_COLUMNS: tuple[Column, ...] = (
     _s("cost_source"),
     _s("price_ref"),
     Column("unpriced", "bool", nullable=False),
+    Column("cost_estimate_usd", "cost"),  # added by migration 6 (ADDED_COLUMNS)
     Column("attributes", "json"),
 )
 
@@ -150,7 +151,10 @@ COST_LINE_COLUMNS: tuple[Column, ...] = (
 # Columns added after a table's first release: stores add them to a table created before (with 0
 # in the rows already there), each after the column named with it.
 ADDED_COLUMNS: dict[str, tuple[tuple[Column, str], ...]] = {
-    "events": ((Column("cache_write_1h_tokens", "int", nullable=False), "cache_write_tokens"),),
+    "events": (
+        (Column("cache_write_1h_tokens", "int", nullable=False), "cache_write_tokens"),
+        (Column("cost_estimate_usd", "cost"), "unpriced"),
+    ),
 }
 
 TABLES: dict[str, tuple[Column, ...]] = {

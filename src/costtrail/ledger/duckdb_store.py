@@ -179,10 +179,8 @@ class DuckDBStore:
                 self._conn.execute(_ddl(table, columns))
             for table, added in ADDED_COLUMNS.items():  # a ledger file written before they existed
                 for column, _after in added:
-                    kind = _TYPES[column.kind]
-                    self._conn.execute(
-                        f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column.name} {kind} DEFAULT 0"
-                    )
+                    kind = _TYPES[column.kind] + ("" if column.nullable else " DEFAULT 0")
+                    self._conn.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column.name} {kind}")
             self._open_run_index()
         self._has_run_index = self._has_table(RUN_INDEX_DELTA)
         if self._has_run_index:

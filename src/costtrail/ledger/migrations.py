@@ -68,6 +68,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "alerts, eval_results and content tables", _v3_registry_tables),
     Migration(4, "events.cache_write_1h_tokens (one-hour cache writes)", add_column_statements),
     Migration(5, "price_history (every earlier price of a repriced event)", _v5_price_history),
+    Migration(6, "events.cost_estimate_usd (incomplete calls)", add_column_statements),
 )
 
 

@@ -26,6 +26,9 @@ from costtrail.otlp.mapping import (
 )
 from costtrail.otlp.spans import SpanRecord, iter_spans
 from costtrail.schema import TOKEN_FIELDS
+from costtrail.wire import NO_USAGE
+
+MODEL_KINDS = frozenset({"llm", "embedding"})
 
 # Usage and cost belong to the span that reported them, never to its descendants.
 _NOT_INHERITED = frozenset({*TOKEN_FIELDS, "tool_calls", "cost_usd", "attributes", "model", "provider"})
@@ -87,6 +90,14 @@ def _record(
     }
     if span.failed and "error_type" not in fields:
         record["error_type"] = span.status_message or "error"
+    if (
+        kind in MODEL_KINDS
+        and record["status"] == "success"
+        and not has_usage(span)
+        and "cost_usd" not in fields
+    ):
+        # A model call whose span carries no usage: its usage is unknown, never a $0 success.
+        record["status"], record["error_type"] = "incomplete", NO_USAGE
     if kind == "retrieval":
         record.setdefault("query_count", 1)
     if span.parent_id:

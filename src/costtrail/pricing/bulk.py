@@ -127,6 +127,11 @@ def price_arrow(resolver: Resolver, table: pa.Table) -> pa.Table:
     if len(slow):
         _slow_lane(table, slow, r, counts, res, cost, ok, ref_idx, refs)
     reported = _reported(table)
+    incomplete = _incomplete(table)
+    if incomplete.any():  # never priced exactly: the cost of their estimated tokens is an estimate
+        seen = (counts[0] > 0) | (counts[1] > 0)  # input or output: no usage at all is no estimate
+        table = _with_estimates(table, cost, ok & incomplete & ~reported & seen)
+        ok &= ~incomplete
     return _with_costs(table, cost, ok & ~reported, ref_idx, refs, reported)
 
 
@@ -273,6 +278,23 @@ def _usage_refused(table: pa.Table) -> np.ndarray:
     return np.asarray(found.to_numpy(zero_copy_only=False), dtype=bool)
 
 
+def _incomplete(table: pa.Table) -> np.ndarray:
+    if "status" not in table.column_names:
+        return np.zeros(table.num_rows, dtype=bool)
+    found = pc.equal(table.column("status"), "incomplete").fill_null(False)
+    return np.asarray(found.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _with_estimates(table: pa.Table, cost: np.ndarray, estimated: np.ndarray) -> pa.Table:
+    if "cost_estimate_usd" not in table.column_names:
+        return table
+    arr = _cost_array(cost, estimated)
+    given = table.column("cost_estimate_usd").combine_chunks().cast(COST_TYPE)
+    arr = pc.if_else(pa.array(estimated), arr, given)
+    i = table.schema.get_field_index("cost_estimate_usd")
+    return table.set_column(i, table.schema.field(i).with_type(COST_TYPE), arr)
+
+
 def _reported(table: pa.Table) -> np.ndarray:
     source = pc.equal(table.column("cost_source"), "reported")
     has_cost = pc.is_valid(table.column("cost_usd"))
@@ -287,13 +309,7 @@ def _with_costs(
     refs: list[str],
     reported: np.ndarray,
 ) -> pa.Table:
-    n = len(cost)
-    words = np.empty((n, 2), dtype=np.int64)
-    words[:, 0] = cost
-    words[:, 1] = cost >> 63
-    validity = pa.array(ok).buffers()[1]
-    nulls = n - int(ok.sum())
-    cost_arr = pa.Array.from_buffers(COST_TYPE, n, [validity, pa.py_buffer(words)], null_count=nulls)
+    cost_arr = _cost_array(cost, ok)
     ref_arr = pa.DictionaryArray.from_arrays(pa.array(ref_idx, mask=~ok), pa.array(refs, pa.string())).cast(
         pa.string()
     )
@@ -315,6 +331,17 @@ def _with_costs(
         i = table.schema.get_field_index(name)
         table = table.set_column(i, table.schema.field(i).with_type(arr.type), arr)
     return table
+
+
+def _cost_array(cost: np.ndarray, valid: np.ndarray) -> pa.Array:
+    """Pico-dollar integers as DECIMAL(18, 12), null where not ``valid``."""
+    n = len(cost)
+    words = np.empty((n, 2), dtype=np.int64)
+    words[:, 0] = cost
+    words[:, 1] = cost >> 63
+    validity = pa.array(valid).buffers()[1]
+    nulls = n - int(valid.sum())
+    return pa.Array.from_buffers(COST_TYPE, n, [validity, pa.py_buffer(words)], null_count=nulls)
 
 
 def _ints(table: pa.Table, name: str) -> np.ndarray:

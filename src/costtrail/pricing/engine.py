@@ -26,13 +26,21 @@ class Price:
     """The price of one event; ``unpriced`` when no price matched (never a silent zero).
 
     ``reason`` says why an event is unpriced (no price for the model, a usage
-    genai-prices would reject, a rate-card entry that does not apply, ...).
+    genai-prices would reject, a rate-card entry that does not apply, an
+    incomplete call, ...). An incomplete call (``status="incomplete"``: its
+    usage is unknown) is never priced exactly: ``estimate_usd`` prices its
+    estimated tokens instead.
     """
 
     cost_usd: Decimal | None
     price_ref: str | None
     unpriced: bool
     reason: str | None = None
+    estimate_usd: Decimal | None = None
+
+
+INCOMPLETE = "incomplete"
+INCOMPLETE_REASON = "incomplete call: its usage is unknown (cost_estimate_usd holds an estimate)"
 
 
 class Pricer:
@@ -82,6 +90,9 @@ class Pricer:
         )
         if costed.cost_usd is None:
             return Price(None, None, True, costed.reason)
+        if event.status == INCOMPLETE:  # an estimate needs some usage to go on: none is no estimate
+            seen = event.input_tokens or event.output_tokens
+            return Price(None, None, True, INCOMPLETE_REASON, estimate_usd=costed.cost_usd if seen else None)
         return Price(costed.cost_usd, costed.price_ref, False)
 
     def apply(self, events: Sequence[Event]) -> list[Event]:
@@ -93,6 +104,7 @@ class Pricer:
             p = self.price(e)
             e.cost_usd, e.price_ref, e.unpriced = p.cost_usd, p.price_ref, p.unpriced
             e.cost_source = CostSource.COMPUTED if not p.unpriced else None
+            e.cost_estimate_usd = p.estimate_usd if p.estimate_usd is not None else e.cost_estimate_usd
         return list(events)
 
     def price_table(self, table: pa.Table) -> pa.Table:

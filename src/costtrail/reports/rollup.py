@@ -37,9 +37,19 @@ class UnpricedLine:
 
     events: int
     models: tuple[dict[str, Any], ...]
+    # Incomplete calls (usage unknown): counted beside the unpriced ones, with their estimated cost.
+    incomplete: int = 0
+    incomplete_estimate_usd: Decimal = Decimal(0)
 
     def as_dict(self) -> dict[str, Any]:
         return {"events": self.events, "models": [dict(m) for m in self.models]}
+
+    def incomplete_dict(self) -> dict[str, Any]:
+        """``{"events", "estimate_usd"}``: the estimate is never part of any total cost."""
+        return {
+            "events": self.incomplete,
+            "estimate_usd": format(self.incomplete_estimate_usd.normalize(), "f"),
+        }
 
 
 class ReportResult(list[dict[str, Any]]):
@@ -66,12 +76,13 @@ class ReportResult(list[dict[str, Any]]):
         return [*self.by, *self.metrics]
 
     def as_dict(self) -> dict[str, Any]:
-        """The stable JSON shape: ``{"by", "metrics", "rows", "unpriced"}``."""
+        """The stable JSON shape: ``{"by", "metrics", "rows", "unpriced", "incomplete"}``."""
         return {
             "by": self.by,
             "metrics": self.metrics,
             "rows": [dict(r) for r in self],
             "unpriced": self.unpriced.as_dict(),
+            "incomplete": self.unpriced.incomplete_dict(),
         }
 
 
@@ -199,15 +210,27 @@ def _ratio(m: Ratio, values: dict[str, Any]) -> Any:
 
 
 def unpriced_line(store: LedgerStore, where: str = "TRUE") -> UnpricedLine:
-    """Count unpriced events matching ``where`` and list their (kind, provider, model)."""
+    """Count unpriced events matching ``where`` and list their (kind, provider, model).
+
+    Incomplete calls (``status = 'incomplete'``, unpriced because their usage is
+    unknown) are counted apart, with the sum of their estimated costs.
+    """
     narrow = store.dialect.candidates("events", "unpriced")
     rows = store.query(
-        f"SELECT kind, provider, model, count(*) AS n FROM {store.dialect.final('events')} "
-        f"WHERE unpriced AND {narrow} AND {where} GROUP BY kind, provider, model "
+        f"SELECT kind, provider, model, status = 'incomplete' AS incomplete, count(*) AS n, "
+        f"sum(cost_estimate_usd) AS estimate FROM {store.dialect.final('events')} "
+        f"WHERE unpriced AND {narrow} AND {where} GROUP BY kind, provider, model, incomplete "
         "ORDER BY n DESC, kind ASC, provider ASC NULLS LAST, model ASC NULLS LAST"
     )
     models = tuple(
         {"kind": r["kind"], "provider": r["provider"], "model": r["model"], "events": int(r["n"])}
         for r in rows
+        if not r["incomplete"]
     )
-    return UnpricedLine(sum(m["events"] for m in models), models)
+    incomplete = [r for r in rows if r["incomplete"]]
+    return UnpricedLine(
+        sum(m["events"] for m in models),
+        models,
+        incomplete=sum(int(r["n"]) for r in incomplete),
+        incomplete_estimate_usd=sum((Decimal(r["estimate"] or 0) for r in incomplete), Decimal(0)),
+    )

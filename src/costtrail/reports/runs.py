@@ -115,7 +115,7 @@ def run_steps(store: LedgerStore, run_id: str) -> dict[str, Any]:
     order with its cost and the running total.
 
     Returns ``{"run_id", "workflow", "customer_id", "succeeded", "total_cost", "unpriced_events",
-    "outcomes": [...], "steps": [...], "unpriced": {...}}``; ``total_cost`` (and a step's
+    "outcomes": [...], "steps": [...], "unpriced": {...}, "incomplete": {...}}``; ``total_cost`` (and a step's
     ``cost_usd`` and ``cumulative_cost``) is ``None`` while nothing is priced.
     """
     d = store.dialect
@@ -138,6 +138,7 @@ def run_steps(store: LedgerStore, run_id: str) -> dict[str, Any]:
         f"SELECT outcome, success, value_usd, recorded_at FROM {d.final('outcomes')} "
         f"WHERE {where} ORDER BY recorded_at ASC"
     )
+    line = unpriced_line(store, where)
     return {
         "run_id": run_id,
         "workflow": summary["workflow"],
@@ -147,7 +148,8 @@ def run_steps(store: LedgerStore, run_id: str) -> dict[str, Any]:
         "unpriced_events": summary["unpriced_events"],
         "outcomes": outcomes,
         "steps": steps,
-        "unpriced": unpriced_line(store, where).as_dict(),
+        "unpriced": line.as_dict(),
+        "incomplete": line.incomplete_dict(),
     }
 
 

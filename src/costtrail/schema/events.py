@@ -14,7 +14,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from costtrail.schema.bounds import (
     EVENT_COST,
@@ -44,6 +44,7 @@ class EventStatus(StrEnum):
     TIMEOUT = "timeout"
     FAILURE = "failure"
     ERROR = "error"
+    INCOMPLETE = "incomplete"  # its usage is unknown (cut or abandoned stream, unreadable body)
 
 
 class CostSource(StrEnum):
@@ -210,6 +211,8 @@ class Event(BaseModel):
     cost_source: CostSource | None = None
     price_ref: str | None = Field(default=None, max_length=MAX_STRING)
     unpriced: StrictFlag = False
+    # An incomplete call's estimated cost (its token counts are then estimates too): never in cost_usd.
+    cost_estimate_usd: Decimal | None = None
     # free-form
     attributes: dict[str, str] = Field(default_factory=dict)
 
@@ -230,11 +233,11 @@ class Event(BaseModel):
     def _bounded(cls, value: dict[str, str]) -> dict[str, str]:
         return check_attributes(value)
 
-    @field_validator("cost_usd")
+    @field_validator("cost_usd", "cost_estimate_usd")
     @classmethod
-    def _cost_not_negative(cls, value: Decimal | None) -> Decimal | None:
+    def _cost_not_negative(cls, value: Decimal | None, info: ValidationInfo) -> Decimal | None:
         if value is not None and (not value.is_finite() or value < 0):
-            raise ValueError("cost_usd must be a finite, non-negative amount in USD")
+            raise ValueError(f"{info.field_name} must be a finite, non-negative amount in USD")
         return ledger_decimal(value, EVENT_COST)
 
     @field_validator("compute_seconds")

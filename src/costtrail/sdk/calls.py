@@ -15,7 +15,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from costtrail.sdk.context import _ATTRIBUTION
-from costtrail.wire import TOKEN_FIELDS, Flavor, Reading, flavor_named
+from costtrail.wire import TOKEN_FIELDS, Flavor, Reading, flavor_named, request_input_tokens
 
 if TYPE_CHECKING:
     from costtrail.sdk.recorder import Recorder
@@ -58,6 +58,7 @@ class Call:
         "provider",
         "reading",
         "recorder_ref",
+        "request_body",
         "request_id",
         "requested_model",
         "started",
@@ -81,6 +82,7 @@ class Call:
         self.error_type: str | None = None
         self.flavor: Flavor = flavor_named(provider, endpoint)
         self.reading: Reading | None = None  # what the response said (costtrail.wire)
+        self.request_body: bytes = b""  # read only to estimate an incomplete call's input
         self.attributes: dict[str, str] = {}
         self.hide_usage_chunk = False
         self.streaming = False
@@ -89,7 +91,8 @@ class Call:
     def on_request(self, request: Any) -> None:
         self.attempts += 1
         try:
-            self.payload_bytes = len(request.content)
+            self.request_body = request.content
+            self.payload_bytes = len(self.request_body)
         except Exception:
             length = request.headers.get("content-length")
             self.payload_bytes = int(length) if length and length.isdigit() else 0
@@ -104,6 +107,10 @@ class Call:
                 break
 
     def fail(self, exc: BaseException) -> None:
+        reading = self.reading
+        if reading is not None and not reading.complete and self.http_status and self.http_status < 300:
+            self.finish()  # the SDK could not parse a 2xx body it received: the reading says incomplete
+            return
         status, error_type = classify_error(exc)
         code = getattr(exc, "status_code", None)
         if isinstance(code, int):
@@ -134,6 +141,8 @@ class Call:
         reading = self.reading or Reading(complete=False, ended_by="no_response_read")
         if status is None:
             status, error_type = reading.status(self.http_status)
+        if status == "incomplete":  # usage unknown: estimated counts, priced into cost_estimate_usd only
+            reading.estimate(request_input_tokens(self.request_body))
         event: dict[str, Any] = {
             "kind": self.kind,
             "provider": self.provider,

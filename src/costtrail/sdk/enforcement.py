@@ -97,7 +97,8 @@ class BudgetHook:
             parsed = Event.parse(dict(event))
             if parsed.cost_usd is None:
                 price = self.pricer.price(parsed)
-                parsed.cost_usd = price.cost_usd
+                # An incomplete call still spent: budgets count its estimate (never a ledger total).
+                parsed.cost_usd = price.cost_usd if price.cost_usd is not None else price.estimate_usd
             ctx = request_context(parsed.model_dump(), parsed.provider, parsed.model)
             self.controls.budgets.record(ctx, parsed.cost_usd, parsed.input_tokens + parsed.output_tokens)
         except Exception:  # counting must never break recording

@@ -37,6 +37,7 @@ from costtrail.wire.reading import (
     Reading,
     tier_of,
 )
+from costtrail.wire.requests import request_input_tokens
 from costtrail.wire.streams import StreamReading
 
 __all__ = [
@@ -59,5 +60,6 @@ __all__ = [
     "flavor_for_path",
     "flavor_named",
     "read_body",
+    "request_input_tokens",
     "tier_of",
 ]

@@ -72,6 +72,15 @@ class Reading:
     error_type: str | None = None  # an error the provider reported (error event, failed response)
     ended_by: str | None = None  # why an unfinished reading stopped (STREAM_CUT, CLIENT_ABANDONED...)
     deltas_seen: int = 0  # content deltas of a stream: the output seen so far, for an estimate
+    usage_estimated: bool = False  # the counts are an estimate (see estimate())
+
+    def estimate(self, request_input_tokens: int) -> None:
+        """Make an unfinished reading's counts an estimate: input from the request when the provider
+        never said it, output as seen so far (one token a content delta, or the usage reported)."""
+        if not self.usage_seen:
+            self.input_tokens = request_input_tokens
+        self.output_tokens = max(self.output_tokens, self.deltas_seen)
+        self.usage_estimated = True
 
     def set_usage(self, values: dict[str, int]) -> None:
         for name, value in values.items():
@@ -88,16 +97,18 @@ class Reading:
     def status(self, http_status: int | None) -> tuple[str, str | None]:
         """The envelope ``status`` and ``error_type`` (one rule for every door).
 
-        An HTTP error or an error the provider reported is ``error``; a call
-        whose usage is unknown (cut or abandoned stream, unreadable body, no
-        usage block) is ``incomplete``: never a $0 success.
+        An HTTP error, or an error in a whole response, is ``error``; a call
+        whose usage is unknown (cut or abandoned stream, an error event before
+        the stream's end, unreadable body, no usage block) is ``incomplete``,
+        with the provider's error as ``error_type`` when it sent one: never a
+        $0 success.
         """
         if http_status is not None and http_status >= 400:
             return "error", self.error_type or f"http_{http_status}"
+        if not self.complete:  # cut, abandoned, unreadable, or an error event mid-stream
+            return "incomplete", self.error_type or self.ended_by or STREAM_CUT
         if self.error_type:
             return "error", self.error_type
-        if not self.complete:
-            return "incomplete", self.ended_by or STREAM_CUT
         if not self.usage_seen:
             return "incomplete", self.ended_by or NO_USAGE
         return "success", None
@@ -117,4 +128,6 @@ class Reading:
             out["tool_call_types"] = ",".join(f"{k}={v}" for k, v in sorted(self.tool_calls.items()))
         if not self.complete:
             out["stream_complete"] = "false"
+        if self.usage_estimated:
+            out["usage_estimated"] = "true"
         return out
