@@ -36,6 +36,7 @@ from costtrail.ledger.rows import event_uuid
 from costtrail.schema import CostSource, Event, EventKind, Problem, validate_many
 from costtrail.schema.bounds import EVENT_COST, QUANTITY, ledger_decimal
 from costtrail.schema.events import check_attributes, new_event_id, normalize_event_input
+from costtrail.schema.providers import is_canonical
 
 _FIELDS = Event.model_fields
 _KNOWN = frozenset(_FIELDS)
@@ -176,8 +177,12 @@ def _plain_row(raw: Any) -> dict[str, Any] | None:
     if type(raw) is not dict:
         return None
     attrs = raw.get("attributes")
-    if raw.keys() <= _KNOWN and (attrs is None or (type(attrs) is dict and not attrs)):
-        return raw  # already canonical: nothing to rename or move
+    if (
+        raw.keys() <= _KNOWN
+        and (attrs is None or (type(attrs) is dict and not attrs))
+        and is_canonical(raw.get("provider"))
+    ):
+        return raw  # already canonical: nothing to rename, move or normalize
     try:
         return normalize_event_input(raw, set(_KNOWN))
     except (ValueError, TypeError):

@@ -25,6 +25,7 @@ from costtrail.schema.bounds import (
     StrictFlag,
     ledger_decimal,
 )
+from costtrail.schema.providers import RAW_ATTRIBUTE, canonical_provider, is_canonical
 
 SCHEMA_VERSION = 1
 
@@ -281,6 +282,11 @@ def normalize_event_input(data: dict[str, Any], known: set[str]) -> dict[str, An
             out[canonical] = value
         elif value is not None:
             attributes[key] = _attr_str(value)
+    provider = out.get("provider")
+    if not is_canonical(provider):
+        assert isinstance(provider, str)
+        out["provider"] = canonical_provider(provider)
+        attributes.setdefault(RAW_ATTRIBUTE, provider)
     if attributes:
         out["attributes"] = attributes
     return out
