@@ -6,6 +6,7 @@ collector started here owns one file, the local commands read the copy.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -165,3 +166,19 @@ def test_whatif_refuses_an_embedding_model_for_chat_and_counts_unpriced_in_the_t
     [calls] = [line for line in private.stdout.splitlines() if line.startswith("model calls")]
     _, current, unpriced, _ = calls.split(",")
     assert int(current) == int(unpriced) > 0
+
+
+def test_reconcile_names_the_untracked_project(both: Both) -> None:
+    result = runner.invoke(
+        app, ["reconcile", "--period", both.period, "--ledger", both.local], env={"COLUMNS": "200"}
+    )
+    assert result.exit_code == 0, result.output
+    # the demo bills 3 days of $4.20 on project proj-untracked that no instrumented code uses
+    assert "untracked spend: openai account proj-untracked: $12.60 billed over 3 days" in result.stdout
+    data = json.loads(runner.invoke(app, ["reconcile", "--period", both.period, "--ledger", both.local,
+                                          "--format", "json"]).stdout)  # fmt: skip
+    flagged = {(f["flag"], f["provider_account"]) for f in data["findings"]}
+    assert ("missing_telemetry", "proj-untracked") in flagged
+    assert not any(
+        f["flag"] == "unexplained_variance" and f["provider"] == "openai" for f in data["findings"]
+    )

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import typer
 
 from costtrail.allocation import AllocationRuleError, allocate, load_rules
-from costtrail.cli.output import Format, print_rows, to_json
+from costtrail.cli.output import Format, plural, print_rows, to_json
 from costtrail.cli.reading import API_KEY, ENDPOINT, ask, fail, read_from
 from costtrail.export.focus_export import SOURCES, export_focus, unpriced_usage
 from costtrail.finance.period import Period, PeriodError
@@ -20,6 +20,7 @@ from costtrail.importers import IMPORT_KINDS, ImportFormatError, MappingError, i
 from costtrail.ledger import open_store
 from costtrail.ledger.store import LedgerError, LedgerStore
 from costtrail.reconcile import Tolerance, reconcile, true_up
+from costtrail.reports.money import format_usd
 
 T = TypeVar("T")
 LEDGER = typer.Option("costtrail.duckdb", "--ledger", envvar="COSTTRAIL_LEDGER", help="ledger URL or path")
@@ -162,11 +163,17 @@ def reconcile_command(
     s = out["summary"]
     if fmt is Format.table:
         typer.echo(
-            f"period {s['period']}: billed ${s['billed']}, computed ${s['computed']}, "
-            f"variance ${s['variance']} "
+            f"period {s['period']}: billed {format_usd(s['billed'])}, computed {format_usd(s['computed'])}, "
+            f"variance {format_usd(s['variance'])} "
             f"({s['variance_pct']}%), bill coverage {s['coverage_pct']}%, "
             f"telemetry coverage {s['telemetry_coverage_pct']}%"
         )
+        for u in s["untracked_spend"]:
+            account = f"account {u['provider_account']}" if u["provider_account"] else "no account"
+            typer.echo(
+                f"untracked spend: {u['provider']} {account}: {format_usd(u['billed'])} billed over "
+                f"{plural(u['days'], 'day')} with no telemetry ({', '.join(u['models'])})"
+            )
     print_rows(out["lines"] if lines else out["findings"], fmt, title="reconciliation")
 
 

@@ -2,7 +2,8 @@
 
 Flags, per day group:
 
-- ``missing_telemetry``: billed, but no events (calls made outside the instrumented paths);
+- ``missing_telemetry``: billed, but no events (calls made outside the instrumented paths),
+  summed per provider account as ``untracked_spend`` in the summary;
 - ``untracked_events``: events, but no bill line (for a provider whose bill was imported);
 - ``discount_not_in_rate_card``: every model of a provider/account is billed at the same ratio
   below computed (a negotiated discount the rate card lacks);
@@ -167,7 +168,27 @@ class Reconciliation:
             "matched_groups": sum(1 for ln in self.lines if not ln.flags),
             "flags": dict(sorted(counts.items())),
             "unbilled_providers": self.unbilled_providers,
+            "untracked_spend": self.untracked_spend(),
         }
+
+    def untracked_spend(self) -> list[dict[str, Any]]:
+        """Billed usage with no telemetry, per provider and account (project, key, workspace):
+        calls made outside the instrumented paths, most dollars first."""
+        acc: dict[tuple[str, str | None], list[ReconLine]] = defaultdict(list)
+        for ln in self.lines:
+            if MISSING_TELEMETRY in ln.flags:
+                acc[(ln.provider, ln.provider_account)].append(ln)
+        rows = [
+            {
+                "provider": provider,
+                "provider_account": account,
+                "billed": sum((ln.billed or Decimal(0) for ln in lns), Decimal(0)),
+                "days": len({ln.day for ln in lns}),
+                "models": sorted({ln.model for ln in lns}),
+            }
+            for (provider, account), lns in acc.items()
+        ]
+        return sorted(rows, key=lambda r: (-r["billed"], r["provider"], r["provider_account"] or ""))
 
 
 def _ratio(billed: Decimal, computed: Decimal) -> Decimal | None:

@@ -92,11 +92,33 @@ def unbilled_providers(store: LedgerStore, period: Period, providers: set[str]) 
     return {r["provider"]: _dec(r["computed"]) for r in store.query(sql) if r["provider"] not in providers}
 
 
+def _main_accounts(bills: list[dict[str, Any]], events: list[dict[str, Any]]) -> dict[str, str | None]:
+    """Per provider, the account billed on the most days that have telemetry (where the instrumented
+    traffic runs; ties: the larger bill, then the name)."""
+    event_days: dict[str, set[date]] = defaultdict(set)
+    for r in events:
+        event_days[str(r["provider"])].add(_day(r["day"]))
+    days: dict[tuple[str, str | None], set[date]] = defaultdict(set)
+    totals: dict[tuple[str, str | None], Decimal] = defaultdict(Decimal)
+    for r in bills:
+        key = (str(r["provider"]).lower(), r["provider_account"])
+        totals[key] += _dec(r["billed"])
+        if _day(r["day"]) in event_days[key[0]]:
+            days[key].add(_day(r["day"]))
+    main: dict[str, str | None] = {}
+    for provider, account in sorted(totals, key=lambda k: (-len(days[k]), -totals[k], str(k[1]))):
+        main.setdefault(provider, account)
+    return main
+
+
 def load_groups(store: LedgerStore, period: Period) -> tuple[dict[GroupKey, Group], dict[str, Decimal]]:
     """Both sides joined by day x provider x account x model.
 
     When none of a provider's events carry ``provider_account`` (the SDK did not
-    know the project or workspace), that provider is matched by day x model only.
+    know the project or workspace), its events are matched by day x model to the
+    account billed on the most days that have its telemetry (where the instrumented
+    traffic runs); every other account of that provider keeps its own groups, so
+    usage billed there with no telemetry is named by its account.
     Models are matched by genai-prices' model id (``canonical_model``): the bill's
     ``gpt-4o-mini-2024-07-18`` and telemetry's ``gpt-4o-mini`` are one model, shown by
     the bill's name.
@@ -105,12 +127,13 @@ def load_groups(store: LedgerStore, period: Period) -> tuple[dict[GroupKey, Grou
     providers = {str(r["provider"]).lower() for r in bills}
     events = event_rows(store, period, providers)
     with_account = {str(r["provider"]) for r in events if r["provider_account"] is not None}
+    main = _main_accounts(bills, events)
     groups: dict[GroupKey, Group] = {}
     ids: dict[tuple[str, str], str] = {}
     names: dict[tuple[str, str | None, str], str] = {}
 
     def group(day: Any, provider: str, account: str | None, model: str) -> Group:
-        acct = account if provider in with_account else None
+        acct = account if provider in with_account or account != main.get(provider) else None
         if (provider, model) not in ids:
             ids[(provider, model)] = canonical_model(provider, model)
         model_id = ids[(provider, model)]
@@ -127,7 +150,10 @@ def load_groups(store: LedgerStore, period: Period) -> tuple[dict[GroupKey, Grou
         if (r["tier"] or "").lower() == "batch":
             g.billed_batch += amount
     for r in events:
-        g = group(r["day"], str(r["provider"]), r["provider_account"], str(r["model"]))
+        account = (
+            r["provider_account"] if str(r["provider"]) in with_account else main.get(str(r["provider"]))
+        )
+        g = group(r["day"], str(r["provider"]), account, str(r["model"]))
         g.computed = (g.computed or Decimal(0)) + _dec(r["computed"])
         g.events += int(r["events"])
         g.requests += int(r["requests"] or 0)
