@@ -7,7 +7,7 @@ from decimal import Decimal as D
 from pathlib import Path
 
 import pytest
-from reports_dataset import hand_events, load_hand_dataset
+from tests.reports.reports_dataset import hand_events, load_hand_dataset
 from typer.testing import CliRunner
 
 from costtrail.cli.main import app

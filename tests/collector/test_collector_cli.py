@@ -8,10 +8,10 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
+from tests.waiting import answering
 from typer.testing import CliRunner
 
 from costtrail.auth import DEMO_KEY
@@ -87,16 +87,10 @@ def test_serve_demo_accepts_events(tmp_path: Path) -> None:
     )
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(url + "/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        assert proc.poll() is None, proc.communicate()
+        answering(url + "/healthz", proc)
         event = {"provider": "openai", "model": "gpt-4o-mini", "input_tokens": 100}
-        r = httpx.post(url + "/v1/events", json=[event], headers={"Authorization": f"Bearer {DEMO_KEY}"})
+        auth = {"Authorization": f"Bearer {DEMO_KEY}"}
+        r = httpx.post(url + "/v1/events", json=[event], headers=auth, timeout=30)
         assert r.status_code == 200 and r.json()["accepted"] == 1
     finally:
         proc.send_signal(signal.SIGINT)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -90,31 +89,48 @@ def test_lookup_through_plain_sql_matches_the_store_lookup(tmp_path: Path) -> No
     store.close()
 
 
+class HeldStore(DuckDBStore):
+    """A real DuckDB ledger whose appends wait until the test releases them."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.appending = threading.Event()  # set once an append is waiting
+        self.release = threading.Event()
+        self.appends = 0
+
+    def append_event_table(self, table: pa.Table) -> AppendResult:
+        self.appending.set()
+        assert self.release.wait(60), "the test never released the store"
+        self.appends += 1
+        return super().append_event_table(table)
+
+
 def test_waiting_batches_are_merged_into_one_append(tmp_path: Path) -> None:
-    store = DuckDBStore(tmp_path / "ledger.duckdb")
+    store = HeldStore(tmp_path / "ledger.duckdb")
     committer = GroupCommitter(store)
-    # Hold the store's write lock so the writer's first append waits and the rest queue behind it.
-    with store._lock:
-        futures = [committer.submit(_table(*(f"r{r}-e{i}" for i in range(3)))) for r in range(6)]
-        futures.append(committer.submit(_table("r0-e0", "fresh")))  # repeats an id of the first request
+    first = committer.submit(_table("r0-e0", "r0-e1", "r0-e2"))
+    assert store.appending.wait(30)  # the writer took the first batch: the rest queue behind it
+    futures = [first] + [committer.submit(_table(*(f"r{r}-e{i}" for i in range(3)))) for r in range(1, 6)]
+    futures.append(committer.submit(_table("r0-e0", "fresh")))  # repeats an id of the first request
+    store.release.set()
     results = [f.result(timeout=30) for f in futures]
     assert results[:6] == [AppendResult(3, 0)] * 6
     assert results[6] == AppendResult(1, 1)
-    assert committer.batches == 7 and committer.groups <= 2  # the first alone, then the six waiting
+    assert store.appends == 2  # the first alone, then the six that waited, in one append
     assert _count(store) == 19
     committer.close()
     store.close()
 
 
 def test_a_request_given_up_before_its_turn_is_skipped(tmp_path: Path) -> None:
-    store = DuckDBStore(tmp_path / "ledger.duckdb")
+    store = HeldStore(tmp_path / "ledger.duckdb")
     committer = GroupCommitter(store)
-    with store._lock:
-        first = committer.submit(_table("first"))
-        time.sleep(0.2)  # the writer has taken the first one and waits for the store
-        gone = committer.submit(_table("gone"))
-        kept = committer.submit(_table("kept"))
-        assert gone.cancel()
+    first = committer.submit(_table("first"))
+    assert store.appending.wait(30)  # the writer has taken the first one and waits for the store
+    gone = committer.submit(_table("gone"))
+    kept = committer.submit(_table("kept"))
+    assert gone.cancel()
+    store.release.set()
     assert first.result(timeout=30) == AppendResult(1, 0)
     assert kept.result(timeout=30) == AppendResult(1, 0)
     assert {r["event_id"] for r in store.query("SELECT event_id FROM events")} == {"first", "kept"}

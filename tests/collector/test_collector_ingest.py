@@ -9,9 +9,6 @@ from decimal import Decimal
 
 from tests.collector.conftest import RunningCollector
 
-from costtrail.pricing import Pricer
-from costtrail.schema import Event
-
 T0 = "2026-05-01T12:00:00+00:00"
 
 
@@ -42,9 +39,7 @@ def test_json_batch_is_priced_exactly_and_durable_when_acknowledged(collector: R
     # The answer came after the commit: the rows are readable at once.
     rows = collector.store.query("SELECT input_tokens, cost_usd FROM events ORDER BY input_tokens")
     assert len(rows) == 10
-    expected = Pricer().price(Event.parse(_event(0))).cost_usd
-    assert expected is not None and rows[0]["cost_usd"] == expected
-    assert expected == Decimal("0.00027")  # 1000 * 0.15/1M + 200 * 0.60/1M
+    assert rows[0]["cost_usd"] == Decimal("0.00027")  # 1000 * 0.15/1M + 200 * 0.60/1M
 
 
 def test_gzip_ndjson_and_resend_counts_duplicates(collector: RunningCollector) -> None:

@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +18,7 @@ from typing import Any
 import httpx
 import psutil
 import pytest
+from tests.waiting import answering
 
 from costtrail.auth import KeyRing, Scope
 from costtrail.collector import Limits, create_app
@@ -177,14 +177,7 @@ def _serve_with_a_worker(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[byte
     # As a context, Popen closes its pipes on the way out, whichever way the test ended.
     with subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ)) as proc:
         try:
-            deadline = time.monotonic() + 60
-            up = False
-            while time.monotonic() < deadline and not up:
-                try:
-                    up = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
-                except httpx.HTTPError:
-                    time.sleep(0.2)
-            assert up, "the collector did not come up"
+            answering(f"http://127.0.0.1:{port}/healthz", proc)
             owner = psutil.Process(proc.pid)
             workers = [p for p in owner.children() if "spawn_main" in " ".join(p.cmdline())]
             assert workers, "no worker process started"

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import openai
+from tests.waiting import wait_until
 
 import costtrail
 from costtrail.auth import KeyRing, Scope
@@ -62,10 +63,12 @@ def test_collector_outage_loses_and_duplicates_nothing(tmp_path: Path) -> None:
             stored_during_outage = _count(store)[0]
             assert stored_during_outage < 120
             server = collector(server.port)  # back on the same address
-            deadline = time.monotonic() + 30
-            while _count(store)[0] < 120 and time.monotonic() < deadline:
-                time.sleep(0.1)
+
+            def all_stored() -> bool:
                 costtrail.flush(1)
+                return _count(store)[0] >= 120
+
+            wait_until(all_stored, message=lambda: f"{_count(store)} of 120 events stored")
     finally:
         costtrail.shutdown(10)
         server.stop()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pyarrow as pa
-from ledger_samples import sample_cost_lines, sample_events, sample_outcomes
+from tests.contract.ledger_samples import sample_cost_lines, sample_events, sample_outcomes
 
 from costtrail.ledger.rows import event_uuid, events_to_arrow, row_to_event
 from costtrail.ledger.store import LedgerStore

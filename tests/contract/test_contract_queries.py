@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from ledger_samples import sample_cost_lines, sample_events, sample_outcomes
+from tests.contract.ledger_samples import sample_cost_lines, sample_events, sample_outcomes
 
 from costtrail.ledger.store import Dialect, LedgerStore
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from ledger_samples import T0, sample_events, sample_outcomes
+from tests.contract.ledger_samples import T0, sample_events, sample_outcomes
 
 from costtrail.ledger.store import LedgerStore
 from costtrail.reports import METRICS, failed_spend, report, run_steps, top_runs, view_names, view_report

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from ledger_samples import sample_events
+from tests.contract.ledger_samples import sample_events
 
 from costtrail.ledger.store import LedgerStore
 from costtrail.pricing import Pricer

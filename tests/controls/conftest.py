@@ -6,8 +6,8 @@ import random
 from collections.abc import Callable, Iterator
 
 import pytest
-from controls_rig import Gateway, running_gateway
-from controls_traffic import background
+from tests.controls.controls_rig import Gateway, running_gateway
+from tests.controls.controls_traffic import background
 
 from costtrail.ledger.duckdb_store import DuckDBStore
 from costtrail.pricing import Pricer

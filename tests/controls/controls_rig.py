@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+from tests.waiting import wait_until
 
 from costtrail.collector.server import BackgroundServer
 from costtrail.controls.chain import Controls, build_controls
@@ -52,12 +53,12 @@ class Gateway:
 
     def events(self, n: int) -> list[dict[str, Any]]:
         """The stored events, once ``n`` were recorded (the gateway records after the response)."""
-        deadline = time.monotonic() + 20
         # received counts a submitted event; its reservation is settled right after.
-        while (self.sink.stats()["received"] < n or self.controls.budgets.in_flight()) and (
-            time.monotonic() < deadline
-        ):
-            time.sleep(0.005)
+        wait_until(
+            lambda: self.sink.stats()["received"] >= n and not self.controls.budgets.in_flight(),
+            20,
+            interval=0.005,
+        )
         assert self.sink.flush(20)
         rows = self.store.query("SELECT * FROM events ORDER BY started_at")
         assert len(rows) == n

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from controls_traffic import make_run
+from tests.controls.controls_traffic import make_run
 from typer.testing import CliRunner
 
 from costtrail.cli.main import app

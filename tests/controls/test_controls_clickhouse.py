@@ -10,7 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from controls_traffic import NOW, make_run
+from tests.controls.controls_traffic import NOW, make_run
 
 from costtrail.controls.alerts import LedgerAlertSink, read_alerts
 from costtrail.controls.budgets import BudgetGate

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from controls_traffic import NOW
+from tests.controls.controls_traffic import NOW
 
 from costtrail.controls.config import ControlsConfig
 from costtrail.demo.controls_demo import LOOP_RUN, add_controls_demo

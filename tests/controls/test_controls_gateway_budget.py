@@ -15,7 +15,7 @@ from typing import Any
 
 import openai
 import pytest
-from controls_rig import HEADERS, MESSAGES, Gateway, running_gateway
+from tests.controls.controls_rig import HEADERS, MESSAGES, Gateway, running_gateway
 
 from costtrail.gateway.estimation import estimate_cost
 from costtrail.pricing import Pricer

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
 
-from controls_traffic import NOW, make_run
+from tests.controls.controls_traffic import NOW, make_run
 
 from costtrail.controls.anomaly import tenant_anomalies
 from costtrail.controls.budgets import BudgetGate

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import openai
-from controls_rig import HEADERS, MESSAGES, Gateway
+from tests.controls.controls_rig import HEADERS, MESSAGES, Gateway
 
 from costtrail.auth import KeyRing, Scope
 from costtrail.collector.app import create_app

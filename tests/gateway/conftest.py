@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import pytest
+from tests.waiting import wait_until
 
 from costtrail.auth import KeyRing
 from costtrail.controls.gate import RequestGate
@@ -43,9 +43,7 @@ class Rig:
 
     def events(self, expected: int = 1) -> list[dict[str, Any]]:
         """The stored events, once ``expected`` calls were recorded (recording follows the response)."""
-        deadline = time.monotonic() + 10
-        while self.sink.stats()["received"] < expected and time.monotonic() < deadline:
-            time.sleep(0.005)
+        wait_until(lambda: self.sink.stats()["received"] >= expected, 10, interval=0.005)
         assert self.sink.flush(10), self.sink.stats()
         return self.store.query("SELECT * FROM events ORDER BY started_at")
 

@@ -7,9 +7,7 @@ from typing import Any
 
 import anthropic
 from tests.gateway.conftest import Rig, masked
-
-from costtrail.pricing import Pricer
-from costtrail.schema import Event
+from tests.prices import genai_price
 
 MODEL = "claude-3-5-sonnet-20241022"
 MSG: Any = [{"role": "user", "content": "Summarise ticket 9"}]
@@ -26,17 +24,14 @@ def clients(rig: Rig) -> tuple[anthropic.Anthropic, anthropic.Anthropic]:
 
 def cost_of(usage: Any) -> Decimal:
     """The envelope's convention: input inclusive of cache reads and writes (Anthropic reports them apart)."""
-    event = Event(
-        provider="anthropic",
-        model=MODEL,
+    return genai_price(
+        "anthropic",
+        MODEL,
         input_tokens=usage.input_tokens + usage.cache_read_input_tokens + usage.cache_creation_input_tokens,
         output_tokens=usage.output_tokens,
         cache_read_tokens=usage.cache_read_input_tokens,
         cache_write_tokens=usage.cache_creation_input_tokens,
     )
-    cost = Pricer().price(event).cost_usd
-    assert cost is not None
-    return cost
 
 
 def test_messages_identical_and_priced_with_cache_tokens(rig: Rig) -> None:

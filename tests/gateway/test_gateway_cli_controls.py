@@ -6,14 +6,13 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-import httpx
 import openai
 import pytest
+from tests.waiting import answering
 
 from costtrail.demo.fake_provider import FakeProvider
 from costtrail.ledger.duckdb_store import DuckDBStore
@@ -44,18 +43,13 @@ def _start(args: list[str], port: int) -> subprocess.Popen[str]:
         text=True,
         env={**os.environ, "COSTTRAIL_CONTROLS": ""},
     )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"gateway exited: {proc.communicate()[0]}")
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/", timeout=0.5)
-            return proc
-        except httpx.TransportError:
-            time.sleep(0.2)
-    proc.kill()
-    proc.communicate()
-    pytest.fail("gateway did not start")
+    try:
+        answering(f"http://127.0.0.1:{port}/healthz", proc, 30)
+    except BaseException:
+        proc.kill()
+        proc.communicate()
+        raise
+    return proc
 
 
 def test_budget_already_spent_in_the_ledger_blocks_the_first_call(tmp_path: Path, fake: FakeProvider) -> None:

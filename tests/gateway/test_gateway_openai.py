@@ -8,9 +8,7 @@ from typing import Any
 import openai
 import pytest
 from tests.gateway.conftest import Rig, masked
-
-from costtrail.pricing import Pricer
-from costtrail.schema import Event
+from tests.prices import genai_price
 
 MSG = [{"role": "user", "content": "Where is order 42?"}]
 TOOLS: Any = [
@@ -42,18 +40,14 @@ def expected_cost(kind: str, model: str, usage: Any) -> Decimal:
     u = usage.model_dump()
     details = u.get("prompt_tokens_details") or u.get("input_tokens_details") or {}
     out = u.get("completion_tokens_details") or u.get("output_tokens_details") or {}
-    event = Event(
-        kind=kind,
-        provider="openai",
-        model=model,
+    return genai_price(
+        "openai",
+        model,
         input_tokens=u.get("prompt_tokens", u.get("input_tokens")),
         output_tokens=u.get("completion_tokens", u.get("output_tokens")) or 0,
         cache_read_tokens=details.get("cached_tokens") or 0,
         reasoning_tokens=out.get("reasoning_tokens") or 0,
     )
-    cost = Pricer().price(event).cost_usd
-    assert cost is not None and cost > 0
-    return cost
 
 
 def test_chat_non_streaming_identical_and_priced(rig: Rig) -> None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import anthropic
 import openai
+from tests.waiting import wait_until
 
 from costtrail.auth import KeyRing, Scope
 from costtrail.cli.gateway_cmds import build_sink
@@ -63,12 +63,13 @@ def test_two_gateways_share_one_ledger_through_the_collector(tmp_path: Path, fak
                 )
             oa.close()
             an.close()
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
+
+        def all_stored() -> bool:
             for sink in sinks:
                 sink.flush(1)
-            if store.query("SELECT count(*) AS n FROM events")[0]["n"] >= 20:
-                break
+            return bool(store.query("SELECT count(*) AS n FROM events")[0]["n"] >= 20)
+
+        wait_until(all_stored, 20)
         rows = store.query("SELECT workflow, provider, count(*) AS n FROM events GROUP BY ALL ORDER BY ALL")
         assert rows == [
             {"workflow": w, "provider": p, "n": 5} for w in ("gw0", "gw1") for p in ("anthropic", "openai")

@@ -12,10 +12,9 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
+from tests.waiting import answering
 
 COSTTRAIL = str(Path(sys.executable).with_name("costtrail"))
 
@@ -48,19 +47,8 @@ class CollectorProcess:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ))
         self.starts += 1
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"the collector exited with {self.proc.returncode}: {self.log.read_text()}"
-                )
-            try:
-                if httpx.get(self.url + "/healthz", timeout=0.5).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"the collector did not answer on {self.url}: {self.log.read_text()}")
+        answering(self.url + "/healthz", self.proc, timeout, output=self.log.read_text)
+        return self
 
     def kill9(self) -> None:
         """SIGKILL: no shutdown handler, no flush, no checkpoint."""
@@ -93,17 +81,8 @@ class GatewayProcess:
     def start(self, timeout: float = 30.0) -> GatewayProcess:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(self.args, stdout=out, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"the gateway exited with {self.proc.returncode}: {self.log.read_text()}")
-            try:
-                if httpx.get(self.url + "/healthz", timeout=0.5).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"the gateway did not answer on {self.url}: {self.log.read_text()}")
+        answering(self.url + "/healthz", self.proc, timeout, output=self.log.read_text)
+        return self
 
     def stop(self) -> None:
         """SIGTERM: the gateway flushes its sink before it exits."""

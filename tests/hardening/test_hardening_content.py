@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import secrets
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import openai
 import pytest
-from hardening_procs import COSTTRAIL
+from tests.hardening.hardening_procs import COSTTRAIL
+from tests.waiting import wait_until
 
 from costtrail.collector.server import BackgroundServer
 from costtrail.demo.fake_provider import FakeProvider
@@ -52,9 +52,7 @@ def _traffic(fake: FakeProvider, store: DuckDBStore, *, store_content: bool) -> 
 
 
 def _wait_received(sink: QueuedSink, n: int) -> bool:
-    deadline = time.monotonic() + 10
-    while sink.stats()["received"] < n and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: sink.stats()["received"] >= n, 10)
     return sink.flush(10)
 
 

@@ -19,7 +19,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import openai
-from hardening_procs import CollectorProcess
+from tests.hardening.hardening_procs import CollectorProcess
+from tests.waiting import wait_until
 
 import costtrail
 from costtrail.auth import KeyRing, Scope
@@ -128,12 +129,14 @@ def test_kill_9_collector_loses_and_duplicates_nothing(tmp_path: Path) -> None:
             gateway_thread.join(timeout=30)
 
         sinks = [r.flush for r in recorders] + [costtrail.flush, gateway_sink.flush]
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
+
+        def all_delivered() -> bool:
             flushed = [flush(5) for flush in sinks]
             stats = [r.stats() for r in recorders] + [costtrail.stats(), gateway_sink.stats()]
-            if all(flushed) and all(s["spool_files"] == 0 for s in stats):
-                break
+            return all(flushed) and all(s["spool_files"] == 0 for s in stats)
+
+        wait_until(all_delivered, 120, interval=0, message=f"every spool emptied (seed {seed})")
+        stats = [r.stats() for r in recorders] + [costtrail.stats(), gateway_sink.stats()]
         for r in recorders:
             r.close(30)
         costtrail.shutdown(30)

@@ -6,7 +6,6 @@ import asyncio
 import json
 import random
 import socket
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -16,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.waiting import wait_until
 
 from costtrail.auth import KeyRing, Scope
 from costtrail.collector import create_app
@@ -111,9 +111,7 @@ def test_resent_after_a_lost_response_is_stored_once(served: Served) -> None:
             + f"Authorization: Bearer {served.token}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
             + body
         )
-    deadline = time.monotonic() + 10
-    while served.count()[0] < 300 and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(lambda: served.count()[0] >= 300, 10)
     # The retry of the whole batch finds every event already there.
     again = served.post("/v1/events", batch).json()
     assert (again["accepted"], again["duplicates"]) == (0, 300)
@@ -144,11 +142,12 @@ def test_sdk_retry_after_a_timeout_stores_once(served: Served, tmp_path: Path) -
     )
     recorder = Recorder(make_sink(settings))
     sent = {recorder.record("tool", tool_name="t", cost_usd=Decimal("0.001")) for _ in range(200)}
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+
+    def delivered() -> bool:
         recorder.flush(2)
-        if served.count()[0] >= 200 and recorder.stats()["spool_files"] == 0:
-            break
+        return served.count()[0] >= 200 and recorder.stats()["spool_files"] == 0
+
+    wait_until(delivered, 30)
     stats = recorder.stats()
     recorder.close(10)
     assert None not in sent and len(sent) == 200

@@ -15,12 +15,14 @@ import secrets
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import anthropic
 import httpx
 import openai
 import pytest
-from hardening_procs import COSTTRAIL, CollectorProcess, GatewayProcess
+from tests.hardening.hardening_procs import COSTTRAIL, CollectorProcess, GatewayProcess
+from tests.waiting import wait_until
 
 import costtrail
 from costtrail.auth import KeyRing, Scope
@@ -150,15 +152,19 @@ def test_no_key_or_prompt_is_kept_anywhere(tmp_path: Path) -> None:
     exports = tmp_path / "exports"
     exports.mkdir()
     auth = {"Authorization": f"Bearer {read}"}
-    deadline = time.monotonic() + 20
-    report = {}
-    while time.monotonic() < deadline:
-        report = httpx.get(
-            collector.url + "/v1/report", params={"by": "model", "since": "1d"}, headers=auth
-        ).json()
-        if sum(int(r.get("events", 0) or 0) for r in report.get("rows", [])) >= 8:
-            break
-        time.sleep(0.2)
+
+    report: dict[str, Any] = {}
+
+    def all_reported() -> bool:
+        report.clear()
+        report.update(
+            httpx.get(
+                collector.url + "/v1/report", params={"by": "model", "since": "1d"}, headers=auth
+            ).json()
+        )
+        return sum(int(r.get("events", 0) or 0) for r in report.get("rows", [])) >= 8
+
+    wait_until(all_reported, 20, interval=0.2)
     (exports / "report.json").write_text(httpx.get(collector.url + "/v1/report", headers=auth).text)
     with httpx.Client(base_url=collector.url, timeout=30) as browser:
         assert browser.post("/login", data={"key": read, "next": "/"}).status_code == 303

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import sys
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -12,14 +11,12 @@ import clickhouse_connect
 import lz4.frame
 import pyarrow as pa
 import pytest
-from clickhouse_http_emulator import ClickHouseHTTPEmulator
+from tests.contract.ledger_samples import sample_events
+from tests.ledger.clickhouse_http_emulator import ClickHouseHTTPEmulator
 
 from costtrail.ledger import LedgerError, open_store
 from costtrail.ledger.clickhouse_store import ClickHouseStore
 from costtrail.ledger.rows import events_to_arrow
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "contract"))
-from ledger_samples import sample_events
 
 
 @pytest.fixture(scope="module")

@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import json
-import sys
 import uuid
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from tests.contract.ledger_samples import T0, sample_cost_lines, sample_events, sample_outcomes
 from typer.testing import CliRunner
 
 from costtrail.cli.main import app
 from costtrail.ledger.clickhouse_store import ClickHouseStore
 from costtrail.ledger.duckdb_store import DuckDBStore
 from costtrail.schema import Event
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "contract"))
-from ledger_samples import T0, sample_cost_lines, sample_events, sample_outcomes
 
 
 def _source(path: Path) -> list[Event]:

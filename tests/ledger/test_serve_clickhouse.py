@@ -7,10 +7,10 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
+from tests.waiting import answering
 
 from costtrail.auth import DEMO_KEY
 
@@ -43,14 +43,7 @@ def test_serve_on_clickhouse_ingests_once_and_reports(tmp_path: Path) -> None:
     auth = {"Authorization": f"Bearer {DEMO_KEY}"}
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                if httpx.get(url + "/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        assert proc.poll() is None, proc.communicate()
+        answering(url + "/healthz", proc)
         events = [
             {
                 "event_id": f"e{i}",

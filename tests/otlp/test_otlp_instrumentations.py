@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 from tests.otlp.conftest import OtlpCollector
+from tests.prices import row_price
 
-from costtrail.pricing import Pricer
 from costtrail.schema import Event
 
 APP = Path(__file__).with_name("instrumented_app.py")
@@ -61,7 +61,6 @@ def test_instrumented_openai_calls_become_priced_events(library: str, otlp_colle
     )
     # Four calls; the workflow span and the agent span that sums its children are not counted.
     assert len(rows) == len(calls) == 4, rows
-    pricer = Pricer()
     for row, call in zip(rows, calls, strict=True):
         expected = _expected(call["kind"], call["usage"])
         assert row["model"] == expected.model
@@ -71,7 +70,7 @@ def test_instrumented_openai_calls_become_priced_events(library: str, otlp_colle
         assert row["cache_read_tokens"] == expected.cache_read_tokens
         assert row["reasoning_tokens"] == expected.reasoning_tokens
         assert not row["unpriced"]
-        assert row["cost_usd"] == pricer.price(expected).cost_usd
+        assert row["cost_usd"] == row_price(expected.model_dump())
         assert row["run_id"] == trace_id
         assert row["workflow"] == "support_reply"
         assert row["customer_id"] == "cust-9"

@@ -7,9 +7,7 @@ from typing import Any
 
 import httpx
 from tests.otlp.conftest import OtlpCollector
-
-from costtrail.pricing import Pricer
-from costtrail.schema import Event
+from tests.prices import genai_price
 
 TRACE = "5b8efff798038103d269b633813fc60c"
 NS = 1_777_000_000_000_000_000
@@ -121,17 +119,15 @@ def test_json_export_maps_older_names_and_reconciles_exclusive_cache_counts(
         3000,
         900,
     )
-    expected = Pricer().price(
-        Event(
-            provider="anthropic",
-            model="claude-3-5-sonnet-20241022",
-            input_tokens=4000,
-            output_tokens=50,
-            cache_read_tokens=3000,
-            cache_write_tokens=900,
-        )
+    expected = genai_price(
+        "anthropic",
+        "claude-3-5-sonnet-20241022",
+        input_tokens=4000,
+        output_tokens=50,
+        cache_read_tokens=3000,
+        cache_write_tokens=900,
     )
-    assert claude["cost_usd"] == expected.cost_usd
+    assert claude["cost_usd"] == expected
     # 100 * $3/M + 3000 * $0.30/M + 900 * $3.75/M + 50 * $15/M
     assert claude["cost_usd"] == Decimal("0.005325")
     for row in rows:

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from reports_dataset import load_hand_dataset
+from tests.reports.reports_dataset import load_hand_dataset
 
 from costtrail.ledger.clickhouse_store import ClickHouseStore
 from costtrail.ledger.duckdb_store import DuckDBStore

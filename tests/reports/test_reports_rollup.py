@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal as D
 
 import pytest
-from reports_dataset import DAY1, load_hand_dataset
+from tests.reports.reports_dataset import DAY1, load_hand_dataset
 
 from costtrail.ledger.duckdb_store import DuckDBStore
 from costtrail.reports import (

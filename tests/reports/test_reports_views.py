@@ -6,7 +6,7 @@ from datetime import date
 from decimal import Decimal as D
 
 import pytest
-from reports_dataset import load_hand_dataset
+from tests.reports.reports_dataset import load_hand_dataset
 
 from costtrail.ledger.duckdb_store import DuckDBStore
 from costtrail.reports import Bands, failed_spend, run_steps, top_runs, view_report

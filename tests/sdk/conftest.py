@@ -8,11 +8,10 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from tests.prices import genai_price
 
 from costtrail.demo.fake_provider import FakeProvider
 from costtrail.ledger.duckdb_store import DuckDBStore
-from costtrail.pricing import Pricer
-from costtrail.schema import Event
 from costtrail.sdk import LedgerDestination, QueuedSink, Recorder
 
 
@@ -48,13 +47,6 @@ def ledger() -> Iterator[Ledger]:
     store.close()
 
 
-def price_of(provider: str, model: str, **usage: int) -> Decimal:
-    """What the Pricer says the usage costs: the number every recorded event must match."""
-    price = Pricer().price(Event(kind="llm", provider=provider, model=model, **usage))
-    assert price.cost_usd is not None and not price.unpriced
-    return price.cost_usd
-
-
 @pytest.fixture
 def expected_cost() -> Callable[..., Decimal]:
-    return price_of
+    return genai_price

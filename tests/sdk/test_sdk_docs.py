@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from tests.prices import row_price
+
 import costtrail
 from costtrail.ledger.duckdb_store import DuckDBStore
 
@@ -28,13 +30,13 @@ def test_the_documented_example_runs_and_records(fake, tmp_path, monkeypatch) ->
     finally:
         costtrail.shutdown()
     with DuckDBStore(tmp_path / "costtrail.duckdb") as store:
-        rows = store.query("SELECT kind, workflow, step, product, cost_usd FROM events ORDER BY kind")
+        rows = store.query("SELECT * FROM events ORDER BY kind")
         outcomes = store.query("SELECT outcome, success, value_usd FROM outcomes")
     assert [(r["kind"], r["workflow"], r["product"]) for r in rows] == [
         ("llm", "support_reply", "helpdesk"),
         ("retrieval", "support_reply", "helpdesk"),
     ]
-    assert rows[0]["step"] == "draft_answer" and rows[0]["cost_usd"] > 0
+    assert rows[0]["step"] == "draft_answer" and rows[0]["cost_usd"] == row_price(rows[0]) > 0
     assert outcomes[0]["outcome"] == "ticket_resolved" and outcomes[0]["success"] is True
 
 

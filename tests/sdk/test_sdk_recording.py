@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from tests.prices import row_price
 
 import costtrail
 from costtrail.ledger.duckdb_store import DuckDBStore
@@ -198,39 +199,9 @@ def test_configure_writes_a_real_duckdb_file(tmp_path, fake) -> None:
         costtrail.shutdown()
     assert path.exists()
     with DuckDBStore(path) as store:
-        rows = store.query("SELECT kind, product, environment, run_id, cost_usd FROM events ORDER BY kind")
+        rows = store.query("SELECT * FROM events ORDER BY kind")
         outcomes = store.query("SELECT run_id, outcome FROM outcomes")
     assert [r["kind"] for r in rows] == ["llm", "retrieval"]
     assert all(r["product"] == "helpdesk" and r["environment"] == "prod" for r in rows)
-    assert rows[0]["cost_usd"] > 0
+    assert rows[0]["cost_usd"] == row_price(rows[0]) > 0
     assert outcomes == [{"run_id": run.run_id, "outcome": "ticket_resolved"}]
-
-
-def test_public_api_all_is_exact() -> None:
-    assert sorted(costtrail.__all__) == sorted(
-        [
-            "BudgetExceeded",  # controls: SDK budget enforcement
-            "EventSink",
-            "Recorder",
-            "Run",
-            "SdkSettings",
-            "Step",
-            "__version__",
-            "check_budget",
-            "configure",
-            "enforce_budgets",
-            "flush",
-            "get_recorder",
-            "instrument",
-            "make_sink",
-            "outcome",
-            "record",
-            "run",
-            "shutdown",
-            "stats",
-            "step",
-        ]
-    )
-    for name in costtrail.__all__:
-        assert getattr(costtrail, name) is not None
-    assert callable(costtrail.configure) and callable(costtrail.instrument)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import tempfile
 from collections.abc import Iterator
 from datetime import timedelta
@@ -19,11 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-
-from dashboard_harness import CHROMIUM, CHROMIUM_ARGS, Browser, Keys, Served
-from web_ledger import END, fill
+from tests.web.dashboard_harness import CHROMIUM, CHROMIUM_ARGS, Browser, Keys, Served
+from tests.web.web_ledger import END, fill
 
 from costtrail.auth import KeyRing, Scope
 from costtrail.collector import create_app

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from dashboard_harness import Served, login
+from tests.web.dashboard_harness import Served, login
 
 from costtrail.web.sessions import COOKIE_NAME, SessionSigner
 

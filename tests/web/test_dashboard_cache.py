@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from web_ledger import fill
+from tests.web.web_ledger import fill
 
 from costtrail.auth import KeyRing, Scope
 from costtrail.collector import create_app

@@ -7,7 +7,7 @@ from importlib import resources
 
 import httpx
 import pytest
-from dashboard_harness import Served
+from tests.web.dashboard_harness import Served
 
 from costtrail.web.filters import FilterError, Filters
 

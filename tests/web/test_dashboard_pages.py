@@ -8,7 +8,15 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import pytest
-from dashboard_harness import Browser, Served, cell_values, login, metric_value, screenshot, wait_for_charts
+from tests.web.dashboard_harness import (
+    Browser,
+    Served,
+    cell_values,
+    login,
+    metric_value,
+    screenshot,
+    wait_for_charts,
+)
 
 from costtrail.reports import report, top_runs, view_report
 from costtrail.web.filters import Filters

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-from dashboard_harness import Served
+from tests.web.dashboard_harness import Served
 
 from costtrail.finance.targets import UnitTargets
 from costtrail.ledger.duckdb_store import DuckDBStore
@@ -17,7 +16,7 @@ from costtrail.settings import Settings
 from costtrail.web.filters import Filters
 from costtrail.web.pages import PAGES, PageContext
 from costtrail.web.pages.context import latest_event
-from costtrail.web.querying import CountingStore, concurrent_reads, together
+from costtrail.web.querying import WORKERS, CountingStore, concurrent_reads, together
 from costtrail.web.sessions import Viewer
 
 # page -> (path params, queries its build makes on the test ledger, measured). A report call is two
@@ -72,13 +71,14 @@ def test_together_runs_reads_at_once_on_duckdb_and_keeps_order(web_store: DuckDB
     most = 0
     lock = threading.Lock()
 
-    def work(i: int) -> Any:
+    def work(i: int, meet: threading.Barrier | None = None) -> Any:
         def run() -> int:
             nonlocal inside, most
             with lock:
                 inside += 1
                 most = max(most, inside)
-            time.sleep(0.05)  # long enough that the calls overlap when run side by side
+            if meet is not None:
+                meet.wait()  # passes only once every call is running at the same time
             rows = web_store.query(f"SELECT {i} AS i, count(*) AS n FROM events")
             with lock:
                 inside -= 1
@@ -86,8 +86,9 @@ def test_together_runs_reads_at_once_on_duckdb_and_keeps_order(web_store: DuckDB
 
         return run
 
-    assert together(web_store, *(work(i) for i in range(4))) == [0, 1, 2, 3]
-    assert most >= 2
+    meet = threading.Barrier(WORKERS, timeout=60)  # reused: each pair of calls meets in turn
+    assert together(web_store, *(work(i, meet) for i in range(2 * WORKERS))) == list(range(2 * WORKERS))
+    assert most == WORKERS
     most = 0
     assert together(object(), *(work(i) for i in range(3))) == [0, 1, 2]  # unknown store: in turn
     assert together(CountingStore(web_store, parallel=False), *(work(i) for i in range(3))) == [0, 1, 2]

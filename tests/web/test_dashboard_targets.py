@@ -6,7 +6,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from dashboard_harness import Served, cell_values, login, screenshot, wait_for_charts
+from tests.web.dashboard_harness import Served, cell_values, login, screenshot, wait_for_charts
 from typer.testing import CliRunner
 
 from costtrail.cli.main import app

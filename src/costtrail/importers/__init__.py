@@ -7,6 +7,7 @@ re-importing the same file stores nothing new.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from costtrail.importers.anthropic_api import import_anthropic_costs, import_anthropic_usage
 from costtrail.importers.aws_cur import import_aws_cur
@@ -15,7 +16,9 @@ from costtrail.importers.generic_csv import ColumnMapping, MappingError, import_
 from costtrail.importers.openai_api import import_openai_costs, import_openai_usage
 from costtrail.importers.parsing import ImportFormatError
 from costtrail.importers.result import ImportResult
-from costtrail.ledger.store import LedgerStore
+
+if TYPE_CHECKING:
+    from costtrail.ledger.store import LedgerStore
 
 IMPORT_KINDS: tuple[str, ...] = (
     "focus",
@@ -53,5 +56,12 @@ __all__ = [
     "ImportFormatError",
     "ImportResult",
     "MappingError",
+    "import_anthropic_costs",
+    "import_anthropic_usage",
+    "import_aws_cur",
     "import_file",
+    "import_focus",
+    "import_generic_csv",
+    "import_openai_costs",
+    "import_openai_usage",
 ]

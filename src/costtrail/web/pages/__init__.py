@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from costtrail.ledger.store import LedgerStore
 from costtrail.web.blocks import Page
 from costtrail.web.pages.billing import billing_line_page, billing_page
 from costtrail.web.pages.context import PageContext, always
@@ -22,7 +22,27 @@ from costtrail.web.pages.overview import overview_page
 from costtrail.web.pages.runs import run_page, runs_page
 from costtrail.web.pages.workflows import workflow_page, workflows_page
 
-__all__ = ["PAGES", "PageContext", "PageSpec"]
+if TYPE_CHECKING:
+    from costtrail.ledger.store import LedgerStore
+
+__all__ = [
+    "PAGES",
+    "Page",
+    "PageContext",
+    "PageSpec",
+    "alerts_page",
+    "always",
+    "customers_page",
+    "finance_page",
+    "has_cost_lines",
+    "models_page",
+    "overview_page",
+    "run_page",
+    "runs_page",
+    "whatif_page",
+    "workflow_page",
+    "workflows_page",
+]
 
 
 @dataclass(frozen=True)
