@@ -127,7 +127,7 @@ def serve(
         workers = default_workers()
     if workers:
         # The workers take a core each; DuckDB's own threads get the rest. On 2 cores its second
-        # thread only competed with the worker for the CPU (measured: ~40k -> ~49k events/s).
+        # thread only competed with the worker for the CPU (ingest figures: bench/RESULTS.md).
         store.limit_threads((os.cpu_count() or 1) - workers)
     app = create_app(settings, store, keys=keys, limits=limits, workers=workers)
     app.state.dashboard.controls_file = controls
@@ -144,7 +144,7 @@ def serve(
     # full passes, frequent while batches stream in, stop walking it.
     gc.freeze()
     # The event writer gives the GIL up in every DuckDB statement and waits to get it back while
-    # the event loop holds it: 1 ms turns instead of 5 ms (measured: ~44k -> ~49k events/s).
+    # the event loop holds it: 1 ms turns instead of 5 ms (ingest figures: bench/RESULTS.md).
     sys.setswitchinterval(0.001)
     try:
         uvicorn.run(

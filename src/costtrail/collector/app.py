@@ -89,7 +89,9 @@ def create_app(
     (the dashboard's pages) can be passed in or included afterwards.
 
     >>> from costtrail.ledger.duckdb_store import DuckDBStore
-    >>> app = create_app(Settings(ledger=":memory:"), DuckDBStore(":memory:"))  # doctest: +SKIP
+    >>> store = DuckDBStore(":memory:")
+    >>> app = create_app(Settings(ledger=":memory:"), store)
+    >>> store.close()
     """
     from costtrail.collector.ingest_routes import router as ingest_router
     from costtrail.collector.read_routes import router as read_router

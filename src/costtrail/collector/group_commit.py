@@ -130,7 +130,7 @@ def stored_before(
     Usually the append itself says it: every row new, or none. Only a group that mixes new and
     re-sent ids is looked up, after the append: the rows it inserted share the newest
     ``ingested_at`` (DuckDB stamps a transaction's rows with its start time), the others are older.
-    Cheaper than asking before every append (~20% of the writer's time in the benchmark).
+    Cheaper than asking before every append (the ingest figures are in bench/RESULTS.md).
     """
     if appended.accepted == merged.num_rows:
         return set()
@@ -185,10 +185,15 @@ def stored_event_keys(store: LedgerStore, table: pa.Table) -> set[bytes]:
 class GroupCommitter:
     """The collector's event writer: one thread, one store append per group of waiting batches.
 
+    >>> from costtrail.ledger.columnar import event_batch
     >>> from costtrail.ledger.duckdb_store import DuckDBStore
-    >>> committer = GroupCommitter(DuckDBStore(":memory:"))
-    >>> committer.submit(table).result()  # doctest: +SKIP
-    AppendResult(accepted=500, duplicates=0)
+    >>> from costtrail.pricing import Pricer
+    >>> table = Pricer().price_table(event_batch([{"model": "gpt-4o-mini", "input_tokens": 9}]).table)
+    >>> store = DuckDBStore(":memory:")
+    >>> committer = GroupCommitter(store)
+    >>> committer.submit(table).result()
+    AppendResult(accepted=1, duplicates=0)
+    >>> committer.close(); store.close()
     """
 
     def __init__(self, store: LedgerStore, *, max_rows: int = MAX_GROUP_ROWS) -> None:

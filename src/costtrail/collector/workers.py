@@ -83,7 +83,7 @@ def _start_worker(rate_card: RateCard | None, owner: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _Worker.pricer = Pricer(rate_card)
     # What the imports built lives as long as the worker: frozen, the garbage collector's passes
-    # stop walking it (measured: ~10 -> ~6 us of CPU per event in a worker).
+    # stop walking it, which is a measurable share of a worker's CPU per event (bench/RESULTS.md).
     gc.freeze()
     # Unfrozen before the interpreter's last collection, or DuckDB's bindings print pages of
     # "nanobind: leaked ..." each time a worker stops.
@@ -114,8 +114,10 @@ def _prepare_in_worker(body: bytes, content_type: str, key: ApiKey, limits: Limi
 class PreparePool:
     """Worker processes that prepare event batches for the owner's writer.
 
-    >>> pool = PreparePool(1, Pricer(), Limits())  # doctest: +SKIP
-    >>> prepared, received = await pool.prepare(body, "application/json", key)  # doctest: +SKIP
+    In the collector's event loop::
+
+        pool = PreparePool(1, Pricer(), Limits())
+        prepared, received = await pool.prepare(body, "application/json", key)
     """
 
     def __init__(self, workers: int, pricer: Pricer, limits: Limits) -> None:

@@ -222,7 +222,9 @@ def add_finance_demo(store: LedgerStore, period: Period) -> dict[str, Any]:
     :class:`BillPlan`), the shared invoices, runs the demo allocation rules and
     stores revenue per customer. Returns a summary the demo report prints.
 
-    >>> summary = add_finance_demo(store, Period.parse("2026-10"))  # doctest: +SKIP
+    After the demo's events for the period (``costtrail demo`` writes both)::
+
+        summary = add_finance_demo(store, Period.parse("2026-10"))
     """
     bills = synthesize_bills(store, period)
     store.append_cost_lines(bills.lines)

@@ -410,6 +410,11 @@ def export_focus(
 ) -> int:
     """Export the period as a FOCUS file; returns the number of rows written.
 
-    >>> export_focus(store, Period.parse("2026-10"), Path("focus.csv"))  # doctest: +SKIP
+    >>> import tempfile
+    >>> from costtrail.ledger.duckdb_store import DuckDBStore
+    >>> store = DuckDBStore(":memory:")
+    >>> export_focus(store, Period.parse("2026-10"), Path(tempfile.mkdtemp()) / "focus.csv")
+    0
+    >>> store.close()
     """
     return write_focus(focus_records(store, period, sources), path, fmt)

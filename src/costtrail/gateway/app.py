@@ -34,8 +34,10 @@ def create_gateway_app(
     allow everything). ``client`` (httpx) carries every call when given; ``pool`` the priced
     POSTs (default: :class:`costtrail.gateway.upstream.UpstreamPool`).
 
-    >>> app = create_gateway_app(Settings(), GatewayConfig(), sink=sink)  # doctest: +SKIP
-    >>> uvicorn.run(app, port=8788)  # doctest: +SKIP
+    Served as ``costtrail gateway`` does it::
+
+        app = create_gateway_app(Settings(), GatewayConfig(), sink=sink)
+        uvicorn.run(app, port=8788, **server_options())
     """
     from costtrail.collector.app import default_pricer
 

@@ -218,9 +218,10 @@ class UpstreamResponse:
 class UpstreamPool:
     """Keep-alive HTTP/1.1 connections to the upstreams, for the gateway's priced POSTs.
 
-    >>> pool = UpstreamPool(connect_timeout=10, read_timeout=600)  # doctest: +SKIP
-    >>> url = "http://127.0.0.1:8799/v1/chat/completions"
-    >>> response = await pool.post(url, headers, body)  # doctest: +SKIP
+    In the gateway's event loop::
+
+        pool = UpstreamPool(connect_timeout=10, read_timeout=600)
+        response = await pool.post("http://127.0.0.1:8799/v1/chat/completions", headers, body)
     """
 
     def __init__(self, *, connect_timeout: float, read_timeout: float) -> None:

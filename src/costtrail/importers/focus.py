@@ -80,8 +80,9 @@ def read_focus(path: Path) -> tuple[list[CostLine], int]:
 def import_focus(path: Path, store: LedgerStore) -> ImportResult:
     """Import a FOCUS CSV or Parquet file; re-importing it stores nothing new.
 
-    >>> import_focus(Path("focus_sample.csv"), store).accepted  # doctest: +SKIP
-    1000
+    For a provider's FOCUS export of 1000 rows::
+
+        import_focus(Path("focus_sample.csv"), store).accepted  # 1000, then 0 once imported
     """
     lines, rows = read_focus(path)
     return store_lines(store, lines, kind="focus", file=path.name, rows=rows)

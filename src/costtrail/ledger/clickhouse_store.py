@@ -58,11 +58,11 @@ SESSION_SETTINGS: dict[str, Any] = {
     # A skip index (run_id, event_uuid) may narrow FINAL reads to the granules it selects:
     # those columns are the same in every version of a row (a reprice rewrites costs only),
     # so no newer version can hide elsewhere. Exact mode re-expanded one run's lookup to the
-    # whole table (0.25 s instead of 0.015 s at 10M events).
+    # whole table.
     "use_skip_indexes_if_final": 1,
     "use_skip_indexes_if_final_exact_mode": 0,
     # Lazy FINAL (filter first, then merge only the matching keys) would make the unpriced line
-    # right after a burst of inserts at 10M ~50x cheaper, but it returned no rows for
+    # right after a burst of inserts much cheaper, but it returned no rows for
     # `WHERE unpriced` on a freshly inserted table: off, explicitly (newer versions may turn it
     # on by default). tests/contract/test_contract_reprice.py guards it.
     "query_plan_optimize_lazy_final": 0,
@@ -148,12 +148,11 @@ class ClickHouseDialect:
 
     def candidates(self, table: str, predicate: str) -> str:
         # FINAL applies a filter on a non-key column after merging every overlapping part in full
-        # (right after a burst of inserts at 10M events, the unpriced line took ~0.4 s for a
-        # handful of rows). Every version of a row shares the sorting key (a reprice rewrites
-        # costs and `unpriced` only), so the keys any version matches, read without FINAL, bound
-        # the rows to merge, and the primary index skips the other granules (~0.014 s). Only
-        # the key's non-nullable columns: NULL never matches IN (the full key: 0.009 s, and
-        # wrong for events with no tenant or workflow).
+        # (right after a burst of inserts, slow for a handful of rows). Every version of a row
+        # shares the sorting key (a reprice rewrites costs and `unpriced` only), so the keys any
+        # version matches, read without FINAL, bound the rows to merge, and the primary index
+        # skips the other granules (figures: bench/RESULTS.md, scale). Only the key's non-nullable columns:
+        # NULL never matches IN (the full key is wrong for events with no tenant or workflow).
         key = _VERSION_KEYS.get(table)
         if key is None:
             raise ValueError(f"no candidate key for table {table!r}: only {sorted(_VERSION_KEYS)}")
@@ -166,9 +165,10 @@ class ClickHouseDialect:
 class ClickHouseStore:
     """A ledger in ClickHouse (a server, a cluster, or the in-process chdb engine).
 
-    >>> store = ClickHouseStore.from_url("chdb:///tmp/ledger?database=demo")  # doctest: +SKIP
-    >>> store.append_events([Event(model="gpt-4o-mini", provider="openai")]).accepted  # doctest: +SKIP
-    1
+    With the in-process engine (``pip install chdb``)::
+
+        store = ClickHouseStore.from_url("chdb:///tmp/ledger?database=demo")
+        store.append_events([Event(model="gpt-4o-mini", provider="openai")]).accepted  # 1
     """
 
     def __init__(

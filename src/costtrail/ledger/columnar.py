@@ -298,7 +298,7 @@ def _timestamps(values: list[datetime | None]) -> pa.Array:
     """Naive UTC microseconds: aware values converted, naive ones taken as UTC (as ``Event`` does).
 
     Arithmetic instead of handing the datetimes to Arrow: pyarrow converts a datetime whose tzinfo
-    is pydantic's own class through slow Python calls, ~10x the cost of this.
+    is pydantic's own class through slow Python calls, many times the cost of this.
     """
     micros = [
         None if v is None else (v - (_EPOCH if v.tzinfo is None else _EPOCH_UTC)) // _MICROSECOND

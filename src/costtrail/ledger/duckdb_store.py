@@ -70,8 +70,8 @@ _TYPES = {
 _KEYS = {"events": "event_uuid", "outcomes": "outcome_id", "cost_lines": "line_id"}
 
 # Fold the run index's delta in once it holds this many rows. Reads merge the delta with one
-# outer join (at 10M events / 2.5M runs: +0.1 s with 50k delta rows); a compaction costs about
-# two scans of the index (~0.4 s there), so rarer compactions cost ingest less (run_index.py).
+# outer join (its cost grows with the delta); a compaction costs about two scans of the index,
+# so rarer compactions cost ingest less (run_index.py; the scale figures are in bench/RESULTS.md).
 RUN_INDEX_COMPACT_ROWS = 100_000
 
 
@@ -89,7 +89,7 @@ class DuckDBDialect:
         return f"quantile_cont({expr}, {q})"
 
     def day(self, expr: str) -> str:
-        # Timestamps are naive UTC: the cast truncates to the day, ~15% faster than date_trunc.
+        # Timestamps are naive UTC: the cast truncates to the day, cheaper than date_trunc.
         return f"CAST({expr} AS DATE)"
 
     def json_value(self, expr: str, key: str) -> str:

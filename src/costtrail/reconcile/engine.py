@@ -294,8 +294,13 @@ def _findings(lines: list[ReconLine], ratios: dict[ModelKey, tuple[Decimal, bool
 def reconcile(store: LedgerStore, period: Period, tolerance: Tolerance | None = None) -> Reconciliation:
     """Join the period's billed cost lines to its events and judge every group.
 
-    >>> rec = reconcile(store, Period.parse("2026-10"))  # doctest: +SKIP
-    >>> rec.coverage_pct, [f.flag for f in rec.findings]  # doctest: +SKIP
+    >>> from costtrail.finance.period import Period
+    >>> from costtrail.ledger.duckdb_store import DuckDBStore
+    >>> store = DuckDBStore(":memory:")
+    >>> rec = reconcile(store, Period.parse("2026-10"))
+    >>> rec.findings  # nothing billed, nothing recorded
+    []
+    >>> store.close()
     """
     tol = tolerance or Tolerance()
     groups, unbilled = load_groups(store, period)

@@ -83,8 +83,8 @@ def run_status_ctes(dialect: Dialect, time_where: str, scope_where: str | None =
 
     ``scope_where`` (the report's own filters) limits the work to runs that have
     a matching event: a report on one workflow or one run then groups only those
-    runs instead of every run in the time range (a semi-join, ~10x faster for
-    one run on a 10M-event ledger). A run's status still comes from all of its
+    runs instead of every run in the time range (a semi-join; the figures are in
+    bench/RESULTS.md). A run's status still comes from all of its
     events in the time range."""
     events = dialect.final("events")
     scope = ""

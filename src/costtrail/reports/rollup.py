@@ -144,10 +144,17 @@ def report(
     ``order_by`` names dimensions or metrics, ``-name`` for descending
     (default: the first money metric, descending). Money is ``Decimal``.
 
-    >>> rows = report(store, by=["workflow"], metrics=["total_cost", "runs",
-    ...               "cost_per_successful_run"])  # doctest: +SKIP
-    >>> rows[0]["cost_per_successful_run"]  # doctest: +SKIP
-    Decimal('6.250000000000')
+    >>> from decimal import Decimal
+    >>> from costtrail.ledger.duckdb_store import DuckDBStore
+    >>> from costtrail.schema import Event
+    >>> store = DuckDBStore(":memory:")
+    >>> calls = [Event(provider="openai", model="gpt-4o-mini", workflow="triage", run_id=f"r{i}",
+    ...                cost_usd=Decimal("2.5")) for i in range(2)]
+    >>> _ = store.append_events(calls)
+    >>> rows = report(store, by=["workflow"], metrics=["total_cost", "runs", "cost_per_successful_run"])
+    >>> rows[0]["workflow"], rows[0]["runs"], rows[0]["cost_per_successful_run"]
+    ('triage', 2, Decimal('2.5...'))
+    >>> store.close()
     """
     if as_priced_on is not None:
         store = priced_on(store, as_priced_on)

@@ -1,7 +1,8 @@
 """The dashboard: server-rendered pages over the report API, served by the collector.
 
->>> from costtrail.web import mount_dashboard, KeyRingViewers
->>> mount_dashboard(app, settings, store, KeyRingViewers(ring))  # doctest: +SKIP
+The collector mounts it (see :func:`mount_dashboard`)::
+
+    mount_dashboard(app, settings, store, KeyRingViewers(ring))
 """
 
 from costtrail.web.app import Dashboard, mount_dashboard

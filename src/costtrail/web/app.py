@@ -260,9 +260,16 @@ def mount_dashboard(
     outcome targets; a bad file raises :class:`~costtrail.finance.targets.TargetsError`.
     ``plans`` (else ``settings.plans``, see :mod:`costtrail.billing`) adds invoices to the Billing page.
 
+    >>> import tempfile
+    >>> from pathlib import Path
     >>> from fastapi import FastAPI
-    >>> app = FastAPI()
-    >>> mount_dashboard(app, settings, store, KeyViewers(keys))  # doctest: +SKIP
+    >>> from costtrail.auth import KeyRing
+    >>> from costtrail.ledger.duckdb_store import DuckDBStore
+    >>> from costtrail.web.sessions import KeyRingViewers
+    >>> app, store = FastAPI(), DuckDBStore(":memory:")
+    >>> ring = KeyRing(Path(tempfile.mkdtemp()) / "keys.json", secret=b"s" * 32)
+    >>> dashboard = mount_dashboard(app, Settings(ledger=":memory:"), store, KeyRingViewers(ring))
+    >>> store.close()
     """
     dash = Dashboard(
         settings,

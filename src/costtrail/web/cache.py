@@ -33,7 +33,7 @@ class LedgerVersionCache:
         self._lock = threading.Lock()
 
     def version(self) -> tuple[Any, ...]:
-        """What changes when the ledger does (about 15 ms on a million events)."""
+        """What changes when the ledger does: cheap next to the pages it spares."""
         final = self.store.dialect.final
         row = self.store.query(
             f"SELECT (SELECT count(*) FROM {final('events')}) AS events, "

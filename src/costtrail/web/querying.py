@@ -69,7 +69,13 @@ def concurrent_reads(store: Any) -> bool:
 def together(store: Any, *work: Callable[[], Any]) -> list[Any]:
     """Run independent report calls, concurrently when the store allows; results in order.
 
+    >>> from costtrail.ledger.duckdb_store import DuckDBStore
+    >>> from costtrail.reports import report
+    >>> store = DuckDBStore(":memory:")
     >>> head, daily = together(store, lambda: report(store, by=[]), lambda: report(store, by=["day"]))
+    >>> len(daily)
+    0
+    >>> store.close()
     """
     if len(work) < 2 or not concurrent_reads(store):
         return [w() for w in work]
