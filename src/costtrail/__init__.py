@@ -4,7 +4,7 @@
 >>> recorder = costtrail.configure(ledger=":memory:", environment="dev")
 >>> with costtrail.run("support_reply", customer_id="c-42") as run:
 ...     event_id = costtrail.record("retrieval", query_count=2, tool_name="vector_search")
->>> costtrail.flush()
+>>> costtrail.flush(timeout=60)
 True
 >>> costtrail.shutdown()
 """

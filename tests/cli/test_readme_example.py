@@ -7,12 +7,11 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from tests.prices import row_price
 
 import costtrail
 from costtrail.demo.fake_provider import FakeProvider
 from costtrail.ledger.duckdb_store import DuckDBStore
-from costtrail.pricing import Pricer
-from costtrail.schema import Event
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -46,10 +45,6 @@ def test_readme_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     business = (event["customer_id"], event["feature"], event["environment"])
     assert business == ("cust-42", "ticket_replies", "prod")
     assert event["model"] == "gpt-4o-mini" and event["input_tokens"] > 0 and event["output_tokens"] > 0
-    expected = Pricer().price(
-        Event(provider="openai", model="gpt-4o-mini", input_tokens=event["input_tokens"],
-              output_tokens=event["output_tokens"], started_at=event["started_at"])
-    ).cost_usd  # fmt: skip
-    assert expected is not None and event["cost_usd"] == expected > Decimal(0)
+    assert event["cost_usd"] == row_price(event) > Decimal(0)
     assert (outcome["run_id"], outcome["outcome"]) == (event["run_id"], "ticket_resolved")
     assert outcome["success"] is True

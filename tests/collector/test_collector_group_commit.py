@@ -160,13 +160,13 @@ def _unstorable(event_id: str) -> pa.Table:
 
 
 def test_a_batch_the_store_refuses_fails_alone(tmp_path: Path) -> None:
-    store = DuckDBStore(tmp_path / "ledger.duckdb")
+    store = HeldStore(tmp_path / "ledger.duckdb")
     committer = GroupCommitter(store)
-    with store._lock:  # the first append waits; the rest queue behind it as one group
-        first = committer.submit(_table("first"))
-        time.sleep(0.2)
-        poison = committer.submit(_unstorable("poison"))
-        others = [committer.submit(_table(f"ok{i}", f"ok{i}b")) for i in range(4)]
+    first = committer.submit(_table("first"))
+    assert store.appending.wait(30)  # the first append waits; the rest queue behind it as one group
+    poison = committer.submit(_unstorable("poison"))
+    others = [committer.submit(_table(f"ok{i}", f"ok{i}b")) for i in range(4)]
+    store.release.set()
     assert first.result(timeout=30) == AppendResult(1, 0)
     assert [f.result(timeout=30) for f in others] == [AppendResult(2, 0)] * 4
     with pytest.raises(UnstorableBatch, match="OverflowError"):

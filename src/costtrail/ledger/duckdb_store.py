@@ -141,6 +141,7 @@ def _select_list(columns: tuple[Column, ...]) -> str:
 class DuckDBStore:
     """A ledger in one DuckDB file (or ``:memory:``).
 
+    >>> from costtrail.schema import Event
     >>> store = DuckDBStore(":memory:")
     >>> store.append_events([Event(model="gpt-4o-mini", provider="openai")]).accepted
     1

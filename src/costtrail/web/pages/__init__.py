@@ -32,6 +32,8 @@ __all__ = [
     "PageSpec",
     "alerts_page",
     "always",
+    "billing_line_page",
+    "billing_page",
     "customers_page",
     "finance_page",
     "has_cost_lines",
