@@ -34,7 +34,7 @@ if TYPE_CHECKING:
         stats,
         step,
     )
-    from costtrail.sdk.enforcement import check_budget, enforce_budgets
+    from costtrail.sdk.api import check_budget, enforce_budgets
 
     __version__: str
 
@@ -42,8 +42,6 @@ if TYPE_CHECKING:
 # line tool that imports one costtrail package (the CLI, a report) pays for neither.
 _LAZY = {
     "BudgetExceeded": "costtrail.controls.gate",
-    "check_budget": "costtrail.sdk.enforcement",
-    "enforce_budgets": "costtrail.sdk.enforcement",
 }
 
 

@@ -17,9 +17,8 @@ from bench.bench_collector import per_event_table
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from costtrail.ledger.columnar import event_batch
+from costtrail.ledger.columnar import event_batch, events_to_arrow
 from costtrail.ledger.columns import EVENT_SCHEMA
-from costtrail.ledger.rows import events_to_arrow
 from costtrail.schema import Event, validate_many
 
 

@@ -7,7 +7,8 @@ from decimal import Decimal
 import pyarrow as pa
 from tests.contract.ledger_samples import sample_cost_lines, sample_events, sample_outcomes
 
-from costtrail.ledger.rows import event_uuid, events_to_arrow, row_to_event
+from costtrail.ledger.columnar import events_to_arrow
+from costtrail.ledger.rows import event_uuid, row_to_event
 from costtrail.ledger.store import LedgerStore
 
 

@@ -16,7 +16,7 @@ from tests.ledger.clickhouse_http_emulator import ClickHouseHTTPEmulator
 
 from costtrail.ledger import LedgerError, open_store
 from costtrail.ledger.clickhouse_store import ClickHouseStore
-from costtrail.ledger.rows import events_to_arrow
+from costtrail.ledger.columnar import events_to_arrow
 
 
 @pytest.fixture(scope="module")

@@ -29,9 +29,10 @@ import pyarrow.compute as pc
 
 from costtrail.ledger.clickhouse_schema import DDLOptions, local_name, retention_statement
 from costtrail.ledger.clickhouse_url import ClickHouseTarget, parse_clickhouse_url
+from costtrail.ledger.columnar import events_to_arrow
 from costtrail.ledger.columns import COST_PRECISION, COST_SCALE, TABLES
 from costtrail.ledger.migrations import apply_migrations, check_migrations
-from costtrail.ledger.rows import cost_lines_to_arrow, events_to_arrow, outcomes_to_arrow
+from costtrail.ledger.rows import cost_lines_to_arrow, outcomes_to_arrow
 from costtrail.ledger.run_index import RUN_INDEX_TABLE, RunIndex
 from costtrail.ledger.store import (
     ID_MEMORY,

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
+from costtrail.ledger.columnar import events_to_arrow
 from costtrail.ledger.columns import (
     ADDED_COLUMNS,
     AMOUNT_PRECISION,
@@ -209,8 +210,6 @@ class DuckDBStore:
     def append_events(self, events: Sequence[Event]) -> AppendResult:
         if not events:
             return AppendResult(0, 0)
-        from costtrail.ledger.rows import events_to_arrow
-
         return self.append_event_table(events_to_arrow(events))
 
     def append_event_table(self, table: pa.Table) -> AppendResult:

@@ -59,14 +59,6 @@ def quantize_cost(value: Decimal | None) -> Decimal | None:
     return None if value is None else value.quantize(_COST_QUANT)
 
 
-def events_to_arrow(events: Sequence[Event]) -> pa.Table:
-    """Validated events as an ``EVENT_SCHEMA`` table (built a column at a time: ledger.columnar)."""
-    # Imported here: columnar builds on this module's id helpers.
-    from costtrail.ledger.columnar import events_to_arrow as to_arrow
-
-    return to_arrow(events)
-
-
 def outcomes_to_arrow(outcomes: Sequence[Outcome]) -> pa.Table:
     cols: dict[str, list[Any]] = {c.name: [] for c in OUTCOME_COLUMNS}
     for o in outcomes:

@@ -4,7 +4,9 @@ The public names are re-exported by :mod:`costtrail`; see docs/sdk.md.
 """
 
 from costtrail.sdk.api import (
+    check_budget,
     configure,
+    enforce_budgets,
     flush,
     get_recorder,
     instrument,
@@ -30,9 +32,11 @@ __all__ = [
     "Run",
     "SdkSettings",
     "Step",
+    "check_budget",
     "configure",
     "current_attribution",
     "current_run_id",
+    "enforce_budgets",
     "flush",
     "get_recorder",
     "instrument",

@@ -1,76 +1,33 @@
 """The process-wide SDK functions: ``costtrail.configure``, ``record``, ``outcome``, ``flush``, ...
 
-These act on one recorder per process, held by :data:`ACTIVE`: the SDK's
-module-level API is process-wide by design (as ``logging`` is). Everything
+These act on one recorder per process, held by :data:`~costtrail.sdk.active.ACTIVE`:
+the SDK's module-level API is process-wide by design (as ``logging`` is). Everything
 underneath takes its recorder and settings explicitly; tests and the gateway
 build their own :class:`~costtrail.sdk.recorder.Recorder` and never touch it.
 """
 
 from __future__ import annotations
 
-import atexit
 import logging
-import threading
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from costtrail.controls.gate import Decision
+from costtrail.sdk import enforcement
+from costtrail.sdk.active import ACTIVE
 from costtrail.sdk.clients import instrument_client
 from costtrail.sdk.config import SdkSettings, make_sink
 from costtrail.sdk.context import Run, Step
+from costtrail.sdk.enforcement import BudgetHook
 from costtrail.sdk.recorder import Recorder
+
+if TYPE_CHECKING:
+    from costtrail.controls.config import ControlsConfig
+    from costtrail.ledger.store import LedgerStore
 
 log = logging.getLogger("costtrail.sdk")
 
 T = TypeVar("T")
-
-
-class ActiveRecorder:
-    """Holds the configured recorder; closes it at interpreter exit."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._recorder: Recorder | None = None
-        self._exit_hook = False
-
-    def get(self) -> Recorder:
-        """The configured recorder, configuring one from the environment on first use."""
-        recorder = self._recorder
-        if recorder is not None:
-            return recorder
-        with self._lock:
-            if self._recorder is None:
-                settings = SdkSettings.from_env()
-                where = settings.endpoint or settings.ledger or "costtrail.duckdb"
-                log.info("costtrail: not configured; recording to %s (see costtrail.configure())", where)
-                self._install(Recorder(make_sink(settings), defaults={"environment": settings.environment}))
-            assert self._recorder is not None
-            return self._recorder
-
-    def peek(self) -> Recorder | None:
-        return self._recorder
-
-    def replace(self, recorder: Recorder | None, timeout: float | None = None) -> None:
-        with self._lock:
-            previous = self._recorder
-            self._recorder = None
-            if recorder is not None:
-                self._install(recorder)
-        if previous is not None and previous is not recorder:
-            previous.close(timeout)
-
-    def _install(self, recorder: Recorder) -> None:
-        self._recorder = recorder
-        if not self._exit_hook:
-            atexit.register(self._at_exit)
-            self._exit_hook = True
-
-    def _at_exit(self) -> None:
-        recorder = self._recorder
-        if recorder is not None:
-            recorder.close()
-
-
-ACTIVE = ActiveRecorder()
 
 
 def configure(
@@ -110,7 +67,7 @@ def get_recorder() -> Recorder:
 
 def run(workflow: str, *, run_id: str | None = None, **attribution: Any) -> Run:
     """Start a workflow run: ``with costtrail.run("support_reply", customer_id="c-42") as run:``."""
-    return Run(workflow, run_id=run_id, **attribution)
+    return Run(workflow, run_id=run_id, recorder=ACTIVE.get, **attribution)
 
 
 def step(name: str, *, agent: str | None = None, **attribution: Any) -> Step:
@@ -169,3 +126,30 @@ def stats() -> dict[str, int]:
 def shutdown(timeout: float | None = None) -> None:
     """Flush and stop the configured recorder (done automatically at exit)."""
     ACTIVE.replace(None, timeout)
+
+
+def enforce_budgets(
+    config: ControlsConfig,
+    *,
+    store: LedgerStore | None = None,
+    raise_before_send: bool = True,
+    recorder: Recorder | None = None,
+) -> BudgetHook:
+    """Turn on budgets for a recorder (default: the configured one); see :mod:`costtrail.sdk.enforcement`."""
+    return enforcement.enforce_budgets(
+        config, store=store, raise_before_send=raise_before_send, recorder=recorder or ACTIVE.get()
+    )
+
+
+def check_budget(
+    estimated_cost: Decimal | str | int = 0,
+    *,
+    provider: str | None = None,
+    model: str | None = None,
+    recorder: Recorder | None = None,
+    **attribution: Any,
+) -> Decision:
+    """Is there room for a call of ``estimated_cost`` in the current run's budgets (configured recorder)?"""
+    return enforcement.check_budget(
+        estimated_cost, provider=provider, model=model, recorder=recorder or ACTIVE.get(), **attribution
+    )

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
-from costtrail.sdk.context import _ATTRIBUTION
+from costtrail.sdk.context import current_attribution
 from costtrail.wire import TOKEN_FIELDS, Flavor, Reading, flavor_named, request_input_tokens
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ class Call:
         self.recorder_ref = recorder_ref
         self.provider, self.endpoint, self.kind = provider, endpoint, kind
         self.requested_model = requested_model
-        self.attribution: Mapping[str, Any] = _ATTRIBUTION.get()
+        self.attribution: Mapping[str, Any] = current_attribution()
         self.started_wall = time.time()
         self.started = time.perf_counter()
         self.attempts = 0

@@ -9,10 +9,10 @@ context), carries the run's id, workflow, step and business fields.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar, Token
 from types import MappingProxyType, TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 from costtrail.schema import new_event_id
 
@@ -22,6 +22,14 @@ _EMPTY: Attribution = MappingProxyType({})
 
 # The attribution in force: an immutable mapping, replaced (never mutated) by each run/step.
 _ATTRIBUTION: ContextVar[Attribution] = ContextVar("costtrail_attribution", default=_EMPTY)
+
+
+class OutcomeRecorder(Protocol):
+    """What a run needs of a recorder: a way to record its outcome."""
+
+    def outcome(
+        self, run_id: str | None, outcome: str, success: bool, value_usd: Any, **fields: Any
+    ) -> bool: ...
 
 
 def current_attribution() -> Attribution:
@@ -81,12 +89,20 @@ class Run(_Scope):
     ``run_id=`` to continue a run started elsewhere (another process or queue worker).
     """
 
-    def __init__(self, workflow: str, *, run_id: str | None = None, **attribution: Any) -> None:
+    def __init__(
+        self,
+        workflow: str,
+        *,
+        run_id: str | None = None,
+        recorder: Callable[[], OutcomeRecorder] | None = None,
+        **attribution: Any,
+    ) -> None:
         if not workflow or not isinstance(workflow, str):
             raise ValueError("run() needs a workflow name, e.g. costtrail.run('support_reply')")
         self.workflow = workflow
         self.run_id = run_id or new_event_id()
         self.fields = _clean(attribution)
+        self._recorder = recorder
 
     def _build(self, parent: Attribution) -> Attribution:
         merged = {k: v for k, v in parent.items() if k not in ("step", "agent", "parent_run_id")}
@@ -106,11 +122,14 @@ class Run(_Scope):
         return self.__enter__()
 
     def outcome(self, outcome: str, success: bool = True, value_usd: Any = None, **fields: Any) -> bool:
-        """Record this run's outcome with the configured recorder (see ``costtrail.outcome``)."""
-        from costtrail.sdk.api import ACTIVE
-
+        """Record this run's outcome with the recorder that started it (see ``costtrail.outcome``)."""
+        if self._recorder is None:
+            raise RuntimeError(
+                "this Run records no outcome: start it with costtrail.run(...) or recorder.run(...), "
+                "or call costtrail.outcome(run_id=...)"
+            )
         fields.setdefault("workflow", self.workflow)
-        return ACTIVE.get().outcome(self.run_id, outcome, success, value_usd, **fields)
+        return self._recorder().outcome(self.run_id, outcome, success, value_usd, **fields)
 
     def __repr__(self) -> str:
         return f"Run(workflow={self.workflow!r}, run_id={self.run_id!r})"

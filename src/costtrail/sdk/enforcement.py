@@ -34,7 +34,6 @@ from costtrail.pricing import Pricer
 from costtrail.schema import Event
 from costtrail.sdk.context import current_attribution
 from costtrail.sdk.recorder import Recorder
-from costtrail.sdk.sink import EventSink
 
 log = logging.getLogger("costtrail.sdk")
 
@@ -105,33 +104,10 @@ class BudgetHook:
             log.warning("costtrail: could not count an event against the budgets", exc_info=True)
 
 
-class BudgetSink:
-    """Wraps a recorder's sink: each submitted event is counted against the budgets, then passed on."""
-
-    def __init__(self, sink: EventSink, hook: BudgetHook) -> None:
-        self.sink = sink
-        self.hook = hook
-
-    def submit(self, event: dict[str, Any]) -> bool:
-        self.hook.observe(event)
-        return self.sink.submit(event)
-
-    def submit_outcome(self, outcome: dict[str, Any]) -> bool:
-        return self.sink.submit_outcome(outcome)
-
-    def flush(self, timeout: float | None = None) -> bool:
-        return self.sink.flush(timeout)
-
-    def close(self, timeout: float | None = None) -> None:
-        self.sink.close(timeout)
-
-    def stats(self) -> dict[str, int]:
-        return self.sink.stats()
-
-
 def hook_of(recorder: Recorder | None) -> BudgetHook | None:
-    sink = getattr(recorder, "sink", None)
-    return sink.hook if isinstance(sink, BudgetSink) else None
+    """The budgets ``recorder`` enforces, if any."""
+    observer = recorder.observer if recorder is not None else None
+    return observer if isinstance(observer, BudgetHook) else None
 
 
 def enforce_budgets(
@@ -139,20 +115,15 @@ def enforce_budgets(
     *,
     store: LedgerStore | None = None,
     raise_before_send: bool = True,
-    recorder: Recorder | None = None,
+    recorder: Recorder,
 ) -> BudgetHook:
-    """Turn on budgets for a recorder (default: the configured one).
+    """Turn on budgets for ``recorder`` (``costtrail.enforce_budgets``: the configured one).
 
     With ``store``, each budget starts from its period's spend in that ledger.
     ``raise_before_send=False`` only counts spend (for :func:`check_budget`).
     """
-    from costtrail.sdk.api import ACTIVE
-
-    target = recorder or ACTIVE.get()
-    if isinstance(target.sink, BudgetSink):  # enforcing again replaces the previous controls
-        target.sink = target.sink.sink
     hook = BudgetHook(build_controls(config, store), raise_before_send=raise_before_send)
-    target.sink = BudgetSink(target.sink, hook)
+    recorder.observe_with(hook)  # enforcing again replaces the previous controls
     return hook
 
 
@@ -161,7 +132,7 @@ def check_budget(
     *,
     provider: str | None = None,
     model: str | None = None,
-    recorder: Recorder | None = None,
+    recorder: Recorder,
     **attribution: Any,
 ) -> Decision:
     """Is there room for a call of ``estimated_cost`` in the current run's budgets?
@@ -169,13 +140,10 @@ def check_budget(
     Attribution comes from the configured defaults, the current ``costtrail.run``/``step``
     and ``attribution``. Allowed when no budgets are enforced.
     """
-    from costtrail.sdk.api import ACTIVE
-
-    target = recorder or ACTIVE.get()
-    hook = hook_of(target)
+    hook = hook_of(recorder)
     if hook is None:
         return ALLOW
-    merged = {**target.defaults, **current_attribution(), **attribution}
+    merged = {**recorder.defaults, **current_attribution(), **attribution}
     return hook.check(request_context(merged, provider, model), Decimal(str(estimated_cost)))
 
 

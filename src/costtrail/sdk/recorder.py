@@ -12,9 +12,9 @@ import threading
 import time
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
-from costtrail.sdk.context import _ATTRIBUTION, Run, Step, current_run_id
+from costtrail.sdk.context import Run, Step, current_attribution, current_run_id
 from costtrail.sdk.sink import EventSink
 
 log = logging.getLogger("costtrail.sdk")
@@ -23,6 +23,12 @@ log = logging.getLogger("costtrail.sdk")
 def fast_event_id() -> str:
     """A random 128-bit id as 32 hex characters (a valid UUID text; cheaper than ``uuid4().hex``)."""
     return os.urandom(16).hex()
+
+
+class EventObserver(Protocol):
+    """Sees each event before it is queued (the SDK's budgets count it); must not raise."""
+
+    def observe(self, event: Mapping[str, Any]) -> None: ...
 
 
 class Recorder:
@@ -40,6 +46,7 @@ class Recorder:
 
     def __init__(self, sink: EventSink, *, defaults: Mapping[str, Any] | None = None) -> None:
         self.sink = sink
+        self.observer: EventObserver | None = None
         self.defaults: dict[str, Any] = {k: v for k, v in (defaults or {}).items() if v is not None}
         self._errors = 0
         self._error_lock = threading.Lock()
@@ -53,13 +60,13 @@ class Recorder:
         Returns the event id, or ``None`` if the event could not be queued. Never raises.
         """
         try:
-            event = {**self.defaults, **_ATTRIBUTION.get(), **fields}
+            event = {**self.defaults, **current_attribution(), **fields}
             event["kind"] = kind
             event_id = event.get("event_id") or fast_event_id()
             event["event_id"] = event_id
             if "started_at" not in event:
                 event["started_at"] = time.time()
-            return event_id if self.sink.submit(event) else None
+            return event_id if self._submit(event) else None
         except Exception:
             self.count_error("record")
             return None
@@ -69,10 +76,20 @@ class Recorder:
         try:
             event = {**self.defaults, **attribution, **fields}
             event.setdefault("event_id", fast_event_id())
-            return self.sink.submit(event)
+            return self._submit(event)
         except Exception:
             self.count_error("emit")
             return False
+
+    def observe_with(self, observer: EventObserver | None) -> None:
+        """Show every event to ``observer`` before it is queued (``None``: stop); replaces the last one."""
+        self.observer = observer
+
+    def _submit(self, event: dict[str, Any]) -> bool:
+        observer = self.observer
+        if observer is not None:
+            observer.observe(event)
+        return self.sink.submit(event)
 
     def outcome(
         self,
@@ -84,7 +101,7 @@ class Recorder:
     ) -> bool:
         """Record what a run achieved (``run_id`` defaults to the current run). Never raises."""
         try:
-            attribution = _ATTRIBUTION.get()
+            attribution = current_attribution()
             run = run_id or current_run_id()
             if not run:
                 log.warning("costtrail: outcome(%r) outside a run and without run_id: not recorded", outcome)
@@ -108,8 +125,8 @@ class Recorder:
             return False
 
     def run(self, workflow: str, *, run_id: str | None = None, **attribution: Any) -> Run:
-        """A :class:`Run` context (``with``/``async with``)."""
-        return Run(workflow, run_id=run_id, **attribution)
+        """A :class:`Run` context (``with``/``async with``) whose outcome this recorder records."""
+        return Run(workflow, run_id=run_id, recorder=lambda: self, **attribution)
 
     def step(self, name: str, *, agent: str | None = None, **attribution: Any) -> Step:
         """A :class:`Step` context (``with``/``async with``)."""
