@@ -9,7 +9,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 import pytest
-from reports_dataset import load_hand_dataset
+from tests.reports.reports_dataset import load_hand_dataset
 from typer.testing import CliRunner
 
 from costtrail.cli.main import COMMANDS, app

@@ -11,7 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from finance_focus_venv import ensure, site_packages
+from tests.finance.finance_focus_venv import ensure, site_packages
 
 from costtrail.demo.finance_demo import add_finance_demo
 from costtrail.export.focus_export import COLUMNS, export_focus, focus_records

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -25,6 +24,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from tests.gateway.conftest import MakeRig, Rig
+from tests.waiting import wait_until
 
 from costtrail.auth import KeyRing, Scope
 from costtrail.auth.throttle import AuthThrottle
@@ -87,9 +87,7 @@ def _send(rig: Rig, method: str, path: str, key: str | None) -> int:
 
 
 def _recorded(rig: Rig, expected: int) -> int:
-    deadline = time.monotonic() + 10
-    while rig.sink.stats()["received"] < expected and time.monotonic() < deadline:
-        time.sleep(0.002)
+    wait_until(lambda: rig.sink.stats()["received"] >= expected, 10, interval=0.002)
     return int(rig.sink.stats()["received"])
 
 

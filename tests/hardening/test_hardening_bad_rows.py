@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
-from hardening_procs import CollectorProcess
+from tests.hardening.hardening_procs import CollectorProcess
 
 from costtrail.auth import KeyRing, Scope
 
