@@ -38,7 +38,7 @@ class IngestResult:
         }
 
 
-def parse_records(text: str, *, filename: str = "") -> list[Any]:
+def parse_record_text(text: str, *, filename: str = "") -> list[Any]:
     """Parse a JSON array, a single JSON object, NDJSON or CSV (chosen by content, then by name)."""
     stripped = text.lstrip()
     if filename.endswith(".csv"):
@@ -98,4 +98,4 @@ def _new_unpriced(store: LedgerStore, table: pa.Table) -> int:
 
 
 def ingest_file(path: Path, store: LedgerStore, pricer: Pricer) -> IngestResult:
-    return ingest_records(parse_records(path.read_text(), filename=path.name), store, pricer)
+    return ingest_records(parse_record_text(path.read_text(), filename=path.name), store, pricer)

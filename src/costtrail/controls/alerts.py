@@ -35,7 +35,7 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def to_json(value: Any) -> str:
+def evidence_json(value: Any) -> str:
     """JSON with exact decimals (as strings) and ISO timestamps."""
     return json.dumps(value, default=_json_default, sort_keys=True)
 
@@ -63,7 +63,7 @@ class Alert:
             "title": self.title,
             "message": self.message,
             "scope": dict(self.scope),
-            "evidence": json.loads(to_json(self.evidence)),
+            "evidence": json.loads(evidence_json(self.evidence)),
             "raised_at": as_utc(self.raised_at).isoformat(),
         }
 
@@ -86,7 +86,7 @@ class LogSink:
             alert.kind,
             alert.severity,
             alert.message,
-            to_json(alert.evidence),
+            evidence_json(alert.evidence),
         )
 
 
@@ -108,8 +108,8 @@ class LedgerAlertSink:
                 alert.severity,
                 alert.title,
                 alert.message,
-                to_json(alert.scope),
-                to_json(alert.evidence),
+                evidence_json(alert.scope),
+                evidence_json(alert.evidence),
                 as_utc(alert.raised_at),
             )
         )

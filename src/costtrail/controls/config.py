@@ -37,9 +37,8 @@ import re
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from costtrail.schema.yaml_source import ExactLoader, describe_errors, parse_mapping, read_source
@@ -247,8 +246,6 @@ class ControlsConfig(_Strict):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            raise ControlsConfigError(_describe(exc, data, node, source)) from exc
-
-
-def _describe(exc: ValidationError, data: dict[str, Any], node: yaml.Node | None, source: str) -> str:
-    return describe_errors(exc, data, node, source, title="invalid controls file", default="controls")
+            raise ControlsConfigError(
+                describe_errors(exc, data, node, source, title="invalid controls file", default="controls")
+            ) from exc

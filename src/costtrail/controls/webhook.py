@@ -16,14 +16,14 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
-from costtrail.controls.alerts import Alert, to_json
+from costtrail.controls.alerts import Alert, evidence_json
 
 log = logging.getLogger("costtrail.alerts")
 
 
 def slack_payload(alert: Alert) -> dict[str, Any]:
     """A Slack incoming-webhook message (``text`` plus a block with the evidence)."""
-    evidence = "\n".join(f"• {k}: {v}" for k, v in json.loads(to_json(alert.evidence)).items())
+    evidence = "\n".join(f"• {k}: {v}" for k, v in json.loads(evidence_json(alert.evidence)).items())
     icon = ":rotating_light:" if alert.severity == "critical" else ":warning:"
     return {
         "text": f"{icon} {alert.title}",

@@ -23,10 +23,9 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from costtrail.schema.yaml_source import line_of, parse_mapping, path_text, read_source
+from costtrail.schema.yaml_source import describe_errors, parse_mapping, read_source
 
 DEFAULT_DRIFT = Decimal("1.25")
 
@@ -107,28 +106,30 @@ class UnitTargets(BaseModel):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            raise TargetsError(_describe(exc, data, node, source)) from exc
+            raise TargetsError(
+                describe_errors(
+                    exc,
+                    data,
+                    node,
+                    source,
+                    title="invalid targets file",
+                    default="targets",
+                    name_key="outcome",
+                    explain=_explain,
+                )
+            ) from exc
 
 
-def _describe(exc: ValidationError, data: dict[str, Any], node: yaml.Node | None, source: str) -> str:
-    out = []
-    for err in exc.errors():
-        loc = list(err["loc"])
-        line = line_of(node, loc)
-        where = path_text(loc, data, name_key="outcome", default="targets")
-        msg = str(err["msg"]).removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = (
-                "unknown field (an outcome takes target_usd and drift_factor)"
-                if len(loc) == 3
-                else "unknown field (the file has one key, units:, mapping outcome names to targets)"
-            )
-        elif err["type"] in ("model_type", "dict_type"):
-            msg = 'expected a mapping, e.g. ticket_resolved: {target_usd: "0.40"}'
-        elif err["type"] == "missing":
-            msg = 'missing: give the USD per successful outcome, e.g. target_usd: "0.40"'
-        out.append(f"{source}:{line}: {where}: {msg}" if line else f"{source}: {where}: {msg}")
-    return "invalid targets file\n  " + "\n  ".join(out)
+def _explain(kind: str, loc: list[Any]) -> str | None:
+    if kind == "extra_forbidden":
+        if len(loc) == 3:
+            return "unknown field (an outcome takes target_usd and drift_factor)"
+        return "unknown field (the file has one key, units:, mapping outcome names to targets)"
+    if kind in ("model_type", "dict_type"):
+        return 'expected a mapping, e.g. ticket_resolved: {target_usd: "0.40"}'
+    if kind == "missing":
+        return 'missing: give the USD per successful outcome, e.g. target_usd: "0.40"'
+    return None
 
 
 def load_targets(path: str | Path | None) -> UnitTargets | None:

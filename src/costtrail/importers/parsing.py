@@ -84,7 +84,7 @@ class Cells:
     def time(self, column: str) -> datetime:
         if self._missing(column):
             raise self.error(column, "is empty: a timestamp is required")
-        return parse_time(self.data[column], self, column)
+        return cell_time(self.data[column], self, column)
 
     def json_map(self, column: str) -> dict[str, str]:
         value = self.data.get(column)
@@ -103,7 +103,7 @@ class Cells:
         return {str(k): str(v) for k, v in parsed.items() if v is not None}
 
 
-def parse_time(value: Any, cells: Cells, column: str) -> datetime:
+def cell_time(value: Any, cells: Cells, column: str) -> datetime:
     """An ISO 8601 string, a ``YYYY-MM-DD HH:MM:SS`` string, epoch seconds, or a datetime: as UTC."""
     if isinstance(value, datetime):
         moment = value

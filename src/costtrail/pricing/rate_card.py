@@ -36,11 +36,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from costtrail.pricing.decomposition import unit_registry
-from costtrail.schema.yaml_source import line_of, parse_mapping, path_text, read_source
+from costtrail.schema.yaml_source import describe_errors, parse_mapping, read_source
 
 
 class RateCardError(ValueError):
@@ -220,7 +219,18 @@ class RateCard(BaseModel):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            raise RateCardError(_describe(exc, data, node, source)) from exc
+            raise RateCardError(
+                describe_errors(
+                    exc,
+                    data,
+                    node,
+                    source,
+                    title="invalid rate card",
+                    default="rate card",
+                    name_key="id",
+                    in_path=_in_yaml,
+                )
+            ) from exc
 
     def entry_label(self, section: str, index: int) -> str:
         entry: _Entry = getattr(self, section)[index]
@@ -233,14 +243,6 @@ class RateCard(BaseModel):
         return None
 
 
-def _describe(exc: ValidationError, data: dict[str, Any], node: yaml.Node | None, source: str) -> str:
-    lines = []
-    for err in exc.errors():
-        loc = list(err["loc"])
-        # pydantic adds the union member's name to the path; drop it so the path is the YAML's
-        loc = [p for p in loc if not (isinstance(p, str) and ("[" in p or p in ("decimal", "TieredPrice")))]
-        where = path_text(loc, data, name_key="id", default="rate card")
-        line = line_of(node, loc)
-        at = f"{source}:{line}" if line else source
-        lines.append(f"{at}: {where}: {err['msg']}")
-    return "invalid rate card\n  " + "\n  ".join(lines)
+def _in_yaml(part: Any) -> bool:
+    """pydantic adds the union member's name to the path; drop it so the path is the YAML's."""
+    return not (isinstance(part, str) and ("[" in part or part in ("decimal", "TieredPrice")))

@@ -6,6 +6,7 @@ error should name the file, the line and the entry, not just a field path.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -105,13 +106,20 @@ def describe_errors(
     title: str,
     default: str,
     name_key: str = "name",
+    in_path: Callable[[Any], bool] = lambda part: True,
+    explain: Callable[[str, list[Any]], str | None] = lambda kind, loc: None,
 ) -> str:
-    """``title`` and one ``file:line: field.path: message`` line per validation error."""
+    """``title`` and one ``file:line: field.path: message`` line per validation error.
+
+    ``in_path`` keeps the parts of pydantic's error location that are the YAML's own (not a
+    union member's name); ``explain(error type, location)`` may replace pydantic's message with
+    one that names the fix.
+    """
     out = []
     for err in exc.errors():
-        loc = list(err["loc"])
+        loc = [part for part in err["loc"] if in_path(part)]
         line = line_of(node, loc)
         where = path_text(loc, data, name_key=name_key, default=default)
-        msg = str(err["msg"]).removeprefix("Value error, ")
+        msg = explain(err["type"], loc) or str(err["msg"]).removeprefix("Value error, ")
         out.append(f"{source}:{line}: {where}: {msg}" if line else f"{source}: {where}: {msg}")
     return f"{title}\n  " + "\n  ".join(out)

@@ -85,7 +85,7 @@ def _to_datetime(key: str, value: Any) -> Any:
     return value
 
 
-def parse_event(raw: dict[str, Any]) -> Event:
+def event_from_record(raw: dict[str, Any]) -> Event:
     """Validate one submitted event dict (epoch-second timestamps accepted)."""
     for key in ("started_at", "ended_at"):
         if key in raw:
@@ -260,7 +260,7 @@ class QueuedSink:
         for item in raw:
             text = item.pop(CONTENT_KEY, None)  # never parsed: it must not land in attributes
             try:
-                events.append(parse_event(item))
+                events.append(event_from_record(item))
             except ValidationError as exc:
                 self._invalid(exc, "event")
                 continue
