@@ -164,7 +164,7 @@ def test_a_worker_killed_mid_run_costs_no_request(pair: tuple[Served, Served]) -
     fresh = [{**r, "event_id": f"{r['event_id']}-after"} for r in _records()[:2]]
     answer = pooled.post(pooled.ingest, json.dumps(fresh).encode())
     assert answer.status_code == 200 and answer.json()["accepted"] == 2
-    assert pooled.app.state.prepare_pool.replaced == 1
+    assert pooled.app.state.collector.pool.replaced == 1
     again = pooled.post(pooled.ingest, json.dumps(fresh).encode())  # through the new pool
     assert again.status_code == 200 and again.json()["duplicates"] == 2
 

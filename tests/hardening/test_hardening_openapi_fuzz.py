@@ -32,8 +32,10 @@ def _collector() -> tuple[Any, DuckDBStore, str]:
     keys = KeyRing(tmp / "keys.json", secret=b"f" * 32)
     token = keys.create(Scope.ADMIN).token
     limits = Limits(max_body_bytes=64 * 1024, max_decoded_bytes=256 * 1024, max_records=500)
-    app = create_app(Settings(ledger=str(tmp / "ledger.duckdb")), store, keys=keys, limits=limits)
-    app.state.auth_throttle = AuthThrottle(burst=1_000_000)  # keyless examples must keep getting 401
+    # keyless examples must keep getting 401, never the throttle's 429
+    throttle = AuthThrottle(burst=1_000_000)
+    settings = Settings(ledger=str(tmp / "ledger.duckdb"))
+    app = create_app(settings, store, keys=keys, limits=limits, throttle=throttle)
     return app, store, token
 
 

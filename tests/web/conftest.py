@@ -89,8 +89,8 @@ def served(
 ) -> Iterator[Served]:
     ring, keys = web_keys
     # the collector's own app factory: the dashboard is served by `costtrail serve` (--targets FILE)
-    app = create_app(Settings(ledger=web_store.url, targets=web_targets), web_store, keys=ring)
-    app.state.dashboard.controls_file = web_controls  # as `costtrail serve --controls FILE`
+    settings = Settings(ledger=web_store.url, targets=web_targets)
+    app = create_app(settings, web_store, keys=ring, controls_file=web_controls)  # as --controls FILE
     with BackgroundServer(app) as server:
         yield Served(server.url, web_store, keys, ring)
 

@@ -10,15 +10,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from costtrail.cli.billing_cmds import line_cells
+from costtrail.cli.demo_output import print_controls_demo
 from costtrail.cli.output import Format, money, print_rows, to_json
 from costtrail.cli.reading import fail
 from costtrail.cli.report_cmds import display_rows, unpriced_text
-from costtrail.demo.controls_demo import (
-    MIN_CONTROLS_DAYS,
-    ControlsDemo,
-    add_controls_demo,
-    print_controls_demo,
-)
+from costtrail.demo.controls_demo import MIN_CONTROLS_DAYS, ControlsDemo, add_controls_demo
 from costtrail.ledger import LedgerError, open_store
 from costtrail.reports import ReportResult
 from costtrail.reports.money import format_usd

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import gc
 import os
-import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,8 +10,9 @@ import typer
 
 from costtrail.auth import DEMO_KEY, KeyRing
 from costtrail.billing import PlanError, load_plans
-from costtrail.collector import Limits, create_app
-from costtrail.collector.server import exit_cleanly_on_sigterm, is_loopback
+from costtrail.collector import Limits
+from costtrail.collector.server import ServeOptions, is_loopback
+from costtrail.collector.server import serve as serve_collector
 from costtrail.finance.targets import TargetsError, load_targets
 from costtrail.ledger import open_store
 from costtrail.ledger.store import LedgerError
@@ -101,8 +100,6 @@ def serve(
     Proxy:   costtrail serve --ledger costtrail.duckdb --forwarded-allow-ips 127.0.0.1
     Cluster: costtrail serve --ledger 'clickhouse://ingest@ch:8123/costtrail?cluster=prod' --no-migrate
     """
-    import uvicorn
-
     if demo and not is_loopback(host):
         raise typer.BadParameter(
             "--demo is only allowed on a loopback address (127.0.0.1)", param_hint="--demo"
@@ -123,14 +120,6 @@ def serve(
         typer.echo(f"costtrail serve: {exc}", err=True)
         raise typer.Exit(1) from None
     limits = Limits(max_body_bytes=max_body_mb * 1024 * 1024, max_decoded_bytes=4 * max_body_mb * 1024 * 1024)
-    if workers is None:
-        workers = default_workers()
-    if workers:
-        # The workers take a core each; DuckDB's own threads get the rest. On 2 cores its second
-        # thread only competed with the worker for the CPU (ingest figures: bench/RESULTS.md).
-        store.limit_threads((os.cpu_count() or 1) - workers)
-    app = create_app(settings, store, keys=keys, limits=limits, workers=workers)
-    app.state.dashboard.controls_file = controls
     typer.echo(f"costtrail collector on http://{host}:{port} (ledger {store.url}, keys {keys.path})")
     if demo:
         typer.echo(f"DEMO MODE: the local demo key {DEMO_KEY} is accepted (admin scope). Not for production.")
@@ -139,27 +128,13 @@ def serve(
         typer.echo("no API keys yet: create one with  costtrail keys create --scope ingest", err=True)
     if not demo:
         typer.echo(f"Dashboard: http://{host}:{port}/ (sign in with a read key)")
-    exit_cleanly_on_sigterm()  # so that the ledger below is closed (checkpointed) on SIGTERM
-    # Everything imported and opened so far lives as long as the server: the garbage collector's
-    # full passes, frequent while batches stream in, stop walking it.
-    gc.freeze()
-    # The event writer gives the GIL up in every DuckDB statement and waits to get it back while
-    # the event loop holds it: 1 ms turns instead of 5 ms (ingest figures: bench/RESULTS.md).
-    sys.setswitchinterval(0.001)
-    try:
-        uvicorn.run(
-            app,
-            host=host,
-            port=port,
-            log_level="warning",
-            access_log=False,
-            # uvicorn trusts X-Forwarded-For from 127.0.0.1 unless told otherwise: a client on this
-            # machine could then pose as any address and never be throttled.
-            proxy_headers=bool(forwarded_allow_ips),
-            forwarded_allow_ips=forwarded_allow_ips or "",
-        )
-    finally:
-        store.close()
-        # Frozen objects are never freed at exit; DuckDB's bindings would then print pages of
-        # "nanobind: leaked ..." on every shutdown.
-        gc.unfreeze()
+    options = ServeOptions(
+        host=host,
+        port=port,
+        keys=keys,
+        limits=limits,
+        workers=default_workers() if workers is None else workers,
+        controls_file=controls,
+        forwarded_allow_ips=forwarded_allow_ips,
+    )
+    serve_collector(settings, store, options)

@@ -20,9 +20,8 @@ from starlette.concurrency import run_in_threadpool
 
 from costtrail.auth import ApiKey, Scope
 from costtrail.collector.access import requires
-from costtrail.collector.app import Collector
 from costtrail.collector.errors import ApiError
-from costtrail.collector.group_commit import GroupCommitter, UnstorableBatch
+from costtrail.collector.group_commit import UnstorableBatch
 from costtrail.collector.intake import (
     BatchResult,
     PreparedEvents,
@@ -33,7 +32,7 @@ from costtrail.collector.intake import (
     prepare_events,
 )
 from costtrail.collector.payload import parse_records, read_body
-from costtrail.collector.workers import PreparePool
+from costtrail.collector.service import Collector
 from costtrail.otlp import OtlpDecodeError, decode_traces, encode_response, traces_to_events
 
 router = APIRouter(tags=["ingest"])
@@ -132,15 +131,6 @@ def _unavailable(exc: Exception) -> ApiError:
     )
 
 
-def event_writer(request: Request) -> GroupCommitter:
-    """The app's one event writer, started on first use (on the event loop: no race to create it)."""
-    writer: GroupCommitter | None = getattr(request.app.state, "event_writer", None)
-    if writer is None:
-        writer = GroupCommitter(_collector(request).store)
-        request.app.state.event_writer = writer
-    return writer
-
-
 async def commit_events(request: Request, prepared: PreparedEvents, key: ApiKey) -> BatchResult:
     """Hand a prepared batch to the event writer; returns once its rows are committed.
 
@@ -151,7 +141,7 @@ async def commit_events(request: Request, prepared: PreparedEvents, key: ApiKey)
         prepared = await run_in_threadpool(keep_own_runs, prepared, key, owners)
     if not prepared.table.num_rows:
         return prepared.result
-    future = event_writer(request).submit(prepared.table)
+    future = _collector(request).writer.submit(prepared.table)
     try:
         appended = await asyncio.wrap_future(future)
     except UnstorableBatch as exc:
@@ -168,25 +158,13 @@ async def commit_events(request: Request, prepared: PreparedEvents, key: ApiKey)
     return count_appended(prepared, appended)
 
 
-def prepare_pool(request: Request) -> PreparePool | None:
-    """The app's worker processes for event batches (None: batches are prepared in this process)."""
-    collector = _collector(request)
-    if not collector.workers:
-        return None
-    pool: PreparePool | None = getattr(request.app.state, "prepare_pool", None)
-    if pool is None:  # served without its lifespan: started on first use, like the writer
-        pool = PreparePool(collector.workers, collector.pricer, collector.limits)
-        request.app.state.prepare_pool = pool
-    return pool
-
-
 @router.post("/v1/events", openapi_extra=_BATCH_BODY, summary="Ingest a batch of events")
 async def post_events(request: Request, key: ApiKey = INGEST) -> JSONResponse:
     """Validate, price and store events; answers once they are durable in the ledger."""
     collector = _collector(request)
     body = await read_body(request, collector.limits)
     content_type = request.headers.get("content-type", "")
-    pool = prepare_pool(request)
+    pool = collector.pool
     if pool is not None:
         prepared, received = await pool.prepare(body, content_type, key)
     else:

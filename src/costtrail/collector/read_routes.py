@@ -14,7 +14,6 @@ from starlette.concurrency import run_in_threadpool
 
 from costtrail.auth import ApiKey, Scope
 from costtrail.collector.access import requires
-from costtrail.collector.app import Collector
 from costtrail.collector.errors import ApiError
 from costtrail.collector.reading import (
     ReadError,
@@ -24,6 +23,7 @@ from costtrail.collector.reading import (
     invoices,
     run_detail,
 )
+from costtrail.collector.service import Collector
 from costtrail.reports import AmbiguousRunId
 from costtrail.reports.money import money_json
 

@@ -7,14 +7,25 @@ so callers can use ``server.url`` at once: tests, benchmarks and the demo use it
 from __future__ import annotations
 
 import asyncio
+import gc
+import os
 import signal
 import socket
+import sys
 import threading
 import time
+from dataclasses import dataclass, field
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import uvicorn
+
+from costtrail.auth import KeyRing
+from costtrail.collector.app import create_app
+from costtrail.collector.payload import Limits
+from costtrail.ledger.store import LedgerStore
+from costtrail.settings import Settings
 
 LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 
@@ -80,3 +91,61 @@ class BackgroundServer:
         self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """How ``costtrail serve`` runs the collector: address, keys, body limits, workers, dashboard."""
+
+    host: str = "127.0.0.1"
+    port: int = 8787
+    keys: KeyRing | None = None  # default: the key ring beside the ledger
+    limits: Limits = field(default_factory=Limits)
+    workers: int = 0
+    controls_file: Path | None = None
+    forwarded_allow_ips: str | None = None  # trust X-Forwarded-For only from these proxies
+
+
+def serve(settings: Settings, store: LedgerStore, options: ServeOptions) -> None:
+    """Serve the collector over ``store`` in the foreground until SIGINT or SIGTERM, then close the store.
+
+    The process is tuned for one long-lived server: the store's threads leave a core to each
+    worker process, the garbage collector stops walking what start-up built, and the event
+    writer gets the GIL back sooner.
+    """
+    if options.workers:
+        # The workers take a core each; the store's own threads get the rest. On 2 cores DuckDB's
+        # second thread only competed with the worker for the CPU (ingest figures: bench/RESULTS.md).
+        store.limit_threads((os.cpu_count() or 1) - options.workers)
+    app = create_app(
+        settings,
+        store,
+        keys=options.keys,
+        limits=options.limits,
+        workers=options.workers,
+        controls_file=options.controls_file,
+    )
+    exit_cleanly_on_sigterm()  # so that the ledger below is closed (checkpointed) on SIGTERM
+    # Everything imported and opened so far lives as long as the server: the garbage collector's
+    # full passes, frequent while batches stream in, stop walking it.
+    gc.freeze()
+    # The event writer gives the GIL up in every DuckDB statement and waits to get it back while
+    # the event loop holds it: 1 ms turns instead of 5 ms (ingest figures: bench/RESULTS.md).
+    sys.setswitchinterval(0.001)
+    try:
+        uvicorn.run(
+            app,
+            host=options.host,
+            port=options.port,
+            log_level="warning",
+            access_log=False,
+            # uvicorn trusts X-Forwarded-For from 127.0.0.1 unless told otherwise: a client on this
+            # machine could then pose as any address and never be throttled.
+            proxy_headers=bool(options.forwarded_allow_ips),
+            forwarded_allow_ips=options.forwarded_allow_ips or "",
+        )
+    finally:
+        store.close()
+        # Frozen objects are never freed at exit; DuckDB's bindings would then print pages of
+        # "nanobind: leaked ..." on every shutdown.
+        gc.unfreeze()

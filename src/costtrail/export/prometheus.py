@@ -233,41 +233,6 @@ class MeteredSink:
         return getattr(self.sink, name)
 
 
-def install_collector_metrics(app: Any, store: LedgerStore) -> LedgerMetrics:
-    """Add ``GET /metrics`` to the collector app, counting what ``store`` holds.
-
-    The figures sum every tenant's spend, so scraping needs a read (or admin) key
-    that is not scoped to a tenant (``Authorization: Bearer <key>``; Prometheus:
-    ``authorization: {credentials: <key>}``): 401 without one, 403 for a tenant's key.
-    """
-    from starlette.requests import Request
-    from starlette.responses import Response
-
-    from costtrail.auth import Scope
-    from costtrail.collector.access import authorize
-    from costtrail.collector.errors import ApiError
-
-    metrics = LedgerMetrics(store)
-
-    async def endpoint(request: Request) -> Response:
-        from starlette.concurrency import run_in_threadpool
-
-        throttle = getattr(request.app.state, "auth_throttle", None)
-        key = authorize(request.app.state.keys, request, Scope.READ, throttle)
-        if key.tenant is not None:
-            raise ApiError(
-                403,
-                "tenant_scoped_key",
-                f"/metrics sums every tenant's spend; this key is scoped to tenant '{key.tenant}': "
-                "scrape with a read key created without --tenant",
-            )
-        body = await run_in_threadpool(metrics.render)
-        return Response(body, media_type=CONTENT_TYPE)
-
-    app.add_route("/metrics", endpoint, methods=["GET"], include_in_schema=False)
-    return metrics
-
-
 def gateway_metrics_response(
     metrics: CostMetrics, keys: Any, headers: Mapping[str, str]
 ) -> tuple[int, str, bytes]:

@@ -39,8 +39,6 @@ def create_gateway_app(
         app = create_gateway_app(Settings(), GatewayConfig(), sink=sink)
         uvicorn.run(app, port=8788, **server_options())
     """
-    from costtrail.collector.app import default_pricer
-
     gate = gate or AllowAll()
     metrics = CostMetrics(budgets=budget_gate_of(gate))  # served at GET /metrics
     return Gateway(
@@ -48,7 +46,7 @@ def create_gateway_app(
         recorder=Recorder(MeteredSink(sink, metrics), gate),
         metrics=metrics,
         gate=gate,
-        pricer=pricer or default_pricer(settings),
+        pricer=pricer or Pricer.from_rate_card(settings.rate_card),
         keys=keys,
         client=client,
         pool=pool,

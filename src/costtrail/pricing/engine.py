@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 
 import pyarrow as pa
 
@@ -55,6 +56,11 @@ class Pricer:
     def __init__(self, rate_card: RateCard | None = None) -> None:
         self.rate_card = rate_card
         self._resolver = Resolver(rate_card)
+
+    @classmethod
+    def from_rate_card(cls, path: Path | None) -> Pricer:
+        """The pricer a server starts with: genai-prices, plus the user's rate card when one is set."""
+        return cls(RateCard.load(path) if path is not None else None)
 
     @property
     def resolver(self) -> Resolver:

@@ -136,7 +136,7 @@ def enforce_budgets(
     recorder: Recorder | None = None,
 ) -> BudgetHook:
     """Turn on budgets for a recorder (default: the configured one); see :mod:`costtrail.sdk.enforcement`."""
-    return enforcement.enforce_budgets(
+    return enforcement.enforce_on(
         config, store=store, raise_before_send=raise_before_send, recorder=recorder or ACTIVE.get()
     )
 
@@ -150,6 +150,6 @@ def check_budget(
     **attribution: Any,
 ) -> Decision:
     """Is there room for a call of ``estimated_cost`` in the current run's budgets (configured recorder)?"""
-    return enforcement.check_budget(
+    return enforcement.room_for(
         estimated_cost, provider=provider, model=model, recorder=recorder or ACTIVE.get(), **attribution
     )

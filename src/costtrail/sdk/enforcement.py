@@ -110,7 +110,7 @@ def hook_of(recorder: Recorder | None) -> BudgetHook | None:
     return observer if isinstance(observer, BudgetHook) else None
 
 
-def enforce_budgets(
+def enforce_on(
     config: ControlsConfig,
     *,
     store: LedgerStore | None = None,
@@ -127,7 +127,7 @@ def enforce_budgets(
     return hook
 
 
-def check_budget(
+def room_for(
     estimated_cost: Decimal | str | int = 0,
     *,
     provider: str | None = None,

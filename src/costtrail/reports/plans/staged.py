@@ -75,7 +75,8 @@ def _staged_sql(
 
     A run is counted with ``count(run_id)`` over partial rows instead of a
     ``count(DISTINCT ...)`` over events, and the join touches one row per run
-    and group: cheaper than joining every event (bench/RESULTS.md, scale). With no filter besides time (DuckDB), the first stage also yields each
+    and group: cheaper than joining every event (bench/RESULTS.md, scale). With
+    no filter besides time (DuckDB), the first stage also yields each
     group's last model event, so run status needs no second pass over the events.
     Without run success (``runs`` alone) there is no join at all.
     Returns the ``WITH`` head and the final ``SELECT``.
