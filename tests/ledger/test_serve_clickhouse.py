@@ -58,11 +58,11 @@ def test_serve_on_clickhouse_ingests_once_and_reports(tmp_path: Path) -> None:
             }
             for i in range(6)
         ]
-        first = httpx.post(url + "/v1/events", json=events, headers=auth)
-        again = httpx.post(url + "/v1/events", json=events[:3], headers=auth)
+        first = httpx.post(url + "/v1/events", json=events, headers=auth, timeout=60)
+        again = httpx.post(url + "/v1/events", json=events[:3], headers=auth, timeout=60)
         assert first.json()["accepted"] == 6, first.text
         assert again.json()["duplicates"] == 3, again.text
-        report = httpx.get(url + "/v1/report", params={"by": "workflow"}, headers=auth).json()
+        report = httpx.get(url + "/v1/report", params={"by": "workflow"}, headers=auth, timeout=60).json()
         (row,) = report["rows"]
         assert (row["workflow"], row["events"], row["runs"]) == ("support_reply", 6, 3)
         assert row["total_cost"] != "0" and report["unpriced"]["events"] == 0

@@ -279,7 +279,7 @@ async def test_gather_keeps_each_tasks_run(fake, ledger, make_aclient) -> None:
 
     async def handle(customer: str) -> str:
         with recorder.run("support_reply", customer_id=customer) as run:
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0)  # let the other tasks start their runs before these calls
             await client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
             await client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
             return run.run_id
