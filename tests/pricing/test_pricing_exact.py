@@ -13,7 +13,7 @@ from genai_prices import Usage, calc_price
 from genai_prices.data import providers
 from genai_prices.types import ModelInfo, ModelPrice, StartDateConstraint, TieredPrices
 
-from costtrail.ledger.rows import events_to_arrow
+from costtrail.ledger.columnar import events_to_arrow
 from costtrail.pricing import Pricer
 from costtrail.pricing.resolution import price_context
 from costtrail.schema import Event

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from costtrail.ledger.rows import events_to_arrow
+from costtrail.ledger.columnar import events_to_arrow
 from costtrail.pricing import Pricer
 from costtrail.pricing.costing import USAGE_REFUSED
 from costtrail.schema import Event

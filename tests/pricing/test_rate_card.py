@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from genai_prices import Usage, calc_price
 
-from costtrail.ledger.rows import events_to_arrow
+from costtrail.ledger.columnar import events_to_arrow
 from costtrail.pricing import Pricer, RateCard, RateCardError
 from costtrail.schema import Event
 
