@@ -26,6 +26,7 @@ import httpx
 import openai
 import pytest
 import redis
+from tests.waiting import wait_until
 
 from costtrail.demo.provider_process import ProviderProcess
 from costtrail.gateway.estimation import estimate_cost
@@ -52,14 +53,6 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
 @dataclass
 class Proc:
     args: list[str]
@@ -77,7 +70,7 @@ class Proc:
                 raise RuntimeError(f"{self.args[:2]} exited: {self.log.read_text()}")
             return ready()
 
-        wait_until(up, what=f"{self.args[:2]} to start")
+        wait_until(up, message=f"{self.args[:2]} to start")
         return self
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
@@ -233,7 +226,7 @@ def test_a_gateway_killed_mid_burst_frees_its_holds_after_the_lease(rig: Rig) ->
     thread = threading.Thread(target=lambda: outcome.append(asyncio.run(slow_burst())), daemon=True)
     thread.start()
     # $0.05 with ~$0.01 per call: gateway 1 holds the whole budget for its slow calls.
-    wait_until(lambda: rig.counters("batch-daily-nickel").get("reserved", 0) >= 40_000_000, what="holds")
+    wait_until(lambda: rig.counters("batch-daily-nickel").get("reserved", 0) >= 40_000_000, message="holds")
     doomed.stop(signal.SIGKILL)
     killed_at = time.monotonic()
     quick = {"X-Costtrail-Environment": "batch", "X-Fake-Output-Tokens": "10"}
@@ -242,7 +235,7 @@ def test_a_gateway_killed_mid_burst_frees_its_holds_after_the_lease(rig: Rig) ->
     wait_until(
         lambda: asyncio.run(_burst([(rig.url(0), quick)])) == [200],
         timeout=SHORT_LEASE_S + 15,
-        what="the dead gateway's holds to expire",
+        message="the dead gateway's holds to expire",
     )
     assert time.monotonic() - killed_at <= SHORT_LEASE_S + 15
     assert rig.counters("batch-daily-nickel")["reserved"] == 0  # nothing left held
@@ -257,5 +250,5 @@ def test_redis_stopped_fail_open_and_fail_closed_behave_as_configured(rig: Rig) 
     assert closed_result == [429]  # fail-closed: denied, naming the budget store
     wait_until(
         lambda: all("budget_store_unavailable" in rig.gateways[i].log.read_text() for i in (0, 2)),
-        what="the alert in both gateways' logs",
+        message="the alert in both gateways' logs",
     )

@@ -10,7 +10,6 @@ Distributed table spelled GLOBAL. The store contract
 from __future__ import annotations
 
 import re
-import sys
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.contract.ledger_samples import sample_cost_lines, sample_events, sample_outcomes
 from typer.testing import CliRunner
 
 from costtrail.auth import KeyRing, Scope
@@ -30,9 +30,6 @@ from costtrail.ledger.clickhouse_store import ClickHouseStore
 from costtrail.reports.views import view_names
 from costtrail.schema import Event
 from costtrail.settings import Settings
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "contract"))
-from ledger_samples import sample_cost_lines, sample_events, sample_outcomes
 
 CONFIG = Path(__file__).resolve().parents[1] / "clickhouse_cluster.xml"
 # A subquery that is not GLOBAL runs again on every shard over the Distributed table (refused
