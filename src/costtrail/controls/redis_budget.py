@@ -116,7 +116,9 @@ return tonumber(redis.call('HGET', KEYS[1], 'spent'))
 class RedisBudgetStore:
     """A :class:`~costtrail.controls.budget_store.BudgetStore` on one Redis database.
 
-    >>> store = RedisBudgetStore("redis://127.0.0.1:6379/0")  # doctest: +SKIP
+    Given a Redis server::
+
+        store = RedisBudgetStore("redis://127.0.0.1:6379/0")
     """
 
     def __init__(self, url: str, *, prefix: str = "costtrail:budget", timeout_s: float = 0.5) -> None:
