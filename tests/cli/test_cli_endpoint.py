@@ -36,6 +36,7 @@ class Both:
     controls: Path
     period: str
     run_id: str
+    demo_output: str
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +44,7 @@ def both(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Both]:
     tmp = tmp_path_factory.mktemp("endpoint")
     served = tmp / "served.duckdb"
     demo = ["demo", "--ledger", str(served), "--fresh", "--days", "8", "--runs-per-day", "4", "--seed", "5"]
-    result = runner.invoke(app, [*demo, "--latency-scale", "0.01", "--format", "json"])
+    result = runner.invoke(app, [*demo, "--latency-scale", "0.01"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     local = tmp / "local.duckdb"
     shutil.copyfile(served, local)
@@ -59,7 +60,9 @@ def both(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Both]:
     app_ = create_app(Settings(ledger=str(served)), store, keys=keys)
     period = f"{bill['lo']:%Y-%m-%d}..{bill['hi']:%Y-%m-%d}"
     with BackgroundServer(app_) as server:
-        yield Both(str(local), server.url, key, tenant_key, controls, period, str(run["run_id"])[:12])
+        yield Both(
+            str(local), server.url, key, tenant_key, controls, period, str(run["run_id"])[:12], result.stdout
+        )
     store.close()
 
 
@@ -182,3 +185,9 @@ def test_reconcile_names_the_untracked_project(both: Both) -> None:
     assert not any(
         f["flag"] == "unexplained_variance" and f["provider"] == "openai" for f in data["findings"]
     )
+
+
+def test_the_demo_summary_counts_what_its_tables_count(both: Both) -> None:
+    report = json.loads(runner.invoke(app, ["report", "--format", "json", "--ledger", both.local]).stdout)
+    runs = sum(r["runs"] for r in report["rows"])
+    assert f"Ledger: {runs:,} runs" in both.demo_output

@@ -222,14 +222,16 @@ def _table(console: Console, result: ReportResult, title: str) -> None:
 def _print_head(console: Console, head: dict[str, Any], summary: dict[str, Any]) -> None:
     totals = head["totals"]
     console.print(
-        f"\n[bold]{summary['runs']:,} runs[/bold], "
+        f"\nSimulated {summary['runs']:,} runs, "
         f"{summary['model_calls_over_http']:,} model calls over HTTP "
         f"({summary['failed_calls']} failed after retries), {summary['recorded_events']:,} retrieval/tool "
         f"events, {summary['outcomes']:,} outcomes in {summary['elapsed_s']} s -> {summary['ledger']}"
     )
     if totals.get("first_seen"):
+        # what the tables below count: the simulation plus the controls and finance demos' runs
         console.print(
-            f"Ledger: {totals['events']:,} events, {totals['customers']} customers, "
+            f"[bold]Ledger: {totals['runs']:,} runs[/bold], {totals['events']:,} events, "
+            f"{totals['customers']} customers, "
             f"{totals['first_seen']:%Y-%m-%d} .. {totals['last_seen']:%Y-%m-%d}, "
             f"total {format_usd(totals['total_cost'])}\n"
         )
@@ -252,7 +254,7 @@ def _print_head(console: Console, head: dict[str, Any], summary: dict[str, Any])
     targets = demo_file(summary["ledger"], "targets")
     console.print(
         f"Dashboard: costtrail serve --demo --ledger {summary['ledger']} --controls {controls} "
-        f"--targets {targets} --plans {Path(summary['ledger']).with_name('costtrail-demo-plans.yaml')}   "
+        f"--targets {targets} --plans {demo_file(summary['ledger'], 'plans')}   "
         f"then open {demo_link('http://127.0.0.1:8787')}",
         soft_wrap=True,
     )
