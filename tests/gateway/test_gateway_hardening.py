@@ -215,7 +215,7 @@ def test_absurd_usage_is_stored_unpriced_and_named(make_rig: MakeRig) -> None:
     rig = make_rig()
     huge = str(2**63)
     status, headers, body = _raw(
-        rig, "POST", "/v1/chat/completions", key=None, headers={"x-fake-input-tokens": huge}
+        rig.url, "POST", "/v1/chat/completions", key=None, headers={"x-fake-input-tokens": huge}
     )
     assert status == 200 and body["usage"]["prompt_tokens"] == 2**63
     assert headers["x-costtrail-cost"] == "unpriced"
