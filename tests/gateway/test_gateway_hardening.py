@@ -24,6 +24,7 @@ import pytest
 from genai_prices import Usage, calc_price
 from tests.gateway.conftest import MakeRig
 from tests.hardening.hardening_procs import COSTTRAIL, GatewayProcess
+from tests.prices import row_price
 
 from costtrail.auth import KeyRing, Scope
 from costtrail.controls.chain import Controls, build_controls
@@ -148,7 +149,8 @@ def test_other_spellings_of_a_priced_route_are_priced_and_recorded(
     [event] = rig.events(1)
     assert (event["event_id"] or event["event_uuid"].hex) == headers["x-costtrail-event-id"]
     assert event["output_tokens"] == 7
-    assert headers["x-costtrail-cost"] != "unpriced" and event["cost_usd"] > 0
+    assert event["cost_usd"] == row_price(event) > 0
+    assert Decimal(headers["x-costtrail-cost"]) == event["cost_usd"]
 
 
 # -- finding 3: a forwarded call is never lost; the reservation is released on every path -----
