@@ -91,6 +91,7 @@ def _gen_select(kind: str, n: int) -> str:
         "output_tokens": f"({i} * 17) % 900",
         "cache_read_tokens": f"CASE WHEN {i} % 5 = 0 THEN 512 ELSE 0 END",
         "cache_write_tokens": "0",
+        "cache_write_1h_tokens": "0",
         "reasoning_tokens": "0",
         "input_audio_tokens": "0",
         "output_audio_tokens": "0",

@@ -70,7 +70,7 @@ class Proc:
                 raise RuntimeError(f"{self.args[:2]} exited: {self.log.read_text()}")
             return ready()
 
-        wait_until(up, message=f"{self.args[:2]} to start")
+        wait_until(up, timeout=120, message=f"{self.args[:2]} to start")  # slow on a loaded machine
         return self
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
@@ -141,16 +141,18 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
 
     lease = ("--budget-lease-seconds", str(LEASE_S))
     gateways = [gateway(0, *lease), gateway(1, *lease), gateway(2, *lease, "--fail-closed")]
-    for g in gateways:
-        g.start(_healthy(g.port))
     doomed = gateway(3, "--budget-lease-seconds", str(SHORT_LEASE_S))
-    ledgers = [tmp / f"gateway{i}.duckdb" for i in range(3)]
-    rig = Rig(red, client, gateways, ledgers, fake, [doomed])
-    yield rig
-    for g in gateways:
-        g.stop()
-    fake.stop()
-    red.stop()
+    try:  # every process is stopped, also when one fails to start
+        for g in gateways:
+            g.start(_healthy(g.port))
+        ledgers = [tmp / f"gateway{i}.duckdb" for i in range(3)]
+        yield Rig(red, client, gateways, ledgers, fake, [doomed])
+    finally:
+        for g in [*gateways, doomed]:
+            g.stop(signal.SIGKILL if g is doomed else signal.SIGTERM)
+        fake.stop()
+        red.stop()
+        client.close()
 
 
 async def _call(client: openai.AsyncOpenAI, headers: dict[str, str]) -> int:

@@ -188,11 +188,15 @@ class ClickHouseStore:
             distributed_ddl=target.engine != "chdb",
         )
         self._lock = threading.RLock()
-        if migrate:
-            self.migrations_applied = apply_migrations(self, self.options)
-        else:
-            check_migrations(self, self.options)
-            self.migrations_applied = []
+        try:
+            if migrate:
+                self.migrations_applied = apply_migrations(self, self.options)
+            else:
+                check_migrations(self, self.options)
+                self.migrations_applied = []
+        except BaseException:
+            client.close()  # a store that failed to open holds no connection (chdb: its engine)
+            raise
         self._client.database = target.database
 
     @classmethod
