@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -43,7 +44,7 @@ class Both:
 def both(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Both]:
     tmp = tmp_path_factory.mktemp("endpoint")
     served = tmp / "served.duckdb"
-    demo = ["demo", "--ledger", str(served), "--fresh", "--days", "8", "--runs-per-day", "4", "--seed", "5"]
+    demo = ["demo", "--ledger", str(served), "--fresh", "--days", "30", "--runs-per-day", "1", "--seed", "5"]
     result = runner.invoke(app, [*demo, "--latency-scale", "0.01"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     local = tmp / "local.duckdb"
@@ -191,3 +192,25 @@ def test_the_demo_summary_counts_what_its_tables_count(both: Both) -> None:
     report = json.loads(runner.invoke(app, ["report", "--format", "json", "--ledger", both.local]).stdout)
     runs = sum(r["runs"] for r in report["rows"])
     assert f"Ledger: {runs:,} runs" in both.demo_output
+
+
+def test_the_dashboard_default_range_and_the_cli_default_agree_on_the_demo(both: Both) -> None:
+    import csv
+    import io
+
+    import httpx
+
+    with httpx.Client(base_url=both.url, follow_redirects=False) as http:
+        assert http.post("/login", data={"key": both.key, "next": "/"}).status_code == 303
+        page = http.get("/workflows?download=workflows")  # the default range: last 30 days
+    assert page.status_code == 200
+    shown = list(csv.DictReader(io.StringIO(page.text)))
+    cli = json.loads(runner.invoke(app, ["report", "--format", "json", "--ledger", both.local]).stdout)
+    assert {r["workflow"]: (Decimal(r["total_cost"]), int(r["runs"])) for r in shown} == {
+        r["workflow"]: (Decimal(r["total_cost"]), r["runs"]) for r in cli["rows"]
+    }
+    since_30d = json.loads(
+        runner.invoke(app, ["report", "--since", "30d", "--format", "json", "--ledger", both.local]).stdout
+    )
+    totals = [{r["workflow"]: (r["total_cost"], r["runs"])} for r in cli["rows"]]
+    assert [{r["workflow"]: (r["total_cost"], r["runs"])} for r in since_30d["rows"]] == totals

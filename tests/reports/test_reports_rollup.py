@@ -194,6 +194,7 @@ def test_filter_values_are_quoted(store: DuckDBStore) -> None:
 
 def test_parse_time() -> None:
     now = datetime(2026, 3, 8, 12, tzinfo=UTC)
-    assert parse_time("7d", now=now) == datetime(2026, 3, 1, 12, tzinfo=UTC)
+    # days count whole days, as the dashboard's ranges do: the 7 days before today, and today
+    assert parse_time("7d", now=now) == datetime(2026, 3, 1, tzinfo=UTC)
     assert parse_time("12h", now=now) == datetime(2026, 3, 8, tzinfo=UTC)
     assert parse_time("2026-03-01T10:00+02:00") == datetime(2026, 3, 1, 8, tzinfo=UTC)

@@ -60,7 +60,8 @@ def test_unknown_csv_table_and_unknown_run_are_404(client: httpx.Client) -> None
 def test_filters_read_from_the_url() -> None:
     latest = datetime(2026, 11, 20, 18, tzinfo=UTC)
     f = Filters.from_query({"range": "7d", "customer": "c1"}, latest=latest)
-    assert (f.since, f.until) == (datetime(2026, 11, 14, tzinfo=UTC), datetime(2026, 11, 21, tzinfo=UTC))
+    # "last 7 days" means what the CLI's --since 7d means: the latest day and the 7 whole days before
+    assert (f.since, f.until) == (datetime(2026, 11, 13, tzinfo=UTC), datetime(2026, 11, 21, tzinfo=UTC))
     assert f.where() == {"customer_id": "c1"}
     assert f.previous() is not None and f.previous().until == f.since
     assert f.query(workflow="w") == "?range=7d&customer=c1&workflow=w"

@@ -110,6 +110,15 @@ def resolve_run_id(store: LedgerStore, given: str, tenant: str | None = None) ->
     raise ReportError(f"no run {given!r} in the ledger: list runs with `costtrail runs --top 20`")
 
 
+def _steps(store: LedgerStore, run_id: str) -> list[dict[str, Any]]:
+    d = store.dialect
+    return store.query(
+        "SELECT started_at, step, agent, kind, provider, model, tool_name, status, retry_count, "
+        "input_tokens, output_tokens, cache_read_tokens, latency_ms, cost_usd, unpriced "
+        f"FROM {d.final('events')} WHERE run_id = {d.literal(run_id)} ORDER BY started_at ASC, event_uuid ASC"
+    )
+
+
 def run_steps(store: LedgerStore, run_id: str) -> dict[str, Any]:
     """One run (its id, or a prefix that names one run): its summary, outcomes and every event in time
     order with its cost and the running total.
@@ -119,13 +128,11 @@ def run_steps(store: LedgerStore, run_id: str) -> dict[str, Any]:
     ``cost_usd`` and ``cumulative_cost``) is ``None`` while nothing is priced.
     """
     d = store.dialect
-    run_id = resolve_run_id(store, run_id)
+    steps = _steps(store, run_id)
+    if not steps:  # not a whole id: a unique prefix of one (or an error naming the candidates)
+        run_id = resolve_run_id(store, run_id)
+        steps = _steps(store, run_id)
     where = f"run_id = {d.literal(run_id)}"
-    steps = store.query(
-        "SELECT started_at, step, agent, kind, provider, model, tool_name, status, retry_count, "
-        "input_tokens, output_tokens, cache_read_tokens, latency_ms, cost_usd, unpriced "
-        f"FROM {d.final('events')} WHERE {where} ORDER BY started_at ASC, event_uuid ASC"
-    )
     if not steps:
         raise ReportError(f"no run {run_id!r} in the ledger: list runs with `costtrail runs --top 20`")
     running: Decimal | None = None  # stays None (unpriced) until a step has a price

@@ -12,8 +12,21 @@ _RELATIVE = re.compile(r"^(\d+)\s*([mhdw])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
+def days_back(days: int, anchor: datetime) -> datetime:
+    """The start of "the last ``days`` days" as every view means it (the CLI's ``--since 30d``, the
+    dashboard's ``30d``): midnight UTC ``days`` days before ``anchor``'s day, so the window holds
+    ``anchor``'s own day and the ``days`` whole days before it.
+
+    >>> days_back(30, datetime(2026, 12, 3, 9, 30, tzinfo=UTC)).isoformat()
+    '2026-11-03T00:00:00+00:00'
+    """
+    midnight = anchor.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return midnight - timedelta(days=days)
+
+
 def parse_time(text: str, *, now: datetime | None = None) -> datetime:
-    """An absolute UTC time from an ISO date/datetime or a span back from ``now`` (``7d`` = 7 days ago).
+    """An absolute UTC time from an ISO date/datetime or a span back from ``now``: ``12h`` is 12 hours
+    ago; ``7d`` and ``2w`` count whole days (:func:`days_back`), as the dashboard's ranges do.
 
     >>> parse_time("7d", now=datetime(2026, 3, 8, tzinfo=UTC)).isoformat()
     '2026-03-01T00:00:00+00:00'
@@ -30,7 +43,12 @@ def parse_time(text: str, *, now: datetime | None = None) -> datetime:
     match = _RELATIVE.match(text.lower())
     if match:
         try:
-            span = timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+            unit, count = match.group(2), int(match.group(1))
+            if unit in ("d", "w"):
+                return _in_ledger_range(
+                    days_back(count * (7 if unit == "w" else 1), now or datetime.now(UTC))
+                )
+            span = timedelta(**{_UNITS[unit]: count})
             return _in_ledger_range((now or datetime.now(UTC)) - span)
         except OverflowError:  # further back than any date: the start of the ledger
             return EARLIEST

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from urllib.parse import urlencode
 
+from costtrail.reports.timespec import days_back
 from costtrail.schema.bounds import EARLIEST, LATEST
 
 # URL name -> ledger column.
@@ -81,7 +82,8 @@ class Filters:
         if days is None or latest is None:
             return cls(preset, None, None, values, locked)
         until = _midnight(latest.astimezone(UTC).date()) + timedelta(days=1)
-        return cls(preset, until - timedelta(days=days), until, values, locked)
+        # the same "last N days" as the CLI's --since Nd: the latest day and the N whole days before
+        return cls(preset, days_back(days, latest), until, values, locked)
 
     def where(self) -> dict[str, str]:
         """The dimension filters as ledger column -> value (what the report API takes)."""

@@ -151,18 +151,18 @@ def _candidates_page(ctx: PageContext, ambiguous: AmbiguousRunId) -> Page:
 
 
 def run_page(ctx: PageContext) -> Page | None:
-    try:  # a unique prefix of a run id names the run (among the viewer's tenant's)
-        run_id = resolve_run_id(ctx.store, ctx.path_params["run_id"], ctx.viewer.tenant_id)
+    run_id = ctx.path_params["run_id"]
+    try:  # a unique prefix of a run id names the run (a tenant viewer's: among its tenant's runs)
+        if ctx.viewer.tenant_id is not None:
+            run_id = resolve_run_id(ctx.store, run_id, ctx.viewer.tenant_id)
+            if not _belongs(ctx, run_id):
+                return None
+        run: dict[str, Any] = run_steps(ctx.store, run_id)
     except AmbiguousRunId as exc:
         return _candidates_page(ctx, exc)
     except ReportError:
         return None
-    if not _belongs(ctx, run_id):
-        return None
-    try:
-        run: dict[str, Any] = run_steps(ctx.store, run_id)
-    except ReportError:
-        return None
+    run_id = run["run_id"]
     steps = run["steps"]
     for i, s in enumerate(steps, start=1):
         s["seq"] = i
