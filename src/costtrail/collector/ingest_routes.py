@@ -33,7 +33,7 @@ from costtrail.collector.intake import (
 )
 from costtrail.collector.payload import parse_records, read_body
 from costtrail.collector.service import Collector
-from costtrail.otlp import OtlpDecodeError, decode_traces, encode_response, traces_to_events
+from costtrail.otlp import OtlpDecodeError, add_own_prices, decode_traces, encode_response, traces_to_events
 
 router = APIRouter(tags=["ingest"])
 log = logging.getLogger("costtrail.collector")
@@ -201,7 +201,9 @@ async def post_traces(request: Request, key: ApiKey = INGEST) -> Response:
             export = decode_traces(body, content_type)
         except OtlpDecodeError as exc:
             raise ApiError(400, "malformed_otlp", str(exc), field="(body)") from exc
-        return prepare_events(traces_to_events(export).records, key, collector.pricer)
+        records = traces_to_events(export).records
+        add_own_prices(records, collector.pricer)
+        return prepare_events(records, key, collector.pricer)
 
     result = await commit_events(request, await run_in_threadpool(work), key)
     message = "; ".join(f"mapped event {p.index}: {p.field}: {p.reason}" for p in result.problems[:5])

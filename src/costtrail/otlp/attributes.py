@@ -34,12 +34,14 @@ SPAN_ATTRIBUTES: Final[dict[str, tuple[str, ...]]] = {
     "cache_read_tokens": (
         "gen_ai.usage.cache_read.input_tokens",
         "gen_ai.usage.cache_read_input_tokens",
+        "gen_ai.usage.input_tokens.cached",
         "llm.token_count.prompt_details.cache_read",
     ),
     "cache_write_tokens": (
         "gen_ai.usage.cache_creation.input_tokens",
         "gen_ai.usage.cache_write.input_tokens",
         "gen_ai.usage.cache_creation_input_tokens",
+        "gen_ai.usage.input_tokens.cache_write",
         "llm.token_count.prompt_details.cache_write",
     ),
     "cache_write_1h_tokens": (
@@ -49,11 +51,14 @@ SPAN_ATTRIBUTES: Final[dict[str, tuple[str, ...]]] = {
     "reasoning_tokens": (
         "gen_ai.usage.reasoning.output_tokens",
         "gen_ai.usage.reasoning_tokens",
+        "gen_ai.usage.output_tokens.reasoning",
         "llm.usage.reasoning_tokens",
         "llm.token_count.completion_details.reasoning",
     ),
-    "input_audio_tokens": ("llm.token_count.prompt_details.audio",),
-    "output_audio_tokens": ("llm.token_count.completion_details.audio",),
+    # Per-modality counts are parts of input_tokens / output_tokens. Only audio has its own price;
+    # text and image counts (gen_ai.usage.{text,image}.input_tokens) are priced as input tokens.
+    "input_audio_tokens": ("gen_ai.usage.audio.input_tokens", "llm.token_count.prompt_details.audio"),
+    "output_audio_tokens": ("gen_ai.usage.audio.output_tokens", "llm.token_count.completion_details.audio"),
     "cost_usd": ("llm.cost.total",),
     "workflow": ("gen_ai.workflow.name", "traceloop.workflow.name"),
     "agent": ("gen_ai.agent.name",),
@@ -84,6 +89,10 @@ TRACELOOP_KIND = "traceloop.span.kind"
 OPENINFERENCE_KIND = "openinference.span.kind"
 OPERATION = "gen_ai.operation.name"
 OUTPUT_MESSAGES = "gen_ai.output.messages"  # read only to count tool calls; content is never stored
+# A cost the instrumentation computed itself (proposed GenAI convention): kept as cost_source=reported
+# when in USD, next to costtrail's own price; another currency is flagged and never summed as dollars.
+COST_AMOUNT = "gen_ai.usage.cost.amount"
+COST_CURRENCY = "gen_ai.usage.cost.currency"
 TOKEN_CONVENTION = "costtrail.token_convention"  # "inclusive" | "exclusive": override the inference
 
 # Spans that group other spans (workflows, tasks, agents, chains): never a call of their own

@@ -24,6 +24,7 @@ from costtrail.otlp.mapping import (
     reconcile_tokens,
     span_fields,
 )
+from costtrail.otlp.reported import apply_reported_cost
 from costtrail.otlp.spans import SpanRecord, iter_spans
 from costtrail.schema import TOKEN_FIELDS
 from costtrail.wire import NO_USAGE
@@ -78,6 +79,7 @@ def _record(
     fields = span_fields(span)
     _inherit(fields, span, by_id)
     reconcile_tokens(fields, span.attributes)
+    apply_reported_cost(fields, span.attributes)
     fields.setdefault("run_id", span.trace_id)
     fields.setdefault("step", _step_name(span, by_id))
     record: dict[str, Any] = {
