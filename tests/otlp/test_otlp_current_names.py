@@ -155,3 +155,37 @@ def test_a_reported_usd_cost_is_kept_next_to_costtrails_own(
         assert (row["cost_usd"], row["cost_source"]) == (own, "computed")
         assert flag in row["attributes"]["reported_cost_ignored"]
     assert rows["eur"]["attributes"]["reported_cost_amount"] == "0.0113"
+
+
+# gen_ai.provider.name values of the conventions -> genai-prices' provider ids
+PROVIDERS = [
+    ("gcp.gemini", "google", "gemini-2.5-flash"),
+    ("gcp.vertex_ai", "google", "gemini-2.5-flash"),
+    ("aws.bedrock", "aws", "amazon.nova-pro-v1:0"),
+    ("azure.ai.openai", "azure", "gpt-4o"),
+    ("groq", "groq", "llama-3.3-70b-versatile"),
+    ("mistral_ai", "mistral", "mistral-large-latest"),
+    ("deepseek", "deepseek", "deepseek-chat"),
+    ("x_ai", "x-ai", "grok-3"),
+]
+
+
+def test_convention_provider_names_are_priced_as_their_provider(
+    tracer: Tracer, otlp_collector: OtlpCollector
+) -> None:
+    for name, _, model in PROVIDERS:
+        _call(
+            tracer,
+            name,
+            {
+                "gen_ai.provider.name": name,
+                "gen_ai.response.model": model,
+                "gen_ai.usage.input_tokens": 1000,
+                "gen_ai.usage.output_tokens": 100,
+            },
+        )
+    rows = _rows(otlp_collector)
+    for name, provider, model in PROVIDERS:
+        row = rows[name]
+        assert (row["provider"], row["unpriced"]) == (provider, False), name
+        assert row["cost_usd"] == genai_price(provider, model, input_tokens=1000, output_tokens=100), name
