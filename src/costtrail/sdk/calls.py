@@ -57,6 +57,7 @@ class Call:
         "payload_bytes",
         "provider",
         "reading",
+        "recorded_as",
         "recorder_ref",
         "request_body",
         "request_id",
@@ -67,10 +68,17 @@ class Call:
     )
 
     def __init__(
-        self, recorder_ref: RecorderRef, provider: str, endpoint: str, kind: str, requested_model: str | None
+        self,
+        recorder_ref: RecorderRef,
+        provider: str,
+        endpoint: str,
+        kind: str,
+        requested_model: str | None,
+        recorded_as: str | None = None,
     ) -> None:
         self.recorder_ref = recorder_ref
-        self.provider, self.endpoint, self.kind = provider, endpoint, kind
+        self.provider, self.endpoint, self.kind = provider, endpoint, kind  # provider: the wire format's
+        self.recorded_as = recorded_as or provider  # who bills the call: the host's provider
         self.requested_model = requested_model
         self.attribution: Mapping[str, Any] = current_attribution()
         self.started_wall = time.time()
@@ -145,7 +153,7 @@ class Call:
             reading.estimate(request_input_tokens(self.request_body))
         event: dict[str, Any] = {
             "kind": self.kind,
-            "provider": self.provider,
+            "provider": self.recorded_as,
             "model": reading.model or self.requested_model,
             "started_at": self.started_wall,
             "ended_at": self.started_wall + elapsed,

@@ -20,7 +20,7 @@ from typing import Any
 from costtrail.sdk.calls import CURRENT_CALL, Call, RecorderRef
 from costtrail.sdk.enforcement import check_before_send
 from costtrail.sdk.http_capture import patch_send
-from costtrail.wire import read_body
+from costtrail.wire import provider_for_url, read_body
 
 log = logging.getLogger("costtrail.sdk")
 
@@ -45,12 +45,28 @@ def provider_of(client: Any) -> str:
     return root
 
 
+def recorded_provider(client: Any, provider: str) -> str:
+    """The provider of the client's ``base_url`` host (``groq`` for ``https://api.groq.com/openai/v1``).
+
+    Unknown hosts (``localhost``, a private vLLM) keep the wire format's ``provider``.
+    """
+    base_url = getattr(client, "base_url", None)
+    return provider_for_url(str(base_url), provider) if base_url is not None else provider
+
+
 def _open_call(
-    recorder_ref: RecorderRef, provider: str, endpoint: str, kind: str, kwargs: dict[str, Any]
+    recorder_ref: RecorderRef,
+    provider: str,
+    endpoint: str,
+    kind: str,
+    kwargs: dict[str, Any],
+    recorded_as: str,
 ) -> Call | None:
     try:
         model = kwargs.get("model")
-        call = Call(recorder_ref, provider, endpoint, kind, model if isinstance(model, str) else None)
+        call = Call(
+            recorder_ref, provider, endpoint, kind, model if isinstance(model, str) else None, recorded_as
+        )
         if endpoint in _INJECTS_USAGE and kwargs.get("stream") is True:
             options = kwargs.get("stream_options")
             if not isinstance(options, dict) or not options.get("include_usage"):
@@ -85,6 +101,7 @@ def _wrap(
     kind: str,
     *,
     is_async: bool,
+    recorded_as: str,
 ) -> Any:
     # The SDKs' async methods are plain functions returning coroutines (decorators hide the
     # ``async def``), so the client's kind decides, not the method's signature.
@@ -93,7 +110,7 @@ def _wrap(
         @functools.wraps(original)
         async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
             check_before_send(recorder_ref, provider, kwargs)  # controls: BudgetExceeded, opt-in
-            call = _open_call(recorder_ref, provider, endpoint, kind, kwargs)
+            call = _open_call(recorder_ref, provider, endpoint, kind, kwargs, recorded_as)
             if call is None:
                 return await original(*args, **kwargs)
             token = CURRENT_CALL.set(call)
@@ -112,7 +129,7 @@ def _wrap(
     @functools.wraps(original)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         check_before_send(recorder_ref, provider, kwargs)  # controls: BudgetExceeded, opt-in
-        call = _open_call(recorder_ref, provider, endpoint, kind, kwargs)
+        call = _open_call(recorder_ref, provider, endpoint, kind, kwargs, recorded_as)
         if call is None:
             return original(*args, **kwargs)
         token = CURRENT_CALL.set(call)
@@ -132,11 +149,12 @@ def _wrap(
 class _StreamManager:
     """Wraps Anthropic's ``MessageStreamManager``: the request is sent on enter, so the call opens there."""
 
-    def __init__(self, manager: Any, recorder_ref: RecorderRef, model: str | None) -> None:
+    def __init__(self, manager: Any, recorder_ref: RecorderRef, model: str | None, recorded_as: str) -> None:
         self._manager, self._recorder_ref, self._model = manager, recorder_ref, model
+        self._recorded_as = recorded_as
 
     def _open(self) -> Call:
-        return Call(self._recorder_ref, "anthropic", "messages", "llm", self._model)
+        return Call(self._recorder_ref, "anthropic", "messages", "llm", self._model, self._recorded_as)
 
     def __enter__(self) -> Any:
         call = self._open()
@@ -180,12 +198,12 @@ class _StreamManager:
         return getattr(self._manager, name)
 
 
-def _wrap_stream(original: Callable[..., Any], recorder_ref: RecorderRef) -> Any:
+def _wrap_stream(original: Callable[..., Any], recorder_ref: RecorderRef, recorded_as: str) -> Any:
     @functools.wraps(original)
     def stream(*args: Any, **kwargs: Any) -> Any:
         manager = original(*args, **kwargs)
         model = kwargs.get("model")
-        return _StreamManager(manager, recorder_ref, model if isinstance(model, str) else None)
+        return _StreamManager(manager, recorder_ref, model if isinstance(model, str) else None, recorded_as)
 
     return stream
 
@@ -210,16 +228,19 @@ def instrument_client(client: Any, recorder_ref: RecorderRef) -> Any:
             f"cannot find the HTTP client inside {type(client).__name__}; is this an official SDK client?"
         )
     is_async = inspect.iscoroutinefunction(http_client.send)
-    patch_send(http_client, provider, recorder_ref)
+    recorded_as = recorded_provider(client, provider)
+    patch_send(http_client, provider, recorder_ref, recorded_as)
     for path, method, endpoint, kind in _OPENAI if provider == "openai" else _ANTHROPIC:
         resource = _resource(client, path)
         original = getattr(resource, method, None) if resource is not None else None
         if original is not None:
-            wrapped = _wrap(original, recorder_ref, provider, endpoint, kind, is_async=is_async)
+            wrapped = _wrap(
+                original, recorder_ref, provider, endpoint, kind, is_async=is_async, recorded_as=recorded_as
+            )
             setattr(resource, method, wrapped)
     if provider == "anthropic":
         messages = _resource(client, "messages")
         if messages is not None and hasattr(messages, "stream"):
-            messages.stream = _wrap_stream(messages.stream, recorder_ref)
+            messages.stream = _wrap_stream(messages.stream, recorder_ref, recorded_as)
     client._costtrail_instrumented = True
     return client

@@ -162,7 +162,7 @@ class _JsonCollector:
 class _Exchange:
     """One HTTP attempt, attached to the current SDK call or recorded on its own."""
 
-    def __init__(self, provider: str, recorder_ref: RecorderRef, request: Any) -> None:
+    def __init__(self, provider: str, recorder_ref: RecorderRef, request: Any, recorded_as: str) -> None:
         self.provider = provider
         self.call: Call | None = None
         self.own = False
@@ -172,7 +172,7 @@ class _Exchange:
         call = CURRENT_CALL.get()
         if call is None:
             endpoint, kind = found
-            call = Call(recorder_ref, provider, endpoint, kind, _requested_model(request))
+            call = Call(recorder_ref, provider, endpoint, kind, _requested_model(request), recorded_as)
             self.own = True
         call.on_request(request)
         self.call = call
@@ -214,9 +214,9 @@ def _requested_model(request: Any) -> str | None:
     return model if isinstance(model, str) else None
 
 
-def _begin(provider: str, recorder_ref: RecorderRef, request: Any) -> _Exchange | None:
+def _begin(provider: str, recorder_ref: RecorderRef, request: Any, recorded_as: str) -> _Exchange | None:
     try:
-        exchange = _Exchange(provider, recorder_ref, request)
+        exchange = _Exchange(provider, recorder_ref, request, recorded_as)
     except Exception:
         log.warning("costtrail: could not read an outgoing request", exc_info=True)
         return None
@@ -238,8 +238,15 @@ def _failed(exchange: _Exchange, exc: BaseException) -> None:
         log.warning("costtrail: could not record a failed request", exc_info=True)
 
 
-def patch_send(http_client: Any, provider: str, recorder_ref: RecorderRef) -> bool:
-    """Wrap ``http_client.send`` (an httpx/httpx2 ``Client`` or ``AsyncClient``) once; True if patched now."""
+def patch_send(
+    http_client: Any, provider: str, recorder_ref: RecorderRef, recorded_as: str | None = None
+) -> bool:
+    """Wrap ``http_client.send`` (an httpx/httpx2 ``Client`` or ``AsyncClient``) once; True if patched now.
+
+    ``provider`` names the wire format; ``recorded_as`` the provider events are recorded as
+    (the host's, see :func:`costtrail.wire.provider_for_url`), ``provider`` by default.
+    """
+    recorded = recorded_as or provider
     if getattr(http_client, "_costtrail_patched", False):
         return False
     sync_cls, async_cls = _stream_classes(_library_of(http_client))
@@ -248,7 +255,7 @@ def patch_send(http_client: Any, provider: str, recorder_ref: RecorderRef) -> bo
     if inspect.iscoroutinefunction(original):
 
         async def send_async(request: Any, *args: Any, **kwargs: Any) -> Any:
-            exchange = _begin(provider, recorder_ref, request)
+            exchange = _begin(provider, recorder_ref, request, recorded)
             if exchange is None:
                 return await original(request, *args, **kwargs)
             try:
@@ -262,7 +269,7 @@ def patch_send(http_client: Any, provider: str, recorder_ref: RecorderRef) -> bo
     else:
 
         def send(request: Any, *args: Any, **kwargs: Any) -> Any:
-            exchange = _begin(provider, recorder_ref, request)
+            exchange = _begin(provider, recorder_ref, request, recorded)
             if exchange is None:
                 return original(request, *args, **kwargs)
             try:

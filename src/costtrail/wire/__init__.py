@@ -28,6 +28,7 @@ from costtrail.wire.flavors import (
     flavor_for_path,
     flavor_named,
 )
+from costtrail.wire.hosts import provider_for_url
 from costtrail.wire.reading import (
     CLIENT_ABANDONED,
     MALFORMED_BODY,
@@ -59,6 +60,7 @@ __all__ = [
     "StreamReading",
     "flavor_for_path",
     "flavor_named",
+    "provider_for_url",
     "read_body",
     "request_input_tokens",
     "tier_of",

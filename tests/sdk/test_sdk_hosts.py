@@ -1,0 +1,85 @@
+"""An instrumented openai client pointed at Groq's API URL is recorded and priced as Groq.
+
+Groq's server is outside the machine: an httpx transport sends the SDK's
+requests for ``https://api.groq.com/openai/v1/...`` to the fake provider's
+``/v1/...`` over real HTTP on 127.0.0.1, so the client only knows Groq's URL.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+from costtrail.sdk import instrument
+
+GROQ = "https://api.groq.com/openai/v1"
+MODEL = "llama-3.3-70b-versatile"
+USAGE = {"x-fake-input-tokens": "1200", "x-fake-output-tokens": "300"}
+MESSAGES = [{"role": "user", "content": "Where is my order #1234?"}]
+
+
+def _to_fake(request: httpx.Request, fake_base: str) -> httpx.Request:
+    """The same request, sent to the fake provider's URL in place of Groq's."""
+    assert str(request.url).startswith(GROQ), request.url
+    url = httpx.URL(fake_base + str(request.url)[len(GROQ) :])
+    return httpx.Request(request.method, url, headers=request.headers, content=request.content)
+
+
+class _ToFake(httpx.HTTPTransport):
+    def __init__(self, fake_base: str) -> None:
+        super().__init__()
+        self.fake_base = fake_base
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return super().handle_request(_to_fake(request, self.fake_base))
+
+
+class _AsyncToFake(httpx.AsyncHTTPTransport):
+    def __init__(self, fake_base: str) -> None:
+        super().__init__()
+        self.fake_base = fake_base
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await super().handle_async_request(_to_fake(request, self.fake_base))
+
+
+def _assert_groq(event: dict[str, Any], expected_cost: Any) -> None:
+    assert event["provider"] == "groq"
+    assert event["model"] == MODEL
+    assert (event["input_tokens"], event["output_tokens"]) == (1200, 300)
+    assert event["status"] == "success"
+    assert not event["unpriced"]
+    assert event["cost_usd"] == expected_cost("groq", MODEL, input_tokens=1200, output_tokens=300)
+    assert event["cost_usd"] != expected_cost("openai", "gpt-4o-mini", input_tokens=1200, output_tokens=300)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_openai_client_at_groq_url_is_recorded_as_groq(
+    fake: Any, ledger: Any, expected_cost: Any, stream: bool
+) -> None:
+    http_client = httpx.Client(transport=_ToFake(fake.openai_base_url))
+    with openai.OpenAI(base_url=GROQ, api_key="gsk-test", http_client=http_client) as client:
+        instrument(client, recorder=ledger.recorder)
+        result = client.chat.completions.create(
+            model=MODEL, messages=MESSAGES, stream=stream, extra_headers=USAGE
+        )
+        if stream:
+            for _ in result:
+                pass
+    (event,) = ledger.events()
+    _assert_groq(event, expected_cost)
+    assert fake.requests.last("/v1/chat/completions").body["model"] == MODEL
+
+
+async def test_async_openai_client_at_groq_url_is_recorded_as_groq(
+    fake: Any, ledger: Any, expected_cost: Any
+) -> None:
+    http_client = httpx.AsyncClient(transport=_AsyncToFake(fake.openai_base_url))
+    async with openai.AsyncOpenAI(base_url=GROQ, api_key="gsk-test", http_client=http_client) as client:
+        instrument(client, recorder=ledger.recorder)
+        await client.chat.completions.create(model=MODEL, messages=MESSAGES, extra_headers=USAGE)
+    (event,) = ledger.events()
+    _assert_groq(event, expected_cost)
