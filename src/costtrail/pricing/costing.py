@@ -81,7 +81,7 @@ def cost_of(
             cost += gpu_cost
             ref = f"{ref}/gpus/{label}"
     if cost >= COST_LIMIT:
-        return Costed(None, None, f"cost {cost} USD is over the ledger's per-event limit of {COST_LIMIT}")
+        return Costed(None, None, f"cost {cost} USD reaches the per-event limit (below {COST_LIMIT})")
     return Costed(cost, ref)
 
 
