@@ -72,3 +72,15 @@ def test_help_shows_no_bool_type_and_no_raw_markup(name: str) -> None:
     assert result.exit_code == 0, result.output
     assert "<bool>" not in result.stdout
     assert "``" not in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [(["report"], "--where"), (["gateway"], "--upstream"), (["keys", "create"], "--default")],
+)
+def test_help_names_a_repeatable_option_without_a_python_type(args: list[str], option: str) -> None:
+    result = CliRunner().invoke(app, [*args, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "list[" not in result.stdout
+    line = next(ln for ln in result.stdout.splitlines() if ln.lstrip("│ *").startswith(f"{option} "))
+    assert "<str> (repeatable)" in line

@@ -142,10 +142,16 @@ def load_command(name: str) -> Command:
 
 
 def _untype_flags(params: Sequence[Parameter | None]) -> None:
-    """Help shows no ``<bool>`` type after a flag: a flag takes no value."""
+    """Help shows no ``<bool>`` type after a flag (a flag takes no value) and, for a repeatable
+    option, its value's type and "(repeatable)" instead of Typer's ``<list[str]>``."""
     for param in params:
-        if isinstance(param, TyperOption) and param.is_flag and param.metavar is None:
+        if not isinstance(param, TyperOption) or param.metavar is not None:
+            continue
+        if param.is_flag:
             param.metavar = ""
+        elif param.multiple:
+            element = param.bare_type().removeprefix("list[").removesuffix("]")
+            param.metavar = f"<{element}> (repeatable)"
 
 
 def _untyped_flags(command: Command) -> None:
