@@ -71,3 +71,53 @@ def test_filters_read_from_the_url() -> None:
     assert locked.where() == {"tenant_id": "acme"} and "tenant" not in locked.params()
     with pytest.raises(FilterError, match="until is before since"):
         Filters.from_query({"since": "2026-11-03", "until": "2026-11-01"}, latest=latest)
+
+
+def test_customers_margin_on_the_default_range_uses_overlapping_months(tmp_path) -> None:
+    """Revenue imported per month shows on the default "last 30 days" range, which starts mid-month:
+    each month's revenue counts for the share of its days inside the range."""
+    import csv
+    import io
+    from decimal import Decimal
+
+    from tests.web.web_ledger import fill
+
+    from costtrail.auth import KeyRing, Scope
+    from costtrail.collector import create_app
+    from costtrail.collector.server import BackgroundServer
+    from costtrail.finance.revenue import RevenueLine, store_revenue
+    from costtrail.ledger.duckdb_store import DuckDBStore
+    from costtrail.settings import Settings
+    from costtrail.web.pages.context import latest_event
+
+    with DuckDBStore(tmp_path / "months.duckdb") as store:
+        fill(store, runs=60)
+        sql = "SELECT min(customer_id) AS c FROM events WHERE customer_id IS NOT NULL"
+        customer = store.query(sql)[0]["c"]
+        store_revenue(
+            store,
+            [
+                RevenueLine(customer_id=customer, period="2026-10", revenue=Decimal("310.00")),
+                RevenueLine(customer_id=customer, period="2026-11", revenue=Decimal("300.00")),
+            ],
+        )
+        window = Filters.from_query({}, latest=latest_event(store, None))
+        assert window.since is not None and window.since.month == 10 and window.since.day > 1  # mid-month
+        until = window.until or datetime.now(UTC)
+        oct_days = (datetime(2026, 11, 1, tzinfo=UTC) - window.since).total_seconds() / 86400
+        nov_days = (until - datetime(2026, 11, 1, tzinfo=UTC)).total_seconds() / 86400
+        # $310 over 31 October days is $10/day, $300 over 30 November days is $10/day
+        expected = Decimal(10) * (Decimal(str(oct_days)) + Decimal(str(nov_days)))
+
+        ring = KeyRing(tmp_path / "keys.json", secret=b"dashboard-tests-secret-0123456789")
+        key = ring.create(Scope.READ, label="finance").token
+        app = create_app(Settings(ledger=store.url), store, keys=ring)
+        with BackgroundServer(app) as server, httpx.Client(base_url=server.url) as client:
+            assert client.post("/login", data={"key": key, "next": "/"}).status_code == 303
+            page = client.get("/customers")
+            assert page.status_code == 200
+            assert "Import revenue" not in page.text
+            table = client.get("/customers?download=customers")
+            assert table.status_code == 200, table.text
+    rows = {r["customer_id"]: r for r in csv.DictReader(io.StringIO(table.text))}
+    assert abs(Decimal(rows[customer]["revenue"]) - expected) < Decimal("0.000001") * 2

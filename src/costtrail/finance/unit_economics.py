@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -264,21 +264,43 @@ def cost_to_serve(store: LedgerStore, period: Period, by: str = "customer") -> l
         target = row(r["k"])
         target.direct += _dec(r["cost"])
         target.plan_tier = r["tier"]
+    # A revenue or allocated line covers its charge period (a month, as imported); a range that
+    # overlaps it takes the overlapping share of the line, pro rata by time, so "last 30 days"
+    # over parts of two months gets those days' revenue.
     lines = store.query(
-        "SELECT kind, target_value AS k, sum(billed_cost) AS amount, max(tags) AS tags "
+        "SELECT kind, target_value AS k, billed_cost AS amount, tags, "
+        "charge_period_start AS s, charge_period_end AS e "
         f"FROM {d.final('cost_lines')} WHERE kind IN ('allocated', 'revenue') "
         f"AND target_dimension = {d.literal(dimension)} "
-        f"AND {period.where('charge_period_start', d.literal)} GROUP BY kind, target_value"
+        f"AND charge_period_start < {d.literal(period.end)} "
+        f"AND coalesce(charge_period_end, charge_period_start) >= {d.literal(period.start)} "
+        "ORDER BY charge_period_start"
     )
     for r in lines:
+        share = _overlap_share(period, r["s"], r["e"])
+        if share is None:
+            continue
         target = row(r["k"])
+        amount = _dec(r["amount"]) if share == 1 else (_dec(r["amount"]) * share).quantize(PER_UNIT)
         if r["kind"] == "allocated":
-            target.allocated += _dec(r["amount"])
+            target.allocated += amount
         else:
-            target.revenue = (target.revenue or Decimal(0)) + _dec(r["amount"])
+            target.revenue = (target.revenue or Decimal(0)) + amount
             tier = _tier_tag(r["tags"])
             target.plan_tier = tier or target.plan_tier
     return sorted(rows.values(), key=lambda s: (-s.cost_to_serve, s.key or ""))
+
+
+def _overlap_share(period: Period, start: datetime, end: datetime | None) -> Decimal | None:
+    """The share of a line's charge period ``start..end`` inside ``period`` (None: none of it)."""
+    start = start if start.tzinfo else start.replace(tzinfo=UTC)
+    end = end if end is None or end.tzinfo else end.replace(tzinfo=UTC)
+    if end is None or end <= start:  # a line for an instant counts whole when the range holds it
+        return Decimal(1) if period.start <= start < period.end else None
+    inside = min(end, period.end) - max(start, period.start)
+    if inside <= timedelta(0):
+        return None
+    return Decimal(int(inside.total_seconds())) / Decimal(int((end - start).total_seconds()))
 
 
 def _tier_tag(tags: Any) -> str | None:
