@@ -154,3 +154,43 @@ def test_bad_eval_records_name_the_field(tmp_path: Path) -> None:
     assert good == []
     assert [(p.index, p.field) for p in problems] == [(0, "pass_rate"), (1, "(record)")]
     assert "give pass_rate" in problems[1].reason
+
+
+VOICE_EVALS = """workflow,model,provider,eval_set,pass_rate,eval_date,cases
+voice,gpt-4o-mini,openai,calls,0.99,2026-02-20,100
+voice,gpt-4o-realtime-preview,openai,calls,0.95,2026-02-20,100
+"""
+
+
+def test_audio_traffic_is_never_repriced_on_a_model_without_audio_prices(tmp_path: Path) -> None:
+    """genai-prices gives gpt-4o-realtime-preview audio prices and gpt-4o-mini none: the voice
+    workflow's calls used audio tokens, so neither whatif nor cheapest moves them to gpt-4o-mini."""
+    from typer.testing import CliRunner
+
+    from costtrail.cli.main import app
+
+    ledger = tmp_path / "voice.duckdb"
+    with DuckDBStore(ledger) as store:
+        store.append_events(
+            Pricer().apply(
+                [
+                    Event(workflow="voice", run_id=f"v{i}", provider="openai",
+                          model="gpt-4o-realtime-preview", input_tokens=1200, input_audio_tokens=800,
+                          output_tokens=300, output_audio_tokens=200,
+                          started_at=datetime(2026, 3, 2 + i, tzinfo=UTC))
+                    for i in range(5)
+                ]
+            )
+        )  # fmt: skip
+    evals = tmp_path / "evals.csv"
+    evals.write_text(VOICE_EVALS)
+    runner = CliRunner()
+    common = ["--workflow", "voice", "--ledger", str(ledger)]
+    refused = runner.invoke(app, ["whatif", *common, "--model", "gpt-4o-mini"], env={"COLUMNS": "200"})
+    assert refused.exit_code == 2
+    assert "gpt-4o-mini has no audio input or audio output price" in " ".join(refused.output.split())
+    assert runner.invoke(app, ["evals", "import", str(evals), "--ledger", str(ledger)]).exit_code == 0
+    cheapest = runner.invoke(app, ["cheapest", *common, "--min-pass-rate", "0.9", "--format", "json"])
+    assert cheapest.exit_code == 0, cheapest.output
+    assert "gpt-4o-mini" not in cheapest.stdout  # the cheaper, better-scoring text model is not a candidate
+    assert "gpt-4o-realtime-preview" in cheapest.stdout

@@ -15,7 +15,15 @@ from typing import Any
 
 from costtrail.ledger.store import LedgerStore
 from costtrail.optimize.evals import EvalResult, read_evals
-from costtrail.optimize.traffic import Scope, TrafficSummary, model_kind, reprice_llm, summarize
+from costtrail.optimize.traffic import (
+    Scope,
+    TrafficSummary,
+    missing_modalities,
+    modalities_used,
+    model_kind,
+    reprice_llm,
+    summarize,
+)
 from costtrail.pricing import Pricer
 
 ZERO = Decimal(0)
@@ -106,7 +114,13 @@ def cheapest_model(
         raise ValueError(f"no production model calls for workflow {scope.workflow!r} in this period")
     current = _production_models(store, scope)
     by_model = {e.model: e for e in evals}
-    evals = [e for e in evals if model_kind(store, e.model) != "embedding"]  # cannot serve chat calls
+    used = modalities_used(store, scope)
+    # only models that can serve the calls: no embedding model for chat, audio traffic on audio models
+    evals = [
+        e
+        for e in evals
+        if model_kind(store, e.model) != "embedding" and not missing_modalities(e.model, used)
+    ]
     candidates = [_price(store, scope, e, by_model, current, summary, min_pass_rate, min_score, pricer)
                   for e in evals]  # fmt: skip
     candidates.sort(key=lambda c: (c.monthly_cost, c.result.model))

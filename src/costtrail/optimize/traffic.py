@@ -116,12 +116,48 @@ def model_kind(store: LedgerStore, model: str) -> str:
     return "embedding" if "embed" in model.lower() else "llm"
 
 
-def check_serves(store: LedgerStore, scope: Scope, model: str) -> None:
-    """Refuse a model that cannot serve the scope's model calls (an embedding model for chat)."""
+# token classes that need a modality, and the genai-prices price a model must have to serve them
+MODALITIES = {"input_audio_tokens": ("audio input", "input_audio_mtok"),
+              "output_audio_tokens": ("audio output", "output_audio_mtok")}  # fmt: skip
+
+
+def modalities_used(store: LedgerStore, scope: Scope) -> list[str]:
+    """The token classes beyond text that the scope's model calls used (audio in or out)."""
+    sums = ", ".join(f"sum({c}) AS {c}" for c in MODALITIES)
+    row = store.query(
+        f"SELECT {sums} FROM {store.dialect.final('events')} WHERE kind = 'llm' AND {scope.sql(store)}"
+    )[0]
+    return [c for c in MODALITIES if (row[c] or 0) > 0]
+
+
+def missing_modalities(model: str, used: list[str], provider: str | None = None) -> list[str]:
+    """Which of ``used`` ``model`` has no price for in genai-prices (so it cannot serve them).
+
+    A model genai-prices does not know is not refused here (its calls come out unpriced)."""
+    if not used:
+        return []
+    from genai_prices import Usage, calc_price
+
+    try:
+        price = calc_price(Usage(input_tokens=1), model, provider_id=provider).model_price
+    except LookupError:
+        return []
+    return [MODALITIES[c][0] for c in used if getattr(price, MODALITIES[c][1], None) is None]
+
+
+def check_serves(store: LedgerStore, scope: Scope, model: str, provider: str | None = None) -> None:
+    """Refuse a model that cannot serve the scope's model calls: an embedding model for chat, or a
+    model with no audio price for traffic that used audio tokens."""
     if model_kind(store, model) == "embedding":
         raise ValueError(
             f"{model} is an embedding model: it cannot serve the chat calls of this traffic; "
             "choose a chat model (costtrail report --by model lists the ones in use)"
+        )
+    missing = missing_modalities(model, modalities_used(store, scope), provider)
+    if missing:
+        raise ValueError(
+            f"{model} has no {' or '.join(missing)} price: it cannot serve this traffic, whose calls "
+            "used it; choose a model priced for it (costtrail prices MODEL shows a model's prices)"
         )
 
 

@@ -109,7 +109,7 @@ def what_if(
     if token_ratio <= 0 or (output_ratio is not None and output_ratio <= 0):
         raise ValueError("token ratios must be positive (1.0 = same tokens)")
     out_ratio = token_ratio if output_ratio is None else output_ratio
-    check_serves(store, scope, model)
+    check_serves(store, scope, model, provider)
     summary = summarize(store, scope)
     repriced = reprice_llm(
         store, scope, model, provider=provider, input_ratio=token_ratio, output_ratio=out_ratio, pricer=pricer
