@@ -18,7 +18,7 @@ from typing import Any
 
 from genai_prices import Usage, calc_price
 
-from costtrail.wire import TOKEN_FIELDS
+from costtrail.schema import TOKEN_FIELDS
 
 CORPUS = Path(__file__).parent / "corpus"
 COMPARED = ("status", "error_type", "service_tier", "tool_calls", *TOKEN_FIELDS)

@@ -21,9 +21,9 @@ from costtrail.controls.gate import Decision, RequestGate
 from costtrail.gateway.routes import WireRoute
 from costtrail.pricing import Pricer
 from costtrail.pricing.costing import USAGE_REFUSED
-from costtrail.schema import CostSource, Event, new_event_id
+from costtrail.schema import TOKEN_FIELDS, CostSource, Event, new_event_id
 from costtrail.schema.events import MAX_ATTRIBUTE_KEY, MAX_ATTRIBUTE_VALUE, MAX_ATTRIBUTES
-from costtrail.wire import TOKEN_FIELDS, Flavor, Reading, flavor_for_path, request_input_tokens
+from costtrail.wire import Flavor, Reading, flavor_for_path, request_input_tokens
 
 # No single call uses this many tokens of one kind: a count past it is a provider's (or a fake's)
 # nonsense, which the ledger's integer columns and sums need not hold (docs/reliability.md).

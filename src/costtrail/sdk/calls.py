@@ -14,8 +14,9 @@ from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
+from costtrail.schema import TOKEN_FIELDS
 from costtrail.sdk.context import current_attribution
-from costtrail.wire import TOKEN_FIELDS, Flavor, Reading, flavor_named, request_input_tokens
+from costtrail.wire import Flavor, Reading, flavor_named, request_input_tokens
 
 if TYPE_CHECKING:
     from costtrail.sdk.recorder import Recorder

@@ -34,7 +34,6 @@ from costtrail.wire.reading import (
     MALFORMED_BODY,
     NO_USAGE,
     STREAM_CUT,
-    TOKEN_FIELDS,
     Reading,
     tier_of,
 )
@@ -54,7 +53,6 @@ __all__ = [
     "OPENAI",
     "RESPONSES",
     "STREAM_CUT",
-    "TOKEN_FIELDS",
     "Flavor",
     "Reading",
     "StreamReading",

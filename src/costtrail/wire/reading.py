@@ -11,19 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from costtrail.schema.events import TOKEN_FIELDS
+
 # Tiers that mean "the standard price": recorded as no tier at all.
 STANDARD_TIERS = frozenset({"default", "standard", "auto", "on_demand"})
 
-TOKEN_FIELDS: tuple[str, ...] = (
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "cache_write_1h_tokens",
-    "reasoning_tokens",
-    "input_audio_tokens",
-    "output_audio_tokens",
-)
 # Token classes the envelope has no column for: kept as attributes of the event.
 EXTRA_TOKEN_FIELDS: tuple[str, ...] = ("input_image_tokens", "output_image_tokens")
 
