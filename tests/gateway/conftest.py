@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import httpx
 import pytest
 from tests.waiting import wait_until
 
@@ -71,6 +72,7 @@ def make_rig(fake: FakeProvider) -> Iterator[MakeRig]:
         upstreams: dict[str, str] | None = None,
         allowed_paths: tuple[str, ...] = (),
         pricer: Pricer | None = None,
+        client: httpx.AsyncClient | None = None,
     ) -> Rig:
         store = DuckDBStore(":memory:")
         sink = QueuedSink(lambda: LedgerDestination(store=store), flush_interval=0.05)
@@ -82,7 +84,7 @@ def make_rig(fake: FakeProvider) -> Iterator[MakeRig]:
             allowed_paths=allowed_paths,
         )
         app = create_gateway_app(
-            Settings(ledger=":memory:"), config, sink=sink, gate=gate, keys=keys, pricer=pricer
+            Settings(ledger=":memory:"), config, sink=sink, gate=gate, keys=keys, pricer=pricer, client=client
         )
         # Served as `costtrail gateway` serves it: uvloop + httptools, coalesced writes.
         server = ServerThread(app, server_header=False, date_header=False, **server_options()).start()

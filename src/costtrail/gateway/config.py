@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from costtrail.wire import provider_for_url
+
 DEFAULT_UPSTREAMS: Mapping[str, str] = {
     "openai": "https://api.openai.com",
     "anthropic": "https://api.anthropic.com",
@@ -35,6 +37,17 @@ class GatewayConfig:
     # Output tokens the budget check assumes for a call without max_tokens when neither the rate
     # card nor genai-prices knows the model's limit (docs/controls.md).
     default_output_tokens: int = 4096
+
+    def billed_provider(self, upstream: str) -> str:
+        """Who bills the calls sent to ``upstream``: the provider of its host (genai-prices' API URL
+        patterns), so ``openai=https://api.groq.com/openai`` records ``groq``; an unknown host
+        (``localhost``, a private vLLM) keeps the wire format's provider.
+
+        >>> GatewayConfig(upstreams={"openai": "https://api.groq.com/openai"}).billed_provider("openai")
+        'groq'
+        """
+        base = self.upstreams.get(upstream)
+        return provider_for_url(base, upstream) if base else upstream
 
     def upstream_url(self, provider: str, path: str, query: bytes) -> str:
         base = self.upstreams.get(provider)

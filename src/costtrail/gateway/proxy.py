@@ -191,9 +191,11 @@ class Gateway:
         self._ensure_recordable()
         payload = _json_object(body)
         fields, attrs = self._attribute(headers, payload, key)
-        decision = self._decide_budget(route, payload, fields, headers)
+        provider = self.config.billed_provider(route.upstream)
+        decision = self._decide_budget(route, provider, payload, fields, headers)
         call = Call(
             route=route,
+            provider=provider,
             request_model=payload.get("model") if isinstance(payload.get("model"), str) else None,
             fields=fields,
             attributes=attrs,
@@ -273,13 +275,18 @@ class Gateway:
             raise GatewayError(403, str(exc), "tenant_not_allowed") from exc
 
     def _decide_budget(
-        self, route: WireRoute, payload: dict[str, Any], fields: dict[str, str], headers: dict[str, str]
+        self,
+        route: WireRoute,
+        provider: str,
+        payload: dict[str, Any],
+        fields: dict[str, str],
+        headers: dict[str, str],
     ) -> Decision:
         if isinstance(self.gate, AllowAll):
             return ALLOW  # nothing to reserve: no estimate on the hot path
         model = payload.get("model") if isinstance(payload.get("model"), str) else None
         ctx = RequestContext(
-            provider=route.upstream,
+            provider=provider,
             model=model,
             workflow=fields.get("workflow"),
             run_id=fields.get("run_id"),
@@ -292,7 +299,7 @@ class Gateway:
         )
         estimate = estimate_cost(
             self.pricer,
-            route.upstream,
+            provider,
             payload,
             embedding=route.kind == "embedding",
             default_output_tokens=self.config.default_output_tokens,

@@ -65,6 +65,7 @@ class Call:
     attempt: int = 0
     retry_key: str | None = None
     retry_after_s: float | None = None  # what the upstream told the client to wait before a retry
+    provider: str | None = None  # who bills the call (the upstream host's provider); else the route's
 
     @property
     def flavor(self) -> Flavor:
@@ -128,7 +129,7 @@ def build_event(
         "started_at": call.started_at,
         "ended_at": datetime.now(UTC),
         "latency_ms": (time.perf_counter() - call.started) * 1000.0,
-        "provider": call.route.upstream,
+        "provider": call.provider or call.route.upstream,
         "model": reading.model or call.request_model or "unknown",
         "request_id": reading.request_id,
         "service_tier": reading.service_tier,
