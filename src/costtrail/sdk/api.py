@@ -100,7 +100,7 @@ def outcome(
 
 
 def instrument(client: T, *, recorder: Recorder | None = None) -> T:
-    """Record every call an official ``openai`` or ``anthropic`` client makes (sync or async).
+    """Record every call an official ``openai``/``anthropic`` client or a ``google.genai.Client`` makes.
 
     The client is changed in place and returned. Without ``recorder`` the
     calls go to the process's configured recorder at the time they are made.

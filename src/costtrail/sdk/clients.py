@@ -19,6 +19,7 @@ from typing import Any
 
 from costtrail.sdk.calls import CURRENT_CALL, Call, RecorderRef
 from costtrail.sdk.enforcement import check_before_send
+from costtrail.sdk.gemini import instrument_gemini, is_gemini_client
 from costtrail.sdk.http_capture import patch_send
 from costtrail.wire import provider_for_url, read_body
 
@@ -39,7 +40,8 @@ def provider_of(client: Any) -> str:
     root = type(client).__module__.split(".")[0]
     if root not in ("openai", "anthropic"):
         raise TypeError(
-            "costtrail.instrument() supports the official openai and anthropic clients, "
+            "costtrail.instrument() supports the official openai and anthropic clients and "
+            "google-genai's genai.Client, "
             f"not {type(client).__name__}"
         )
     return root
@@ -218,7 +220,10 @@ def _resource(client: Any, path: str) -> Any:
 
 
 def instrument_client(client: Any, recorder_ref: RecorderRef) -> Any:
-    """Instrument an official ``openai``/``anthropic`` client in place (idempotent) and return it."""
+    """Instrument an official ``openai``/``anthropic`` client or a ``google.genai.Client`` in place
+    (idempotent) and return it."""
+    if is_gemini_client(client):
+        return instrument_gemini(client, recorder_ref)
     provider = provider_of(client)
     if getattr(client, "_costtrail_instrumented", False):
         return client

@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from costtrail.sdk.calls import CURRENT_CALL, Call, RecorderRef
-from costtrail.wire import StreamReading, flavor_for_path, read_body
+from costtrail.wire import StreamReading, flavor_for_path, model_from_path, read_body
 
 log = logging.getLogger("costtrail.sdk")
 
@@ -206,12 +206,13 @@ class _Exchange:
 
 
 def _requested_model(request: Any) -> str | None:
+    """The body's ``model``, else the model a Gemini URL names (``/v1beta/models/{model}:...``)."""
     try:
         body = json.loads(request.content)
     except Exception:
-        return None
+        body = None
     model = body.get("model") if isinstance(body, dict) else None
-    return model if isinstance(model, str) else None
+    return model if isinstance(model, str) else model_from_path(request.url.path)
 
 
 def _begin(provider: str, recorder_ref: RecorderRef, request: Any, recorded_as: str) -> _Exchange | None:

@@ -21,6 +21,9 @@ from costtrail.wire.flavors import (
     COMPLETIONS,
     EMBEDDINGS,
     FLAVORS,
+    GEMINI,
+    GEMINI_EMBED,
+    GOOGLE,
     MESSAGES,
     OPENAI,
     RESPONSES,
@@ -28,6 +31,7 @@ from costtrail.wire.flavors import (
     flavor_for_path,
     flavor_named,
 )
+from costtrail.wire.gemini import gemini_request, model_from_path
 from costtrail.wire.hosts import provider_for_url
 from costtrail.wire.reading import (
     CLIENT_ABANDONED,
@@ -47,6 +51,9 @@ __all__ = [
     "COMPLETIONS",
     "EMBEDDINGS",
     "FLAVORS",
+    "GEMINI",
+    "GEMINI_EMBED",
+    "GOOGLE",
     "MALFORMED_BODY",
     "MESSAGES",
     "NO_USAGE",
@@ -58,6 +65,8 @@ __all__ = [
     "StreamReading",
     "flavor_for_path",
     "flavor_named",
+    "gemini_request",
+    "model_from_path",
     "provider_for_url",
     "read_body",
     "request_input_tokens",

@@ -6,7 +6,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from costtrail.wire.flavors import ANTHROPIC, Flavor
+from costtrail.wire.flavors import ANTHROPIC, GOOGLE, Flavor
+from costtrail.wire.gemini import apply_gemini
 from costtrail.wire.reading import MALFORMED_BODY, Reading, tier_of
 
 # Anthropic content blocks that are a call of a tool (client-side or run by the provider).
@@ -34,6 +35,10 @@ def read_body(flavor: Flavor, body: bytes | Mapping[str, Any]) -> Reading:
 
 def apply_response(flavor: Flavor, reading: Reading, data: Mapping[str, Any]) -> None:
     """Fill ``reading`` from a response object (a JSON body, or the ``response`` of a Responses event)."""
+    if flavor.provider == GOOGLE:
+        apply_gemini(flavor.usage, reading, data)
+        reading.complete = True  # a whole body: finishReason or not, its usage is the call's
+        return
     model = data.get("model")
     if isinstance(model, str) and model:
         reading.model = model

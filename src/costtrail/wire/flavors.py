@@ -8,6 +8,7 @@ from costtrail.wire.usage import UsageMap, usage_map
 
 OPENAI = "openai"
 ANTHROPIC = "anthropic"
+GOOGLE = "google"
 
 
 @dataclass(frozen=True)
@@ -29,8 +30,11 @@ COMPLETIONS = Flavor(OPENAI, "completions", "chat")
 RESPONSES = Flavor(OPENAI, "responses", "responses")
 EMBEDDINGS = Flavor(OPENAI, "embeddings", "embeddings", kind="embedding")
 MESSAGES = Flavor(ANTHROPIC, "messages", "default")
+# Gemini API: generateContent and streamGenerateContent read alike (the stream is SSE with alt=sse).
+GEMINI = Flavor(GOOGLE, "generate_content", "default")
+GEMINI_EMBED = Flavor(GOOGLE, "embed_content", "default", kind="embedding")
 
-FLAVORS: tuple[Flavor, ...] = (CHAT, COMPLETIONS, RESPONSES, EMBEDDINGS, MESSAGES)
+FLAVORS: tuple[Flavor, ...] = (CHAT, COMPLETIONS, RESPONSES, EMBEDDINGS, MESSAGES, GEMINI, GEMINI_EMBED)
 
 # URL path endings, most specific first (``/chat/completions`` before ``/completions``).
 _PATHS: tuple[tuple[str, Flavor], ...] = (
@@ -39,6 +43,10 @@ _PATHS: tuple[tuple[str, Flavor], ...] = (
     ("/completions", COMPLETIONS),
     ("/embeddings", EMBEDDINGS),
     ("/messages", MESSAGES),
+    (":generateContent", GEMINI),
+    (":streamGenerateContent", GEMINI),
+    (":embedContent", GEMINI_EMBED),
+    (":batchEmbedContents", GEMINI_EMBED),
 )
 
 

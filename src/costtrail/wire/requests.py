@@ -1,7 +1,7 @@
 """What a request body says before its answer: the input tokens it will likely use.
 
 About four characters a token over the request's text (messages, input,
-prompt, system, instructions, tools): the usual rule for English with OpenAI
+prompt, system, instructions, tools; Gemini's contents): the usual rule for English with OpenAI
 and Anthropic tokenizers. Used for budget estimates and for the estimated
 cost of an incomplete call whose provider never reported its input.
 """
@@ -13,7 +13,19 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-TEXT_FIELDS = ("messages", "input", "prompt", "system", "instructions", "tools")
+# OpenAI and Anthropic request fields, then Gemini's (generateContent, embedContent, batchEmbedContents).
+TEXT_FIELDS = (
+    "messages",
+    "input",
+    "prompt",
+    "system",
+    "instructions",
+    "tools",
+    "contents",
+    "systemInstruction",
+    "content",
+    "requests",
+)
 
 
 def text_chars(value: Any) -> int:

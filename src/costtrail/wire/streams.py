@@ -20,7 +20,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from costtrail.wire.bodies import ANTHROPIC_TOOL_BLOCKS, apply_response, chat_tool_type, error_type
-from costtrail.wire.flavors import ANTHROPIC, RESPONSES, Flavor
+from costtrail.wire.flavors import ANTHROPIC, GOOGLE, RESPONSES, Flavor
+from costtrail.wire.gemini import apply_gemini
 from costtrail.wire.reading import CLIENT_ABANDONED, STREAM_CUT, Reading, tier_of
 from costtrail.wire.sse import SseEvent, SseSplitter
 
@@ -66,6 +67,8 @@ class StreamReading:
             self._on_event = self._anthropic
         elif flavor is RESPONSES:
             self._on_event = self._responses
+        elif flavor.provider == GOOGLE:
+            self._on_event = self._gemini
         else:
             self._on_event = self._chat
 
@@ -200,6 +203,16 @@ class StreamReading:
         else:
             apply_identity(reading, response)
             reading.service_tier = tier_of(response.get("service_tier"))
+
+    # -- Gemini streamGenerateContent chunks (alt=sse: each event a whole response so far) ----------
+
+    def _gemini(self, event: SseEvent) -> None:
+        body = _decode(event.data) if event.data else None
+        if body is None:
+            return
+        if body.get("candidates"):
+            self.reading.deltas_seen += 1
+        apply_gemini(self.flavor.usage, self.reading, body)
 
     # -- Anthropic Messages events ------------------------------------------------
 

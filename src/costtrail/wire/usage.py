@@ -32,6 +32,12 @@ _FIELDS: dict[str, str] = {
     "output_image_tokens": "output_image_tokens",
 }
 
+
+def usage_fields() -> tuple[str, ...]:
+    """The :class:`~costtrail.wire.reading.Reading` fields a usage block fills."""
+    return tuple(dict.fromkeys(_FIELDS.values()))
+
+
 Step = str | tuple[str, str, Any]  # a key, or (list field, match field, equals) for an array match
 
 

@@ -1,4 +1,4 @@
-"""A fake LLM provider on 127.0.0.1 that speaks the real OpenAI and Anthropic wire formats.
+"""A fake LLM provider on 127.0.0.1 that speaks the real OpenAI, Anthropic and Gemini wire formats.
 
 Used by the SDK tests, the demo and the gateway tests: the official ``openai``
 and ``anthropic`` clients talk to it unchanged (``base_url`` is the only
@@ -24,6 +24,12 @@ Routes (POST):
 - ``/v1/embeddings``: float or ``base64`` vectors (16 dimensions unless ``dimensions``).
 - ``/v1/messages``: Anthropic Messages, JSON or SSE (``message_start``,
   ``content_block_start/delta/stop``, ``ping``, ``message_delta``, ``message_stop``).
+- ``/v1beta/models/{model}:generateContent`` (and ``/v1/...``, google-genai's default): Gemini JSON
+  with ``usageMetadata``; ``:streamGenerateContent?alt=sse``: one SSE event a chunk, the last with
+  ``finishReason`` and the whole usage; ``:embedContent``/``:batchEmbedContents``: vectors without usage
+  (as Google answers). The key is the ``x-goog-api-key`` header or ``?key=`` (403 without one);
+  ``x-fake-tool-use-prompt-tokens: N`` adds ``toolUsePromptTokenCount``; errors are Google's
+  ``{"error": {"code", "message", "status"}}``.
 
 Usage is deterministic. By default input tokens are ``ceil(chars / 4) + 3 per message + 3`` over
 the text in ``messages``/``input``/``prompt``/``system``/``instructions``/``tools`` (embeddings:

@@ -17,12 +17,12 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from costtrail.demo.fake_provider import anthropic_wire, openai_wire
+from costtrail.demo.fake_provider import anthropic_wire, gemini_wire, openai_wire
 from costtrail.demo.fake_provider.knobs import KnobError, Knobs, hex_id, knobs_from_request, random_id
 from costtrail.wire import flavor_for_path
 from costtrail.wire.sse import SseSplitter
 
-_SECRET_HEADERS = frozenset({"authorization", "x-api-key", "api-key"})
+_SECRET_HEADERS = frozenset({"authorization", "x-api-key", "api-key", "x-goog-api-key"})
 
 
 @dataclass(frozen=True)
@@ -227,6 +227,41 @@ class _Endpoint:
         return JSONResponse(self.build(knobs, body), headers=headers)
 
 
+class _Gemini:
+    """Gemini API: ``/v1beta/models/{model}:{method}`` (or ``/v1/``), keyed by ``x-goog-api-key``."""
+
+    def __init__(self, log: RequestLog, replays: dict[str, Replay]) -> None:
+        self.log, self.replays = log, replays
+
+    @staticmethod
+    def _error(status: int, message: str, headers: dict[str, str]) -> JSONResponse:
+        return JSONResponse(gemini_wire.error_body(status, message), status_code=status, headers=headers)
+
+    async def handle(self, request: Request) -> Response:
+        headers = gemini_wire.headers_for(time.perf_counter())
+        found = gemini_wire.split_target(request.path_params["target"])
+        if found is None:
+            return self._error(404, f"{request.url.path} is not a Gemini API method", headers)
+        model, method = found
+        raw = await request.body()
+        try:
+            body = json.loads(raw or b"{}")
+        except ValueError:
+            return self._error(400, "Invalid JSON payload received.", headers)
+        if not isinstance(body, dict):
+            return self._error(400, "Invalid JSON payload received: not an object.", headers)
+        lowered = {k.lower(): v for k, v in request.headers.items()}
+        kept = {k: v for k, v in lowered.items() if k not in _SECRET_HEADERS}
+        self.log.add(RecordedRequest(request.url.path, kept, body, len(raw)))
+        if not (lowered.get("x-goog-api-key") or request.query_params.get("key")):
+            return self._error(403, "Method doesn't allow unregistered callers: send an API key.", headers)
+        if "x-fake-replay" in lowered:
+            return _Endpoint(
+                self.log, anthropic=False, build=_embeddings, stream=None, replays=self.replays
+            )._replay(lowered["x-fake-replay"], request.url.path, headers)
+        return await gemini_wire.answer(request, model, method, body, headers, _CutResponse)
+
+
 def _embeddings(knobs: Knobs, body: dict[str, Any]) -> dict[str, Any]:
     return openai_wire.embeddings(knobs, body, openai_wire.embedding_inputs(body))
 
@@ -247,6 +282,7 @@ def create_app(log: RequestLog | None = None, replays: dict[str, Replay] | None 
     def ep(build: Builder, stream: Streamer | None, *, anthropic: bool = False) -> Handler:
         return _Endpoint(log, anthropic=anthropic, build=build, stream=stream, replays=replays).handle
 
+    gemini = _Gemini(log, replays).handle
     routes = [
         Route(
             "/v1/chat/completions", ep(openai_wire.chat_completion, openai_wire.chat_stream), methods=["POST"]
@@ -265,6 +301,8 @@ def create_app(log: RequestLog | None = None, replays: dict[str, Replay] | None 
             ep(anthropic_wire.message, anthropic_wire.message_stream, anthropic=True),
             methods=["POST"],
         ),
+        Route("/v1beta/models/{target}", gemini, methods=["POST"]),
+        Route("/v1/models/{target}", gemini, methods=["POST"]),
     ]
     app = Starlette(routes=routes, middleware=[Middleware(_LogLines, log=log)])
     app.state.request_log = log
