@@ -9,7 +9,9 @@ build their own :class:`~costtrail.sdk.recorder.Recorder` and never touch it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from costtrail.controls.gate import Decision
@@ -20,6 +22,7 @@ from costtrail.sdk.config import SdkSettings, make_sink
 from costtrail.sdk.context import Run, Step
 from costtrail.sdk.enforcement import BudgetHook
 from costtrail.sdk.recorder import Recorder
+from costtrail.wire.azure import load_deployments
 
 if TYPE_CHECKING:
     from costtrail.controls.config import ControlsConfig
@@ -99,16 +102,26 @@ def outcome(
         return False
 
 
-def instrument(client: T, *, recorder: Recorder | None = None) -> T:
+def instrument(
+    client: T,
+    *,
+    recorder: Recorder | None = None,
+    azure_deployments: Mapping[str, str] | str | Path | None = None,
+) -> T:
     """Record every call an official ``openai``/``anthropic`` client or a ``google.genai.Client`` makes.
 
     The client is changed in place and returned. Without ``recorder`` the
     calls go to the process's configured recorder at the time they are made.
+    An ``openai.AzureOpenAI`` client's calls are recorded as provider ``azure``;
+    ``azure_deployments`` (a ``{deployment: model}`` mapping or the path of a
+    deployments YAML file) names the model each deployment serves, else the
+    model the response names is recorded.
     """
+    deployments = load_deployments(azure_deployments)
     if recorder is not None:
         bound = recorder
-        return instrument_client(client, lambda: bound)  # type: ignore[no-any-return]
-    return instrument_client(client, ACTIVE.get)  # type: ignore[no-any-return]
+        return instrument_client(client, lambda: bound, deployments)  # type: ignore[no-any-return]
+    return instrument_client(client, ACTIVE.get, deployments)  # type: ignore[no-any-return]
 
 
 def flush(timeout: float | None = 5.0) -> bool:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from costtrail.schema import TOKEN_FIELDS
 from costtrail.sdk.context import current_attribution
 from costtrail.wire import Flavor, Reading, flavor_named, request_input_tokens
+from costtrail.wire.azure import deployment_in_path
 
 if TYPE_CHECKING:
     from costtrail.sdk.recorder import Recorder
@@ -48,6 +49,8 @@ class Call:
         "attempts",
         "attributes",
         "attribution",
+        "deployment",
+        "deployments",
         "done",
         "endpoint",
         "error_type",
@@ -76,11 +79,15 @@ class Call:
         kind: str,
         requested_model: str | None,
         recorded_as: str | None = None,
+        deployments: Mapping[str, str] | None = None,
     ) -> None:
         self.recorder_ref = recorder_ref
         self.provider, self.endpoint, self.kind = provider, endpoint, kind  # provider: the wire format's
         self.recorded_as = recorded_as or provider  # who bills the call: the host's provider
         self.requested_model = requested_model
+        # Azure OpenAI (``deployments`` given): the call names a deployment, mapped to its model.
+        self.deployments = deployments
+        self.deployment: str | None = None
         self.attribution: Mapping[str, Any] = current_attribution()
         self.started_wall = time.time()
         self.started = time.perf_counter()
@@ -99,6 +106,8 @@ class Call:
 
     def on_request(self, request: Any) -> None:
         self.attempts += 1
+        if self.deployments is not None:
+            self.deployment = deployment_in_path(request.url.path) or self.requested_model
         try:
             self.request_body = request.content
             self.payload_bytes = len(self.request_body)
@@ -155,7 +164,7 @@ class Call:
         event: dict[str, Any] = {
             "kind": self.kind,
             "provider": self.recorded_as,
-            "model": reading.model or self.requested_model,
+            "model": self._model(reading),
             "started_at": self.started_wall,
             "ended_at": self.started_wall + elapsed,
             "latency_ms": elapsed * 1000.0,
@@ -177,5 +186,13 @@ class Call:
         attributes["endpoint"] = self.endpoint
         if self.http_status is not None and not 200 <= self.http_status < 300:
             attributes["http_status"] = str(self.http_status)
+        if self.deployment:
+            attributes["azure_deployment"] = self.deployment
         event["attributes"] = attributes
         return event
+
+    def _model(self, reading: Reading) -> str | None:
+        """The model the response names; for an Azure deployment, the model it is mapped to first."""
+        if self.deployments is not None and self.deployment:
+            return self.deployments.get(self.deployment) or reading.model or self.deployment
+        return reading.model or self.requested_model

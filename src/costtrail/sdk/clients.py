@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -22,6 +22,7 @@ from costtrail.sdk.enforcement import check_before_send
 from costtrail.sdk.gemini import instrument_gemini, is_gemini_client
 from costtrail.sdk.http_capture import patch_send
 from costtrail.wire import provider_for_url, read_body
+from costtrail.wire.azure import AZURE
 
 log = logging.getLogger("costtrail.sdk")
 
@@ -47,11 +48,19 @@ def provider_of(client: Any) -> str:
     return root
 
 
+def is_azure(client: Any) -> bool:
+    """An ``openai.AzureOpenAI`` or ``AsyncAzureOpenAI`` client (whatever host it points at)."""
+    return any(cls.__name__ == "BaseAzureClient" for cls in type(client).__mro__)
+
+
 def recorded_provider(client: Any, provider: str) -> str:
     """The provider of the client's ``base_url`` host (``groq`` for ``https://api.groq.com/openai/v1``).
 
-    Unknown hosts (``localhost``, a private vLLM) keep the wire format's ``provider``.
+    Unknown hosts (``localhost``, a private vLLM) keep the wire format's ``provider``; an Azure
+    OpenAI client is ``azure`` wherever it points.
     """
+    if is_azure(client):
+        return AZURE
     base_url = getattr(client, "base_url", None)
     return provider_for_url(str(base_url), provider) if base_url is not None else provider
 
@@ -63,12 +72,12 @@ def _open_call(
     kind: str,
     kwargs: dict[str, Any],
     recorded_as: str,
+    deployments: Mapping[str, str] | None,
 ) -> Call | None:
     try:
         model = kwargs.get("model")
-        call = Call(
-            recorder_ref, provider, endpoint, kind, model if isinstance(model, str) else None, recorded_as
-        )
+        requested = model if isinstance(model, str) else None
+        call = Call(recorder_ref, provider, endpoint, kind, requested, recorded_as, deployments)
         if endpoint in _INJECTS_USAGE and kwargs.get("stream") is True:
             options = kwargs.get("stream_options")
             if not isinstance(options, dict) or not options.get("include_usage"):
@@ -104,6 +113,7 @@ def _wrap(
     *,
     is_async: bool,
     recorded_as: str,
+    deployments: Mapping[str, str] | None,
 ) -> Any:
     # The SDKs' async methods are plain functions returning coroutines (decorators hide the
     # ``async def``), so the client's kind decides, not the method's signature.
@@ -112,7 +122,7 @@ def _wrap(
         @functools.wraps(original)
         async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
             check_before_send(recorder_ref, provider, kwargs)  # controls: BudgetExceeded, opt-in
-            call = _open_call(recorder_ref, provider, endpoint, kind, kwargs, recorded_as)
+            call = _open_call(recorder_ref, provider, endpoint, kind, kwargs, recorded_as, deployments)
             if call is None:
                 return await original(*args, **kwargs)
             token = CURRENT_CALL.set(call)
@@ -131,7 +141,7 @@ def _wrap(
     @functools.wraps(original)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         check_before_send(recorder_ref, provider, kwargs)  # controls: BudgetExceeded, opt-in
-        call = _open_call(recorder_ref, provider, endpoint, kind, kwargs, recorded_as)
+        call = _open_call(recorder_ref, provider, endpoint, kind, kwargs, recorded_as, deployments)
         if call is None:
             return original(*args, **kwargs)
         token = CURRENT_CALL.set(call)
@@ -219,9 +229,14 @@ def _resource(client: Any, path: str) -> Any:
     return obj
 
 
-def instrument_client(client: Any, recorder_ref: RecorderRef) -> Any:
+def instrument_client(
+    client: Any, recorder_ref: RecorderRef, azure_deployments: Mapping[str, str] | None = None
+) -> Any:
     """Instrument an official ``openai``/``anthropic`` client or a ``google.genai.Client`` in place
-    (idempotent) and return it."""
+    (idempotent) and return it.
+
+    An Azure OpenAI client's calls name deployments: ``azure_deployments`` maps them to models.
+    """
     if is_gemini_client(client):
         return instrument_gemini(client, recorder_ref)
     provider = provider_of(client)
@@ -234,13 +249,21 @@ def instrument_client(client: Any, recorder_ref: RecorderRef) -> Any:
         )
     is_async = inspect.iscoroutinefunction(http_client.send)
     recorded_as = recorded_provider(client, provider)
-    patch_send(http_client, provider, recorder_ref, recorded_as)
+    deployments = dict(azure_deployments or {}) if recorded_as == AZURE else None
+    patch_send(http_client, provider, recorder_ref, recorded_as, deployments)
     for path, method, endpoint, kind in _OPENAI if provider == "openai" else _ANTHROPIC:
         resource = _resource(client, path)
         original = getattr(resource, method, None) if resource is not None else None
         if original is not None:
             wrapped = _wrap(
-                original, recorder_ref, provider, endpoint, kind, is_async=is_async, recorded_as=recorded_as
+                original,
+                recorder_ref,
+                provider,
+                endpoint,
+                kind,
+                is_async=is_async,
+                recorded_as=recorded_as,
+                deployments=deployments,
             )
             setattr(resource, method, wrapped)
     if provider == "anthropic":

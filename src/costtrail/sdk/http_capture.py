@@ -16,7 +16,7 @@ import importlib
 import inspect
 import json
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
 from costtrail.sdk.calls import CURRENT_CALL, Call, RecorderRef
@@ -162,7 +162,14 @@ class _JsonCollector:
 class _Exchange:
     """One HTTP attempt, attached to the current SDK call or recorded on its own."""
 
-    def __init__(self, provider: str, recorder_ref: RecorderRef, request: Any, recorded_as: str) -> None:
+    def __init__(
+        self,
+        provider: str,
+        recorder_ref: RecorderRef,
+        request: Any,
+        recorded_as: str,
+        deployments: Mapping[str, str] | None = None,
+    ) -> None:
         self.provider = provider
         self.call: Call | None = None
         self.own = False
@@ -172,7 +179,8 @@ class _Exchange:
         call = CURRENT_CALL.get()
         if call is None:
             endpoint, kind = found
-            call = Call(recorder_ref, provider, endpoint, kind, _requested_model(request), recorded_as)
+            model = _requested_model(request)
+            call = Call(recorder_ref, provider, endpoint, kind, model, recorded_as, deployments)
             self.own = True
         call.on_request(request)
         self.call = call
@@ -215,9 +223,15 @@ def _requested_model(request: Any) -> str | None:
     return model if isinstance(model, str) else model_from_path(request.url.path)
 
 
-def _begin(provider: str, recorder_ref: RecorderRef, request: Any, recorded_as: str) -> _Exchange | None:
+def _begin(
+    provider: str,
+    recorder_ref: RecorderRef,
+    request: Any,
+    recorded_as: str,
+    deployments: Mapping[str, str] | None,
+) -> _Exchange | None:
     try:
-        exchange = _Exchange(provider, recorder_ref, request, recorded_as)
+        exchange = _Exchange(provider, recorder_ref, request, recorded_as, deployments)
     except Exception:
         log.warning("costtrail: could not read an outgoing request", exc_info=True)
         return None
@@ -240,12 +254,17 @@ def _failed(exchange: _Exchange, exc: BaseException) -> None:
 
 
 def patch_send(
-    http_client: Any, provider: str, recorder_ref: RecorderRef, recorded_as: str | None = None
+    http_client: Any,
+    provider: str,
+    recorder_ref: RecorderRef,
+    recorded_as: str | None = None,
+    deployments: Mapping[str, str] | None = None,
 ) -> bool:
     """Wrap ``http_client.send`` (an httpx/httpx2 ``Client`` or ``AsyncClient``) once; True if patched now.
 
     ``provider`` names the wire format; ``recorded_as`` the provider events are recorded as
-    (the host's, see :func:`costtrail.wire.provider_for_url`), ``provider`` by default.
+    (the host's, see :func:`costtrail.wire.provider_for_url`), ``provider`` by default;
+    ``deployments`` (Azure OpenAI) maps deployment names to models.
     """
     recorded = recorded_as or provider
     if getattr(http_client, "_costtrail_patched", False):
@@ -256,7 +275,7 @@ def patch_send(
     if inspect.iscoroutinefunction(original):
 
         async def send_async(request: Any, *args: Any, **kwargs: Any) -> Any:
-            exchange = _begin(provider, recorder_ref, request, recorded)
+            exchange = _begin(provider, recorder_ref, request, recorded, deployments)
             if exchange is None:
                 return await original(request, *args, **kwargs)
             try:
@@ -270,7 +289,7 @@ def patch_send(
     else:
 
         def send(request: Any, *args: Any, **kwargs: Any) -> Any:
-            exchange = _begin(provider, recorder_ref, request, recorded)
+            exchange = _begin(provider, recorder_ref, request, recorded, deployments)
             if exchange is None:
                 return original(request, *args, **kwargs)
             try:

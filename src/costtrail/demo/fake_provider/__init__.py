@@ -30,6 +30,10 @@ Routes (POST):
   (as Google answers). The key is the ``x-goog-api-key`` header or ``?key=`` (403 without one);
   ``x-fake-tool-use-prompt-tokens: N`` adds ``toolUsePromptTokenCount``; errors are Google's
   ``{"error": {"code", "message", "status"}}``.
+- Azure OpenAI: ``/openai/deployments/{deployment}/chat/completions``, ``.../completions``,
+  ``.../embeddings`` and ``/openai/responses``, each needing ``?api-version=`` (else 404) and
+  answering as the OpenAI route does (``openai.AzureOpenAI(azure_endpoint=fake.base_url, ...)``);
+  the model answered is the body's ``model``, else the deployment's name.
 
 Usage is deterministic. By default input tokens are ``ceil(chars / 4) + 3 per message + 3`` over
 the text in ``messages``/``input``/``prompt``/``system``/``instructions``/``tools`` (embeddings:
@@ -66,9 +70,9 @@ the text in ``messages``/``input``/``prompt``/``system``/``instructions``/``tool
 
 Every response carries realistic ids (``chatcmpl-``, ``resp_``, ``msg_01``, ``call_``, ``toolu_01``)
 and headers (``x-request-id`` for OpenAI, ``request-id`` for Anthropic). A request without an API key
-gets a 401; a missing ``model`` (or Anthropic ``max_tokens``) a 400; any other path a 404. API keys
-are never logged. ``requests.lines`` lists every request line received (method and raw path), routed
-or not.
+(``authorization``, ``x-api-key`` or Azure's ``api-key``) gets a 401; a missing ``model`` (or
+Anthropic ``max_tokens``) a 400; any other path a 404. API keys are never logged.
+``requests.lines`` lists every request line received (method and raw path), routed or not.
 """
 
 from __future__ import annotations

@@ -173,10 +173,14 @@ class _Endpoint:
             return self._error(400, "The request body must be a JSON object.", headers)
         kept = {k: v for k, v in lowered.items() if k not in _SECRET_HEADERS}
         self.log.add(RecordedRequest(request.url.path, kept, body, len(raw)))
-        if not (lowered.get("authorization") or lowered.get("x-api-key")):
+        if not (lowered.get("authorization") or lowered.get("x-api-key") or lowered.get("api-key")):
             return self._error(401, "No API key provided.", headers)
         if "x-fake-replay" in lowered:
             return self._replay(lowered["x-fake-replay"], request.url.path, headers)
+        if request.url.path.startswith("/openai/"):
+            if not request.query_params.get("api-version"):
+                return self._error(404, "Resource not found: send the api-version query parameter", headers)
+            body.setdefault("model", request.path_params.get("deployment"))
         if not body.get("model"):
             return self._error(400, "you must provide a model parameter", headers)
         if self.anthropic and not isinstance(body.get("max_tokens"), int):
@@ -283,19 +287,22 @@ def create_app(log: RequestLog | None = None, replays: dict[str, Replay] | None 
         return _Endpoint(log, anthropic=anthropic, build=build, stream=stream, replays=replays).handle
 
     gemini = _Gemini(log, replays).handle
+    chat = ep(openai_wire.chat_completion, openai_wire.chat_stream)
+    responses = ep(openai_wire.response, openai_wire.response_stream)
+    completions = ep(openai_wire.completion, openai_wire.completion_stream)
+    embeddings = _Endpoint(
+        log, anthropic=False, build=_embeddings, stream=None, adjust=_embedding_knobs, replays=replays
+    ).handle
+    azure = "/openai/deployments/{deployment}"  # Azure OpenAI: ?api-version=..., an api-key header
     routes = [
-        Route(
-            "/v1/chat/completions", ep(openai_wire.chat_completion, openai_wire.chat_stream), methods=["POST"]
-        ),
-        Route("/v1/responses", ep(openai_wire.response, openai_wire.response_stream), methods=["POST"]),
-        Route("/v1/completions", ep(openai_wire.completion, openai_wire.completion_stream), methods=["POST"]),
-        Route(
-            "/v1/embeddings",
-            _Endpoint(
-                log, anthropic=False, build=_embeddings, stream=None, adjust=_embedding_knobs, replays=replays
-            ).handle,
-            methods=["POST"],
-        ),
+        Route("/v1/chat/completions", chat, methods=["POST"]),
+        Route("/v1/responses", responses, methods=["POST"]),
+        Route("/v1/completions", completions, methods=["POST"]),
+        Route("/v1/embeddings", embeddings, methods=["POST"]),
+        Route(f"{azure}/chat/completions", chat, methods=["POST"]),
+        Route(f"{azure}/completions", completions, methods=["POST"]),
+        Route(f"{azure}/embeddings", embeddings, methods=["POST"]),
+        Route("/openai/responses", responses, methods=["POST"]),
         Route(
             "/v1/messages",
             ep(anthropic_wire.message, anthropic_wire.message_stream, anthropic=True),
