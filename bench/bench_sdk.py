@@ -4,7 +4,7 @@ Measured in one run:
 
 - baselines: an empty function call, and ``queue.Queue.put_nowait`` of a small dict;
 - ``recorder.record(...)`` inside a run and a step (what an app pays per manual record);
-- ``Call.finish()`` for an instrumented model call (building the event dict once the provider
+- ``InstrumentedCall.finish()`` for an instrumented model call (building the event dict once the provider
   has answered: the SDK's own share of an instrumented call, beyond the HTTP exchange);
 - the same ``record`` while the writer thread is busy validating, pricing and writing to a
   DuckDB ledger (the GIL is shared, so a busy writer shows up on the caller's clock), and the
@@ -23,7 +23,8 @@ from typing import Any
 
 from costtrail.schema import Event, Outcome
 from costtrail.sdk import LedgerDestination, QueuedSink, Recorder
-from costtrail.sdk.calls import Call
+from costtrail.sdk.calls import InstrumentedCall
+from costtrail.wire import Reading
 
 N = 20_000
 REPEATS = 5
@@ -69,10 +70,18 @@ def _caller_costs() -> dict[str, float]:
         recorder.record("tool", tool_name="search", query_count=1)
 
     def finish_call() -> None:
-        call = Call(lambda: recorder, "openai", "chat", "llm", "gpt-4o-mini")
+        call = InstrumentedCall(lambda: recorder, "openai", "chat", "llm", "gpt-4o-mini")
         call.attempts, call.payload_bytes, call.request_id = 1, 812, "req_0123456789abcdef"
-        call.fields.update(model="gpt-4o-mini", input_tokens=1200, output_tokens=300, cache_read_tokens=1024)
-        call.finish("success")
+        call.reading = Reading(
+            model="gpt-4o-mini",
+            input_tokens=1200,
+            output_tokens=300,
+            cache_read_tokens=1024,
+            usage_seen=True,
+            complete=True,
+        )
+        call.http_status = 200
+        call.finish()
 
     with recorder.run("support_reply", customer_id="c-1", feature="chat"), recorder.step("draft", agent="w"):
         out = {

@@ -10,7 +10,7 @@ from costtrail.controls.gate import AllowAll, RequestGate
 from costtrail.export.prometheus import CostMetrics, MeteredSink
 from costtrail.gateway.config import GatewayConfig
 from costtrail.gateway.proxy import Gateway
-from costtrail.gateway.recording import Recorder, RecordSink
+from costtrail.gateway.recording import ForwardedCallRecorder, RecordSink
 from costtrail.gateway.upstream import PricedUpstream
 from costtrail.pricing import Pricer
 from costtrail.settings import Settings
@@ -43,7 +43,7 @@ def create_gateway_app(
     metrics = CostMetrics(budgets=budget_gate_of(gate))  # served at GET /metrics
     return Gateway(
         config,
-        recorder=Recorder(MeteredSink(sink, metrics), gate),
+        recorder=ForwardedCallRecorder(MeteredSink(sink, metrics), gate),
         metrics=metrics,
         gate=gate,
         pricer=pricer or Pricer.from_rate_card(settings.rate_card),

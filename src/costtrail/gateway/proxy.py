@@ -29,7 +29,7 @@ from costtrail.export.prometheus import CostMetrics, gateway_metrics_response
 from costtrail.gateway.attribution import AttributionError, attribute
 from costtrail.gateway.config import GatewayConfig
 from costtrail.gateway.estimation import estimate_cost
-from costtrail.gateway.recording import Call, Recorder, build_event, cost_header
+from costtrail.gateway.recording import ForwardedCall, ForwardedCallRecorder, build_event, cost_header
 from costtrail.gateway.routes import (
     PathRefused,
     Target,
@@ -101,7 +101,7 @@ class Gateway:
         self,
         config: GatewayConfig,
         *,
-        recorder: Recorder,
+        recorder: ForwardedCallRecorder,
         gate: RequestGate,
         pricer: Pricer,
         keys: KeyRing | None = None,
@@ -193,7 +193,7 @@ class Gateway:
         fields, attrs = self._attribute(headers, payload, key)
         provider = self.config.billed_provider(route.upstream)
         decision = self._decide_budget(route, provider, payload, fields, headers)
-        call = Call(
+        call = ForwardedCall(
             route=route,
             provider=provider,
             request_model=payload.get("model") if isinstance(payload.get("model"), str) else None,
@@ -309,7 +309,7 @@ class Gateway:
             return decision
         raise _denial(decision)
 
-    async def _forward(self, call: Call, scope: Scope_, body: bytes) -> Answer:
+    async def _forward(self, call: ForwardedCall, scope: Scope_, body: bytes) -> Answer:
         """Send the call upstream; a failure to get an answer is recorded and answered 502/504."""
         upstream = call.route.upstream
         url = self.config.upstream_url(upstream, call.route.path, scope.get("query_string", b""))
@@ -323,7 +323,9 @@ class Gateway:
         except httpx.TransportError as exc:
             raise self._failed(call, None, exc) from exc
 
-    def _failed(self, call: Call, http_status: int | None, exc: httpx.TransportError) -> GatewayError:
+    def _failed(
+        self, call: ForwardedCall, http_status: int | None, exc: httpx.TransportError
+    ) -> GatewayError:
         """Record a call whose answer did not (fully) arrive; the 502 or 504 to answer with."""
         timed_out = isinstance(exc, httpx.TimeoutException)
         failure = "upstream_timeout" if timed_out else "upstream_error"
@@ -336,7 +338,7 @@ class Gateway:
 
     def _record(
         self,
-        call: Call,
+        call: ForwardedCall,
         reading: Reading,
         *,
         http_status: int | None,
@@ -352,7 +354,7 @@ class Gateway:
             self.recorder.record_attempt(call, event, content)
         return event
 
-    async def _relay_body(self, call: Call, response: Answer, send: Send) -> None:
+    async def _relay_body(self, call: ForwardedCall, response: Answer, send: Send) -> None:
         try:
             raw = b"".join([chunk async for chunk in response.aiter_raw()])
         except httpx.TransportError as exc:
@@ -372,7 +374,9 @@ class Gateway:
         ]
         await _send(send, response.status_code, headers, raw)
 
-    async def _relay_stream(self, call: Call, response: Answer, send: Send, *, strip_usage: bool) -> None:
+    async def _relay_stream(
+        self, call: ForwardedCall, response: Answer, send: Send, *, strip_usage: bool
+    ) -> None:
         relay = StreamReading(call.flavor, strip_usage=strip_usage)
         headers = [*_response_headers(response), (EVENT_ID_HEADER, call.event_id.encode())]
         await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
@@ -458,7 +462,7 @@ def _denial(decision: Decision) -> GatewayError:
     )
 
 
-def _prepared_body(call: Call, payload: dict[str, Any], body: bytes) -> tuple[bytes, bool]:
+def _prepared_body(call: ForwardedCall, payload: dict[str, Any], body: bytes) -> tuple[bytes, bool]:
     """The body to forward: the policy's model, and usage asked of an OpenAI stream (True: injected)."""
     rewrite = injected = False
     if call.decision.reroute_model and call.request_model:

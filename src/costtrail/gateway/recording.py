@@ -1,4 +1,10 @@
-"""Turning a finished call into a priced event and handing it to a sink, off the response path.
+"""Turning a forwarded call into a priced event and handing it to a sink, off the response path.
+
+A :class:`ForwardedCall` is one request the gateway forwards upstream; the
+:class:`ForwardedCallRecorder` queues its event, folds the client's retries into
+one call and settles its budget reservation. (The SDK's counterpart, a call made
+in-process, is :class:`costtrail.sdk.calls.InstrumentedCall`; both end the call
+with :meth:`costtrail.wire.Reading.finish`.)
 
 The sink (:class:`costtrail.sdk.sink.EventSink`: a local ledger or the
 collector) only queues the event; a background thread writes it.
@@ -23,7 +29,7 @@ from costtrail.pricing import Pricer
 from costtrail.pricing.costing import USAGE_REFUSED
 from costtrail.schema import TOKEN_FIELDS, CostSource, Event, new_event_id
 from costtrail.schema.events import MAX_ATTRIBUTE_KEY, MAX_ATTRIBUTE_VALUE, MAX_ATTRIBUTES
-from costtrail.wire import Flavor, Reading, flavor_for_path, request_input_tokens
+from costtrail.wire import Flavor, Reading, flavor_for_path
 
 # No single call uses this many tokens of one kind: a count past it is a provider's (or a fake's)
 # nonsense, which the ledger's integer columns and sums need not hold (docs/reliability.md).
@@ -43,8 +49,8 @@ class RecordSink(Protocol):
 
 
 @dataclass
-class Call:
-    """One call through the gateway, from the moment it arrived."""
+class ForwardedCall:
+    """One call the gateway forwards upstream, from the moment it arrived."""
 
     route: WireRoute
     request_model: str | None
@@ -75,13 +81,11 @@ class Call:
         return found
 
 
-def status_of(
-    http_status: int | None, reading: Reading, *, failure: str | None = None
-) -> tuple[str, str | None]:
-    """The envelope status and error type of a finished call (``failure``: the answer did not arrive).
+def failure_status(http_status: int | None, failure: str | None) -> tuple[str | None, str | None]:
+    """The status and error type of a call whose answer did not arrive (``failure``, or no HTTP status).
 
-    Otherwise the reading's own rule (shared with the SDK): an HTTP or provider
-    error is ``error``, a call whose usage is unknown is ``incomplete``.
+    ``(None, None)`` when it did: then the reading's own rule (shared with the SDK,
+    :meth:`Reading.finish`) decides.
     """
     if failure == "upstream_timeout":
         return "timeout", failure
@@ -89,11 +93,16 @@ def status_of(
         return "error", failure if http_status is not None else "upstream_unreachable"
     if http_status is None:
         return "error", "upstream_unreachable"
-    return reading.status(http_status)
+    return None, None
 
 
 def build_event(
-    call: Call, reading: Reading, pricer: Pricer, *, http_status: int | None, failure: str | None = None
+    call: ForwardedCall,
+    reading: Reading,
+    pricer: Pricer,
+    *,
+    http_status: int | None,
+    failure: str | None = None,
 ) -> Event:
     """The priced event of a call (a failed call is priced on whatever usage it reported).
 
@@ -103,17 +112,14 @@ def build_event(
     is unpriced (``costtrail.usage_refused`` names them), and a field the
     envelope refuses is left out (``costtrail.fields_dropped`` names it).
     """
-    status, error_type = status_of(http_status, reading, failure=failure)
-    if status == "incomplete":  # usage unknown: estimated counts, priced into cost_estimate_usd only
-        reading.estimate(request_input_tokens(call.request))
+    status, error_type = reading.finish(http_status, call.request, *failure_status(http_status, failure))
     attributes = {"http.status_code": str(http_status)} if http_status is not None else {}
     attributes.update(
         (k[:MAX_ATTRIBUTE_KEY], v[:MAX_ATTRIBUTE_VALUE])
         for k, v in {**reading.attributes(), **call.attributes}.items()
     )
-    counts = {name: getattr(reading, name) for name in TOKEN_FIELDS}
-    counts["tool_calls"] = reading.tool_call_count
-    absurd = sorted(k for k, v in counts.items() if v > MAX_CALL_TOKENS)
+    counts = reading.envelope_fields()
+    absurd = sorted(k for k in (*TOKEN_FIELDS, "tool_calls") if counts[k] > MAX_CALL_TOKENS)
     flags: dict[str, str] = {}
     if absurd:
         flags[USAGE_REFUSED] = ",".join(f"{k}={counts[k]}" for k in absurd)[:512]
@@ -181,7 +187,7 @@ RETRY_WINDOW_S = 61.0
 _RETRYABLE = frozenset({408, 409, 429})
 
 
-def retry_wait(call: Call) -> float:
+def retry_wait(call: ForwardedCall) -> float:
     """How long a retryable failure of ``call`` waits for the client's retry."""
     backoff = call.retry_after_s if call.retry_after_s is not None else min(8.0, 0.5 * 2**call.attempt)
     return min(RETRY_WINDOW_S, backoff + RETRY_GRACE_S)
@@ -192,10 +198,10 @@ def retryable(event: Event) -> bool:
     return status.isdigit() and (int(status) in _RETRYABLE or int(status) >= 500)
 
 
-class Recorder:
+class ForwardedCallRecorder:
     """Queues events on the sink and settles the budget reservation; never raises into the proxy.
 
-    A failed attempt the client may retry is held (per ``Call.retry_key``) until its retry
+    A failed attempt the client may retry is held (per ``ForwardedCall.retry_key``) until its retry
     arrives, which then records as the one event of the logical call with ``retry_count`` its
     attempt number, as the SDK path records it; a held attempt no retry follows within
     :func:`retry_wait` is recorded on its own.
@@ -209,7 +215,9 @@ class Recorder:
         self._can_record = True
         self._held: dict[str, tuple[Event, Decision, asyncio.TimerHandle | None]] = {}
 
-    def record_attempt(self, call: Call, event: Event, content: dict[str, str] | None = None) -> None:
+    def record_attempt(
+        self, call: ForwardedCall, event: Event, content: dict[str, str] | None = None
+    ) -> None:
         """Record ``event`` of ``call``, folding it into the client's retries of the same call."""
         key = call.retry_key
         held = self._held.pop(key, None) if key is not None else None

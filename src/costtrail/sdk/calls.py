@@ -1,9 +1,11 @@
 """One provider call in progress: what the wrappers and the HTTP capture learn, turned into one event.
 
-A :class:`Call` is opened by an instrumented SDK method (or, for SDK paths we
+An :class:`InstrumentedCall` is opened by an instrumented SDK method (or, for SDK paths we
 do not wrap, by the HTTP capture itself), collects attempts, payload size,
 request id and usage as they become known, and is finished exactly once:
-when the method returns, when it raises, or when its stream ends.
+when the method returns, when it raises, or when its stream ends. (The gateway's
+counterpart is :class:`costtrail.gateway.recording.ForwardedCall`; both end the call
+with :meth:`costtrail.wire.Reading.finish`.)
 """
 
 from __future__ import annotations
@@ -14,9 +16,8 @@ from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
-from costtrail.schema import TOKEN_FIELDS
 from costtrail.sdk.context import current_attribution
-from costtrail.wire import Flavor, Reading, flavor_named, request_input_tokens
+from costtrail.wire import Flavor, Reading, flavor_named
 from costtrail.wire.azure import deployment_in_path
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ log = logging.getLogger("costtrail.sdk")
 RecorderRef = Callable[[], "Recorder | None"]
 
 # The call the current SDK method is making, so the HTTP layer can attach its attempts to it.
-CURRENT_CALL: ContextVar[Call | None] = ContextVar("costtrail_call", default=None)
+CURRENT_CALL: ContextVar[InstrumentedCall | None] = ContextVar("costtrail_call", default=None)
 
 _REQUEST_ID_HEADERS = ("x-request-id", "request-id")
 
@@ -42,8 +43,8 @@ def classify_error(exc: BaseException) -> tuple[str, str]:
     return "error", name
 
 
-class Call:
-    """A provider call being recorded; :meth:`finish` emits its one event."""
+class InstrumentedCall:
+    """A provider call made in this process by an instrumented client; :meth:`finish` emits its one event."""
 
     __slots__ = (
         "attempts",
@@ -157,10 +158,7 @@ class Call:
     def _event(self, status: str | None, error_type: str | None) -> dict[str, Any]:
         elapsed = time.perf_counter() - self.started
         reading = self.reading or Reading(complete=False, ended_by="no_response_read")
-        if status is None:
-            status, error_type = reading.status(self.http_status)
-        if status == "incomplete":  # usage unknown: estimated counts, priced into cost_estimate_usd only
-            reading.estimate(request_input_tokens(self.request_body))
+        status, error_type = reading.finish(self.http_status, self.request_body, status, error_type)
         event: dict[str, Any] = {
             "kind": self.kind,
             "provider": self.recorded_as,
@@ -174,12 +172,9 @@ class Call:
             "request_id": self.request_id,
             "tool_calls": reading.tool_call_count,
         }
-        for key in TOKEN_FIELDS:
-            value = getattr(reading, key)
-            if value:
+        for key, value in reading.envelope_fields().items():
+            if value:  # zero counts are the envelope's defaults: not sent
                 event[key] = value
-        if reading.service_tier:
-            event["service_tier"] = reading.service_tier
         if error_type:
             event["error_type"] = error_type
         attributes = {**reading.attributes(), **self.attributes}

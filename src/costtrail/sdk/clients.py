@@ -1,6 +1,6 @@
 """``instrument(client)``: wrap the official ``openai`` and ``anthropic`` clients, sync and async.
 
-Each wrapped method opens a :class:`~costtrail.sdk.calls.Call` for the
+Each wrapped method opens a :class:`~costtrail.sdk.calls.InstrumentedCall` for the
 duration of the SDK's work (including its own retries) so that the call
 becomes exactly one event: finished when the method returns, raises, or, for
 a stream, when the stream ends. OpenAI streams get
@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
 
-from costtrail.sdk.calls import CURRENT_CALL, Call, RecorderRef
+from costtrail.sdk.calls import CURRENT_CALL, InstrumentedCall, RecorderRef
 from costtrail.sdk.enforcement import check_before_send
 from costtrail.sdk.gemini import instrument_gemini, is_gemini_client
 from costtrail.sdk.http_capture import patch_send
@@ -73,11 +73,11 @@ def _open_call(
     kwargs: dict[str, Any],
     recorded_as: str,
     deployments: Mapping[str, str] | None,
-) -> Call | None:
+) -> InstrumentedCall | None:
     try:
         model = kwargs.get("model")
         requested = model if isinstance(model, str) else None
-        call = Call(recorder_ref, provider, endpoint, kind, requested, recorded_as, deployments)
+        call = InstrumentedCall(recorder_ref, provider, endpoint, kind, requested, recorded_as, deployments)
         if endpoint in _INJECTS_USAGE and kwargs.get("stream") is True:
             options = kwargs.get("stream_options")
             if not isinstance(options, dict) or not options.get("include_usage"):
@@ -92,7 +92,7 @@ def _open_call(
         return None
 
 
-def _returned(call: Call, provider: str, result: Any) -> None:
+def _returned(call: InstrumentedCall, provider: str, result: Any) -> None:
     """The SDK method returned: a stream finishes later, anything else now (read from its HTTP body)."""
     try:
         if call.streaming:
@@ -165,8 +165,10 @@ class _StreamManager:
         self._manager, self._recorder_ref, self._model = manager, recorder_ref, model
         self._recorded_as = recorded_as
 
-    def _open(self) -> Call:
-        return Call(self._recorder_ref, "anthropic", "messages", "llm", self._model, self._recorded_as)
+    def _open(self) -> InstrumentedCall:
+        return InstrumentedCall(
+            self._recorder_ref, "anthropic", "messages", "llm", self._model, self._recorded_as
+        )
 
     def __enter__(self) -> Any:
         call = self._open()

@@ -19,7 +19,7 @@ import logging
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
-from costtrail.sdk.calls import CURRENT_CALL, Call, RecorderRef
+from costtrail.sdk.calls import CURRENT_CALL, InstrumentedCall, RecorderRef
 from costtrail.wire import StreamReading, flavor_for_path, model_from_path, read_body
 
 log = logging.getLogger("costtrail.sdk")
@@ -36,7 +36,7 @@ def endpoint_of(path: str) -> tuple[str, str] | None:
 class _StreamScan:
     """A streamed SSE body read through :class:`StreamReading`; the call finishes when it closes."""
 
-    def __init__(self, call: Call, stream: StreamReading) -> None:
+    def __init__(self, call: InstrumentedCall, stream: StreamReading) -> None:
         self.call, self.stream = call, stream
         self.failed: BaseException | None = None
         self.ended = False
@@ -133,7 +133,7 @@ def _library_of(http_client: Any) -> str:
 class _JsonCollector:
     """For an unwrapped, non-SSE streamed body: keep the bytes and read usage when it closes."""
 
-    def __init__(self, call: Call, provider: str) -> None:
+    def __init__(self, call: InstrumentedCall, provider: str) -> None:
         self.call, self.provider = call, provider
         self.parts: list[bytes] = []
         self.size = 0
@@ -171,7 +171,7 @@ class _Exchange:
         deployments: Mapping[str, str] | None = None,
     ) -> None:
         self.provider = provider
-        self.call: Call | None = None
+        self.call: InstrumentedCall | None = None
         self.own = False
         found = endpoint_of(request.url.path)
         if found is None:
@@ -180,7 +180,7 @@ class _Exchange:
         if call is None:
             endpoint, kind = found
             model = _requested_model(request)
-            call = Call(recorder_ref, provider, endpoint, kind, model, recorded_as, deployments)
+            call = InstrumentedCall(recorder_ref, provider, endpoint, kind, model, recorded_as, deployments)
             self.own = True
         call.on_request(request)
         self.call = call

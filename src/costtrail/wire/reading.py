@@ -8,10 +8,12 @@ reasoning and output audio, ``cache_write_1h_tokens`` is the part of
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from costtrail.schema.events import TOKEN_FIELDS
+from costtrail.wire.requests import request_input_tokens
 
 # Tiers that mean "the standard price": recorded as no tier at all.
 STANDARD_TIERS = frozenset({"default", "standard", "auto", "on_demand"})
@@ -104,6 +106,31 @@ class Reading:
         if not self.usage_seen:
             return "incomplete", self.ended_by or NO_USAGE
         return "success", None
+
+    def finish(
+        self,
+        http_status: int | None,
+        request: Mapping[str, Any] | bytes,
+        status: str | None = None,
+        error_type: str | None = None,
+    ) -> tuple[str, str | None]:
+        """The finished call's ``status`` and ``error_type`` (every door's one rule for ending a call).
+
+        Without a ``status`` (a door that saw the call fail passes its own) :meth:`status`
+        decides. An ``incomplete`` call's usage is unknown: its counts become an estimate
+        from its ``request`` body, priced into ``cost_estimate_usd`` only.
+
+        >>> r = Reading(complete=False, ended_by="stream_cut", deltas_seen=3)
+        >>> r.finish(200, {"messages": [{"role": "user", "content": "x" * 40}]})
+        ('incomplete', 'stream_cut')
+        >>> (r.input_tokens, r.output_tokens, r.attributes()["usage_estimated"])
+        (10, 3, 'true')
+        """
+        if status is None:
+            status, error_type = self.status(http_status)
+        if status == "incomplete":
+            self.estimate(request_input_tokens(request))
+        return status, error_type
 
     def envelope_fields(self) -> dict[str, Any]:
         """Usage, tier and tool calls as event fields (image tokens as attributes)."""
