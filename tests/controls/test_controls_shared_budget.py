@@ -233,6 +233,7 @@ def test_a_gateway_killed_mid_burst_frees_its_holds_after_the_lease(rig: Rig) ->
     killed_at = time.monotonic()
     quick = {"X-Costtrail-Environment": "batch", "X-Fake-Output-Tokens": "10"}
     assert asyncio.run(_burst([(rig.url(0), quick)])) == [429]  # held by the dead gateway's calls
+
     # Expired holds are released by the next script that touches the budget: this gateway's calls.
     # The dead gateway's holds were taken a few milliseconds apart, so they expire one by one: the
     # first quick call may pass while later holds still stand. Wait until every one is gone.

@@ -45,7 +45,9 @@ def main(library: str, collector: str, api_key: str) -> None:
     exporter = OTLPSpanExporter(
         endpoint=f"{collector}/v1/traces", headers={"Authorization": f"Bearer {api_key}"}
     )
-    provider.add_span_processor(BatchSpanProcessor(exporter))
+    # One export at shutdown: inherited fields reach the descendants exported with their ancestor
+    # (docs/otlp.md, Limits); the default 5 s schedule could split this trace on a loaded machine.
+    provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=600_000))
     tracer = provider.get_tracer("app")
     inst = instrumentor(library)
     inst.instrument(tracer_provider=provider)  # type: ignore[attr-defined]
