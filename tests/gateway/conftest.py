@@ -73,6 +73,7 @@ def make_rig(fake: FakeProvider) -> Iterator[MakeRig]:
         allowed_paths: tuple[str, ...] = (),
         pricer: Pricer | None = None,
         client: httpx.AsyncClient | None = None,
+        azure_deployments: dict[str, str] | None = None,
     ) -> Rig:
         store = DuckDBStore(":memory:")
         sink = QueuedSink(lambda: LedgerDestination(store=store), flush_interval=0.05)
@@ -82,6 +83,7 @@ def make_rig(fake: FakeProvider) -> Iterator[MakeRig]:
             read_timeout_s=read_timeout_s,
             require_key=keys is not None,
             allowed_paths=allowed_paths,
+            azure_deployments=azure_deployments or {},
         )
         app = create_gateway_app(
             Settings(ledger=":memory:"), config, sink=sink, gate=gate, keys=keys, pricer=pricer, client=client

@@ -25,7 +25,7 @@ from costtrail.controls.chain import build_controls
 from costtrail.controls.config import ControlsConfig
 from costtrail.demo.fake_provider import FakeProvider, ServerThread
 from costtrail.gateway import GatewayConfig, create_gateway_app
-from costtrail.gateway.routes import ROUTES
+from costtrail.gateway.routes import AZURE_ROUTES, ROUTES
 from costtrail.gateway.serving import server_options
 from costtrail.ledger.duckdb_store import DuckDBStore
 from costtrail.sdk.ledger_destination import LedgerDestination
@@ -72,6 +72,9 @@ _HEADERS = [
         "X-Costtrail-Tenant",
     )
 ]
+# Azure OpenAI's routes, as a client names them: a deployment, and the api-version query.
+AZURE_PATHS = [r.path.replace("{deployment}", "fuzz-deploy") for r in AZURE_ROUTES.values()]
+_API_VERSION = {"name": "api-version", "in": "query", "required": True, "schema": {"type": "string"}}
 SPEC: dict[str, Any] = {
     "openapi": "3.0.3",
     "info": {"title": "costtrail gateway (priced routes)", "version": "1"},
@@ -84,6 +87,16 @@ SPEC: dict[str, Any] = {
             }
         }
         for path in ROUTES
+    }
+    | {
+        path: {
+            "post": {
+                "parameters": [*_HEADERS, _API_VERSION],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": _BODY}}},
+                "responses": {"200": {"description": "the provider's answer"}},
+            }
+        }
+        for path in AZURE_PATHS
     },
 }
 schema = schemathesis.openapi.from_dict(SPEC)
@@ -103,7 +116,8 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str
         store = DuckDBStore(":memory:")
         sink = QueuedSink(lambda: LedgerDestination(store=store), flush_interval=0.05)
         config = GatewayConfig(
-            upstreams={"openai": fake.openai_base_url, "anthropic": fake.base_url}, require_key=True
+            upstreams={"openai": fake.openai_base_url, "anthropic": fake.base_url, "azure": fake.base_url},
+            require_key=True,
         )
         gate = build_controls(ControlsConfig.from_yaml(CONTROLS)).gate
         app = create_gateway_app(Settings(ledger=":memory:"), config, sink=sink, gate=gate, keys=keys)

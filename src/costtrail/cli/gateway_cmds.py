@@ -10,6 +10,7 @@ from costtrail.controls.gate import RequestGate
 from costtrail.gateway import GatewayConfig, RecordSink, create_gateway_app, parse_upstreams
 from costtrail.gateway.routes import check_prefix
 from costtrail.settings import Settings
+from costtrail.wire.azure import DeploymentsError, load_deployments
 
 
 def register(app: typer.Typer) -> None:
@@ -115,7 +116,16 @@ def gateway(
     host: str = typer.Option("127.0.0.1", "--host", help="address to bind"),
     port: int = typer.Option(8788, "--port", help="port to listen on"),
     upstream: list[str] = typer.Option(
-        [], "--upstream", help="provider=URL, e.g. --upstream openai=https://api.openai.com (repeatable)"
+        [],
+        "--upstream",
+        help="provider=URL, e.g. --upstream openai=https://api.openai.com or "
+        "azure=https://RESOURCE.openai.azure.com (repeatable)",
+    ),
+    azure_deployments: Path | None = typer.Option(
+        None,
+        "--azure-deployments",
+        help="YAML file mapping Azure OpenAI deployment names to models ('deployments:' then "
+        "'name: model' lines)",
     ),
     collector: str | None = typer.Option(
         None, "--collector", envvar="COSTTRAIL_COLLECTOR", help="ship events to this collector URL"
@@ -215,6 +225,10 @@ def gateway(
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--upstream") from exc
     try:
+        deployments = load_deployments(azure_deployments)
+    except DeploymentsError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--azure-deployments") from exc
+    try:
         allowed = tuple(check_prefix(p) for p in allow_path)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--allow-path") from exc
@@ -228,6 +242,7 @@ def gateway(
         store_content=store_content or settings.store_content,
         allowed_paths=allowed,
         default_output_tokens=default_output_tokens,
+        azure_deployments=deployments,
     )
     if config.store_content and collector:
         raise typer.BadParameter(

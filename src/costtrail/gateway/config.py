@@ -11,6 +11,8 @@ DEFAULT_UPSTREAMS: Mapping[str, str] = {
     "openai": "https://api.openai.com",
     "anthropic": "https://api.anthropic.com",
 }
+# Upstreams with no default: an Azure OpenAI resource is the operator's own.
+OPTIONAL_UPSTREAMS = ("azure",)
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,8 @@ class GatewayConfig:
     # Output tokens the budget check assumes for a call without max_tokens when neither the rate
     # card nor genai-prices knows the model's limit (docs/controls.md).
     default_output_tokens: int = 4096
+    # Azure OpenAI deployment -> the model it serves (costtrail.wire.azure.load_deployments).
+    azure_deployments: Mapping[str, str] = field(default_factory=dict)
 
     def billed_provider(self, upstream: str) -> str:
         """Who bills the calls sent to ``upstream``: the provider of its host (genai-prices' API URL
@@ -56,6 +60,8 @@ class GatewayConfig:
         base = base.rstrip("/")
         if base.endswith("/v1") and path.startswith("/v1/"):
             base = base[:-3]
+        elif base.endswith("/openai") and path.startswith("/openai/"):
+            base = base[:-7]
         return base + path + ("?" + query.decode("latin-1") if query else "")
 
 
@@ -65,9 +71,11 @@ def parse_upstreams(values: list[str]) -> dict[str, str]:
     for item in values:
         name, sep, url = item.partition("=")
         name = name.strip().lower()
-        if not sep or name not in DEFAULT_UPSTREAMS or not url.startswith(("http://", "https://")):
+        known = name in DEFAULT_UPSTREAMS or name in OPTIONAL_UPSTREAMS
+        if not sep or not known or not url.startswith(("http://", "https://")):
             raise ValueError(
-                f"'{item}' is not openai=URL or anthropic=URL (URL starting with http:// or https://)"
+                f"'{item}' is not openai=URL, anthropic=URL or azure=URL "
+                "(URL starting with http:// or https://)"
             )
         out[name] = url.strip()
     return out

@@ -150,7 +150,7 @@ class Gateway:
             if target.route is None:
                 await self._pass_through(target, scope, body, send)
             else:
-                await self._priced(target.route, scope, headers, key, body, send)
+                await self._priced(target, scope, headers, key, body, send)
         except GatewayError as exc:
             payload = error_body(style, exc.status, exc.message, code=exc.code, extra=exc.extra)
             headers_out = [(b"content-type", b"application/json")]
@@ -181,22 +181,39 @@ class Gateway:
 
     async def _priced(
         self,
-        route: WireRoute,
+        target: Target,
         scope: Scope_,
         headers: dict[str, str],
         key: ApiKey | None,
         body: bytes,
         send: Send,
     ) -> None:
+        route = target.route
+        assert route is not None
+        if route.upstream not in self.config.upstreams:
+            raise GatewayError(
+                404,
+                f"costtrail gateway: no {route.upstream} upstream is configured "
+                f"(start it with --upstream {route.upstream}=https://RESOURCE.openai.azure.com)",
+                "not_found",
+            )
         self._ensure_recordable()
         payload = _json_object(body)
         fields, attrs = self._attribute(headers, payload, key)
         provider = self.config.billed_provider(route.upstream)
-        decision = self._decide_budget(route, provider, payload, fields, headers)
+        requested = payload.get("model") if isinstance(payload.get("model"), str) else None
+        mapped = None
+        if target.deployment is not None:
+            attrs["azure_deployment"] = target.deployment
+            mapped = self.config.azure_deployments.get(target.deployment)
+            requested = requested or target.deployment
+        decision = self._decide_budget(route, provider, mapped or requested, payload, fields, headers)
         call = ForwardedCall(
             route=route,
             provider=provider,
-            request_model=payload.get("model") if isinstance(payload.get("model"), str) else None,
+            path=target.path,
+            model=mapped,
+            request_model=requested,
             fields=fields,
             attributes=attrs,
             payload_bytes=len(body),
@@ -204,7 +221,7 @@ class Gateway:
             provider_account=headers.get("openai-project") or headers.get("openai-organization"),
             request=payload,
             attempt=_attempt(headers),
-            retry_key=_retry_key(key, scope, route, body),
+            retry_key=_retry_key(key, scope, target.path, body),
         )
         try:
             body, injected = _prepared_body(call, payload, body)
@@ -278,13 +295,13 @@ class Gateway:
         self,
         route: WireRoute,
         provider: str,
+        model: str | None,
         payload: dict[str, Any],
         fields: dict[str, str],
         headers: dict[str, str],
     ) -> Decision:
         if isinstance(self.gate, AllowAll):
             return ALLOW  # nothing to reserve: no estimate on the hot path
-        model = payload.get("model") if isinstance(payload.get("model"), str) else None
         ctx = RequestContext(
             provider=provider,
             model=model,
@@ -300,7 +317,7 @@ class Gateway:
         estimate = estimate_cost(
             self.pricer,
             provider,
-            payload,
+            {**payload, "model": model} if model else payload,
             embedding=route.kind == "embedding",
             default_output_tokens=self.config.default_output_tokens,
         )
@@ -312,7 +329,8 @@ class Gateway:
     async def _forward(self, call: ForwardedCall, scope: Scope_, body: bytes) -> Answer:
         """Send the call upstream; a failure to get an answer is recorded and answered 502/504."""
         upstream = call.route.upstream
-        url = self.config.upstream_url(upstream, call.route.path, scope.get("query_string", b""))
+        path = call.path or call.route.path
+        url = self.config.upstream_url(upstream, path, scope.get("query_string", b""))
         try:
             if self._lean.get(upstream):
                 return await self.pool.post(url, _forward_headers(scope["headers"]), body)
@@ -503,10 +521,10 @@ def _attempt(headers: dict[str, str]) -> int:
     return int(raw) if raw.isdigit() and len(raw) < 4 else 0
 
 
-def _retry_key(key: ApiKey | None, scope: Scope_, route: WireRoute, body: bytes) -> str:
+def _retry_key(key: ApiKey | None, scope: Scope_, path: str, body: bytes) -> str:
     """What the attempts of one logical call share: who sent it, where, and the same body."""
     who = key.key_id if key is not None else _client_of(scope)
-    return f"{who} {route.path} {hashlib.blake2b(body, digest_size=16).hexdigest()}"
+    return f"{who} {path} {hashlib.blake2b(body, digest_size=16).hexdigest()}"
 
 
 def _decoded(raw: bytes, encoding: str | None) -> bytes:

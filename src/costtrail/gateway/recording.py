@@ -72,6 +72,8 @@ class ForwardedCall:
     retry_key: str | None = None
     retry_after_s: float | None = None  # what the upstream told the client to wait before a retry
     provider: str | None = None  # who bills the call (the upstream host's provider); else the route's
+    path: str | None = None  # the path forwarded, when not the route's own (an Azure deployment's)
+    model: str | None = None  # the model an Azure deployment is mapped to: wins over the response's
 
     @property
     def flavor(self) -> Flavor:
@@ -136,7 +138,7 @@ def build_event(
         "ended_at": datetime.now(UTC),
         "latency_ms": (time.perf_counter() - call.started) * 1000.0,
         "provider": call.provider or call.route.upstream,
-        "model": reading.model or call.request_model or "unknown",
+        "model": call.model or reading.model or call.request_model or "unknown",
         "request_id": reading.request_id,
         "service_tier": reading.service_tier,
         "status": status,

@@ -19,6 +19,7 @@ from urllib.parse import unquote_to_bytes
 
 OPENAI = "openai"
 ANTHROPIC = "anthropic"
+AZURE = "azure"
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,18 @@ ROUTES: dict[str, WireRoute] = {
 }
 
 
+# Azure OpenAI: /openai/deployments/{deployment}/{operation}?api-version=..., the deployment naming a model.
+AZURE_ROOT = "/openai/deployments/"
+AZURE_ROUTES: dict[str, WireRoute] = {
+    r.path: r
+    for r in (
+        WireRoute(AZURE_ROOT + "{deployment}/chat/completions", AZURE, usage_on_request=True),
+        WireRoute(AZURE_ROOT + "{deployment}/completions", AZURE, usage_on_request=True),
+        WireRoute(AZURE_ROOT + "{deployment}/embeddings", AZURE, kind="embedding"),
+    )
+}
+_AZURE_OPERATIONS = {path.removeprefix(AZURE_ROOT + "{deployment}/"): r for path, r in AZURE_ROUTES.items()}
+
 _BY_FOLDED = {path.lower(): route for path, route in ROUTES.items()}
 API_ROOT = "/v1/"
 # What a normalized path may hold (ASCII only, so it goes on the wire as it is): RFC 3986 unreserved
@@ -66,6 +79,7 @@ class Target:
     path: str  # normalized; exactly what is forwarded
     upstream: str
     route: WireRoute | None = None
+    deployment: str | None = None  # an Azure OpenAI route's deployment
 
 
 def upstream_for_path(path: str) -> str:
@@ -105,7 +119,8 @@ def _allowed(path: str, prefixes: Iterable[str]) -> bool:
 def resolve(method: str, raw_path: bytes, allowed: Iterable[str] = ()) -> Target:
     """The :class:`Target` of a request, or :class:`PathRefused`.
 
-    A POST to a priced route (whatever the case of its spelling) is priced; any
+    A POST to a priced route (whatever the case of its spelling; an Azure
+    OpenAI deployment's name is kept as written) is priced; any
     other request is forwarded only under an operator-allowed prefix
     (``costtrail gateway --allow-path``), else refused with 404.
 
@@ -118,6 +133,9 @@ def resolve(method: str, raw_path: bytes, allowed: Iterable[str] = ()) -> Target
     route = _BY_FOLDED.get(path.lower()) if method == "POST" else None
     if route is not None:
         return Target(route.path, route.upstream, route)
+    azure = _azure_target(path) if method == "POST" else None
+    if azure is not None:
+        return azure
     if path.startswith(API_ROOT) and _allowed(path, allowed):
         return Target(path, upstream_for_path(path))
     raise PathRefused(
@@ -125,6 +143,22 @@ def resolve(method: str, raw_path: bytes, allowed: Iterable[str] = ()) -> Target
         f"costtrail gateway: {method} {path} is not a priced route and its path is not allowed to be "
         "forwarded (the operator may allow it: costtrail gateway --allow-path /v1/...)",
     )
+
+
+def _azure_target(path: str) -> Target | None:
+    """An Azure OpenAI priced route (``/openai/deployments/prod-chat/chat/completions``), else ``None``.
+
+    >>> _azure_target("/OpenAI/deployments/prod-chat/Chat/Completions").path
+    '/openai/deployments/prod-chat/chat/completions'
+    """
+    parts = path.split("/", 4)  # '', openai, deployments, {deployment}, {operation}
+    if len(parts) < 5 or parts[1].lower() != "openai" or parts[2].lower() != "deployments":
+        return None
+    operation = parts[4].lower()
+    route = _AZURE_OPERATIONS.get(operation)
+    if route is None:
+        return None
+    return Target(f"{AZURE_ROOT}{parts[3]}/{operation}", AZURE, route, deployment=parts[3])
 
 
 def check_prefix(prefix: str) -> str:
