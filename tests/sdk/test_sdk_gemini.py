@@ -129,7 +129,7 @@ def test_an_http_error_is_recorded_as_an_error(ledger, make_client) -> None:
     with pytest.raises(errors.ClientError):
         client.models.generate_content(model="gemini-2.5-flash", contents="Where?")
     [event] = ledger.events()
-    assert (event["status"], event["error_type"]) == ("error", "http_429")
+    assert (event["status"], event["error_type"]) == ("error", "RESOURCE_EXHAUSTED")
     assert event["input_tokens"] == event["output_tokens"] == 0  # a refused call reports no usage
 
 

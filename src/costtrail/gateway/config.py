@@ -10,6 +10,7 @@ from costtrail.wire import provider_for_url
 DEFAULT_UPSTREAMS: Mapping[str, str] = {
     "openai": "https://api.openai.com",
     "anthropic": "https://api.anthropic.com",
+    "google": "https://generativelanguage.googleapis.com",
 }
 # Upstreams with no default: an Azure OpenAI resource is the operator's own.
 OPTIONAL_UPSTREAMS = ("azure",)
@@ -74,7 +75,7 @@ def parse_upstreams(values: list[str]) -> dict[str, str]:
         known = name in DEFAULT_UPSTREAMS or name in OPTIONAL_UPSTREAMS
         if not sep or not known or not url.startswith(("http://", "https://")):
             raise ValueError(
-                f"'{item}' is not openai=URL, anthropic=URL or azure=URL "
+                f"'{item}' is not openai=URL, anthropic=URL, google=URL or azure=URL "
                 "(URL starting with http:// or https://)"
             )
         out[name] = url.strip()

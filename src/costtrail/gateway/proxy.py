@@ -18,6 +18,7 @@ import json
 import logging
 import zlib
 from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -35,6 +36,7 @@ from costtrail.gateway.routes import (
     Target,
     WireRoute,
     error_body,
+    key_to_header,
     resolve,
     upstream_for_path,
 )
@@ -47,7 +49,7 @@ from costtrail.gateway.upstream import (
 )
 from costtrail.pricing import Pricer
 from costtrail.schema import Event
-from costtrail.wire import Reading, StreamReading, read_body
+from costtrail.wire import Reading, StreamReading, gemini_request, read_body
 
 log = logging.getLogger("costtrail.gateway")
 
@@ -207,7 +209,10 @@ class Gateway:
             attrs["azure_deployment"] = target.deployment
             mapped = self.config.azure_deployments.get(target.deployment)
             requested = requested or target.deployment
-        decision = self._decide_budget(route, provider, mapped or requested, payload, fields, headers)
+        # Gemini names the model in the path: the estimate reads the request as the others read theirs.
+        asked = gemini_request(route.model, payload) if route.model else payload
+        requested = route.model or requested
+        decision = self._decide_budget(route, provider, mapped or requested, asked, fields, headers)
         call = ForwardedCall(
             route=route,
             provider=provider,
@@ -330,13 +335,14 @@ class Gateway:
         """Send the call upstream; a failure to get an answer is recorded and answered 502/504."""
         upstream = call.route.upstream
         path = call.path or call.route.path
-        url = self.config.upstream_url(upstream, path, scope.get("query_string", b""))
+        query, headers = scope.get("query_string", b""), _forward_headers(scope["headers"])
+        if call.route.model:  # Gemini: a ?key= goes up as x-goog-api-key, so no URL carries the key
+            query, headers = key_to_header(query, headers)
+        url = self.config.upstream_url(upstream, path, query)
         try:
             if self._lean.get(upstream):
-                return await self.pool.post(url, _forward_headers(scope["headers"]), body)
-            request = self.client.build_request(
-                "POST", url, headers=_forward_headers(scope["headers"]), content=body
-            )
+                return await self.pool.post(url, headers, body)
+            request = self.client.build_request("POST", url, headers=headers, content=body)
             return await self.client.send(request, stream=True)
         except httpx.TransportError as exc:
             raise self._failed(call, None, exc) from exc
@@ -483,7 +489,12 @@ def _denial(decision: Decision) -> GatewayError:
 def _prepared_body(call: ForwardedCall, payload: dict[str, Any], body: bytes) -> tuple[bytes, bool]:
     """The body to forward: the policy's model, and usage asked of an OpenAI stream (True: injected)."""
     rewrite = injected = False
-    if call.decision.reroute_model and call.request_model:
+    if call.decision.reroute_model and call.request_model and call.route.model:  # Gemini: in the path
+        old, new = f"/models/{call.route.model}:", f"/models/{call.decision.reroute_model}:"
+        call.path = call.route.path.replace(old, new)
+        call.route = replace(call.route, path=call.path, model=call.decision.reroute_model)
+        call.request_model = call.decision.reroute_model
+    elif call.decision.reroute_model and call.request_model:
         payload["model"] = call.request_model = call.decision.reroute_model
         rewrite = True
     if call.route.usage_on_request and payload.get("stream") is True:

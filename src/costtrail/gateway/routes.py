@@ -15,11 +15,12 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote_to_bytes
+from urllib.parse import parse_qsl, unquote_to_bytes, urlencode
 
 OPENAI = "openai"
 ANTHROPIC = "anthropic"
 AZURE = "azure"
+GOOGLE = "google"
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class WireRoute:
     kind: str = "llm"
     # OpenAI chat/completions streams report usage only when asked (stream_options.include_usage).
     usage_on_request: bool = False
+    model: str | None = None  # the model the path names (Gemini: /v1beta/models/{model}:generateContent)
 
 
 ROUTES: dict[str, WireRoute] = {
@@ -58,6 +60,12 @@ AZURE_ROUTES: dict[str, WireRoute] = {
 _AZURE_OPERATIONS = {path.removeprefix(AZURE_ROOT + "{deployment}/"): r for path, r in AZURE_ROUTES.items()}
 
 _BY_FOLDED = {path.lower(): route for path, route in ROUTES.items()}
+# Gemini API model calls: the model is a path segment; the method is matched whatever its case and
+# forwarded in Google's spelling, so no other spelling reaches Google unpriced.
+_GEMINI = re.compile(
+    r"/(v1beta|v1)/models/([A-Za-z0-9][A-Za-z0-9._-]*):(generatecontent|streamgeneratecontent)"
+)
+_GEMINI_METHODS = {"generatecontent": "generateContent", "streamgeneratecontent": "streamGenerateContent"}
 API_ROOT = "/v1/"
 # What a normalized path may hold (ASCII only, so it goes on the wire as it is): RFC 3986 unreserved
 # and sub-delims but ';' (path parameters in some servers), and ':@/'.
@@ -84,7 +92,45 @@ class Target:
 
 def upstream_for_path(path: str) -> str:
     """Forwarded paths (``/v1/models``, ``/v1/messages/count_tokens``) go to their provider."""
+    if path.startswith("/v1beta/") or _GEMINI.fullmatch(path.lower()):
+        return GOOGLE
     return ANTHROPIC if path.startswith("/v1/messages") else OPENAI
+
+
+def gemini_route(path: str) -> WireRoute | None:
+    """The priced route of a Gemini model call (``/v1beta/models/gemini-2.5-pro:generateContent``).
+
+    >>> gemini_route("/v1beta/models/gemini-2.5-pro:StreamGenerateContent")
+    WireRoute(path='/v1beta/models/gemini-2.5-pro:streamGenerateContent', upstream='google', kind='llm', \
+usage_on_request=False, model='gemini-2.5-pro')
+    """
+    found = _GEMINI.fullmatch(path.lower())
+    if found is None:
+        return None
+    version, method = found.group(1), _GEMINI_METHODS[found.group(3)]
+    model = path[found.start(2) : found.end(2)]
+    return WireRoute(f"/{version}/models/{model}:{method}", GOOGLE, model=model)
+
+
+def key_to_header(
+    query: bytes, headers: list[tuple[bytes, bytes]]
+) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+    """A Gemini ``?key=`` moved into the ``x-goog-api-key`` header Google also reads, so no URL the
+    gateway sends (or an HTTP library logs) carries the key.
+
+    >>> key_to_header(b"alt=sse&key=AIza1", [])
+    (b'alt=sse', [(b'x-goog-api-key', b'AIza1')])
+    """
+    if b"key=" not in query:
+        return query, headers
+    pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True)
+    keys = [v for k, v in pairs if k == "key"]
+    if not keys:
+        return query, headers
+    rest = urlencode([(k, v) for k, v in pairs if k != "key"]).encode("latin-1")
+    if not any(name.lower() == b"x-goog-api-key" for name, _ in headers):
+        headers = [*headers, (b"x-goog-api-key", keys[-1].encode("latin-1"))]
+    return rest, headers
 
 
 def normalize_path(raw: bytes) -> str:
@@ -130,7 +176,7 @@ def resolve(method: str, raw_path: bytes, allowed: Iterable[str] = ()) -> Target
     '/v1/models'
     """
     path = normalize_path(raw_path)
-    route = _BY_FOLDED.get(path.lower()) if method == "POST" else None
+    route = (_BY_FOLDED.get(path.lower()) or gemini_route(path)) if method == "POST" else None
     if route is not None:
         return Target(route.path, route.upstream, route)
     azure = _azure_target(path) if method == "POST" else None
@@ -176,7 +222,22 @@ def error_body(
     style: str, status: int, message: str, *, code: str, extra: dict[str, Any] | None = None
 ) -> bytes:
     """An error in the provider's own shape, so the official SDKs raise their usual exception."""
-    if style == ANTHROPIC:
+    if style == GOOGLE:
+        statuses = {
+            400: "INVALID_ARGUMENT",
+            401: "UNAUTHENTICATED",
+            403: "PERMISSION_DENIED",
+            404: "NOT_FOUND",
+            413: "INVALID_ARGUMENT",
+            429: "RESOURCE_EXHAUSTED",
+            502: "UNAVAILABLE",
+            503: "UNAVAILABLE",
+            504: "DEADLINE_EXCEEDED",
+        }
+        body: dict[str, Any] = {
+            "error": {"code": status, "message": message, "status": statuses.get(status, "INTERNAL")}
+        }
+    elif style == ANTHROPIC:
         kinds = {
             400: "invalid_request_error",
             401: "authentication_error",
@@ -185,7 +246,7 @@ def error_body(
             413: "request_too_large",
             429: "rate_limit_error",
         }
-        body: dict[str, Any] = {
+        body = {
             "type": "error",
             "error": {"type": kinds.get(status, "api_error"), "message": message},
         }

@@ -201,7 +201,12 @@ class _Exchange:
             response.stream = stream_cls(response.stream, _StreamScan(call, reading))
             call.streaming = True
         elif self.own and not ok:
-            call.finish("error", f"http_{status}")
+            content = getattr(response, "_content", None)
+            if isinstance(content, bytes):  # the error body names the error, as the gateway reads it
+                call.reading = read_body(call.flavor, content)
+                call.finish()
+            else:
+                call.finish("error", f"http_{status}")
         elif ok:
             content = getattr(response, "_content", None)
             if isinstance(content, bytes):
