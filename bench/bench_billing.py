@@ -7,6 +7,8 @@ with an allowance and graduated tiers, gpt-4o input tokens in volume tiers,
 calls, runs and successful runs. Baseline, same store, same run: one
 hand-written ``GROUP BY customer_id`` of the same event sums (no run status,
 no plan, no invoice objects): what a report of the month's usage costs.
+The preview reads the ledger's usage rollup (``ledger/usage_rollup.py``),
+which the load by SQL builds once, as appends keep it.
 """
 
 from __future__ import annotations

@@ -121,6 +121,7 @@ def generate(store: LedgerStore, n: int) -> float:
     if isinstance(store, DuckDBStore):
         store.execute(sql)
         store.rebuild_run_index()  # appends keep it; a load by SQL builds it once
+        store.rebuild_usage_rollup()  # the same for the usage rollup invoices read
         store.checkpoint()
     else:
         assert isinstance(store, ClickHouseStore)

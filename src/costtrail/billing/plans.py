@@ -39,6 +39,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from costtrail.ledger.usage_rollup import USAGE_DIMS
 from costtrail.schema.events import TOKEN_FIELDS
 from costtrail.schema.yaml_source import ExactLoader, describe_errors, parse_mapping, read_source
 
@@ -55,18 +56,8 @@ RUN_METRICS: dict[str, str] = {
     "successful_runs": "a run that succeeded (a successful outcome, or its last model call succeeded)",
 }
 OUTCOME_PREFIX = "outcome:"
-WHERE_FIELDS: tuple[str, ...] = (
-    "kind",
-    "provider",
-    "model",
-    "service_tier",
-    "workflow",
-    "feature",
-    "product",
-    "environment",
-    "tenant_id",
-    "team",
-)
+# What a charge's ``where`` may name: the columns the ledger's usage rollup keeps as they are.
+WHERE_FIELDS: tuple[str, ...] = tuple(d for d in USAGE_DIMS if d != "plan_tier")
 _SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 

@@ -44,6 +44,7 @@ from costtrail.ledger.store import (
     sql_literal,
 )
 from costtrail.ledger.tables import spec
+from costtrail.ledger.usage_rollup import UsageRollup
 from costtrail.schema import CostLine, Event, Outcome
 
 # Standard-SQL behaviour for SQL written once for both stores: aliases never
@@ -393,6 +394,10 @@ class ClickHouseStore:
 
     def limit_threads(self, threads: int) -> None:
         """Nothing to do: the engine's threads are the server's (or chdb's) own."""
+
+    def usage_rollup(self) -> UsageRollup | None:
+        """None: invoices read a ClickHouse ledger's events (its engine groups them fast enough)."""
+        return None
 
     def run_index(self) -> RunIndex | None:
         """Where reports read the run index (merged on read by the session's ``final``); none on a cluster."""

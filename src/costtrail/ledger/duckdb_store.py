@@ -49,6 +49,20 @@ from costtrail.ledger.store import (
     sql_literal,
 )
 from costtrail.ledger.tables import TableSpec, spec
+from costtrail.ledger.usage_rollup import (
+    RUN_USAGE,
+    RUN_USAGE_DELTA,
+    USAGE_DAILY,
+    UsageRollup,
+    daily_compaction,
+    daily_ddl,
+    daily_partials_sql,
+    run_partials_sql,
+    runs_compaction,
+    runs_ddl,
+    runs_merged_relation,
+    runs_refresh,
+)
 
 if TYPE_CHECKING:  # Arrow and the schema's models are imported by the methods that write
     import pyarrow as pa
@@ -176,6 +190,8 @@ class DuckDBStore:
             raise LedgerError(f"cannot create the ledger's folder for {self.path}: {exc}") from exc
         self._conn.execute("SET preserve_insertion_order = false")
         self._delta_rows = 0
+        self._usage_rows = 0  # daily rollup rows added since its last compaction (usage_rollup.py)
+        self._run_usage_delta_rows = 0
         if not read_only:
             for table, columns in TABLES.items():
                 self._conn.execute(_ddl(table, columns))
@@ -184,6 +200,11 @@ class DuckDBStore:
                     kind = _TYPES[column.kind] + ("" if column.nullable else " DEFAULT 0")
                     self._conn.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column.name} {kind}")
             self._open_run_index()
+            self._open_usage_rollup()
+        self._has_usage_rollup = self._has_table(RUN_USAGE_DELTA)
+        if self._has_usage_rollup:
+            row = self._conn.execute(f"SELECT count(*) FROM {RUN_USAGE_DELTA}").fetchone()
+            self._run_usage_delta_rows = int(row[0]) if row else 0
         self._has_run_index = self._has_table(RUN_INDEX_DELTA)
         if self._has_run_index:
             row = self._conn.execute(f"SELECT count(*) FROM {RUN_INDEX_DELTA}").fetchone()
@@ -196,6 +217,14 @@ class DuckDBStore:
             self._conn.execute(statement)
         if not existed:
             self.rebuild_run_index()
+
+    def _open_usage_rollup(self) -> None:
+        """Create the usage rollup; a ledger written before it existed gets it built from its events."""
+        existed = self._has_table(RUN_USAGE_DELTA)
+        for statement in (daily_ddl(), *runs_ddl()):
+            self._conn.execute(statement)
+        if not existed:
+            self.rebuild_usage_rollup()
 
     def _has_table(self, name: str) -> bool:
         row = self._conn.execute(
@@ -238,15 +267,21 @@ class DuckDBStore:
                         self.dialect, bounds["min"].as_py(), bounds["max"].as_py(), self.id_memory
                     )
                 )
-                sql = f"""
-                    INSERT INTO events ({", ".join(c.name for c in columns)})
-                    SELECT {_select_list(columns)} FROM _batch b
-                    WHERE {absent}
-                    {once}
-                """
-                row = cur.execute(sql).fetchone()
+                into = f"INSERT INTO events ({', '.join(c.name for c in columns)}) "
+                new = f"SELECT {_select_list(columns)} FROM _batch b WHERE {absent} {once}"
+                row = cur.execute(into + new).fetchone()
                 inserted = int(row[0]) if row else 0
+                source = "_batch"
+                if 0 < inserted < table.num_rows:
+                    # Some were stored already (a retry): the usage rollup must add only the rest,
+                    # so this rare append is made again with the new rows kept apart.
+                    cur.execute("ROLLBACK")
+                    cur.execute("BEGIN TRANSACTION")
+                    cur.execute(f"CREATE OR REPLACE TEMP TABLE _stored AS {new}")
+                    row = cur.execute(into + "SELECT * FROM _stored").fetchone()
+                    inserted, source = (int(row[0]) if row else 0), "_stored"
                 if inserted:
+                    self._add_usage(cur, source)
                     # In the same transaction: an event stored without its run in the index
                     # would make the index wrong, not just slow.
                     row = cur.execute(
@@ -259,10 +294,59 @@ class DuckDBStore:
                 raise
             finally:
                 cur.unregister("_batch")
+                cur.execute("DROP TABLE IF EXISTS _stored")
                 cur.close()
             if self._delta_rows >= RUN_INDEX_COMPACT_ROWS:
                 self.compact_run_index()
+            self._compact_usage_if_grown()
         return AppendResult(inserted, table.num_rows - inserted)
+
+    # -- the usage rollup (usage_rollup.py) ------------------------------------
+
+    def _add_usage(self, cur: duckdb.DuckDBPyConnection, source: str) -> None:
+        """Roll up the events an append stored (``source``: the batch, or the rows kept of it)."""
+        row = cur.execute(f"INSERT INTO {USAGE_DAILY} BY NAME {daily_partials_sql(source)}").fetchone()
+        self._usage_rows += int(row[0]) if row else 0
+        row = cur.execute(f"INSERT INTO {RUN_USAGE_DELTA} BY NAME {run_partials_sql(source)}").fetchone()
+        self._run_usage_delta_rows += int(row[0]) if row else 0
+
+    def _compact_usage_if_grown(self) -> None:
+        if max(self._usage_rows, self._run_usage_delta_rows) >= RUN_INDEX_COMPACT_ROWS:
+            self.compact_usage_rollup()
+
+    def compact_usage_rollup(self) -> None:
+        """Regroup the daily rows and fold the run rows' delta in (one transaction)."""
+        with self._lock:
+            with self._transaction() as cur:
+                for statement in (*daily_compaction(), *runs_compaction()):
+                    cur.execute(statement)
+            self._usage_rows = self._run_usage_delta_rows = 0
+
+    def _roll_back_usage(self, cur: duckdb.DuckDBPyConnection, rows: str, *, negate: bool) -> None:
+        """Add (or take away) the daily rows of the events ``rows`` selects, in the caller's transaction."""
+        source = f"(SELECT * FROM events WHERE {rows})"
+        row = cur.execute(
+            f"INSERT INTO {USAGE_DAILY} BY NAME {daily_partials_sql(source, negate=negate)}"
+        ).fetchone()
+        self._usage_rows += int(row[0]) if row else 0
+
+    def usage_rollup(self) -> UsageRollup | None:
+        """Where invoices read the usage rollup (``usage_rollup.py``)."""
+        if not self._has_usage_rollup:
+            return None
+        runs = RUN_USAGE if self._run_usage_delta_rows == 0 else runs_merged_relation()
+        return UsageRollup(USAGE_DAILY, runs)
+
+    def rebuild_usage_rollup(self) -> None:
+        """Build the usage rollup from all events (after loading events by SQL, or for an older ledger)."""
+        with self._lock:
+            with self._transaction() as cur:
+                for table in (USAGE_DAILY, RUN_USAGE, RUN_USAGE_DELTA):
+                    cur.execute(f"DELETE FROM {table}")
+                cur.execute(f"INSERT INTO {USAGE_DAILY} BY NAME {daily_partials_sql('events')}")
+                cur.execute(f"INSERT INTO {RUN_USAGE} BY NAME {run_partials_sql('events')}")
+            self._usage_rows = self._run_usage_delta_rows = 0
+            self._has_usage_rollup = True
 
     # -- the run index (run_index.py) -----------------------------------------
 
@@ -307,8 +391,11 @@ class DuckDBStore:
                 "CREATE OR REPLACE TEMP TABLE _touched AS "
                 f"SELECT DISTINCT run_id FROM events WHERE run_id IS NOT NULL AND ({where_sql})"
             )
+            self._roll_back_usage(cur, f"({where_sql})", negate=True)
             row = cur.execute(f"DELETE FROM events WHERE {where_sql}").fetchone()
             deleted = int(row[0]) if row else 0
+            for statement in runs_refresh("_touched"):
+                cur.execute(statement)
             for table in (RUN_INDEX_TABLE, RUN_INDEX_DELTA):
                 cur.execute(f"DELETE FROM {table} WHERE run_id IN (SELECT run_id FROM _touched)")
             left = "(SELECT * FROM events WHERE run_id IN (SELECT run_id FROM _touched))"
@@ -405,11 +492,21 @@ class DuckDBStore:
                               CAST(now() AS TIMESTAMP)
                        FROM events e WHERE e.event_uuid IN (SELECT CAST(event_uuid AS UUID) FROM _prices)"""
                 )
+                repriced = "event_uuid IN (SELECT CAST(event_uuid AS UUID) FROM _prices)"
+                self._roll_back_usage(cur, repriced, negate=True)
                 row = cur.execute(
                     """UPDATE events SET cost_usd = p.cost_usd, cost_source = p.cost_source,
                            price_ref = p.price_ref, unpriced = p.unpriced
                        FROM _prices p WHERE events.event_uuid = CAST(p.event_uuid AS UUID)"""
                 ).fetchone()
+                self._roll_back_usage(cur, repriced, negate=False)
+                cur.execute(
+                    "CREATE OR REPLACE TEMP TABLE _repriced_runs AS SELECT DISTINCT run_id FROM events "
+                    f"WHERE run_id IS NOT NULL AND {repriced}"
+                )
+                for statement in runs_refresh("_repriced_runs"):
+                    cur.execute(statement)
+                cur.execute("DROP TABLE _repriced_runs")
                 cur.execute("COMMIT")
             except BaseException:
                 cur.execute("ROLLBACK")

@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # a read needs neither Arrow nor the schema's models
     from costtrail.schema import CostLine, Event, Outcome
 
 from costtrail.ledger.run_index import RunIndex
+from costtrail.ledger.usage_rollup import UsageRollup
 
 # How long an event id is remembered whatever ``started_at`` a re-send carries (a missing one
 # included). A re-send carrying its original ``started_at`` is recognized for as long as the event
@@ -180,6 +181,10 @@ class LedgerStore(Protocol):
 
     def run_index(self) -> RunIndex | None:
         """Where reports read the run index, or ``None`` when this store keeps none."""
+        ...
+
+    def usage_rollup(self) -> UsageRollup | None:
+        """Where invoices read the usage rollup (``usage_rollup.py``); ``None`` when the store keeps none."""
         ...
 
     def checkpoint(self) -> None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from costtrail.ledger.columns import TABLES, Column
 from costtrail.ledger.run_index import RUN_INDEX_DELTA, RUN_INDEX_TABLE
+from costtrail.ledger.usage_rollup import USAGE_ROLLUP_TABLES
 
 MIGRATIONS_TABLE = "costtrail_migrations"
 
@@ -127,9 +128,16 @@ SPECS: dict[str, TableSpec] = {spec.name: spec for spec in (ALERTS, EVAL_RESULTS
 LEDGER_TABLES: tuple[str, ...] = tuple(TABLES)
 """The ledger's own tables (events, outcomes, cost_lines)."""
 
-ALL_TABLES: tuple[str, ...] = (*LEDGER_TABLES, RUN_INDEX_TABLE, RUN_INDEX_DELTA, MIGRATIONS_TABLE, *SPECS)
-"""Every table a ledger can hold (the run index delta on DuckDB only, the migrations log on
-ClickHouse only); nothing else creates one."""
+ALL_TABLES: tuple[str, ...] = (
+    *LEDGER_TABLES,
+    RUN_INDEX_TABLE,
+    RUN_INDEX_DELTA,
+    *USAGE_ROLLUP_TABLES,
+    MIGRATIONS_TABLE,
+    *SPECS,
+)
+"""Every table a ledger can hold (the run index delta and the usage rollup on DuckDB only, the
+migrations log on ClickHouse only); nothing else creates one."""
 
 
 def spec(name: str) -> TableSpec:

@@ -16,6 +16,7 @@ from costtrail.reports.dimensions import (
 )
 from costtrail.reports.filters import NOT_NULL, FilterValue, where_clause
 from costtrail.reports.metrics import METRICS, Metric, MetricDef, Ratio
+from costtrail.reports.plan_sql import run_outcome_cte
 from costtrail.reports.rollup import (
     DEFAULT_METRICS,
     ReportResult,
@@ -53,6 +54,7 @@ __all__ = [
     "resolve_dimension",
     "resolve_run_id",
     "run_costs",
+    "run_outcome_cte",
     "run_status_ctes",
     "run_steps",
     "top_runs",

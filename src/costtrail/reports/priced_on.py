@@ -15,6 +15,7 @@ from typing import Any, cast
 
 from costtrail.ledger.run_index import RunIndex
 from costtrail.ledger.store import Dialect, LedgerStore
+from costtrail.ledger.usage_rollup import UsageRollup
 
 _PRICE_COLUMNS = ("cost_usd", "cost_source", "price_ref", "unpriced")
 
@@ -61,6 +62,9 @@ class _PricedOnStore:
 
     def run_index(self) -> RunIndex | None:
         return None
+
+    def usage_rollup(self) -> UsageRollup | None:
+        return None  # the rollup holds today's prices
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
