@@ -3,7 +3,7 @@
 Every corpus case (tests/wire/corpus: real-shaped bodies and SSE streams of
 each flavor, tiers, both cache TTLs, server tools, cut and errored streams,
 malformed bodies) is answered byte for byte by the fake provider
-(``x-fake-replay``) to an official ``openai``/``anthropic`` client twice:
+(``x-fake-replay``) to an official ``openai``/``anthropic``/``google-genai`` client twice:
 once instrumented by the SDK, once through the gateway over HTTP. Each
 door's event is compared with the corpus's expected reading and with the
 other door's, so a change to either door's reading alone fails here; the
@@ -19,6 +19,9 @@ from typing import Any
 import anthropic
 import openai
 import pytest
+from google import genai
+from google.genai import errors as genai_errors
+from google.genai import types as genai_types
 from tests.gateway.conftest import Rig
 from tests.wire.wire_corpus import CASES, COMPARED, Case
 
@@ -32,12 +35,32 @@ PATHS = {
     "responses": "/v1/responses",
     "embeddings": "/v1/embeddings",
     "messages": "/v1/messages",
+    "generate_content": "/v1beta/models/gemini-2.5-flash:generateContent",
 }
+
+
+def _call_gemini(case: Case, base_url: str, wrap: Any) -> None:
+    options = genai_types.HttpOptions(base_url=base_url, headers={"x-fake-replay": case.name})
+    client: Any = wrap(genai.Client(api_key="AIza-x", http_options=options))
+    model, contents = case.request["model"], case.request["contents"]
+    try:
+        if case.streamed:
+            for _ in client.models.generate_content_stream(model=model, contents=contents):
+                pass
+        else:
+            client.models.generate_content(model=model, contents=contents)
+    except (genai_errors.APIError, json.JSONDecodeError):
+        pass
+    finally:
+        client.close()
 
 
 def _call(case: Case, base_url: str, wrap: Any) -> None:
     """Make the case's request with the official client (errors the SDK raises are the call's own)."""
     headers = {"x-fake-replay": case.name}
+    if case.provider == "google":
+        _call_gemini(case, base_url, wrap)
+        return
     if case.provider == "anthropic":
         client: Any = wrap(anthropic.Anthropic(base_url=base_url, api_key="sk-ant-x", max_retries=0))
         method = client.messages.create
@@ -95,7 +118,12 @@ def test_both_doors_read_the_corpus_alike(case: Case, corpus_fake: FakeProvider,
     finally:
         recorder.close()
         store.close()
-    rig: Rig = make_rig(upstreams={"openai": corpus_fake.openai_base_url, "anthropic": corpus_fake.base_url})
+    upstreams = {
+        "openai": corpus_fake.openai_base_url,
+        "anthropic": corpus_fake.base_url,
+        "google": corpus_fake.base_url,
+    }
+    rig: Rig = make_rig(upstreams=upstreams)
     _call(case, rig.url, lambda c: c)
     [gateway] = rig.events()
 
