@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
+from costtrail.schema import TOKEN_FIELDS
 from costtrail.sdk.context import current_attribution
 from costtrail.wire import Flavor, Reading, flavor_named
 from costtrail.wire.azure import deployment_in_path
@@ -172,9 +173,12 @@ class InstrumentedCall:
             "request_id": self.request_id,
             "tool_calls": reading.tool_call_count,
         }
-        for key, value in reading.envelope_fields().items():
-            if value:  # zero counts are the envelope's defaults: not sent
+        for key in TOKEN_FIELDS:  # Reading.envelope_fields() without the zeros, on the caller's thread
+            value = getattr(reading, key)
+            if value:
                 event[key] = value
+        if reading.service_tier:
+            event["service_tier"] = reading.service_tier
         if error_type:
             event["error_type"] = error_type
         attributes = {**reading.attributes(), **self.attributes}
