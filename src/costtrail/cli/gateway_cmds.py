@@ -7,8 +7,10 @@ from pathlib import Path
 import typer
 
 from costtrail.controls.gate import RequestGate
-from costtrail.gateway import GatewayConfig, RecordSink, create_gateway_app, parse_upstreams
+from costtrail.gateway import GatewayConfig, RecordSink, parse_upstreams
 from costtrail.gateway.routes import check_prefix
+from costtrail.gateway.server import serve
+from costtrail.gateway.serving import serving_stack
 from costtrail.settings import Settings
 from costtrail.wire.azure import DeploymentsError, load_deployments
 
@@ -259,19 +261,10 @@ def gateway(
     if credits is not None:
         gate = _with_credits(gate, credits, plans, spend_from or (None if collector else settings.ledger))
     sink = build_sink(collector, api_key, None if collector else settings.ledger, spool_dir)
-    app = create_gateway_app(settings, config, sink=sink, keys=keys, gate=gate)
     where = f"collector {collector}" if collector else f"ledger {settings.ledger}"
     typer.echo(
         f"costtrail gateway on http://{host}:{port} -> {', '.join(f'{k}={v}' for k, v in upstreams.items())}"
     )
     typer.echo(f"events go to the {where}")
-    from costtrail.gateway.serving import run, serving_stack
-
     typer.echo(f"serving with {serving_stack()}")
-    from costtrail.collector.server import exit_cleanly_on_sigterm
-
-    exit_cleanly_on_sigterm()  # so that the sink below is flushed on SIGTERM
-    try:
-        run(app, host, port)
-    finally:
-        sink.close(timeout=10)
+    serve(settings, config, sink=sink, host=host, port=port, keys=keys, gate=gate)

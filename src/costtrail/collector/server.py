@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
-import signal
 import socket
 import sys
 import threading
@@ -25,6 +24,7 @@ from costtrail.auth import KeyRing
 from costtrail.collector.app import create_app
 from costtrail.collector.payload import Limits
 from costtrail.ledger.store import LedgerStore
+from costtrail.process import exit_cleanly_on_sigterm
 from costtrail.settings import Settings
 
 LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
@@ -32,21 +32,6 @@ LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 
 def is_loopback(host: str) -> bool:
     return host in LOOPBACK or host.startswith("127.")
-
-
-def exit_cleanly_on_sigterm() -> None:
-    """Make SIGTERM end ``uvicorn.run`` with SystemExit, so the caller's ``finally`` still runs.
-
-    uvicorn shuts down gracefully on SIGTERM and then re-raises the signal to the
-    handler that was installed before it started: with the default handler the
-    process dies there, before a ``finally`` could flush queued events or close
-    the ledger. Call this (from the main thread) just before ``uvicorn.run``.
-    """
-
-    def _exit(signum: int, _frame: Any) -> None:
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, _exit)
 
 
 class BackgroundServer:

@@ -34,10 +34,11 @@ def create_gateway_app(
     allow everything). ``client`` (httpx) carries every call when given; ``pool`` the priced
     POSTs (default: :class:`costtrail.gateway.upstream.UpstreamPool`).
 
-    Served as ``costtrail gateway`` does it::
+    Served in the foreground (as ``costtrail gateway`` does) by
+    :func:`costtrail.gateway.server.serve`; in tests, on a thread::
 
         app = create_gateway_app(Settings(), GatewayConfig(), sink=sink)
-        uvicorn.run(app, port=8788, **server_options())
+        uvicorn.Server(uvicorn.Config(app, port=0, **server_options()))
     """
     gate = gate or AllowAll()
     metrics = CostMetrics(budgets=budget_gate_of(gate))  # served at GET /metrics

@@ -106,27 +106,10 @@ def server_options() -> dict[str, Any]:
     >>> sorted(server_options())
     ['http', 'loop']
 
-    Then ``uvicorn.run(app, port=8788, **server_options())``.
+    Then ``uvicorn.run(app, port=8788, **server_options())``, as :func:`costtrail.gateway.server.serve` does.
     """
     loop = "uvloop" if importlib.util.find_spec("uvloop") is not None else "asyncio"
     return {"loop": loop, "http": CoalescingHttpProtocol}
-
-
-def run(app: Any, host: str, port: int) -> None:
-    """Serve the gateway app until interrupted, as ``costtrail gateway`` does."""
-    import uvicorn
-
-    # The upstream's own Date and Server headers are passed on, so uvicorn adds none.
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        log_level="warning",
-        access_log=False,
-        server_header=False,
-        date_header=False,
-        **server_options(),
-    )
 
 
 def serving_stack() -> str:
