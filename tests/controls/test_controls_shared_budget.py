@@ -108,12 +108,9 @@ def _healthy(port: int) -> Callable[[], bool]:
     return check
 
 
-@pytest.fixture(scope="module")
-def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
+def start_redis(tmp: Path) -> tuple[Proc, redis.Redis, int]:
+    """A ``redis-server`` on a free port (no persistence), a client, and the port."""
     assert os.path.exists(REDIS_SERVER), "redis-server is missing: run .ci/system-deps as root"
-    tmp = tmp_path_factory.mktemp("shared_budget")
-    controls = tmp / "controls.yaml"
-    controls.write_text(CONTROLS)
     rport = free_port()
     red = Proc(
         [REDIS_SERVER, "--port", str(rport), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
@@ -128,6 +125,15 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
             return False
 
     red.start(pong)
+    return red, client, rport
+
+
+@pytest.fixture(scope="module")
+def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
+    tmp = tmp_path_factory.mktemp("shared_budget")
+    controls = tmp / "controls.yaml"
+    controls.write_text(CONTROLS)
+    red, client, rport = start_redis(tmp)
     fake = ProviderProcess().start()
 
     def gateway(i: int, *extra: str) -> Proc:

@@ -13,12 +13,20 @@ cost-plus charge of the customer's plan (``markup_pct: 25`` -> x1.25), not at co
 80% of the balance the gate raises one alert; at zero it denies, naming the balance (the
 gateway answers 429 with the message). As with budgets, a call can overrun only by what it
 costs beyond its estimate.
+
+Given a shared :class:`~costtrail.controls.budget_store.BudgetStore` (the gateway's
+``--budget-store redis://...``), each balance is a budget in that store, one per customer
+and ``as_of`` (a new balance starts a new one): every gateway spends the same balance, and
+the bound stays that of one gateway whatever the number of processes. The process whose
+call carries the balance past 80% raises the alert.
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,11 +38,15 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from costtrail.billing.plans import PricePlans
+from costtrail.controls.budget_store import BudgetStore, BudgetStoreUnavailable, Hold, from_units, to_units
 from costtrail.controls.gate import ALLOW, Decision, RequestContext
 from costtrail.ledger.store import LedgerStore
 from costtrail.schema.yaml_source import ExactLoader, describe_errors, parse_mapping, read_source
 
 ALERT_AT = Decimal("0.8")
+KEEP_SECONDS = 400 * 86_400  # a balance's counters outlive any use of it in a shared store
+DEFAULT_LEASE_SECONDS = 120.0
+log = logging.getLogger(__name__)
 
 
 class CreditsError(ValueError):
@@ -113,6 +125,8 @@ class _Account:
     used: Decimal
     reserved: Decimal = Decimal(0)
     alerted: bool = False
+    key: str = ""
+    """The balance's name in a shared budget store."""
 
 
 class CreditGate:
@@ -122,13 +136,32 @@ class CreditGate:
         self,
         accounts: Mapping[str, tuple[Decimal, Decimal, Decimal]],
         on_alert: Callable[[str], None] | None = None,
+        *,
+        shared: BudgetStore | None = None,
+        keys: Mapping[str, str] | None = None,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        fail_closed: bool = False,
     ) -> None:
-        """``accounts``: customer -> (balance, price multiplier, already used at the plan's price)."""
+        """``accounts``: customer -> (balance, price multiplier, already used at the plan's price).
+
+        ``shared``: keep the balances in this budget store, each under ``keys[customer]``
+        (seeded with what was used, unless another process has); ``lease_seconds``: how long a
+        hold outlives a process that never settles it; ``fail_closed``: deny while the store is
+        unreachable (else admit unchecked).
+        """
         self._accounts = {c: _Account(c, b, m, u) for c, (b, m, u) in accounts.items()}
         self._on_alert = on_alert
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self._held: dict[str, tuple[_Account, Decimal]] = {}
+        self.shared, self.lease_seconds, self.fail_closed = shared, lease_seconds, fail_closed
+        if shared is not None:
+            for a in self._accounts.values():
+                a.key = (keys or {}).get(a.customer) or f"credit:{a.customer}"
+                try:
+                    a.used = from_units(shared.seed(a.key, to_units(a.used, True), KEEP_SECONDS), True)
+                except BudgetStoreUnavailable as exc:
+                    log.warning("%s; the credit of %s starts from the ledger's use", exc, a.customer)
 
     @classmethod
     def build(
@@ -138,9 +171,11 @@ class CreditGate:
         store: LedgerStore | None = None,
         on_alert: Callable[[str], None] | None = None,
         now: datetime | None = None,
+        **shared_options: Any,
     ) -> CreditGate:
         """The gate for every customer in ``credits``; with ``store``, what each used since its
-        balance was set is read from the ledger (its priced cost there, at the plan's price)."""
+        balance was set is read from the ledger (its priced cost there, at the plan's price).
+        ``shared_options``: ``shared``, ``lease_seconds``, ``fail_closed`` (see ``__init__``)."""
         now = now or datetime.now(UTC)
         accounts = {}
         for customer, credit in credits.credits.items():
@@ -149,13 +184,16 @@ class CreditGate:
             )
             multiplier = price_multiplier(plans, customer, tier, now)
             accounts[customer] = (credit.balance_usd, multiplier, cost * multiplier)
-        return cls(accounts, on_alert)
+        keys = {c: f"credit:{c}:{v.since().isoformat()}" for c, v in credits.credits.items()}
+        return cls(accounts, on_alert, keys=keys, **shared_options)
 
     def reserve(self, ctx: RequestContext, estimated_cost: Decimal) -> Decision:
         account = self._accounts.get(ctx.customer_id or "")
         if account is None:
             return ALLOW
         price = estimated_cost * account.multiplier
+        if self.shared is not None:
+            return self._reserve_shared(self.shared, account, price)
         with self._lock:
             committed = account.used + account.reserved
             if committed >= account.balance or committed + price > account.balance:
@@ -165,8 +203,64 @@ class CreditGate:
             self._held[rid] = (account, price)
         return Decision(allowed=True, reservation_id=rid, kind="credit", rule=f"credit:{account.customer}")
 
+    def _reserve_shared(self, shared: BudgetStore, account: _Account, price: Decimal) -> Decision:
+        rid = uuid.uuid4().hex  # unique across processes: the store keys holds by it
+        hold = Hold(account.key, to_units(account.balance, True), to_units(price, True), True, KEEP_SECONDS)
+        try:
+            admission = shared.reserve(rid, [hold], self.lease_seconds)
+        except BudgetStoreUnavailable as exc:
+            log.warning("%s: the credit of %s is not checked", exc, account.customer)
+            if not self.fail_closed:
+                return ALLOW
+            return Decision(
+                allowed=False,
+                kind="credit",
+                rule=f"credit:{account.customer}",
+                reason=f"customer {account.customer}'s prepaid credit cannot be checked: the shared "
+                "budget store is unreachable (this gateway is fail-closed)",
+                limit_usd=account.balance,
+                scope={"customer_id": account.customer},
+                retry_after_s=1,
+            )
+        with self._lock:
+            account.used = from_units(admission.spent[0], True)
+            account.reserved = from_units(admission.reserved[0], True)
+            if admission.denied is not None:
+                return self._denial(account, account.used + account.reserved, price)
+            self._held[rid] = (account, price)
+        return Decision(allowed=True, reservation_id=rid, kind="credit", rule=f"credit:{account.customer}")
+
+    def _settle_shared(self, shared: BudgetStore, rid: str, actual_cost: Decimal | None) -> None:
+        with self._lock:
+            held = self._held.pop(rid, None)
+        if held is None:
+            return
+        account, _ = held
+        charged = None if actual_cost is None else to_units(actual_cost * account.multiplier, True)
+        try:
+            (spent,) = shared.settle(rid, [account.key], [charged])
+        except BudgetStoreUnavailable as exc:
+            log.warning("%s: the use of reservation %s is not counted in the shared credit", exc, rid)
+            return
+        alert_at = to_units(account.balance * ALERT_AT, True)
+        with self._lock:
+            account.used = from_units(spent, True)
+        # Only the call that carried the balance past the threshold alerts, whichever process made it.
+        if charged and spent - charged < alert_at <= spent:
+            self._alert(account)
+
+    def _alert(self, account: _Account) -> None:
+        if self._on_alert is not None:
+            self._on_alert(
+                f"customer {account.customer} has used {int(ALERT_AT * 100)}% of its prepaid credit: "
+                f"${_money(account.used)} of ${_money(account.balance)}"
+            )
+
     def settle(self, decision: Decision, actual_cost: Decimal | None) -> None:
         if decision.reservation_id is None:
+            return
+        if self.shared is not None:
+            self._settle_shared(self.shared, decision.reservation_id, actual_cost)
             return
         with self._lock:
             held = self._held.pop(decision.reservation_id, None)
@@ -179,13 +273,16 @@ class CreditGate:
             crossed = not account.alerted and account.used >= account.balance * ALERT_AT
             if crossed:
                 account.alerted = True
-        if crossed and self._on_alert is not None:
-            self._on_alert(
-                f"customer {account.customer} has used {int(ALERT_AT * 100)}% of its prepaid credit: "
-                f"${_money(account.used)} of ${_money(account.balance)}"
-            )
+        if crossed:
+            self._alert(account)
 
     def status(self) -> list[dict[str, Any]]:
+        if self.shared is not None:
+            accounts = list(self._accounts.values())
+            totals = self.shared.totals([a.key for a in accounts])
+            with self._lock:
+                for a, (spent, reserved) in zip(accounts, totals, strict=True):
+                    a.used, a.reserved = from_units(spent, True), from_units(reserved, True)
         with self._lock:
             return [
                 {

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from costtrail.controls.budget_store import BudgetStore
 from costtrail.controls.gate import RequestGate
 from costtrail.gateway import GatewayConfig, RecordSink, parse_upstreams
 from costtrail.gateway.routes import check_prefix
@@ -42,10 +43,34 @@ def build_sink(
     return make_sink(SdkSettings(ledger=ledger, price=False, **options))
 
 
+def _budget_store(
+    budget_store: str | None, controls: Path | None, credits: Path | None
+) -> BudgetStore | None:
+    """The shared budget store both the budgets and the credits keep their counters in."""
+    if not budget_store:
+        return None
+    if controls is None and credits is None:
+        raise typer.BadParameter(
+            "a budget store needs budgets or credits: give --controls or --credits",
+            param_hint="--budget-store",
+        )
+    if not budget_store.startswith(("redis://", "rediss://", "unix://")):
+        raise typer.BadParameter(
+            f"{budget_store!r}: use redis://HOST:PORT/DB (or rediss:// for TLS)",
+            param_hint="--budget-store",
+        )
+    from costtrail.controls.redis_budget import RedisBudgetStore
+
+    try:
+        return RedisBudgetStore(budget_store)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--budget-store") from exc
+
+
 def _build_gate(
     controls: Path | None,
     ledger: str | None,
-    budget_store: str | None = None,
+    shared: BudgetStore | None = None,
     *,
     fail_closed: bool = False,
     lease_seconds: float = 120.0,
@@ -54,10 +79,6 @@ def _build_gate(
     already recorded in its period; without one it counts from the gateway's start. With a budget
     store, every gateway pointed at it shares the budgets' counters."""
     if controls is None:
-        if budget_store:
-            raise typer.BadParameter(
-                "a budget store needs budgets: give --controls", param_hint="--budget-store"
-            )
         return None
     from costtrail.controls import ControlsConfig, ControlsConfigError, build_controls
     from costtrail.ledger import open_store
@@ -71,16 +92,6 @@ def _build_gate(
         typer.echo(
             "budgets count spend from now: give --ledger or --spend-from to start from the ledger's spend"
         )
-    shared = None
-    if budget_store:
-        if not budget_store.startswith(("redis://", "rediss://", "unix://")):
-            raise typer.BadParameter(
-                f"{budget_store!r}: use redis://HOST:PORT/DB (or rediss:// for TLS)",
-                param_hint="--budget-store",
-            )
-        from costtrail.controls.redis_budget import RedisBudgetStore
-
-        shared = RedisBudgetStore(budget_store)
     try:
         controls_built = build_controls(
             config, store, shared=shared, fail_closed=fail_closed, lease_seconds=lease_seconds
@@ -91,10 +102,17 @@ def _build_gate(
 
 
 def _with_credits(
-    gate: RequestGate | None, credits: Path, plans: Path | None, ledger: str | None
+    gate: RequestGate | None,
+    credits: Path,
+    plans: Path | None,
+    ledger: str | None,
+    shared: BudgetStore | None = None,
+    *,
+    fail_closed: bool = False,
+    lease_seconds: float = 120.0,
 ) -> RequestGate:
     """The budgets' gate followed by the customers' prepaid credit (used since each balance was set,
-    from the ledger when there is one)."""
+    from the ledger when there is one; kept in the shared budget store when there is one)."""
     from costtrail.billing import PlanError, PricePlans
     from costtrail.billing.credits import CreditGate, Credits, CreditsError
     from costtrail.controls.chain import ChainGate
@@ -107,7 +125,13 @@ def _with_credits(
         balances = Credits.load(credits)
         store = open_store(ledger) if ledger else None
         credit_gate = CreditGate.build(
-            balances, price_plans, store, on_alert=lambda m: typer.echo(m, err=True)
+            balances,
+            price_plans,
+            store,
+            on_alert=lambda m: typer.echo(m, err=True),
+            shared=shared,
+            fail_closed=fail_closed,
+            lease_seconds=lease_seconds,
         )
     except (PlanError, CreditsError) as exc:
         raise typer.BadParameter(str(exc), param_hint="--credits") from exc
@@ -185,8 +209,9 @@ def gateway(
         None,
         "--budget-store",
         envvar="COSTTRAIL_BUDGET_STORE",
-        help="keep budget counters in Redis (redis://HOST:PORT/DB) so N gateways share one budget "
-        "(default: in this process); with --fail-closed an unreachable store denies, else admits",
+        help="keep budget and --credits counters in Redis (redis://HOST:PORT/DB) so N gateways share "
+        "one budget or balance (default: in this process); with --fail-closed an unreachable store "
+        "denies, else admits",
     ),
     budget_lease: float = typer.Option(
         120.0,
@@ -251,15 +276,13 @@ def gateway(
             "content storage writes a local ledger's content table: use --ledger",
             param_hint="--store-content",
         )
-    gate = _build_gate(
-        controls,
-        spend_from or (None if collector else settings.ledger),
-        budget_store,
-        fail_closed=fail_closed,
-        lease_seconds=budget_lease,
-    )
+    shared = _budget_store(budget_store, controls, credits)
+    spend_ledger = spend_from or (None if collector else settings.ledger)
+    gate = _build_gate(controls, spend_ledger, shared, fail_closed=fail_closed, lease_seconds=budget_lease)
     if credits is not None:
-        gate = _with_credits(gate, credits, plans, spend_from or (None if collector else settings.ledger))
+        gate = _with_credits(
+            gate, credits, plans, spend_ledger, shared, fail_closed=fail_closed, lease_seconds=budget_lease
+        )
     sink = build_sink(collector, api_key, None if collector else settings.ledger, spool_dir)
     where = f"collector {collector}" if collector else f"ledger {settings.ledger}"
     typer.echo(
