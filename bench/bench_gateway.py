@@ -8,7 +8,9 @@ All in one run, against the same fake OpenAI upstream (its own process on 127.0.
   pool stays only if a library costs more than 10% of throughput or 0.1 ms of added p50;
 - LiteLLM: ``litellm --num_workers 1`` (installed by this script into bench/.work/litellm-venv,
   run with LITELLM_LOCAL_MODEL_COST_MAP=True) routed to the same upstream.
-Sequential latency interleaves the three targets request by request, so load on the machine
+- Gemini: the same gateway's Gemini route (``/v1beta/models/{model}:generateContent``) beside
+  the upstream's, latency only: its added p50 is compared with the OpenAI route's in the same run.
+Sequential latency interleaves the targets request by request, so load on the machine
 hits them alike; added latency is each target's percentile minus direct's. Throughput keeps 50
 keep-alive connections busy against each target in turn. Both clients send raw HTTP/1.1 and parse
 with httptools (the load generator on uvloop), the same for every target, so the client's own
@@ -48,6 +50,14 @@ POOL_RULE = (0.10, 0.1)  # the pool stays if a library costs > 10% throughput or
 MODEL = "gpt-4o-mini"
 BODY = json.dumps(
     {"model": MODEL, "messages": [{"role": "user", "content": "Where is my order #42?"}], "max_tokens": 30}
+).encode()
+GEMINI = "-gemini"  # targets named so are sent a Gemini generateContent call instead
+GEMINI_PATH = "/v1beta/models/gemini-2.5-flash:generateContent"
+GEMINI_BODY = json.dumps(
+    {
+        "contents": [{"role": "user", "parts": [{"text": "Where is my order #42?"}]}],
+        "generationConfig": {"maxOutputTokens": 30},
+    }
 ).encode()
 # One token for every target: the fake upstream takes any key, LiteLLM's proxy needs its master key.
 MASTER_KEY = "sk-bench-" + "5f" * 32
@@ -128,24 +138,26 @@ class _Exchange:
         self.done = True
 
 
-def _request(url: str) -> bytes:
-    """The same chat completion as raw HTTP/1.1 bytes (keep-alive), so no client library cost is timed."""
+def _request(url: str, gemini: bool = False) -> bytes:
+    """The same chat completion (or Gemini call) as raw HTTP/1.1 bytes (keep-alive), so no client
+    library cost is timed."""
     host = url.removeprefix("http://")
+    path, body = (GEMINI_PATH, GEMINI_BODY) if gemini else ("/v1/chat/completions", BODY)
     head = (
-        f"POST /v1/chat/completions HTTP/1.1\r\nHost: {host}\r\nAuthorization: {HEADERS['Authorization']}\r\n"
-        f"Content-Type: application/json\r\nContent-Length: {len(BODY)}\r\n\r\n"
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: {HEADERS['Authorization']}\r\n"
+        f"x-goog-api-key: AIza-bench\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
     )
-    return head.encode() + BODY
+    return head.encode() + body
 
 
 class LeanClient:
     """A blocking keep-alive HTTP/1.1 client on one socket: send the request, read one whole response."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, gemini: bool = False) -> None:
         host, port = url.removeprefix("http://").split(":")
         self.sock = socket.create_connection((host, int(port)))
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.payload = _request(url)
+        self.payload = _request(url, gemini)
 
     def call(self) -> int:
         exchange = _Exchange()
@@ -163,7 +175,7 @@ class LeanClient:
 
 def sequential(targets: dict[str, str], count: int, warmup: int) -> dict[str, list[float]]:
     """Per-request latency (ms), the targets interleaved request by request."""
-    clients = {name: LeanClient(url) for name, url in targets.items()}
+    clients = {name: LeanClient(url, name.endswith(GEMINI)) for name, url in targets.items()}
     samples: dict[str, list[float]] = {name: [] for name in targets}
     try:
         for i in range(warmup + count):
@@ -257,12 +269,14 @@ def _pct(values: list[float], q: float) -> float:
 def measure(targets: dict[str, str]) -> tuple[dict[str, list[float]], dict[str, list[float]], dict[str, int]]:
     """ROUNDS rounds; each: sequential latency (targets interleaved), then throughput per target."""
     samples: dict[str, list[float]] = {name: [] for name in targets}
-    rates: dict[str, list[float]] = {name: [] for name in targets}
+    rates: dict[str, list[float]] = {name: [] for name in targets if not name.endswith(GEMINI)}
     failures = dict.fromkeys(targets, 0)
     for _ in range(ROUNDS):
         for name, values in sequential(targets, SEQUENTIAL, WARMUP).items():
             samples[name].extend(values)
         for name, url in targets.items():
+            if name.endswith(GEMINI):
+                continue
             requests = CONCURRENT_REQUESTS if name != "litellm" else LITELLM_CONCURRENT_REQUESTS
             rate, failed = throughput(url, requests)
             rates[name].append(rate)
@@ -284,10 +298,12 @@ def main() -> dict[str, Any]:
         procs.append(fake)
         ledger = folder / "gateway.duckdb"
         command = [str(bin_dir / "costtrail"), "gateway", "--port", str(gw_port)]
-        command += ["--upstream", f"openai={upstream}", "--ledger", str(ledger)]
+        command += ["--upstream", f"openai={upstream}", "--upstream", f"google={upstream}"]
+        command += ["--ledger", str(ledger)]
         gateway = subprocess.Popen(command, stdout=subprocess.DEVNULL)
         procs.append(gateway)
         targets = {"direct": upstream, "costtrail": f"http://127.0.0.1:{gw_port}"}
+        targets |= {"direct" + GEMINI: upstream, "costtrail" + GEMINI: targets["costtrail"]}
         ledgers = {"costtrail": ledger}
         gateways = [gateway]
         _wait(upstream + "/v1/chat/completions", fake)
@@ -333,7 +349,7 @@ def main() -> dict[str, Any]:
                     proc.kill()
     served = len(ledgers) * (
         ROUNDS * (WARMUP + SEQUENTIAL + CONCURRENT_REQUESTS + CONCURRENCY * 4) + 1
-    )  # + the start-up probe, for each gateway
+    ) + ROUNDS * (WARMUP + SEQUENTIAL)  # + the start-up probe, for each gateway; + the Gemini calls
     return report(samples, rates, failures, recorded, served, litellm_note)
 
 
@@ -367,7 +383,7 @@ def report(
         added[name] = (p50 - base50, p99 - base99)
         print(
             f"{name:<12}{p50:>9.3f}{p99:>9.3f}{p50 - base50:>11.3f}{p99 - base99:>11.3f}"
-            f"{rate[name]:>11.0f}{failures[name]:>8}"
+            f"{rate.get(name, float('nan')):>11.0f}{failures[name]:>8}"
         )
     paired = statistics.median(g - d for g, d in zip(samples["costtrail"], samples["direct"], strict=True))
     figures: dict[str, Any] = {
@@ -379,6 +395,17 @@ def report(
         "gateway events recorded": {"value": recorded, "unit": "events", "baseline": served},
         "failed requests": {"value": sum(failures.values()), "unit": "requests"},
     }
+    gemini_added, openai_added = added["costtrail" + GEMINI][0], added["costtrail"][0]
+    gemini_ratio = gemini_added / max(openai_added, 1e-3)
+    figures["Gemini route added p50 (baseline: the OpenAI route's)"] = {
+        "value": gemini_added,
+        "unit": "ms",
+        "baseline": openai_added,
+        "ratio": gemini_ratio,
+        "runs": ROUNDS,
+        "goal": _goal(gemini_ratio <= 1.10, "within 10% of the OpenAI route's"),
+    }
+    print(f"Gemini route added p50 {gemini_added:.3f} ms vs OpenAI route {openai_added:.3f} ms")
     if "litellm" in samples:
         lite50, lite99 = added["litellm"]
         vs_latency = lite50 / max(added["costtrail"][0], 1e-3)

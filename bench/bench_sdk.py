@@ -6,6 +6,10 @@ Measured in one run:
 - ``recorder.record(...)`` inside a run and a step (what an app pays per manual record);
 - ``InstrumentedCall.finish()`` for an instrumented model call (building the event dict once the provider
   has answered: the SDK's own share of an instrumented call, beyond the HTTP exchange);
+- a ``google-genai`` ``generate_content`` call against an in-memory httpx transport (no network),
+  plain and instrumented, one call of each in turn (median of 10,000 each): the difference is
+  what instrumenting adds on the caller's thread to each Gemini call (capture the exchange, read
+  the body through costtrail.wire, queue the event), beside the plain call as the baseline;
 - the same ``record`` while the writer thread is busy validating, pricing and writing to a
   DuckDB ledger (the GIL is shared, so a busy writer shows up on the caller's clock), and the
   writer's throughput (events written per second).
@@ -13,6 +17,7 @@ Measured in one run:
 
 from __future__ import annotations
 
+import json
 import queue
 import statistics
 import tempfile
@@ -21,8 +26,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from costtrail.schema import Event, Outcome
-from costtrail.sdk import LedgerDestination, QueuedSink, Recorder
+from costtrail.sdk import LedgerDestination, QueuedSink, Recorder, instrument
 from costtrail.sdk.calls import InstrumentedCall
 from costtrail.wire import Reading
 
@@ -94,6 +101,62 @@ def _caller_costs() -> dict[str, float]:
     return out
 
 
+GEMINI_BODY = json.dumps(
+    {
+        "candidates": [
+            {
+                "content": {"parts": [{"text": "Your order ships today."}], "role": "model"},
+                "finishReason": "STOP",
+            }
+        ],
+        "usageMetadata": {
+            "promptTokenCount": 1200,
+            "cachedContentTokenCount": 1000,
+            "candidatesTokenCount": 200,
+            "thoughtsTokenCount": 100,
+            "totalTokenCount": 1500,
+            "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 1200}],
+        },
+        "modelVersion": "gemini-2.5-flash",
+        "responseId": "0hQ3aPyXBq2onvgPq8KV8AI",
+    }
+).encode()
+
+
+def _gemini_costs(n: int = 2_000, repeats: int = 5) -> dict[str, float]:
+    from google import genai
+    from google.genai import types
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=GEMINI_BODY, headers={"content-type": "application/json"})
+
+    def client() -> genai.Client:
+        options = types.HttpOptions(
+            base_url="http://gemini.bench", client_args={"transport": httpx.MockTransport(answer)}
+        )
+        return genai.Client(api_key="AIza-bench", http_options=options)
+
+    sink = QueuedSink(_Discard, max_queue=10**8, batch_size=10**9, flush_interval=3600, price=False)
+    recorder = Recorder(sink, defaults={"environment": "bench"})
+    plain, traced = client(), instrument(client(), recorder=recorder)
+    plain_runs: list[float] = []
+    traced_runs: list[float] = []
+    clock = time.perf_counter
+    for _ in range(n * repeats):  # call by call in turn, so both see the same load at each moment
+        for model_client, runs in ((plain, plain_runs), (traced, traced_runs)):
+            start = clock()
+            model_client.models.generate_content(model="gemini-2.5-flash", contents="Where is my order?")
+            runs.append((clock() - start) * 1e6)
+    assert recorder.stats().get("queued", 0) == n * repeats, recorder.stats()  # one event a call
+    recorder.close(120)
+    plain_us, traced_us = statistics.median(plain_runs), statistics.median(traced_runs)
+    return {
+        "gemini_call_plain_us": plain_us,
+        "gemini_call_instrumented_us": traced_us,
+        "gemini_added_per_call_us": traced_us - plain_us,
+    }
+
+
 def _with_busy_writer(n: int = N) -> dict[str, float]:
     folder = Path(tempfile.mkdtemp())
     sink = QueuedSink(
@@ -122,6 +185,7 @@ def _with_busy_writer(n: int = N) -> dict[str, float]:
 
 def main() -> dict[str, float]:
     results = _caller_costs()
+    results.update(_gemini_costs())
     results.update(_with_busy_writer())
     results["record_vs_queue_put"] = results["record_us"] / results["queue_put_us"]
     results["record_vs_empty_call"] = results["record_us"] / results["empty_call_us"]

@@ -219,13 +219,16 @@ class _Exchange:
 
 
 def _requested_model(request: Any) -> str | None:
-    """The body's ``model``, else the model a Gemini URL names (``/v1beta/models/{model}:...``)."""
+    """The model a Gemini URL names (``/v1beta/models/{model}:...``), else the body's ``model``."""
+    named = model_from_path(request.url.path)
+    if named is not None:
+        return named  # no need to decode a request body that may be megabytes of prompt
     try:
         body = json.loads(request.content)
     except Exception:
-        body = None
+        return None
     model = body.get("model") if isinstance(body, dict) else None
-    return model if isinstance(model, str) else model_from_path(request.url.path)
+    return model if isinstance(model, str) else None
 
 
 def _begin(

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from costtrail.wire.reading import Reading
-from costtrail.wire.usage import UsageMap, usage_fields
+from costtrail.wire.usage import USAGE_FIELDS, UsageMap
 
 # ``.../models/{model}:{method}`` (Gemini API and Vertex AI publisher paths alike).
 _MODEL_PATH = re.compile(r"/models/([^/:]+):([A-Za-z]+)$")
@@ -53,7 +53,7 @@ def apply_gemini(usage: UsageMap, reading: Reading, data: Mapping[str, Any]) -> 
     values = usage.read(usage.block(data))
     if values is not None:
         # A stream's chunks each say the usage so far: the newest replaces what an earlier one said.
-        for name in usage_fields():
+        for name in USAGE_FIELDS:
             setattr(reading, name, 0)
         reading.set_usage(values)
     err = gemini_error(data)

@@ -33,9 +33,8 @@ _FIELDS: dict[str, str] = {
 }
 
 
-def usage_fields() -> tuple[str, ...]:
-    """The :class:`~costtrail.wire.reading.Reading` fields a usage block fills."""
-    return tuple(dict.fromkeys(_FIELDS.values()))
+# The :class:`~costtrail.wire.reading.Reading` fields a usage block fills.
+USAGE_FIELDS: tuple[str, ...] = tuple(dict.fromkeys(_FIELDS.values()))
 
 
 Step = str | tuple[str, str, Any]  # a key, or (list field, match field, equals) for an array match
@@ -68,8 +67,21 @@ class UsageMap:
         if not isinstance(usage, Mapping):
             return None
         out: dict[str, int] = {}
+        index: dict[tuple[int, str], dict[Any, Any]] = {}  # array-match lists indexed once per read
         for m in self.mappings:
-            value = _walk(usage, m.path)
+            path = m.path
+            head = path[0]
+            if len(path) == 1 and isinstance(head, str):  # most counts: one key, read inline
+                raw = usage.get(head)
+                value = (
+                    (int(raw) if raw > 0 else 0)
+                    if isinstance(raw, int | float) and type(raw) is not bool
+                    else None
+                )
+            elif (head if isinstance(head, str) else head[0]) not in usage:
+                value = None
+            else:
+                value = _walk(usage, path, index)
             if value is None:
                 if m.required:
                     return None
@@ -78,26 +90,30 @@ class UsageMap:
         return out
 
 
-def _walk(data: Any, path: tuple[Step, ...]) -> int | None:
+def _walk(data: Any, path: tuple[Step, ...], index: dict[tuple[int, str], dict[Any, Any]]) -> int | None:
     for step in path:
         if isinstance(step, str):
             data = data.get(step) if isinstance(data, Mapping) else None
         else:
             items, key, equals = step
             found = data.get(items) if isinstance(data, Mapping) else None
-            data = (
-                next(
-                    (i for i in found if isinstance(i, Mapping) and i.get(key) == equals),
-                    None,
-                )
-                if isinstance(found, list)
-                else None
-            )
+            if not isinstance(found, list):
+                return None
+            table = index.get((id(found), key))
+            if table is None:  # one pass over the list serves every modality looked up in it
+                table = index[(id(found), key)] = {
+                    i.get(key): i for i in reversed(found) if isinstance(i, Mapping) and _plain(i.get(key))
+                }
+            data = table.get(equals)
         if data is None:
             return None
     if isinstance(data, bool) or not isinstance(data, int | float):
         return None
     return int(data) if data > 0 else 0
+
+
+def _plain(value: Any) -> bool:
+    return isinstance(value, str | int)
 
 
 @functools.cache
