@@ -242,6 +242,9 @@ class CreditGate:
         except BudgetStoreUnavailable as exc:
             log.warning("%s: the use of reservation %s is not counted in the shared credit", exc, rid)
             return
+        self._counted_shared(account, spent, charged)
+
+    def _counted_shared(self, account: _Account, spent: int, charged: int | None) -> None:
         alert_at = to_units(account.balance * ALERT_AT, True)
         with self._lock:
             account.used = from_units(spent, True)
@@ -268,8 +271,28 @@ class CreditGate:
                 return
             account, reserved = held
             account.reserved -= reserved
-            if actual_cost is not None:
-                account.used += actual_cost * account.multiplier
+        if actual_cost is not None:
+            self._count(account, actual_cost)
+
+    def record(self, ctx: RequestContext, cost: Decimal | None) -> None:
+        """Count a call that did not pass through :meth:`reserve` (an event the SDK recorded)."""
+        account = self._accounts.get(ctx.customer_id or "")
+        if account is None or not cost:
+            return
+        if self.shared is None:
+            self._count(account, cost)
+            return
+        charged = to_units(cost * account.multiplier, True)
+        try:  # a settlement of no hold only adds the spend
+            (spent,) = self.shared.settle(uuid.uuid4().hex, [account.key], [charged])
+        except BudgetStoreUnavailable as exc:
+            log.warning("%s: a call of %s is not counted in the shared credit", exc, account.customer)
+            return
+        self._counted_shared(account, spent, charged)
+
+    def _count(self, account: _Account, cost: Decimal) -> None:
+        with self._lock:
+            account.used += cost * account.multiplier
             crossed = not account.alerted and account.used >= account.balance * ALERT_AT
             if crossed:
                 account.alerted = True

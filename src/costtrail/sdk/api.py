@@ -25,6 +25,7 @@ from costtrail.sdk.recorder import Recorder
 from costtrail.wire.azure import load_deployments
 
 if TYPE_CHECKING:
+    from costtrail.billing.credits import CreditGate
     from costtrail.controls.config import ControlsConfig
     from costtrail.ledger.store import LedgerStore
 
@@ -147,10 +148,16 @@ def enforce_budgets(
     store: LedgerStore | None = None,
     raise_before_send: bool = True,
     recorder: Recorder | None = None,
+    credits: CreditGate | None = None,
 ) -> BudgetHook:
-    """Turn on budgets for a recorder (default: the configured one); see :mod:`costtrail.sdk.enforcement`."""
+    """Turn on budgets (and ``credits``, customers' prepaid balances) for a recorder (default: the
+    configured one); see :mod:`costtrail.sdk.enforcement`."""
     return enforcement.enforce_on(
-        config, store=store, raise_before_send=raise_before_send, recorder=recorder or ACTIVE.get()
+        config,
+        store=store,
+        raise_before_send=raise_before_send,
+        recorder=recorder or ACTIVE.get(),
+        credits=credits,
     )
 
 

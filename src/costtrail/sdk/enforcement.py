@@ -24,7 +24,7 @@ import json
 import logging
 from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from costtrail.controls.chain import Controls, build_controls
 from costtrail.controls.config import ControlsConfig
@@ -34,6 +34,9 @@ from costtrail.pricing import Pricer
 from costtrail.schema import Event
 from costtrail.sdk.context import current_attribution
 from costtrail.sdk.recorder import Recorder
+
+if TYPE_CHECKING:
+    from costtrail.billing.credits import CreditGate
 
 log = logging.getLogger("costtrail.sdk")
 
@@ -67,17 +70,29 @@ class BudgetHook:
     """Asks the controls before a call and counts each recorded event against the budgets."""
 
     def __init__(
-        self, controls: Controls, *, raise_before_send: bool = True, pricer: Pricer | None = None
+        self,
+        controls: Controls,
+        *,
+        raise_before_send: bool = True,
+        pricer: Pricer | None = None,
+        credits: CreditGate | None = None,
     ) -> None:
         self.controls = controls
         self.raise_before_send = raise_before_send
         self.pricer = pricer or Pricer()
+        self.credits = credits
 
     def check(self, ctx: RequestContext, estimated_cost: Decimal) -> Decision:
-        """Would a call of this cost fit now? (Reserves and releases at once: nothing is held.)"""
-        decision = self.controls.gate.reserve(ctx, estimated_cost)
-        self.controls.gate.settle(decision, None)
-        return decision
+        """Would a call of this cost fit now, in the budgets and the customer's prepaid credit?
+        (Reserves and releases at once: nothing is held.)"""
+        for gate in (self.controls.gate, self.credits):
+            if gate is None:
+                continue
+            decision = gate.reserve(ctx, estimated_cost)
+            gate.settle(decision, None)
+            if not decision.allowed:
+                return decision
+        return ALLOW
 
     def before_send(self, provider: str, kwargs: Mapping[str, Any], attribution: Mapping[str, Any]) -> None:
         if not self.raise_before_send:
@@ -100,6 +115,8 @@ class BudgetHook:
                 parsed.cost_usd = price.cost_usd if price.cost_usd is not None else price.estimate_usd
             ctx = request_context(parsed.model_dump(), parsed.provider, parsed.model)
             self.controls.budgets.record(ctx, parsed.cost_usd, parsed.input_tokens + parsed.output_tokens)
+            if self.credits is not None:
+                self.credits.record(ctx, parsed.cost_usd)
         except Exception:  # counting must never break recording
             log.warning("costtrail: could not count an event against the budgets", exc_info=True)
 
@@ -116,13 +133,16 @@ def enforce_on(
     store: LedgerStore | None = None,
     raise_before_send: bool = True,
     recorder: Recorder,
+    credits: CreditGate | None = None,
 ) -> BudgetHook:
     """Turn on budgets for ``recorder`` (``costtrail.enforce_budgets``: the configured one).
 
     With ``store``, each budget starts from its period's spend in that ledger.
     ``raise_before_send=False`` only counts spend (for :func:`check_budget`).
+    ``credits``: the customers' prepaid credit (``CreditGate.build``), checked after the budgets
+    and spent by each recorded event at the plan's price.
     """
-    hook = BudgetHook(build_controls(config, store), raise_before_send=raise_before_send)
+    hook = BudgetHook(build_controls(config, store), raise_before_send=raise_before_send, credits=credits)
     recorder.observe_with(hook)  # enforcing again replaces the previous controls
     return hook
 
