@@ -18,10 +18,10 @@ from typing import Any
 
 from genai_prices import Usage, calc_price
 
-from costtrail.schema import TOKEN_FIELDS
+from costtrail.schema import TOKEN_FIELDS, TOOL_FEE_FIELDS
 
 CORPUS = Path(__file__).parent / "corpus"
-COMPARED = ("status", "error_type", "service_tier", "tool_calls", *TOKEN_FIELDS)
+COMPARED = ("status", "error_type", "service_tier", "tool_calls", *TOKEN_FIELDS, *TOOL_FEE_FIELDS)
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,9 @@ class Case:
             output_reasoning_tokens=e["reasoning_tokens"],
             input_audio_tokens=e["input_audio_tokens"],
             output_audio_tokens=e["output_audio_tokens"],
+            web_searches=e["web_searches"],  # tool fees: genai-prices' own per-use prices
+            storage_searches=e["file_searches"],
+            code_executions=e["code_executions"],
         )
         tier = e["service_tier"]
         context: Any = {"service_tier": tier} if tier else None
@@ -61,6 +64,8 @@ class Case:
 
 def load(name: str) -> Case:
     meta = json.loads((CORPUS / f"{name}.case.json").read_text())
+    for fee in TOOL_FEE_FIELDS:  # a case without server-side tools used none
+        meta["expected"].setdefault(fee, 0)
     provider, flavor = meta["flavor"].split(" ")
     return Case(
         name=name,

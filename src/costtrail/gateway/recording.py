@@ -27,7 +27,7 @@ from costtrail.controls.gate import Decision, RequestGate
 from costtrail.gateway.routes import WireRoute
 from costtrail.pricing import Pricer
 from costtrail.pricing.costing import USAGE_REFUSED
-from costtrail.schema import TOKEN_FIELDS, CostSource, Event, new_event_id
+from costtrail.schema import TOKEN_FIELDS, TOOL_FEE_FIELDS, CostSource, Event, new_event_id
 from costtrail.schema.events import MAX_ATTRIBUTE_KEY, MAX_ATTRIBUTE_VALUE, MAX_ATTRIBUTES
 from costtrail.wire import Flavor, Reading, flavor_for_path
 
@@ -121,7 +121,7 @@ def build_event(
         for k, v in {**reading.attributes(), **call.attributes}.items()
     )
     counts = reading.envelope_fields()
-    absurd = sorted(k for k in (*TOKEN_FIELDS, "tool_calls") if counts[k] > MAX_CALL_TOKENS)
+    absurd = sorted(k for k in (*TOKEN_FIELDS, *TOOL_FEE_FIELDS, "tool_calls") if counts[k] > MAX_CALL_TOKENS)
     flags: dict[str, str] = {}
     if absurd:
         flags[USAGE_REFUSED] = ",".join(f"{k}={counts[k]}" for k in absurd)[:512]

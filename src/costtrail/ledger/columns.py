@@ -71,6 +71,9 @@ EVENT_COLUMNS: tuple[Column, ...] = (
     Column("reasoning_tokens", "int", nullable=False),
     Column("input_audio_tokens", "int", nullable=False),
     Column("output_audio_tokens", "int", nullable=False),
+    Column("web_searches", "int", nullable=False),  # these three: added by migration 7 (ADDED_COLUMNS)
+    Column("file_searches", "int", nullable=False),
+    Column("code_executions", "int", nullable=False),
     Column("request_count", "int", nullable=False),
     Column("query_count", "int", nullable=False),
     Column("payload_bytes", "int", nullable=False),
@@ -154,6 +157,9 @@ ADDED_COLUMNS: dict[str, tuple[tuple[Column, str], ...]] = {
     "events": (
         (Column("cache_write_1h_tokens", "int", nullable=False), "cache_write_tokens"),
         (Column("cost_estimate_usd", "cost"), "unpriced"),
+        (Column("web_searches", "int", nullable=False), "output_audio_tokens"),
+        (Column("file_searches", "int", nullable=False), "web_searches"),
+        (Column("code_executions", "int", nullable=False), "file_searches"),
     ),
 }
 

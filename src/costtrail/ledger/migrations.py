@@ -69,6 +69,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "events.cache_write_1h_tokens (one-hour cache writes)", add_column_statements),
     Migration(5, "price_history (every earlier price of a repriced event)", _v5_price_history),
     Migration(6, "events.cost_estimate_usd (incomplete calls)", add_column_statements),
+    Migration(7, "events.web_searches, file_searches, code_executions (tool fees)", add_column_statements),
 )
 
 

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from costtrail.pricing.costing import COST_QUANTUM, USAGE_REFUSED, cost_of
-from costtrail.pricing.decomposition import RATE_FIELDS, Check
+from costtrail.pricing.decomposition import QUERIES, RATE_FIELDS, Check
 from costtrail.pricing.resolution import DAY_US, EPOCH, Cell, Resolver, Schedule
 
 PICO = Decimal(10) ** 12
@@ -39,6 +39,9 @@ _COUNT_COLUMNS = (
     "cache_write_1h_tokens",
     "request_count",
     "query_count",
+    "web_searches",
+    "file_searches",
+    "code_executions",
 )
 COST_TYPE = pa.decimal128(18, 12)
 
@@ -102,7 +105,7 @@ def price_arrow(resolver: Resolver, table: pa.Table) -> pa.Table:
             thresholds[int(c)] = cell.thresholds
     r = rbase[cid]
     counts = [_ints(table, name) for name in _COUNT_COLUMNS]
-    counts[-1] = np.where(counts[-1] > 0, counts[-1], 1)  # an event with no query_count is one query
+    counts[QUERIES] = np.where(counts[QUERIES] > 0, counts[QUERIES], 1)  # no query_count: one query
     if thresholds:
         r = r + _bands(cid, counts[0], thresholds, int(base[-1]))
 
@@ -345,6 +348,8 @@ def _cost_array(cost: np.ndarray, valid: np.ndarray) -> pa.Array:
 
 
 def _ints(table: pa.Table, name: str) -> np.ndarray:
+    if name not in table.column_names:  # a table from before a count column existed: none counted
+        return np.zeros(table.num_rows, dtype=np.int64)
     return np.asarray(pc.fill_null(table.column(name), 0).to_numpy(), dtype=np.int64)
 
 

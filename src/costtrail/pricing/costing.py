@@ -38,6 +38,9 @@ def usage_values(
     cache_write_1h_tokens: int,
     request_count: int,
     query_count: int,
+    web_searches: int = 0,
+    file_searches: int = 0,
+    code_executions: int = 0,
 ) -> tuple[int, ...]:
     """The event's counts in ``RATE_FIELDS`` order (an event with no query_count is one query)."""
     return (
@@ -51,6 +54,9 @@ def usage_values(
         cache_write_1h_tokens,
         request_count,
         query_count if query_count > 0 else 1,
+        web_searches,
+        file_searches,
+        code_executions,
     )
 
 

@@ -34,13 +34,22 @@ EVENT_USAGE_KEYS: dict[str, str] = {
     "cache_write_1h_tokens": "cache_write_1h_tokens",
 }
 
+# Tool fees: event field -> genai-prices usage key, each priced per use (``web_searches_kcount``...).
+FEE_USAGE_KEYS: dict[str, str] = {
+    "web_searches": "web_searches",
+    "file_searches": "storage_searches",
+    "code_executions": "code_executions",
+}
+
 # The columns of an effective-price vector: the event's usage fields, then the
-# request count (per-request fees, ``requests_kcount``) and the query count
-# (retrieval rate cards).
+# request count (per-request fees, ``requests_kcount``), the query count
+# (retrieval rate cards) and the tool uses billed per use.
 TOKEN_FIELDS: tuple[str, ...] = tuple(EVENT_USAGE_KEYS)
-RATE_FIELDS: tuple[str, ...] = (*TOKEN_FIELDS, "request_count", "queries")
+FEE_FIELDS: tuple[str, ...] = tuple(FEE_USAGE_KEYS)
+RATE_FIELDS: tuple[str, ...] = (*TOKEN_FIELDS, "request_count", "queries", *FEE_FIELDS)
 REQUESTS = RATE_FIELDS.index("request_count")
 QUERIES = RATE_FIELDS.index("queries")
+FEE_INDEX: dict[str, int] = {FEE_USAGE_KEYS[f]: RATE_FIELDS.index(f) for f in FEE_FIELDS}
 _FIELD_INDEX = {EVENT_USAGE_KEYS[f]: i for i, f in enumerate(TOKEN_FIELDS)}
 
 
@@ -57,6 +66,7 @@ class Check:
     more specific count exceeds the count that should contain it).
     ``kind == "ambiguous"``: every field in ``coefs`` (non-zero entries) is positive,
     which genai-prices cannot split without a count the event does not carry.
+    ``kind == "unpriced"``: as ``ambiguous``, for a count nothing prices (a tool fee).
     """
 
     kind: str
@@ -116,11 +126,11 @@ def _missing_value_checks(unit: UnitDef, registry: UnitRegistry) -> list[Check]:
 def collapse(unit_prices: Mapping[str, Decimal], registry: UnitRegistry) -> Collapsed:
     """Collapse per-unit prices (usage key -> USD per ``unit.per``) into effective prices.
 
-    ``requests`` is charged once per request; every other unit is decomposed
-    into leaves exactly as genai-prices does.
+    ``requests`` is charged once per request and a tool fee once per use; every
+    other unit is decomposed into leaves exactly as genai-prices does.
     """
     units = sorted(
-        (registry.units[k] for k in unit_prices if k != "requests"),
+        (registry.units[k] for k in unit_prices if k != "requests" and k not in FEE_INDEX),
         key=lambda u: (-len(u.dimensions), u.usage_key),
     )
     leaves: dict[str, list[int]] = {}
@@ -146,7 +156,15 @@ def collapse(unit_prices: Mapping[str, Decimal], registry: UnitRegistry) -> Coll
                 prices[i] += c * per_unit
     if "requests" in unit_prices:
         prices[REQUESTS] += unit_prices["requests"] / registry.units["requests"].per
-    carried = not unit_prices or "requests" in unit_prices or any(u.usage_key in _FIELD_INDEX for u in units)
+    for key, index in FEE_INDEX.items():
+        if key in unit_prices:
+            prices[index] += unit_prices[key] / registry.units[key].per
+    carried = (
+        not unit_prices
+        or "requests" in unit_prices
+        or any(k in FEE_INDEX for k in unit_prices)
+        or any(u.usage_key in _FIELD_INDEX for u in units)
+    )
     return Collapsed(tuple(prices), tuple(_dedupe(checks)), carried)
 
 

@@ -86,6 +86,9 @@ class Pricer:
             event.cache_write_1h_tokens,
             event.request_count,
             event.query_count,
+            event.web_searches,
+            event.file_searches,
+            event.code_executions,
         )
         costed = cost_of(
             cell,

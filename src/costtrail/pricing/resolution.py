@@ -33,6 +33,8 @@ from genai_prices.units import UnitRegistry
 from genai_prices.validation import validate_priced_units
 
 from costtrail.pricing.decomposition import (
+    FEE_FIELDS,
+    FEE_USAGE_KEYS,
     QUERIES,
     RATE_FIELDS,
     REQUESTS,
@@ -41,13 +43,19 @@ from costtrail.pricing.decomposition import (
     collapse,
     unit_registry,
 )
-from costtrail.pricing.rate_card import ModelRate, RateCard, TieredPrice
+from costtrail.pricing.rate_card import ModelRate, RateCard, TieredPrice, ToolRate
 
 EPOCH = date(1970, 1, 1)
 DAY_US = 86_400_000_000
 MODEL_KINDS = ("llm", "embedding", "other")
 
 UnitPrice = Decimal | TieredPrices
+# The rate card's ``tools`` name (tool_name) of each tool fee.
+FEE_TOOL_NAMES: dict[str, str] = {
+    "web_searches": "web_search",
+    "file_searches": "file_search",
+    "code_executions": "code_execution",
+}
 
 
 def day_number(d: date) -> int:
@@ -305,7 +313,7 @@ class Resolver:
             except ValueError as exc:
                 return _unpriced(f"{self.genai_ref} cannot price {found[1].id}: {exc}")
             ref = f"{card_ref}+{genai_ref}" if card_ref else genai_ref
-        return self._cell(ref, unit_prices, entry)
+        return self._cell(ref, unit_prices, entry, provider, when.date())
 
     def _genai_prices(
         self, provider: Provider, model: ModelInfo, when: datetime, context: dict[str, str] | None
@@ -345,7 +353,14 @@ class Resolver:
             found = self._collapsed[key] = collapse(flat, self.registry)
         return found
 
-    def _cell(self, ref: str | None, unit_prices: Mapping[str, UnitPrice], entry: ModelRate | None) -> Cell:
+    def _cell(
+        self,
+        ref: str | None,
+        unit_prices: Mapping[str, UnitPrice],
+        entry: ModelRate | None,
+        provider: str | None,
+        day: date,
+    ) -> Cell:
         thresholds = sorted(
             {t.start for p in unit_prices.values() if isinstance(p, TieredPrices) for t in p.tiers}
         )
@@ -361,8 +376,53 @@ class Resolver:
                 return _unpriced(f"{ref} prices only {units}, which events do not carry")
             prices = [p * factor for p in collapsed.prices] if factor != 1 else list(collapsed.prices)
             prices[REQUESTS] += fee
-            bands.append(Rates(tuple(prices), collapsed.checks))
+            tool_fees, checks = self._tool_fees(flat, provider, day)
+            for index, price in tool_fees.items():
+                prices[index] = price
+            bands.append(Rates(tuple(prices), collapsed.checks + checks))
         return Cell(ref, None, tuple(thresholds), tuple(bands), dict(unit_prices), factor, fee)
+
+    def _tool_entries(
+        self, flat: Mapping[str, Decimal], provider: str | None, day: date
+    ) -> dict[str, tuple[int, ToolRate]]:
+        """Tool fees the model's own prices lack, by event field: the rate card's ``tools`` entry for each."""
+        card = self.rate_card
+        found: dict[str, tuple[int, ToolRate]] = {}
+        for name in FEE_FIELDS:
+            if FEE_USAGE_KEYS[name] in flat or card is None:
+                continue
+            tool = FEE_TOOL_NAMES[name]
+            match = next(
+                ((i, e) for i, e in enumerate(card.tools) if e.selects(provider, tool) and e.valid_on(day)),
+                None,
+            )
+            if match is not None:
+                found[name] = match
+        return found
+
+    def _tool_fees(
+        self, flat: Mapping[str, Decimal], provider: str | None, day: date
+    ) -> tuple[dict[int, Decimal], tuple[Check, ...]]:
+        """Prices of the tool fees the model's prices lack (from the rate card), and a check that
+        leaves a call unpriced when it used a tool no price covers (never a silent $0)."""
+        entries = self._tool_entries(flat, provider, day)
+        prices: dict[int, Decimal] = {}
+        checks: list[Check] = []
+        for name in FEE_FIELDS:
+            index = RATE_FIELDS.index(name)
+            if FEE_USAGE_KEYS[name] in flat:
+                continue
+            if name in entries:
+                prices[index] = entries[name][1].usd_per_call
+                continue
+            coefs = [0] * len(RATE_FIELDS)
+            coefs[index] = 1
+            message = (
+                f"{name} has no price for this model in {self.genai_ref} or the rate card: add a rate-card "
+                f"tools entry (tool_name: {FEE_TOOL_NAMES[name]}, usd_per_call: ...)"
+            )
+            checks.append(Check("unpriced", tuple(coefs), message))
+        return prices, tuple(checks)
 
 
 def _factor(entry: ModelRate) -> Decimal:

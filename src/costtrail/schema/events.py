@@ -77,7 +77,17 @@ TOKEN_FIELDS: tuple[str, ...] = (
     "output_audio_tokens",
 )
 
-COUNT_FIELDS: tuple[str, ...] = (*TOKEN_FIELDS, "request_count", "query_count", "payload_bytes", "tool_calls")
+# Uses of a provider's server-side tools, each billed per use beside the tokens (tool fees).
+TOOL_FEE_FIELDS: tuple[str, ...] = ("web_searches", "file_searches", "code_executions")
+
+COUNT_FIELDS: tuple[str, ...] = (
+    *TOKEN_FIELDS,
+    *TOOL_FEE_FIELDS,
+    "request_count",
+    "query_count",
+    "payload_bytes",
+    "tool_calls",
+)
 
 # The business and workflow dimensions reports group and filter by.
 DIMENSIONS: tuple[str, ...] = (
@@ -187,6 +197,11 @@ class Event(BaseModel):
     reasoning_tokens: Count = 0
     input_audio_tokens: Count = 0
     output_audio_tokens: Count = 0
+    # Server-side tool uses billed per use: OpenAI web_search_call / file_search_call /
+    # code_interpreter_call items, Anthropic server_tool_use (web search requests, code execution).
+    web_searches: Count = 0
+    file_searches: Count = 0
+    code_executions: Count = 0
     request_count: Count = 1
     query_count: Count = 0
     payload_bytes: Count = 0

@@ -177,6 +177,8 @@ class InstrumentedCall:
             value = getattr(reading, key)
             if value:
                 event[key] = value
+        if reading.tool_calls or reading.web_searches or reading.file_searches or reading.code_executions:
+            event.update((k, v) for k, v in reading.tool_fees().items() if v)  # priced per use
         if reading.service_tier:
             event["service_tier"] = reading.service_tier
         if error_type:

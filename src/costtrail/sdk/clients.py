@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import sys
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
@@ -50,7 +51,9 @@ def provider_of(client: Any) -> str:
 
 def is_azure(client: Any) -> bool:
     """An ``openai.AzureOpenAI`` or ``AsyncAzureOpenAI`` client (whatever host it points at)."""
-    return any(cls.__name__ == "BaseAzureClient" for cls in type(client).__mro__)
+    openai = sys.modules.get("openai")  # loaded: the client is one of its classes, or no Azure client
+    azure = getattr(openai, "AzureOpenAI", None), getattr(openai, "AsyncAzureOpenAI", None)
+    return any(isinstance(cls, type) and isinstance(client, cls) for cls in azure)
 
 
 def recorded_provider(client: Any, provider: str) -> str:

@@ -56,6 +56,7 @@ def apply_response(flavor: Flavor, reading: Reading, data: Mapping[str, Any]) ->
             kind = _get(block, "type")
             if kind in ANTHROPIC_TOOL_BLOCKS:
                 tools[kind] = tools.get(kind, 0) + 1
+            reading.code_executions += is_code_execution(block)
         reading.tool_calls = tools or reading.tool_calls
         return
     reading.service_tier = tier_of(data.get("service_tier")) or reading.service_tier
@@ -63,6 +64,15 @@ def apply_response(flavor: Flavor, reading: Reading, data: Mapping[str, Any]) ->
     reading.tool_calls = tools or reading.tool_calls
     if data.get("object") == "response" and data.get("status") == "failed" and not reading.error_type:
         reading.error_type = "response_failed"
+
+
+def is_code_execution(block: Any) -> int:
+    """1 for an Anthropic ``server_tool_use`` block running code (``code_execution``,
+    ``bash_code_execution``, ``text_editor_code_execution``), else 0."""
+    name = _get(block, "name")
+    return int(
+        _get(block, "type") == "server_tool_use" and isinstance(name, str) and "code_execution" in name
+    )
 
 
 def openai_tool_calls(data: Mapping[str, Any]) -> dict[str, int]:

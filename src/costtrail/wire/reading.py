@@ -12,11 +12,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from costtrail.schema.events import TOKEN_FIELDS
+from costtrail.schema.events import TOKEN_FIELDS, TOOL_FEE_FIELDS
 from costtrail.wire.requests import request_input_tokens
 
 # Tiers that mean "the standard price": recorded as no tier at all.
 STANDARD_TIERS = frozenset({"default", "standard", "auto", "on_demand"})
+
+# Tool calls (Responses API output items) billed per use, by the envelope's tool-fee field.
+FEE_TOOL_CALLS: dict[str, str] = {
+    "web_searches": "web_search_call",
+    "file_searches": "file_search_call",
+    "code_executions": "code_interpreter_call",
+}
 
 # Token classes the envelope has no column for: kept as attributes of the event.
 EXTRA_TOKEN_FIELDS: tuple[str, ...] = ("input_image_tokens", "output_image_tokens")
@@ -59,6 +66,11 @@ class Reading:
     output_audio_tokens: int = 0
     input_image_tokens: int = 0
     output_image_tokens: int = 0
+    # Server-side tool uses a provider reported apart from its tool calls (Anthropic's
+    # usage.server_tool_use.web_search_requests, code execution blocks); see tool_fees().
+    web_searches: int = 0
+    file_searches: int = 0
+    code_executions: int = 0
     service_tier: str | None = None
     tool_calls: dict[str, int] = field(default_factory=dict)  # by type: function_call, web_search_call...
     usage_seen: bool = False  # a usage block was found and read
@@ -132,9 +144,21 @@ class Reading:
             self.estimate(request_input_tokens(request))
         return status, error_type
 
+    def tool_fees(self) -> dict[str, int]:
+        """Tool uses billed per use: as the provider counted them, else its tool calls of that type.
+
+        >>> Reading(tool_calls={"web_search_call": 2, "function_call": 1}).tool_fees()["web_searches"]
+        2
+        """
+        return {
+            name: getattr(self, name) or self.tool_calls.get(FEE_TOOL_CALLS[name], 0)
+            for name in TOOL_FEE_FIELDS
+        }
+
     def envelope_fields(self) -> dict[str, Any]:
-        """Usage, tier and tool calls as event fields (image tokens as attributes)."""
+        """Usage, tool fees, tier and tool calls as event fields (image tokens as attributes)."""
         out: dict[str, Any] = {name: getattr(self, name) for name in TOKEN_FIELDS}
+        out.update(self.tool_fees())
         out["tool_calls"] = self.tool_call_count
         if self.service_tier:
             out["service_tier"] = self.service_tier

@@ -19,7 +19,13 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from costtrail.wire.bodies import ANTHROPIC_TOOL_BLOCKS, apply_response, chat_tool_type, error_type
+from costtrail.wire.bodies import (
+    ANTHROPIC_TOOL_BLOCKS,
+    apply_response,
+    chat_tool_type,
+    error_type,
+    is_code_execution,
+)
 from costtrail.wire.flavors import ANTHROPIC, GOOGLE, RESPONSES, Flavor
 from costtrail.wire.gemini import apply_gemini
 from costtrail.wire.reading import CLIENT_ABANDONED, STREAM_CUT, Reading, tier_of
@@ -242,6 +248,7 @@ class StreamReading:
             kind = block.get("type") if isinstance(block, Mapping) else None
             if kind in ANTHROPIC_TOOL_BLOCKS:
                 reading.add_tool_call(str(kind))
+                reading.code_executions += is_code_execution(block)
         else:
             reading.error_type = error_type(body)
 

@@ -30,6 +30,7 @@ _FIELDS: dict[str, str] = {
     "output_audio_tokens": "output_audio_tokens",
     "input_image_tokens": "input_image_tokens",
     "output_image_tokens": "output_image_tokens",
+    "web_searches": "web_searches",  # Anthropic usage.server_tool_use.web_search_requests
 }
 
 
