@@ -112,7 +112,7 @@ def measure(store: LedgerStore, period: Period, charges: Iterable[Charge]) -> di
         if charge.metric == "successful_runs":
             _fill(customers, key, _successful_runs(store, period, charge))
         elif charge.outcome is not None:
-            _fill(customers, key, _outcomes(store, period, charge.outcome))
+            _fill(customers, key, _outcomes(store, period, charge.outcome, rollup))
     return customers
 
 
@@ -249,22 +249,33 @@ def outcome_where(dialect: Dialect, period: Period, outcome: str, customer: str 
     )
 
 
-def _outcomes(store: LedgerStore, period: Period, outcome: str) -> list[dict[str, Any]]:
-    """Successful outcomes of one name per customer; the cost behind them is their runs' cost."""
+def _outcomes(
+    store: LedgerStore, period: Period, outcome: str, rollup: UsageRollup | None = None
+) -> list[dict[str, Any]]:
+    """Successful outcomes of one name per customer; the cost behind them is their runs' cost
+    (from the rollup's run rows for runs whole in the period, when the store keeps one)."""
     d = store.dialect
     where = outcome_where(d, period, outcome)
     counts = store.query(
         f"SELECT customer_id, count(*) AS q FROM {d.final('outcomes')} WHERE {where} GROUP BY customer_id"
     )
-    costs = {
-        r["customer_id"]: r
-        for r in store.query(
-            f"SELECT e.customer_id AS customer_id, sum(CASE WHEN NOT e.unpriced THEN e.cost_usd END) AS c, "
-            f"sum(CASE WHEN e.unpriced THEN 1 ELSE 0 END) AS u FROM {d.final('events')} AS e "
-            f"WHERE {customer_period_sql(d, period)} AND e.run_id IN "
-            f"(SELECT run_id FROM {d.final('outcomes')} WHERE {where}) GROUP BY e.customer_id"
-        )
-    }
+    runs = f"SELECT run_id FROM {d.final('outcomes')} WHERE {where}"
+    if rollup is None:
+        rows = _run_costs(store, period, runs)
+    else:
+        whole, undecided = _run_split(d, rollup, period)
+        had = d.in_select("r.run_id", runs)
+        rows = [
+            {**r, "q": 0}
+            for r in store.query(
+                "SELECT r.customer_lo AS customer_id, sum(r.cost_usd) AS c, sum(r.unpriced_events) AS u "
+                f"FROM {rollup.runs} AS r WHERE {whole} AND {had} GROUP BY r.customer_lo"
+            )
+        ]
+        cut = f"{undecided} AND {had}"
+        if int(store.query(f"SELECT count(*) AS n FROM ({cut}) AS x")[0]["n"]):
+            rows = _added(rows, [{**r, "q": 0} for r in _run_costs(store, period, cut)])
+    costs = {r["customer_id"]: r for r in rows}
     return [
         {
             "customer_id": r["customer_id"],
@@ -273,6 +284,16 @@ def _outcomes(store: LedgerStore, period: Period, outcome: str) -> list[dict[str
         }
         for r in counts
     ]
+
+
+def _run_costs(store: LedgerStore, period: Period, runs: str) -> list[dict[str, Any]]:
+    """The priced cost (``c``) and unpriced events (``u``) per customer of the runs ``runs`` selects."""
+    d = store.dialect
+    return store.query(
+        f"SELECT e.customer_id AS customer_id, sum(CASE WHEN NOT e.unpriced THEN e.cost_usd END) AS c, "
+        f"sum(CASE WHEN e.unpriced THEN 1 ELSE 0 END) AS u FROM {d.final('events')} AS e "
+        f"WHERE {customer_period_sql(d, period)} AND {d.in_select('e.run_id', runs)} GROUP BY e.customer_id"
+    )
 
 
 def behind_sql(dialect: Dialect, charge: Charge, period: Period, customer: str) -> str:
@@ -392,8 +413,7 @@ def rollup_runs(
     customers) from their events, as without the rollup.
     """
     d = store.dialect
-    lo, hi = d.date_literal(period.start.date()), d.date_literal(period.end.date())
-    whole = f"r.customer_lo = r.customer_hi AND NOT r.customer_null AND r.day_lo >= {lo} AND r.day_hi < {hi}"
+    whole, undecided = _run_split(d, rollup, period)
     cols = ["count(*) AS q_runs", "sum(r.cost_usd) AS c_runs", "sum(r.unpriced_events) AS u_runs"]
     head = join = ""
     if "successful_runs" in metrics:
@@ -417,8 +437,6 @@ def rollup_runs(
         m: [{"customer_id": r["customer_id"], **{k: r[f"{k}_{suffix[m]}"] for k in "qcu"}} for r in rows]
         for m in metrics
     }
-    touching = f"r.day_hi >= {lo} AND r.day_lo < {hi}"
-    undecided = f"SELECT r.run_id FROM {rollup.runs} AS r WHERE {touching} AND NOT ({whole})"
     cut = store.query(f"SELECT count(*) AS n FROM ({undecided}) AS x")
     if not cut or not int(cut[0]["n"]):
         return out
@@ -435,6 +453,15 @@ def rollup_runs(
         )
         out["runs"] = _added(out["runs"], rest)
     return out
+
+
+def _run_split(dialect: Dialect, rollup: UsageRollup, period: Period) -> tuple[str, str]:
+    """The condition on a run row for a run whole in ``period`` (one customer, inside it), and the
+    query of the other runs that touch it (counted from their events)."""
+    lo, hi = dialect.date_literal(period.start.date()), dialect.date_literal(period.end.date())
+    whole = f"r.customer_lo = r.customer_hi AND NOT r.customer_null AND r.day_lo >= {lo} AND r.day_hi < {hi}"
+    touching = f"r.day_hi >= {lo} AND r.day_lo < {hi}"
+    return whole, f"SELECT r.run_id FROM {rollup.runs} AS r WHERE {touching} AND NOT ({whole})"
 
 
 def _added(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> list[dict[str, Any]]:
