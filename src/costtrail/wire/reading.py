@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from costtrail.schema.events import TOKEN_FIELDS, TOOL_FEE_FIELDS
-from costtrail.wire.requests import request_input_tokens
+from costtrail.wire.requests import request_input_tokens, request_web_searches
 
 # Tiers that mean "the standard price": recorded as no tier at all.
 STANDARD_TIERS = frozenset({"default", "standard", "auto", "on_demand"})
@@ -142,6 +142,8 @@ class Reading:
             status, error_type = self.status(http_status)
         if status == "incomplete":
             self.estimate(request_input_tokens(request))
+        elif status == "success" and not self.web_searches:
+            self.web_searches = request_web_searches(request)  # chat web_search_options: one search
         return status, error_type
 
     def tool_fees(self) -> dict[str, int]:

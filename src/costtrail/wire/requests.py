@@ -39,6 +39,25 @@ def text_chars(value: Any) -> int:
     return 0
 
 
+def request_web_searches(body: Mapping[str, Any] | bytes) -> int:
+    """1 for a chat request with ``web_search_options`` (a search model searches once a call), else 0.
+
+    >>> request_web_searches({"model": "gpt-4o-search-preview", "web_search_options": {}})
+    1
+    >>> request_web_searches(b'{"model": "gpt-4o", "messages": []}')
+    0
+    """
+    if isinstance(body, bytes | bytearray):
+        if b'"web_search_options"' not in body:  # most calls: no decoding on the caller's thread
+            return 0
+        try:
+            decoded = json.loads(body)
+        except ValueError:
+            return 0
+        body = decoded if isinstance(decoded, Mapping) else {}
+    return int(isinstance(body.get("web_search_options"), Mapping))
+
+
 def request_input_tokens(body: Mapping[str, Any] | bytes) -> int:
     """Estimated input tokens of a request body (decoded, or its raw JSON bytes); at least 1.
 
