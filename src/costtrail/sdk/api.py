@@ -109,7 +109,8 @@ def instrument(
     recorder: Recorder | None = None,
     azure_deployments: Mapping[str, str] | str | Path | None = None,
 ) -> T:
-    """Record every call an official ``openai``/``anthropic`` client or a ``google.genai.Client`` makes.
+    """Record every call an official ``openai``/``anthropic`` client, a ``google.genai.Client``
+    or a boto3 ``bedrock-runtime`` client (sync only) makes.
 
     The client is changed in place and returned. Without ``recorder`` the
     calls go to the process's configured recorder at the time they are made.

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
 
+from costtrail.sdk.bedrock import instrument_bedrock, is_bedrock_client
 from costtrail.sdk.calls import CURRENT_CALL, InstrumentedCall, RecorderRef
 from costtrail.sdk.enforcement import check_before_send
 from costtrail.sdk.gemini import instrument_gemini, is_gemini_client
@@ -42,8 +43,8 @@ def provider_of(client: Any) -> str:
     root = type(client).__module__.split(".")[0]
     if root not in ("openai", "anthropic"):
         raise TypeError(
-            "costtrail.instrument() supports the official openai and anthropic clients and "
-            "google-genai's genai.Client, "
+            "costtrail.instrument() supports the official openai and anthropic clients, "
+            "google-genai's genai.Client and boto3's bedrock-runtime client, "
             f"not {type(client).__name__}"
         )
     return root
@@ -237,13 +238,16 @@ def _resource(client: Any, path: str) -> Any:
 def instrument_client(
     client: Any, recorder_ref: RecorderRef, azure_deployments: Mapping[str, str] | None = None
 ) -> Any:
-    """Instrument an official ``openai``/``anthropic`` client or a ``google.genai.Client`` in place
+    """Instrument an official ``openai``/``anthropic`` client a ``google.genai.Client`` or a boto3
+    ``bedrock-runtime`` client in place
     (idempotent) and return it.
 
     An Azure OpenAI client's calls name deployments: ``azure_deployments`` maps them to models.
     """
     if is_gemini_client(client):
         return instrument_gemini(client, recorder_ref)
+    if is_bedrock_client(client):
+        return instrument_bedrock(client, recorder_ref)
     provider = provider_of(client)
     if getattr(client, "_costtrail_instrumented", False):
         return client

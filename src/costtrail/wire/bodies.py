@@ -20,17 +20,22 @@ def read_body(flavor: Flavor, body: bytes | Mapping[str, Any]) -> Reading:
     A body that is not a JSON object is ``complete=False`` (``malformed_body``),
     so it records as ``incomplete``, never as a $0 success.
     """
-    data: Any = body
-    if isinstance(body, bytes | bytearray):
-        try:
-            data = json.loads(body) if body else None
-        except ValueError:
-            data = None
+    data = decode_json(body)
     if not isinstance(data, Mapping):
         return Reading(complete=False, ended_by=MALFORMED_BODY)
     reading = Reading(complete=True)
     apply_response(flavor, reading, data)
     return reading
+
+
+def decode_json(body: bytes | Mapping[str, Any]) -> Any:
+    """A body's JSON value (``None`` when it is empty or not JSON); a decoded body as it is."""
+    if not isinstance(body, bytes | bytearray):
+        return body
+    try:
+        return json.loads(body) if body else None
+    except ValueError:
+        return None
 
 
 def apply_response(flavor: Flavor, reading: Reading, data: Mapping[str, Any]) -> None:

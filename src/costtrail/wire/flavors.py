@@ -9,6 +9,7 @@ from costtrail.wire.usage import UsageMap, usage_map
 OPENAI = "openai"
 ANTHROPIC = "anthropic"
 GOOGLE = "google"
+AWS = "aws"  # genai-prices' id of AWS Bedrock
 
 
 @dataclass(frozen=True)
@@ -33,8 +34,24 @@ MESSAGES = Flavor(ANTHROPIC, "messages", "default")
 # Gemini API: generateContent and streamGenerateContent read alike (the stream is SSE with alt=sse).
 GEMINI = Flavor(GOOGLE, "generate_content", "default")
 GEMINI_EMBED = Flavor(GOOGLE, "embed_content", "default", kind="embedding")
+# Bedrock runtime (SDK-side only: SigV4 signs the host): Converse's camelCase usage, InvokeModel's
+# model-family bodies (read in costtrail.wire.bedrock), InvokeModel embeddings (Titan, Cohere).
+CONVERSE = Flavor(AWS, "converse", "default")
+INVOKE = Flavor(AWS, "invoke", "anthropic")
+INVOKE_EMBEDDING = Flavor(AWS, "invoke_embedding", "default", kind="embedding")
 
-FLAVORS: tuple[Flavor, ...] = (CHAT, COMPLETIONS, RESPONSES, EMBEDDINGS, MESSAGES, GEMINI, GEMINI_EMBED)
+FLAVORS: tuple[Flavor, ...] = (
+    CHAT,
+    COMPLETIONS,
+    RESPONSES,
+    EMBEDDINGS,
+    MESSAGES,
+    GEMINI,
+    GEMINI_EMBED,
+    CONVERSE,
+    INVOKE,
+    INVOKE_EMBEDDING,
+)
 
 # URL path endings, most specific first (``/chat/completions`` before ``/completions``).
 _PATHS: tuple[tuple[str, Flavor], ...] = (

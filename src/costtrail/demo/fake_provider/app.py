@@ -18,6 +18,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from costtrail.demo.fake_provider import anthropic_wire, gemini_wire, openai_wire
+from costtrail.demo.fake_provider.bedrock_wire import BedrockRoutes
 from costtrail.demo.fake_provider.knobs import KnobError, Knobs, hex_id, knobs_from_request, random_id
 from costtrail.wire import flavor_for_path
 from costtrail.wire.sse import SseSplitter
@@ -311,6 +312,12 @@ def create_app(log: RequestLog | None = None, replays: dict[str, Replay] | None 
         Route("/v1beta/models/{target}", gemini, methods=["POST"]),
         Route("/v1/models/{target}", gemini, methods=["POST"]),
     ]
+
+    def record(path: str, headers: dict[str, str], body: dict[str, Any], size: int) -> None:
+        kept = {k: v for k, v in headers.items() if k not in _SECRET_HEADERS}
+        log.add(RecordedRequest(path, kept, body, size))
+
+    routes += BedrockRoutes(log, replays, record).routes()
     app = Starlette(routes=routes, middleware=[Middleware(_LogLines, log=log)])
     app.state.request_log = log
     return app

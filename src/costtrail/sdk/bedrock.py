@@ -1,0 +1,228 @@
+"""``instrument(client)`` for a boto3 ``bedrock-runtime`` client: Converse, InvokeModel and their streams.
+
+boto3 is synchronous only (there is no async Bedrock client in boto3), so are these wrappers.
+Each of ``converse``, ``converse_stream``, ``invoke_model`` and
+``invoke_model_with_response_stream`` is wrapped on the client instance; the
+call becomes one event when the method returns or raises, or, for a stream,
+when the caller has read it to its end (or stopped reading, or it broke).
+A botocore ``before-send`` handler counts the attempts botocore's own retries
+make and the request body's size. Responses are read by :mod:`costtrail.wire.bedrock`
+(the one reading of Bedrock); the event's ``model`` is the requested ``modelId``
+(its cross-region profile ``us.``/``eu.``/``global.`` decides the price), its
+``region`` the ARN's or the client's ``region_name``, its provider ``aws``.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from costtrail.sdk.calls import CURRENT_CALL, InstrumentedCall, RecorderRef
+from costtrail.sdk.enforcement import check_before_send
+from costtrail.wire.bedrock import BedrockStream, bedrock_model, read_converse, read_invoke
+from costtrail.wire.flavors import AWS
+from costtrail.wire.reading import STREAM_CUT
+
+log = logging.getLogger("costtrail.sdk")
+
+SERVICE = "bedrock-runtime"
+# SDK method -> (wire endpoint, streamed)
+_OPERATIONS = {
+    "converse": ("converse", False),
+    "converse_stream": ("converse", True),
+    "invoke_model": ("invoke", False),
+    "invoke_model_with_response_stream": ("invoke", True),
+}
+
+
+def is_bedrock_client(client: Any) -> bool:
+    """True for a boto3/botocore ``bedrock-runtime`` client (boto3 itself is not imported)."""
+    service = getattr(getattr(getattr(client, "meta", None), "service_model", None), "service_name", None)
+    return bool(service == SERVICE)
+
+
+class BedrockCall(InstrumentedCall):
+    """A Bedrock call: an :class:`InstrumentedCall` that also records the region the call ran in."""
+
+    __slots__ = ("region",)
+
+    def __init__(self, recorder_ref: RecorderRef, endpoint: str, kind: str, model: str, region: str | None):
+        super().__init__(recorder_ref, AWS, endpoint, kind, model, AWS)
+        self.region = region
+
+    def _event(self, status: str | None, error_type: str | None) -> dict[str, Any]:
+        event = super()._event(status, error_type)
+        event["model"] = self.requested_model  # the body names the bare model, not the profile priced
+        if self.region:
+            event["region"] = self.region
+        return event
+
+
+def _open(
+    recorder_ref: RecorderRef, endpoint: str, kwargs: dict[str, Any], region: str | None
+) -> BedrockCall:
+    model_id = kwargs.get("modelId")
+    where = bedrock_model(model_id if isinstance(model_id, str) else "", region)
+    kind = "embedding" if endpoint == "invoke" and "embed" in where.model else "llm"
+    call = BedrockCall(
+        recorder_ref, "invoke_embedding" if kind == "embedding" else endpoint, kind, where.model, where.region
+    )
+    if where.arn:
+        call.attributes["model_arn"] = where.arn
+    if where.profile:
+        call.attributes["inference_profile"] = where.profile
+    return call
+
+
+def _on_send(request: Any, **_: Any) -> None:
+    """botocore's ``before-send``: one attempt of the current call (returns None: a value would answer it)."""
+    call = CURRENT_CALL.get()
+    if call is None:
+        return
+    try:
+        call.attempts += 1
+        body = request.body
+        if isinstance(body, bytes | bytearray):
+            call.request_body = bytes(body)
+            call.payload_bytes = len(body)
+    except Exception:
+        log.warning("costtrail: could not read a Bedrock request", exc_info=True)
+
+
+def _metadata(call: InstrumentedCall, response: Any) -> dict[str, str]:
+    meta = response.get("ResponseMetadata") if isinstance(response, dict) else None
+    if not isinstance(meta, dict):
+        return {}
+    status = meta.get("HTTPStatusCode")
+    call.http_status = status if isinstance(status, int) else call.http_status
+    rid = meta.get("RequestId")
+    call.request_id = rid if isinstance(rid, str) and rid else call.request_id
+    headers = meta.get("HTTPHeaders")
+    return headers if isinstance(headers, dict) else {}
+
+
+def _failed(call: InstrumentedCall, exc: BaseException) -> None:
+    """botocore's ClientError carries the HTTP status, the request id and AWS's error code."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        _metadata(call, response)
+        code = response.get("Error", {}).get("Code") if isinstance(response.get("Error"), dict) else None
+        if code:
+            call.error_type = str(code)
+    if call.http_status is not None and call.http_status < 300:
+        call.http_status = None  # the error came after a 2xx (a body that could not be read)
+    call.fail(exc)
+
+
+def _returned(call: InstrumentedCall, streamed: bool, response: Any) -> Any:
+    try:
+        headers = _metadata(call, response)
+        if streamed:
+            key = "stream" if call.endpoint == "converse" else "body"
+            inner = response.get(key)
+            if inner is not None:
+                reader = BedrockStream("converse" if call.endpoint == "converse" else "invoke")
+                response[key] = _Events(inner, call, reader)
+                call.streaming = True
+                return response
+        elif call.endpoint == "converse":
+            call.reading = read_converse(response)
+        else:
+            body = response["body"]
+            data = body.read()
+            response["body"] = _streaming_body(body, data)
+            call.reading = read_invoke(data, headers)
+    except Exception:
+        log.warning("costtrail: could not read a Bedrock response", exc_info=True)
+    call.finish()
+    return response
+
+
+def _streaming_body(original: Any, data: bytes) -> Any:
+    """The body already read, handed back as the same botocore ``StreamingBody`` type."""
+    return type(original)(io.BytesIO(data), len(data))
+
+
+class _Events:
+    """The botocore ``EventStream`` as the caller iterates it, read on the way; the call ends with it."""
+
+    def __init__(self, inner: Any, call: InstrumentedCall, reader: BedrockStream) -> None:
+        self._inner, self._call, self._reader = inner, call, reader
+
+    def __iter__(self) -> Iterator[Any]:
+        reader, call = self._reader, self._call
+        try:
+            for event in self._inner:
+                try:
+                    reader.feed(event)
+                except Exception:
+                    log.warning("costtrail: could not read a Bedrock stream event", exc_info=True)
+                yield event
+        except GeneratorExit:
+            reader.abandon()
+            raise
+        except BaseException as exc:
+            response = getattr(exc, "response", None)
+            code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+            if code:
+                reader.error(str(code))  # an exception event: modelStreamErrorException...
+            reader.end(STREAM_CUT)
+            self._inner.close()  # nothing more can be read: give the connection back
+            raise
+        finally:
+            reader.end(STREAM_CUT)
+            call.reading = reader.reading
+            call.finish()
+
+    def close(self) -> None:
+        try:
+            self._inner.close()
+        finally:
+            if not self._call.done:
+                self._reader.abandon()
+                self._call.reading = self._reader.reading
+                self._call.finish()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def _wrap(original: Callable[..., Any], recorder_ref: RecorderRef, method: str, region: str | None) -> Any:
+    endpoint, streamed = _OPERATIONS[method]
+
+    @functools.wraps(original)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        check_before_send(recorder_ref, AWS, {"model": kwargs.get("modelId"), **kwargs})
+        try:
+            call = _open(recorder_ref, endpoint, kwargs, region)
+        except Exception:
+            log.warning("costtrail: could not start recording a Bedrock call", exc_info=True)
+            return original(*args, **kwargs)
+        token = CURRENT_CALL.set(call)
+        try:
+            response = original(*args, **kwargs)
+        except BaseException as exc:
+            _failed(call, exc)
+            raise
+        finally:
+            CURRENT_CALL.reset(token)
+        return _returned(call, streamed, response)
+
+    return wrapper
+
+
+def instrument_bedrock(client: Any, recorder_ref: RecorderRef) -> Any:
+    """Instrument a boto3 ``bedrock-runtime`` client in place (idempotent) and return it."""
+    if getattr(client, "_costtrail_instrumented", False):
+        return client
+    region = getattr(client.meta, "region_name", None)
+    client.meta.events.register(f"before-send.{SERVICE}", _on_send, unique_id="costtrail-bedrock-send")
+    for method in _OPERATIONS:
+        original = getattr(client, method, None)
+        if original is not None:
+            setattr(client, method, _wrap(original, recorder_ref, method, region))
+    client._costtrail_instrumented = True
+    return client
