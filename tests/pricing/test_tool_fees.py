@@ -45,6 +45,8 @@ def test_a_web_search_is_priced_as_its_own_component_at_genai_prices_figure() ->
     assert tokens_only is not None and with_search is not None
     component = with_search - tokens_only
     assert component == _genai("openai", "gpt-4o", web_searches=1) == Decimal("0.01")  # $10 / 1,000
+    parts = pricer.components(_event("openai", "gpt-4o", web_searches=1))
+    assert parts == {"model": tokens_only, "web_searches": _genai("openai", "gpt-4o", web_searches=1)}
 
 
 def test_anthropic_web_searches_and_openai_file_searches_at_genai_prices() -> None:
@@ -73,6 +75,9 @@ def test_the_rate_cards_tools_entry_prices_what_genai_prices_lacks() -> None:
     # genai-prices' tokens and its own web-search price ($10 / 1,000: it has one, so it is used),
     # plus 2 code executions x $0.05 from the rate card.
     assert cost == _genai("anthropic", "claude-sonnet-4-5", web_searches=1, **TOKENS) + Decimal("0.10")
+    parts = pricer.components(_event("anthropic", "claude-sonnet-4-5", code_executions=2, web_searches=1))
+    assert parts["code_executions"] == Decimal("0.10") and parts["web_searches"] == Decimal("0.01")
+    assert sum(parts.values()) == cost
 
 
 def test_a_rate_card_model_price_for_web_searches_wins() -> None:

@@ -17,8 +17,9 @@ from pathlib import Path
 import pyarrow as pa
 
 from costtrail.pricing.costing import USAGE_REFUSED, cost_of, usage_values
+from costtrail.pricing.decomposition import FEE_FIELDS, RATE_FIELDS
 from costtrail.pricing.rate_card import RateCard
-from costtrail.pricing.resolution import Resolver
+from costtrail.pricing.resolution import Cell, Resolver
 from costtrail.schema import CostSource, Event
 
 
@@ -71,6 +72,43 @@ class Pricer:
         """The computed price of one event (a reported cost on the event is not consulted)."""
         if event.attributes and USAGE_REFUSED in event.attributes:
             return Price(None, None, True, f"usage refused: {event.attributes[USAGE_REFUSED]}")
+        cell, values = self._cell_and_values(event)
+        costed = cost_of(
+            cell,
+            values,
+            compute_seconds=event.compute_seconds,
+            gpu_type=event.gpu_type,
+            day=event.started_at.date(),
+        )
+        if costed.cost_usd is None:
+            return Price(None, None, True, costed.reason)
+        if event.status == INCOMPLETE:  # an estimate needs some usage to go on: none is no estimate
+            seen = event.input_tokens or event.output_tokens
+            return Price(None, None, True, INCOMPLETE_REASON, estimate_usd=costed.cost_usd if seen else None)
+        return Price(costed.cost_usd, costed.price_ref, False)
+
+    def components(self, event: Event) -> dict[str, Decimal]:
+        """The parts of an event's computed cost: ``model`` (tokens, per-request fees, GPU time) and
+        each tool fee it used (``web_searches``, ``file_searches``, ``code_executions``); empty when
+        the event is unpriced. The parts add up to :meth:`price`'s ``cost_usd`` exactly.
+
+        >>> e = Event(provider="openai", model="gpt-4o", input_tokens=1000, web_searches=1)
+        >>> Pricer().components(e)
+        {'model': Decimal('0.0025000'), 'web_searches': Decimal('0.01')}
+        """
+        price = self.price(event)
+        if price.cost_usd is None:
+            return {}
+        cell, values = self._cell_and_values(event)
+        rates = cell.band(values[0])
+        fees = {
+            name: rates.prices[RATE_FIELDS.index(name)] * values[RATE_FIELDS.index(name)]
+            for name in FEE_FIELDS
+            if values[RATE_FIELDS.index(name)]
+        }
+        return {"model": price.cost_usd - sum(fees.values(), Decimal(0)), **fees}
+
+    def _cell_and_values(self, event: Event) -> tuple[Cell, tuple[int, ...]]:
         schedule = self._resolver.schedule(
             event.kind, event.provider, event.model, event.service_tier, event.tool_name
         )
@@ -90,19 +128,7 @@ class Pricer:
             event.file_searches,
             event.code_executions,
         )
-        costed = cost_of(
-            cell,
-            values,
-            compute_seconds=event.compute_seconds,
-            gpu_type=event.gpu_type,
-            day=event.started_at.date(),
-        )
-        if costed.cost_usd is None:
-            return Price(None, None, True, costed.reason)
-        if event.status == INCOMPLETE:  # an estimate needs some usage to go on: none is no estimate
-            seen = event.input_tokens or event.output_tokens
-            return Price(None, None, True, INCOMPLETE_REASON, estimate_usd=costed.cost_usd if seen else None)
-        return Price(costed.cost_usd, costed.price_ref, False)
+        return cell, values
 
     def apply(self, events: Sequence[Event]) -> list[Event]:
         """Set cost fields on events in place (a reported cost is kept) and return them."""
