@@ -15,7 +15,7 @@ from costtrail.finance import Period
 from costtrail.ledger.clickhouse_store import ClickHouseStore
 from costtrail.ledger.store import LedgerStore
 from costtrail.optimize.evals import EvalResult, import_evals, read_evals
-from costtrail.optimize.traffic import Scope, summarize
+from costtrail.optimize.traffic import TrafficScope, summarize
 from costtrail.optimize.trends import series
 from costtrail.schema import Event
 
@@ -93,7 +93,7 @@ def test_controls_optimize_and_export_agree(both: tuple[LedgerStore, LedgerStore
             EvalResult(workflow="support_reply", model=m, eval_date=date(2026, 10, d), pass_rate=p, cases=100)
             for m, d, p in (("gpt-4o-mini", 1, 0.9), ("gpt-4o-mini", 5, 0.92), ("gpt-4o", 3, 0.97))
         ]
-        scope = Scope(workflow="support_reply", since=NOW - timedelta(days=7))
+        scope = TrafficScope(workflow="support_reply", since=NOW - timedelta(days=7))
         out.append(
             {
                 "alerts": _alerts([*spikes, *loops, *anomalies]),

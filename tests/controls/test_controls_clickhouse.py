@@ -23,7 +23,7 @@ from costtrail.ledger.duckdb_store import DuckDBStore
 from costtrail.ledger.store import LedgerStore
 from costtrail.optimize.cheapest import cheapest_model
 from costtrail.optimize.evals import EvalResult, import_evals
-from costtrail.optimize.traffic import Scope
+from costtrail.optimize.traffic import TrafficScope
 from costtrail.optimize.trends import drift, forecast
 from costtrail.optimize.whatif import what_if
 from costtrail.schema import Event
@@ -95,7 +95,7 @@ def test_budget_spend_guardrails_and_alerts_agree(stores: list[LedgerStore]) -> 
 
 
 def test_optimize_agrees(stores: list[LedgerStore]) -> None:
-    scope = Scope(workflow="support_reply", since=NOW - timedelta(days=10), until=NOW)
+    scope = TrafficScope(workflow="support_reply", since=NOW - timedelta(days=10), until=NOW)
     evals = [
         EvalResult(
             workflow="support_reply", model=m, eval_date=date(2026, 3, 1), pass_rate=r, avg_output_tokens=350

@@ -12,7 +12,7 @@ from costtrail.controls.config import BudgetConfig
 from costtrail.ledger.duckdb_store import DuckDBStore
 from costtrail.optimize.audit import audit
 from costtrail.optimize.evals import EvalResult, import_evals
-from costtrail.optimize.traffic import Scope
+from costtrail.optimize.traffic import TrafficScope
 from costtrail.optimize.trends import drift, forecast
 from costtrail.pricing import Pricer
 from costtrail.schema import Event
@@ -56,7 +56,7 @@ def test_audit_names_the_dimension_that_drifted(store: DuckDBStore) -> None:
             ),
         ],
     )
-    result = audit(store, Scope(workflow="support_reply"), sample=40)
+    result = audit(store, TrafficScope(workflow="support_reply"), sample=40)
     assert result.model == "gpt-4o-mini" and result.sampled_calls == 40
     assert result.drifted == ["input tokens per call", "cost per call"]
     lines = {line.dimension: line for line in result.lines}
@@ -67,7 +67,7 @@ def test_audit_names_the_dimension_that_drifted(store: DuckDBStore) -> None:
     assert lines["cost per call"].production == D("0.00078") and lines["cost per call"].eval == D("0.000417")
     assert not lines["retries per run"].drifted
     with pytest.raises(ValueError, match="no eval result for model 'gpt-4o'"):
-        audit(store, Scope(workflow="support_reply"), model="gpt-4o")
+        audit(store, TrafficScope(workflow="support_reply"), model="gpt-4o")
 
 
 def _daily(store: DuckDBStore, shift_day: int | None) -> None:
@@ -93,7 +93,7 @@ def _daily(store: DuckDBStore, shift_day: int | None) -> None:
 
 def test_drift_finds_the_day_output_tokens_doubled(store: DuckDBStore) -> None:
     _daily(store, shift_day=15)
-    result = drift(store, Scope(workflow="support_reply"))
+    result = drift(store, TrafficScope(workflow="support_reply"))
     assert len(result["series"]) == 28 and result["series"][0]["calls_per_run"] == 2
     points = {p["metric"]: p for p in result["change_points"]}
     assert set(points) == {"output_tokens_per_call", "cost_per_call", "cost_per_run"}
@@ -102,13 +102,13 @@ def test_drift_finds_the_day_output_tokens_doubled(store: DuckDBStore) -> None:
     assert (
         result["week_over_week_cost_per_call_pct"] == 0 or abs(result["week_over_week_cost_per_call_pct"]) < 5
     )
-    weekly = drift(store, Scope(workflow="support_reply"), by="week")
+    weekly = drift(store, TrafficScope(workflow="support_reply"), by="week")
     assert [r["period"].weekday() for r in weekly["series"]] == [0] * len(weekly["series"])
 
 
 def test_no_drift_on_a_steady_series(store: DuckDBStore) -> None:
     _daily(store, shift_day=None)
-    assert drift(store, Scope(workflow="support_reply"))["change_points"] == []
+    assert drift(store, TrafficScope(workflow="support_reply"))["change_points"] == []
 
 
 def test_month_end_forecast(store: DuckDBStore) -> None:

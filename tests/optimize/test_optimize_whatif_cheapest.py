@@ -17,13 +17,13 @@ import pytest
 from costtrail.ledger.duckdb_store import DuckDBStore
 from costtrail.optimize.cheapest import cheapest_model
 from costtrail.optimize.evals import import_evals, parse_eval_file
-from costtrail.optimize.traffic import Scope
+from costtrail.optimize.traffic import TrafficScope
 from costtrail.optimize.whatif import what_if
 from costtrail.pricing import Pricer
 from costtrail.schema import Event, Outcome
 
 D = Decimal
-MARCH = Scope(
+MARCH = TrafficScope(
     workflow="support_reply", since=datetime(2026, 3, 1, tzinfo=UTC), until=datetime(2026, 3, 31, tzinfo=UTC)
 )
 
@@ -85,7 +85,7 @@ def test_whatif_with_a_token_ratio(ledger: DuckDBStore) -> None:
     # twice the tokens: A = 2000/400 -> 0.004, B = 4000/1000 -> 0.009; + 0.001 retrieval
     result = what_if(ledger, MARCH, "claude-haiku-4-5", provider="anthropic", token_ratio=2.0)
     assert result.new_total == D("0.14")
-    unbounded = what_if(ledger, Scope(workflow="support_reply"), "gpt-4o-mini")
+    unbounded = what_if(ledger, TrafficScope(workflow="support_reply"), "gpt-4o-mini")
     assert unbounded.new_total == unbounded.old_total == D("0.0187")  # same model, same cost
     assert unbounded.summary.days == 19  # first to last event: 18 days and 5 s, in whole days
 
@@ -141,7 +141,7 @@ def test_cheapest_on_one_eval_set_and_clear_errors(with_evals: DuckDBStore) -> N
     v2 = cheapest_model(with_evals, MARCH, min_pass_rate=0.4, eval_set="golden-v2")
     assert [c.result.model for c in v2.candidates] == ["claude-haiku-4-5"]
     with pytest.raises(ValueError, match="no eval results for workflow 'onboarding'"):
-        cheapest_model(with_evals, Scope(workflow="onboarding"), min_pass_rate=0.9)
+        cheapest_model(with_evals, TrafficScope(workflow="onboarding"), min_pass_rate=0.9)
     with pytest.raises(ValueError, match="exactly one bar"):
         cheapest_model(with_evals, MARCH)
 

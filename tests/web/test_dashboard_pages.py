@@ -247,7 +247,7 @@ def test_tenant_key_sees_only_its_budgets_and_alerts(page, served: Served) -> No
 
 
 def test_models_what_if_hint_reprices_with_optimize(page, served: Served) -> None:
-    from costtrail.optimize.traffic import Scope
+    from costtrail.optimize.traffic import TrafficScope
     from costtrail.optimize.whatif import what_if
 
     login(page, served, served.keys.read, "/models")
@@ -255,7 +255,7 @@ def test_models_what_if_hint_reprices_with_optimize(page, served: Served) -> Non
     page.wait_for_url("**/models/whatif?*")
     query = dict(parse_qsl(urlsplit(page.url).query))
     window = _window(served)
-    scope = Scope(since=window.since, until=window.until, where={"model": query["hint_from"]})
+    scope = TrafficScope(since=window.since, until=window.until, where={"model": query["hint_from"]})
     expected = what_if(served.store, scope, query["hint_to"], provider=query["hint_provider"]).rows()
     assert [Decimal(v) for v in cell_values(page, "whatif", "what_if")] == [r["what_if"] for r in expected]
     assert Decimal(cell_values(page, "whatif", "what_if")[0]) < Decimal(

@@ -25,7 +25,7 @@ meters_app = typer.Typer(
 )
 
 
-class Target(StrEnum):
+class MeterTarget(StrEnum):
     stripe = "stripe"
     openmeter = "openmeter"
     lago = "lago"
@@ -36,12 +36,12 @@ def register(app: typer.Typer) -> None:
     app.add_typer(meters_app, name="meters")
 
 
-def _sink(target: Target, url: str | None, key_env: str | None) -> MeterSink:
+def _sink(target: MeterTarget, url: str | None, key_env: str | None) -> MeterSink:
     from costtrail.export.meters import API_KEY_ENV, SINKS
 
     env = key_env or API_KEY_ENV[target.value]
     key = os.environ.get(env, "")
-    if not key and target is not Target.openmeter:
+    if not key and target is not MeterTarget.openmeter:
         raise typer.BadParameter(
             f"set {env} to the {target.value} API key (or name another variable)", param_hint="--api-key-env"
         )
@@ -49,7 +49,7 @@ def _sink(target: Target, url: str | None, key_env: str | None) -> MeterSink:
 
 
 def export_command(
-    target: Target = typer.Argument(..., help="stripe, openmeter or lago"),
+    target: MeterTarget = typer.Argument(..., help="stripe, openmeter or lago"),
     period: str = typer.Option(..., "--period", help="a month (2026-11) or days (2026-11-01..2026-11-15)"),
     meter: list[str] = typer.Option(
         [], "--meter", help="METRIC[=EVENT_NAME], repeatable: output_tokens=llm_output_tokens, calls, cost"

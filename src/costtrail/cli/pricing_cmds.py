@@ -20,7 +20,7 @@ from costtrail.reports.money import format_usd
 
 def register(app: typer.Typer) -> None:
     app.command("prices")(prices)
-    app.command("reprice")(reprice)
+    app.command("reprice")(reprice_command)
 
 
 def _when(value: str | None, option: str) -> datetime | None:
@@ -97,7 +97,7 @@ def prices(
     print_rows(rows, fmt, title=title, columns=["unit", "price_key", "usd", "per", "list_usd", "tiers"])
 
 
-def reprice(
+def reprice_command(
     since: str | None = typer.Option(None, "--since", help="first day (UTC) to re-price, e.g. 2025-01-01"),
     until: str | None = typer.Option(None, "--until", help="re-price events before this day (UTC)"),
     rate_card: Path | None = _RATE_CARD,

@@ -65,7 +65,7 @@ def incomplete_text(line: UnpricedLine) -> str:
     )
 
 
-def line_of(answer: dict[str, Any]) -> UnpricedLine:
+def unpriced_line_of(answer: dict[str, Any]) -> UnpricedLine:
     """The unpriced and incomplete lines of a report or run answer (its JSON shape)."""
     incomplete = answer.get("incomplete") or {"events": 0, "estimate_usd": "0"}
     return UnpricedLine(
@@ -209,7 +209,7 @@ def report_command(
 
 def as_result(answer: dict[str, Any]) -> ReportResult:
     """A report answer (JSON shape plus units) as a :class:`ReportResult` again."""
-    line = line_of(answer)
+    line = unpriced_line_of(answer)
     return ReportResult(
         answer["rows"], by=answer["by"], metrics=answer["metrics"], unpriced=line, units=answer["units"]
     )
@@ -290,5 +290,5 @@ def _emit_run(detail: dict[str, Any], fmt: Format, columns: str | None = None) -
     order = ("started_at", "step", "model", "cost_usd", "cumulative_cost", "status")
     cols = list(dict.fromkeys([*order, *_STEP_COLUMNS]))
     print_rows(steps, fmt, title="Steps in order", columns=cols, chosen=chosen, console=console)
-    line = line_of(detail)
+    line = unpriced_line_of(detail)
     console.print(unpriced_text(line), style="yellow" if line.events else "dim")

@@ -21,7 +21,7 @@ from costtrail.web.sessions import demo_link
 
 
 def register(app: typer.Typer) -> None:
-    app.command("serve")(serve)
+    app.command("serve")(serve_command)
 
 
 def default_workers() -> int:
@@ -29,7 +29,7 @@ def default_workers() -> int:
     return 1 if (os.cpu_count() or 1) >= 2 else 0
 
 
-def serve(
+def serve_command(
     host: str = typer.Option("127.0.0.1", "--host", help="address to bind (127.0.0.1: this machine only)"),
     port: int = typer.Option(8787, "--port", help="port to listen on"),
     ledger: str = typer.Option(

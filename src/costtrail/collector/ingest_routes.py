@@ -31,7 +31,7 @@ from costtrail.collector.intake import (
     keep_own_runs,
     prepare_events,
 )
-from costtrail.collector.payload import parse_records, read_body
+from costtrail.collector.payload import parse_records, read_request_body
 from costtrail.collector.service import Collector
 from costtrail.otlp import OtlpDecodeError, add_own_prices, decode_traces, encode_response, traces_to_events
 
@@ -99,7 +99,7 @@ async def _ingest(
     request: Request, key: ApiKey, accept: Callable[[list[Any], ApiKey, Collector], BatchResult]
 ) -> JSONResponse:
     collector = _collector(request)
-    body = await read_body(request, collector.limits)
+    body = await read_request_body(request, collector.limits)
     content_type = request.headers.get("content-type", "")
 
     def work() -> tuple[BatchResult, int]:
@@ -162,7 +162,7 @@ async def commit_events(request: Request, prepared: PreparedEvents, key: ApiKey)
 async def post_events(request: Request, key: ApiKey = INGEST) -> JSONResponse:
     """Validate, price and store events; answers once they are durable in the ledger."""
     collector = _collector(request)
-    body = await read_body(request, collector.limits)
+    body = await read_request_body(request, collector.limits)
     content_type = request.headers.get("content-type", "")
     pool = collector.pool
     if pool is not None:
@@ -193,7 +193,7 @@ async def post_cost_lines(request: Request, key: ApiKey = INGEST) -> JSONRespons
 async def post_traces(request: Request, key: ApiKey = INGEST) -> Response:
     """Map GenAI spans to events (see docs/otlp.md); answers with an OTLP ExportTraceServiceResponse."""
     collector = _collector(request)
-    body = await read_body(request, collector.limits)
+    body = await read_request_body(request, collector.limits)
     content_type = request.headers.get("content-type", "application/x-protobuf")
 
     def work() -> PreparedEvents:

@@ -28,7 +28,7 @@ class Limits:
     max_records: int = 50_000
 
 
-async def read_body(request: Request, limits: Limits) -> bytes:
+async def read_request_body(request: Request, limits: Limits) -> bytes:
     """The request body, decompressed when ``Content-Encoding: gzip``; 413 when over a limit."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limits.max_body_bytes:
@@ -144,7 +144,7 @@ def _long_number(body: bytes) -> bool:
     return False
 
 
-def loads(body: bytes) -> Any:
+def decode_json(body: bytes) -> Any:
     """``json.loads(body)``, faster on the bodies the collector usually gets (orjson), same result."""
     if not _long_number(body):
         try:
@@ -156,7 +156,7 @@ def loads(body: bytes) -> Any:
 
 def _json_or_ndjson(body: bytes) -> list[Any]:
     try:
-        data = loads(body)
+        data = decode_json(body)
     except json.JSONDecodeError as exc:
         if body.lstrip().startswith(b"{") and b"\n" in body.strip():
             return _ndjson(body)
@@ -186,7 +186,7 @@ def _ndjson(body: bytes) -> list[Any]:
         if not line.strip():
             continue
         try:
-            records.append(loads(line))
+            records.append(decode_json(line))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
             raise ApiError(

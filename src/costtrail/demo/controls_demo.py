@@ -35,7 +35,7 @@ from costtrail.ledger.store import LedgerStore
 from costtrail.optimize.audit import audit
 from costtrail.optimize.cheapest import cheapest_model
 from costtrail.optimize.evals import EvalResult, import_evals
-from costtrail.optimize.traffic import Scope
+from costtrail.optimize.traffic import TrafficScope
 from costtrail.pricing import Pricer
 from costtrail.schema import Event, new_event_id
 
@@ -275,7 +275,7 @@ def add_controls_demo(
     finally:
         dispatcher.close()
     status = BudgetGate(config.budgets, source=StoreSpend(store), clock=lambda: now).status()
-    scope = Scope(workflow="support_reply", since=now - timedelta(days=30), until=now)
+    scope = TrafficScope(workflow="support_reply", since=now - timedelta(days=30), until=now)
     pick: dict[str, Any] | None
     drifted: list[str] | None
     try:

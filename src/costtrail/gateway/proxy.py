@@ -35,7 +35,6 @@ from costtrail.gateway.routes import (
     PathRefused,
     Target,
     WireRoute,
-    error_body,
     key_to_header,
     resolve,
     upstream_for_path,
@@ -50,6 +49,8 @@ from costtrail.gateway.upstream import (
 from costtrail.pricing import Pricer
 from costtrail.schema import Event
 from costtrail.wire import Reading, StreamReading, gemini_request, read_body
+from costtrail.wire.errors import error_body
+from costtrail.wire.flavors import ANTHROPIC, GOOGLE
 
 log = logging.getLogger("costtrail.gateway")
 
@@ -154,7 +155,7 @@ class Gateway:
             else:
                 await self._priced(target, scope, headers, key, body, send)
         except GatewayError as exc:
-            payload = error_body(style, exc.status, exc.message, code=exc.code, extra=exc.extra)
+            payload = _error_payload(style, exc)
             headers_out = [(b"content-type", b"application/json")]
             headers_out += [(k.lower().encode(), v.encode()) for k, v in exc.headers.items()]
             await _send(send, exc.status, headers_out, payload)
@@ -597,3 +598,15 @@ async def _send(send: Send, status: int, headers: list[tuple[bytes, bytes]], bod
 
 
 __all__ = ["ALLOW", "Gateway", "GatewayError"]
+
+
+def _error_payload(style: str, exc: GatewayError) -> bytes:
+    """The gateway's refusal in the provider's own shape, so the official SDKs raise their usual exception.
+
+    In OpenAI's shape a 429 is a budget's (or a credit's) refusal: its type says so.
+    """
+    kind = "budget_exceeded" if exc.status == 429 and style not in (ANTHROPIC, GOOGLE) else None
+    body = error_body(style, exc.status, exc.message, kind=kind, code=exc.code)
+    if exc.extra:
+        body["costtrail"] = exc.extra
+    return json.dumps(body).encode()

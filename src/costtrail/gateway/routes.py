@@ -1,4 +1,4 @@
-"""The gateway's routes: which request is which priced call, which may be forwarded, and error shapes.
+"""The gateway's routes: which request is which priced call, and which may be forwarded.
 
 A request is routed on its *normalized* path (:func:`resolve`): percent-decoded
 once, doubled slashes merged, a trailing slash dropped. A spelling that could
@@ -10,17 +10,13 @@ reach the provider as a priced call without being priced, nor leave ``/v1/``.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import parse_qsl, unquote_to_bytes, urlencode
 
-OPENAI = "openai"
-ANTHROPIC = "anthropic"
-AZURE = "azure"
-GOOGLE = "google"
+from costtrail.wire.azure import AZURE
+from costtrail.wire.flavors import ANTHROPIC, GOOGLE, OPENAI
 
 
 @dataclass(frozen=True)
@@ -216,51 +212,3 @@ def check_prefix(prefix: str) -> str:
     if not path.startswith(API_ROOT):
         raise ValueError(f"'{prefix}' is not under the providers' API root {API_ROOT}: e.g. /v1/models")
     return path
-
-
-def error_body(
-    style: str, status: int, message: str, *, code: str, extra: dict[str, Any] | None = None
-) -> bytes:
-    """An error in the provider's own shape, so the official SDKs raise their usual exception."""
-    if style == GOOGLE:
-        statuses = {
-            400: "INVALID_ARGUMENT",
-            401: "UNAUTHENTICATED",
-            403: "PERMISSION_DENIED",
-            404: "NOT_FOUND",
-            413: "INVALID_ARGUMENT",
-            429: "RESOURCE_EXHAUSTED",
-            502: "UNAVAILABLE",
-            503: "UNAVAILABLE",
-            504: "DEADLINE_EXCEEDED",
-        }
-        body: dict[str, Any] = {
-            "error": {"code": status, "message": message, "status": statuses.get(status, "INTERNAL")}
-        }
-    elif style == ANTHROPIC:
-        kinds = {
-            400: "invalid_request_error",
-            401: "authentication_error",
-            403: "permission_error",
-            404: "not_found_error",
-            413: "request_too_large",
-            429: "rate_limit_error",
-        }
-        body = {
-            "type": "error",
-            "error": {"type": kinds.get(status, "api_error"), "message": message},
-        }
-    else:
-        kinds = {
-            400: "invalid_request_error",
-            401: "invalid_request_error",
-            403: "permission_error",
-            404: "invalid_request_error",
-            429: "budget_exceeded",
-        }
-        body = {
-            "error": {"message": message, "type": kinds.get(status, "api_error"), "param": None, "code": code}
-        }
-    if extra:
-        body["costtrail"] = extra
-    return json.dumps(body).encode()

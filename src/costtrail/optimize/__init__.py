@@ -6,7 +6,7 @@ See docs/controls.md. Everything here reads the ledger through the store protoco
 from costtrail.optimize.audit import Audit, audit
 from costtrail.optimize.cheapest import CheapestResult, cheapest_model
 from costtrail.optimize.evals import EvalResult, import_evals, parse_eval_file, read_evals
-from costtrail.optimize.traffic import Scope, reprice_llm, summarize
+from costtrail.optimize.traffic import TrafficScope, reprice_llm, summarize
 from costtrail.optimize.trends import drift, forecast, series
 from costtrail.optimize.whatif import WhatIf, what_if
 
@@ -14,7 +14,7 @@ __all__ = [
     "Audit",
     "CheapestResult",
     "EvalResult",
-    "Scope",
+    "TrafficScope",
     "WhatIf",
     "audit",
     "cheapest_model",

@@ -16,7 +16,7 @@ from typing import Any
 
 from costtrail.ledger.store import LedgerStore
 from costtrail.optimize.evals import EvalResult, read_evals
-from costtrail.optimize.traffic import Scope
+from costtrail.optimize.traffic import TrafficScope
 from costtrail.pricing import Pricer
 from costtrail.schema import Event
 
@@ -68,7 +68,7 @@ class Audit:
 
 def audit(
     store: LedgerStore,
-    scope: Scope,
+    scope: TrafficScope,
     *,
     sample: int = 100,
     factor: float = 1.5,

@@ -16,7 +16,7 @@ from typing import Any
 from costtrail.ledger.store import LedgerStore
 from costtrail.optimize.evals import EvalResult, read_evals
 from costtrail.optimize.traffic import (
-    Scope,
+    TrafficScope,
     TrafficSummary,
     missing_modalities,
     modalities_used,
@@ -80,7 +80,7 @@ class CheapestResult:
         }
 
 
-def _production_models(store: LedgerStore, scope: Scope) -> list[str]:
+def _production_models(store: LedgerStore, scope: TrafficScope) -> list[str]:
     rows = store.query(
         f"SELECT model, sum(cost_usd) AS cost FROM {store.dialect.final('events')} "
         f"WHERE kind = 'llm' AND model IS NOT NULL AND {scope.sql(store)} "
@@ -91,7 +91,7 @@ def _production_models(store: LedgerStore, scope: Scope) -> list[str]:
 
 def cheapest_model(
     store: LedgerStore,
-    scope: Scope,
+    scope: TrafficScope,
     *,
     min_pass_rate: float | None = None,
     min_score: float | None = None,
@@ -133,7 +133,7 @@ def cheapest_model(
 
 def _price(
     store: LedgerStore,
-    scope: Scope,
+    scope: TrafficScope,
     cand: EvalResult,
     by_model: dict[str, EvalResult],
     current: list[str],

@@ -30,7 +30,7 @@ OUTPUT_TOKENS = ("output_tokens", "reasoning_tokens", "output_audio_tokens")
 
 
 @dataclass(frozen=True)
-class Scope:
+class TrafficScope:
     """Which traffic: a workflow (or any dimensions) between ``since`` and ``until`` (UTC)."""
 
     workflow: str | None = None
@@ -69,7 +69,7 @@ class TrafficSummary:
         return (amount * Decimal(30) / Decimal(str(self.days))).quantize(Decimal("0.000001"))
 
 
-def summarize(store: LedgerStore, scope: Scope) -> TrafficSummary:
+def summarize(store: LedgerStore, scope: TrafficScope) -> TrafficSummary:
     """Totals of the scope; a run succeeded by the ledger's rule (outcome, else last model call)."""
     where = scope.sql(store)
     events = store.dialect.final("events")
@@ -121,7 +121,7 @@ MODALITIES = {"input_audio_tokens": ("audio input", "input_audio_mtok"),
               "output_audio_tokens": ("audio output", "output_audio_mtok")}  # fmt: skip
 
 
-def modalities_used(store: LedgerStore, scope: Scope) -> list[str]:
+def modalities_used(store: LedgerStore, scope: TrafficScope) -> list[str]:
     """The token classes beyond text that the scope's model calls used (audio in or out)."""
     sums = ", ".join(f"sum({c}) AS {c}" for c in MODALITIES)
     row = store.query(
@@ -145,7 +145,7 @@ def missing_modalities(model: str, used: list[str], provider: str | None = None)
     return [MODALITIES[c][0] for c in used if getattr(price, MODALITIES[c][1], None) is None]
 
 
-def check_serves(store: LedgerStore, scope: Scope, model: str, provider: str | None = None) -> None:
+def check_serves(store: LedgerStore, scope: TrafficScope, model: str, provider: str | None = None) -> None:
     """Refuse a model that cannot serve the scope's model calls: an embedding model for chat, or a
     model with no audio price for traffic that used audio tokens."""
     if model_kind(store, model) == "embedding":
@@ -176,7 +176,7 @@ class Repriced:
 
 def reprice_llm(
     store: LedgerStore,
-    scope: Scope,
+    scope: TrafficScope,
     model: str,
     *,
     provider: str | None = None,

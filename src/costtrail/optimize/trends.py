@@ -24,7 +24,7 @@ from costtrail.controls.config import BudgetConfig
 from costtrail.controls.periods import as_utc, period_bounds
 from costtrail.controls.spend import scope_sql
 from costtrail.ledger.store import LedgerStore
-from costtrail.optimize.traffic import Scope
+from costtrail.optimize.traffic import TrafficScope
 
 MICRO = Decimal("0.000001")
 METRICS = (
@@ -40,7 +40,7 @@ def _day(value: Any) -> date:
     return value.date() if isinstance(value, datetime) else value
 
 
-def series(store: LedgerStore, scope: Scope, *, by: str = "day") -> list[dict[str, Any]]:
+def series(store: LedgerStore, scope: TrafficScope, *, by: str = "day") -> list[dict[str, Any]]:
     """Per day (or ISO week, starting Monday): calls, runs, cost, and the per-call / per-run figures."""
     if by not in ("day", "week"):
         raise ValueError("by must be day or week")
@@ -124,7 +124,12 @@ def change_point(
 
 
 def drift(
-    store: LedgerStore, scope: Scope, *, by: str = "day", t_threshold: float = 4.0, min_change: float = 0.2
+    store: LedgerStore,
+    scope: TrafficScope,
+    *,
+    by: str = "day",
+    t_threshold: float = 4.0,
+    min_change: float = 0.2,
 ) -> dict[str, Any]:
     """The series, a change-point per metric (if any), and the week-over-week change of cost per call."""
     rows = series(store, scope, by=by)

@@ -10,7 +10,14 @@ from decimal import Decimal
 from typing import Any
 
 from costtrail.ledger.store import LedgerStore
-from costtrail.optimize.traffic import Repriced, Scope, TrafficSummary, check_serves, reprice_llm, summarize
+from costtrail.optimize.traffic import (
+    Repriced,
+    TrafficScope,
+    TrafficSummary,
+    check_serves,
+    reprice_llm,
+    summarize,
+)
 from costtrail.pricing import Pricer
 
 PER = Decimal("0.000001")
@@ -20,7 +27,7 @@ PER = Decimal("0.000001")
 class WhatIf:
     """Old vs new cost of a scope: total, per run, per successful completion and per 30-day month."""
 
-    scope: Scope
+    scope: TrafficScope
     model: str
     input_ratio: float
     output_ratio: float
@@ -93,7 +100,7 @@ def _pct(old: Decimal | None, new: Decimal | None) -> float | None:
 
 def what_if(
     store: LedgerStore,
-    scope: Scope,
+    scope: TrafficScope,
     model: str,
     *,
     provider: str | None = None,

@@ -145,9 +145,9 @@ def _forecast(store: LedgerStore, a: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _scope(a: dict[str, Any]) -> Any:
-    from costtrail.optimize.traffic import Scope
+    from costtrail.optimize.traffic import TrafficScope
 
-    return Scope(workflow=a.get("workflow"), since=_time(a, "since"), until=_time(a, "until"))
+    return TrafficScope(workflow=a.get("workflow"), since=_time(a, "since"), until=_time(a, "until"))
 
 
 def _drift(store: LedgerStore, a: dict[str, Any]) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from costtrail.finance.targets import UnitTargets, load_targets
 from costtrail.ledger.store import LedgerStore
 from costtrail.settings import Settings
 from costtrail.web.assets import Assets
-from costtrail.web.blocks import Chart, Metric, Notice, Page, Table, display, raw, table_csv
+from costtrail.web.blocks import Chart, Headline, Notice, Page, Table, display, raw, table_csv
 from costtrail.web.cache import LedgerVersionCache
 from costtrail.web.filters import DIMENSIONS, RANGES, FilterError, Filters
 from costtrail.web.pages import PAGES, PageContext, PageSpec
@@ -55,11 +55,11 @@ def _templates() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.globals.update(display=display, raw=raw, Chart=Chart, Table=Table, Metric=Metric, Notice=Notice)
+    env.globals.update(display=display, raw=raw, Chart=Chart, Table=Table, Headline=Headline, Notice=Notice)
     env.tests.update(
         chart=lambda b: isinstance(b, Chart),
         table=lambda b: isinstance(b, Table),
-        metric=lambda b: isinstance(b, Metric),
+        metric=lambda b: isinstance(b, Headline),
         notice=lambda b: isinstance(b, Notice),
     )
     return env

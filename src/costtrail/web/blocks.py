@@ -21,7 +21,7 @@ Row = Mapping[str, Any]
 
 
 @dataclass(frozen=True)
-class Column:
+class TableColumn:
     """One table column: ``kind`` is text, money, unit (a unit price; both read by costtrail.reports.money),
     int, num, pct (a 0..1 ratio) or ms."""
 
@@ -35,7 +35,7 @@ class Column:
 class Table:
     id: str
     title: str
-    columns: Sequence[Column]
+    columns: Sequence[TableColumn]
     rows: Sequence[Row]
     note: str = ""
     highlight: Callable[[Row], bool] | None = None
@@ -54,7 +54,7 @@ class Chart:
 
 
 @dataclass(frozen=True)
-class Metric:
+class Headline:
     """A headline number; ``change`` is the ratio against the previous period, if any."""
 
     id: str
@@ -77,7 +77,7 @@ class Section:
     """A titled group of blocks laid out side by side when there is room."""
 
     title: str
-    blocks: Sequence[Metric | Chart | Table | Notice]
+    blocks: Sequence[Headline | Chart | Table | Notice]
     wide: bool = False
 
 

@@ -79,7 +79,7 @@ from __future__ import annotations
 
 from types import TracebackType
 
-from costtrail.demo.fake_provider.app import RecordedRequest, Replay, RequestLog, create_app
+from costtrail.demo.fake_provider.app import RecordedRequest, Replay, RequestLog, create_fake_provider_app
 from costtrail.demo.fake_provider.knobs import Knobs, estimate_input_tokens, knobs_from_request
 from costtrail.demo.fake_provider.server import ServerThread
 
@@ -90,7 +90,7 @@ class FakeProvider:
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.requests = RequestLog()
         self.replays: dict[str, Replay] = {}
-        self.app = create_app(self.requests, self.replays)
+        self.app = create_fake_provider_app(self.requests, self.replays)
         self.server = ServerThread(self.app, host, port)
 
     @property
@@ -130,7 +130,7 @@ __all__ = [
     "Replay",
     "RequestLog",
     "ServerThread",
-    "create_app",
+    "create_fake_provider_app",
     "estimate_input_tokens",
     "knobs_from_request",
 ]

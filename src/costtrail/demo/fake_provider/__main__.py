@@ -6,7 +6,7 @@ import argparse
 
 import uvicorn
 
-from costtrail.demo.fake_provider.app import create_app
+from costtrail.demo.fake_provider.app import create_fake_provider_app
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"fake provider on http://{args.host}:{args.port} (OpenAI base_url: http://{args.host}:{args.port}/v1)"
     )
-    uvicorn.run(create_app(), host=args.host, port=args.port, log_level="warning")
+    uvicorn.run(create_fake_provider_app(), host=args.host, port=args.port, log_level="warning")
 
 
 if __name__ == "__main__":

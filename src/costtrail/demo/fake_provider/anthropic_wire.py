@@ -9,31 +9,13 @@ from typing import Any
 
 from costtrail.demo.fake_provider.knobs import Knobs, output_words, random_id, text_pieces
 from costtrail.demo.fake_provider.openai_wire import sse
+from costtrail.wire.errors import error_body
+from costtrail.wire.flavors import ANTHROPIC
 
 _BASE62 = string.ascii_letters + string.digits
-_ERROR_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
-    404: "not_found_error",
-    413: "request_too_large",
-    429: "rate_limit_error",
-    500: "api_error",
-    529: "overloaded_error",
-}
 
 
-def error_body(status: int, message: str, request_id: str | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "type": "error",
-        "error": {"type": _ERROR_TYPES.get(status, "api_error"), "message": message},
-    }
-    if request_id:
-        body["request_id"] = request_id
-    return body
-
-
-def usage(k: Knobs, *, output_tokens: int | None = None) -> dict[str, Any]:
+def messages_usage(k: Knobs, *, output_tokens: int | None = None) -> dict[str, Any]:
     """Anthropic's usage: ``input_tokens`` EXCLUDES cache reads and writes (unlike OpenAI)."""
     out: dict[str, Any] = {
         "input_tokens": k.uncached_input_tokens,
@@ -86,12 +68,17 @@ def message(k: Knobs, body: dict[str, Any]) -> dict[str, Any]:
         "content": _blocks(k),
         "stop_reason": _stop_reason(k, body),
         "stop_sequence": None,
-        "usage": usage(k),
+        "usage": messages_usage(k),
     }
 
 
 def message_stream(k: Knobs, body: dict[str, Any]) -> Iterator[bytes]:
-    start = {**message(k, body), "content": [], "stop_reason": None, "usage": usage(k, output_tokens=1)}
+    start = {
+        **message(k, body),
+        "content": [],
+        "stop_reason": None,
+        "usage": messages_usage(k, output_tokens=1),
+    }
     yield sse({"type": "message_start", "message": start}, event="message_start")
     for index, block in enumerate(_blocks(k)):
         yield from _block_events(k, index, block)
@@ -101,7 +88,7 @@ def message_stream(k: Knobs, body: dict[str, Any]) -> Iterator[bytes]:
         if block["type"] == "text" and errored:
             return
     delta = {"stop_reason": _stop_reason(k, body), "stop_sequence": None}
-    yield sse({"type": "message_delta", "delta": delta, "usage": usage(k)}, event="message_delta")
+    yield sse({"type": "message_delta", "delta": delta, "usage": messages_usage(k)}, event="message_delta")
     yield sse({"type": "message_stop"}, event="message_stop")
 
 
@@ -120,7 +107,7 @@ def _block_events(k: Knobs, index: int, block: dict[str, Any]) -> Iterator[bytes
     if kind == "text":
         for n, piece in enumerate(text_pieces(k.visible_output_tokens)):
             if k.stream_error_after is not None and n >= k.stream_error_after:
-                yield sse(error_body(529, "Overloaded"), event="error")
+                yield sse(error_body(ANTHROPIC, 529, "Overloaded"), event="error")
                 return
             delta = {"type": "text_delta", "text": piece}
             yield sse(

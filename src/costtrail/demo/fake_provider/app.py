@@ -21,6 +21,8 @@ from costtrail.demo.fake_provider import anthropic_wire, gemini_wire, openai_wir
 from costtrail.demo.fake_provider.bedrock_wire import BedrockRoutes
 from costtrail.demo.fake_provider.knobs import KnobError, Knobs, hex_id, knobs_from_request, random_id
 from costtrail.wire import flavor_for_path
+from costtrail.wire.errors import error_body
+from costtrail.wire.flavors import ANTHROPIC, GOOGLE
 from costtrail.wire.sse import SseSplitter
 
 _SECRET_HEADERS = frozenset({"authorization", "x-api-key", "api-key", "x-goog-api-key"})
@@ -155,9 +157,9 @@ class _Endpoint:
 
     def _error(self, status: int, message: str, headers: dict[str, str]) -> JSONResponse:
         if self.anthropic:
-            body = anthropic_wire.error_body(status, message, headers.get("request-id"))
+            body = error_body(ANTHROPIC, status, message, request_id=headers.get("request-id"))
         else:
-            body = openai_wire.error_body(status, message)
+            body = openai_wire.openai_error_body(status, message)
         return JSONResponse(body, status_code=status, headers=headers)
 
     async def handle(self, request: Request) -> Response:
@@ -240,7 +242,7 @@ class _Gemini:
 
     @staticmethod
     def _error(status: int, message: str, headers: dict[str, str]) -> JSONResponse:
-        return JSONResponse(gemini_wire.error_body(status, message), status_code=status, headers=headers)
+        return JSONResponse(error_body(GOOGLE, status, message), status_code=status, headers=headers)
 
     async def handle(self, request: Request) -> Response:
         headers = gemini_wire.headers_for(time.perf_counter())
@@ -264,7 +266,7 @@ class _Gemini:
             return _Endpoint(
                 self.log, anthropic=False, build=_embeddings, stream=None, replays=self.replays
             )._replay(lowered["x-fake-replay"], request.url.path, headers)
-        return await gemini_wire.answer(request, model, method, body, headers, _CutResponse)
+        return await gemini_wire.gemini_response(request, model, method, body, headers, _CutResponse)
 
 
 def _embeddings(knobs: Knobs, body: dict[str, Any]) -> dict[str, Any]:
@@ -279,7 +281,9 @@ def _embedding_knobs(knobs: Knobs, body: dict[str, Any], headers: dict[str, str]
     return replace(knobs, input_tokens=tokens, output_tokens=0, reasoning_tokens=0, tool_calls=0)
 
 
-def create_app(log: RequestLog | None = None, replays: dict[str, Replay] | None = None) -> Starlette:
+def create_fake_provider_app(
+    log: RequestLog | None = None, replays: dict[str, Replay] | None = None
+) -> Starlette:
     """The fake provider's ASGI app; ``log`` collects the requests it receives, ``replays`` its recordings."""
     log = log if log is not None else RequestLog()
     replays = replays if replays is not None else {}

@@ -26,25 +26,13 @@ from costtrail.demo.fake_provider.knobs import (
     random_id,
     text_pieces,
 )
+from costtrail.wire.errors import error_body
+from costtrail.wire.flavors import GOOGLE
 
-_STATUS = {
-    400: "INVALID_ARGUMENT",
-    401: "UNAUTHENTICATED",
-    403: "PERMISSION_DENIED",
-    404: "NOT_FOUND",
-    429: "RESOURCE_EXHAUSTED",
-    500: "INTERNAL",
-    503: "UNAVAILABLE",
-    504: "DEADLINE_EXCEEDED",
-}
 _METHODS = ("generateContent", "streamGenerateContent", "embedContent", "batchEmbedContents")
 
 
-def error_body(status: int, message: str) -> dict[str, Any]:
-    return {"error": {"code": status, "message": message, "status": _STATUS.get(status, "UNKNOWN")}}
-
-
-def usage(k: Knobs, tool_prompt: int, *, final: bool = True) -> dict[str, Any]:
+def usage_metadata(k: Knobs, tool_prompt: int, *, final: bool = True) -> dict[str, Any]:
     """``usageMetadata``: the prompt count includes the cached tokens; thoughts are apart from candidates."""
     prompt = k.input_tokens
     out: dict[str, Any] = {"promptTokenCount": prompt}
@@ -87,7 +75,7 @@ def generate(k: Knobs, body: dict[str, Any], tool_prompt: int) -> dict[str, Any]
                 "index": 0,
             }
         ],
-        "usageMetadata": usage(k, tool_prompt),
+        "usageMetadata": usage_metadata(k, tool_prompt),
         "modelVersion": k.model,
         "responseId": random_id("", 22),
     }
@@ -100,16 +88,20 @@ def stream_chunks(k: Knobs, body: dict[str, Any], tool_prompt: int) -> Iterator[
     pieces = [] if k.tool_calls else text_pieces(k.visible_output_tokens)
     for n, piece in enumerate(pieces):
         if k.stream_error_after is not None and n >= k.stream_error_after:
-            yield error_body(503, "The model is overloaded. Please try again later.")
+            yield error_body(GOOGLE, 503, "The model is overloaded. Please try again later.")
             return
         candidate = {"content": {"parts": [{"text": piece}], "role": "model"}, "index": 0}
-        yield {"candidates": [candidate], "usageMetadata": usage(k, tool_prompt, final=False), **base}
+        yield {
+            "candidates": [candidate],
+            "usageMetadata": usage_metadata(k, tool_prompt, final=False),
+            **base,
+        }
     last = {
         "content": {"parts": _parts(k, ""), "role": "model"},
         "finishReason": _finish(k, body),
         "index": 0,
     }
-    yield {"candidates": [last], "usageMetadata": usage(k, tool_prompt), **base}
+    yield {"candidates": [last], "usageMetadata": usage_metadata(k, tool_prompt), **base}
 
 
 def _values(text: str, dimensions: int) -> list[float]:
@@ -166,7 +158,7 @@ def split_target(target: str) -> tuple[str, str] | None:
     return (model, method) if sep and model and method in _METHODS else None
 
 
-async def answer(
+async def gemini_response(
     request: Request,
     model: str,
     method: str,
@@ -180,12 +172,14 @@ async def answer(
         knobs = knobs_from_request(request_view(model, body), lowered)
         tool_prompt = _tool_prompt(lowered)
     except KnobError as exc:
-        return JSONResponse(error_body(400, str(exc)), status_code=400, headers=headers)
+        return JSONResponse(error_body(GOOGLE, 400, str(exc)), status_code=400, headers=headers)
     if knobs.delay_ms:
         await asyncio.sleep(knobs.delay_ms / 1000)
     if knobs.error_status is not None:
         status = knobs.error_status
-        return JSONResponse(error_body(status, f"fake provider: forced HTTP {status}"), status, headers)
+        return JSONResponse(
+            error_body(GOOGLE, status, f"fake provider: forced HTTP {status}"), status, headers
+        )
     if method in ("embedContent", "batchEmbedContents"):
         return JSONResponse(embedding(body), headers=headers)
     if method == "streamGenerateContent":
@@ -210,4 +204,4 @@ def _tool_prompt(headers: dict[str, str]) -> int:
     return int(raw)
 
 
-__all__ = ["answer", "error_body", "headers_for", "split_target"]
+__all__ = ["gemini_response", "headers_for", "split_target"]

@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from costtrail.demo.fake_provider.knobs import Knobs, hex_id, output_words, random_id, text_pieces
+from costtrail.wire.errors import OPENAI_ERROR_TYPES, error_body
+from costtrail.wire.flavors import OPENAI
 
 FINGERPRINT = "fp_c0571ed5ab"
 
@@ -21,11 +23,13 @@ def sse(data: Any, event: str | None = None) -> bytes:
     return f"{head}data: {body}\n\n".encode()
 
 
-def error_body(status: int, message: str) -> dict[str, Any]:
-    kinds = {400: "invalid_request_error", 401: "invalid_request_error", 404: "invalid_request_error"}
-    codes = {429: "rate_limit_exceeded", 401: "invalid_api_key", 500: "server_error", 503: "server_error"}
-    err_type = "requests" if status == 429 else kinds.get(status, "server_error")
-    return {"error": {"message": message, "type": err_type, "param": None, "code": codes.get(status)}}
+_CODES = {429: "rate_limit_exceeded", 401: "invalid_api_key", 500: "server_error", 503: "server_error"}
+
+
+def openai_error_body(status: int, message: str) -> dict[str, Any]:
+    """OpenAI's error as its API sends it: a 429 is a rate limit (``requests``), a 5xx a ``server_error``."""
+    kind = "requests" if status == 429 else "server_error" if status not in OPENAI_ERROR_TYPES else None
+    return error_body(OPENAI, status, message, kind=kind, code=_CODES.get(status))
 
 
 def chat_usage(k: Knobs) -> dict[str, Any]:
@@ -131,7 +135,7 @@ def chat_stream(k: Knobs, body: dict[str, Any]) -> Iterator[bytes]:
     else:
         for n, piece in enumerate(text_pieces(k.visible_output_tokens)):
             if k.stream_error_after is not None and n >= k.stream_error_after:
-                yield sse(error_body(500, "The server had an error while processing your request."))
+                yield sse(openai_error_body(500, "The server had an error while processing your request."))
                 return
             yield chunk({"content": piece})
     yield chunk({}, _finish_reason(k, body))

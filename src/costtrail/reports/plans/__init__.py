@@ -18,7 +18,7 @@ from costtrail.reports.plans.single_stage import SingleStagePlan
 from costtrail.reports.plans.staged import StagedPlan
 
 
-class Plan(Protocol):
+class QueryPlan(Protocol):
     name: str
     rule: str
     """When the plan applies, in words (its ``applies`` is the same rule in code)."""
@@ -28,13 +28,13 @@ class Plan(Protocol):
     def rows(self, request: PlanRequest) -> list[dict[str, Any]]: ...
 
 
-PLANS: tuple[Plan, ...] = (IndexPlan(), StagedPlan(), SingleStagePlan())
+PLANS: tuple[QueryPlan, ...] = (IndexPlan(), StagedPlan(), SingleStagePlan())
 """In order of preference; the last always applies."""
 
 
-def choose_plan(request: PlanRequest) -> Plan:
+def choose_plan(request: PlanRequest) -> QueryPlan:
     """The first plan of :data:`PLANS` that applies to ``request``."""
     return next(plan for plan in PLANS if plan.applies(request))
 
 
-__all__ = ["PLANS", "IndexPlan", "Plan", "PlanRequest", "SingleStagePlan", "StagedPlan", "choose_plan"]
+__all__ = ["PLANS", "IndexPlan", "PlanRequest", "QueryPlan", "SingleStagePlan", "StagedPlan", "choose_plan"]

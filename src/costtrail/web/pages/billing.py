@@ -12,7 +12,7 @@ from typing import Any
 
 from costtrail.billing import InvoiceError, line_rows, preview
 from costtrail.finance.period import Period
-from costtrail.web.blocks import Column, Metric, Notice, Page, Row, Section, Table
+from costtrail.web.blocks import Headline, Notice, Page, Row, Section, Table, TableColumn
 from costtrail.web.pages.context import PageContext, latest_event, segment
 
 LINE_ROWS = 500
@@ -28,20 +28,20 @@ def billing_month(ctx: PageContext) -> Period:
     return Period.parse(f"{last.year:04d}-{last.month:02d}")
 
 
-def _line_columns(ctx: PageContext) -> list[Column]:
+def _line_columns(ctx: PageContext) -> list[TableColumn]:
     def behind(row: Row) -> str | None:
         return None if row["charge"] == "@minimum" else ctx.link(f"/billing/lines/{segment(row['line_id'])}")
 
     return [
-        Column("description", "line", link=behind),
-        Column("quantity", "quantity", "num"),
-        Column("included", "included", "num"),
-        Column("unit_price", "unit price", "unit"),
-        Column("per", "per", "num"),
-        Column("amount", "amount", "money"),
-        Column("cost", "cost behind", "money"),
-        Column("margin", "margin", "money"),
-        Column("unpriced_events", "unpriced events", "int"),
+        TableColumn("description", "line", link=behind),
+        TableColumn("quantity", "quantity", "num"),
+        TableColumn("included", "included", "num"),
+        TableColumn("unit_price", "unit price", "unit"),
+        TableColumn("per", "per", "num"),
+        TableColumn("amount", "amount", "money"),
+        TableColumn("cost", "cost behind", "money"),
+        TableColumn("margin", "margin", "money"),
+        TableColumn("unpriced_events", "unpriced events", "int"),
     ]
 
 
@@ -59,9 +59,9 @@ def billing_page(ctx: PageContext) -> Page | None:
 
     cost = sum((i.cost for i in run.invoices if i.cost is not None), Decimal(0))
     blocks: list[Any] = [
-        Metric("billed", f"Billed {month.label}", run.total),
-        Metric("cost", "Ledger cost of the billed customers", cost),
-        Metric("invoices", "Invoices", len(run.invoices), "int"),
+        Headline("billed", f"Billed {month.label}", run.total),
+        Headline("cost", "Ledger cost of the billed customers", cost),
+        Headline("invoices", "Invoices", len(run.invoices), "int"),
     ]
     if run.without_plan:
         blocks.append(
@@ -81,13 +81,13 @@ def billing_page(ctx: PageContext) -> Page | None:
             "invoices",
             f"Invoices {month.label} (preview)",
             [
-                Column("customer_id", "customer", link=open_invoice),
-                Column("plan", "plan"),
-                Column("total", "total", "money"),
-                Column("cost", "cost", "money"),
-                Column("margin", "margin", "money"),
-                Column("margin_pct", "margin %", "num"),
-                Column("unpriced_events", "unpriced events", "int"),
+                TableColumn("customer_id", "customer", link=open_invoice),
+                TableColumn("plan", "plan"),
+                TableColumn("total", "total", "money"),
+                TableColumn("cost", "cost", "money"),
+                TableColumn("margin", "margin", "money"),
+                TableColumn("margin_pct", "margin %", "num"),
+                TableColumn("unpriced_events", "unpriced events", "int"),
             ],
             run.summary_rows(),
             highlight=lambda r: r["margin"] is not None and r["margin"] < 0,
@@ -136,14 +136,14 @@ def billing_line_page(ctx: PageContext) -> Page | None:
         return ctx.link(f"/runs/{segment(row['run_id'])}") if row.get("run_id") else None
 
     columns = [
-        Column("id", "id"),
-        Column("run_id", "run", link=run_link),
-        Column("occurred_at", "at"),
-        Column("detail", "model / workflow / outcome"),
-        Column("quantity", "quantity", "num"),
+        TableColumn("id", "id"),
+        TableColumn("run_id", "run", link=run_link),
+        TableColumn("occurred_at", "at"),
+        TableColumn("detail", "model / workflow / outcome"),
+        TableColumn("quantity", "quantity", "num"),
     ]
     if body["rows"] and "cost" in body["rows"][0]:
-        columns.append(Column("cost", "cost", "money"))
+        columns.append(TableColumn("cost", "cost", "money"))
     full = len(body["rows"]) < LINE_ROWS
     note = "" if full else f"First {LINE_ROWS} rows; costtrail invoice lines {line} lists all."
     return Page(

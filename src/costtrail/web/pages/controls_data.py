@@ -10,7 +10,7 @@ from costtrail.controls.budgets import BudgetGate, BudgetStatus
 from costtrail.controls.config import ControlsConfig
 from costtrail.controls.spend import StoreSpend
 from costtrail.web import charts
-from costtrail.web.blocks import Column, Page, Section, Table
+from costtrail.web.blocks import Page, Section, Table, TableColumn
 from costtrail.web.pages.context import PageContext, segment
 
 ALERT_LIMIT = 200
@@ -69,11 +69,11 @@ def _alerts_table(ctx: PageContext, rows: list[dict[str, Any]]) -> Table:
         "alerts",
         "Alerts",
         [
-            Column("raised_at", "raised"),
-            Column("severity", "severity"),
-            Column("kind", "kind"),
-            Column("title", "alert", link=evidence),
-            Column("scope", "scope"),
+            TableColumn("raised_at", "raised"),
+            TableColumn("severity", "severity"),
+            TableColumn("kind", "kind"),
+            TableColumn("title", "alert", link=evidence),
+            TableColumn("scope", "scope"),
         ],
         _alert_rows(ctx, rows),
         note="Click an alert for its evidence (the run or workflow that raised it).",
@@ -85,15 +85,15 @@ def _budget_table(statuses: list[BudgetStatus]) -> Table:
         "budgets",
         "Budgets",
         [
-            Column("budget", "budget"),
-            Column("scope", "scope"),
-            Column("period", "period"),
-            Column("action", "action"),
-            Column("limit", "limit", "money"),
-            Column("spent", "spent", "money"),
-            Column("remaining", "remaining", "money"),
-            Column("utilization", "used", "pct"),
-            Column("status", "status"),
+            TableColumn("budget", "budget"),
+            TableColumn("scope", "scope"),
+            TableColumn("period", "period"),
+            TableColumn("action", "action"),
+            TableColumn("limit", "limit", "money"),
+            TableColumn("spent", "spent", "money"),
+            TableColumn("remaining", "remaining", "money"),
+            TableColumn("utilization", "used", "pct"),
+            TableColumn("status", "status"),
         ],
         [{**s.as_row(), "utilization": s.utilization} for s in statuses],
         highlight=lambda r: r["status"] != "ok",

@@ -8,7 +8,7 @@ from typing import Any
 from costtrail.finance.unit_economics import OutcomeGoal, ServeRow, cost_to_serve, costs_per_outcome
 from costtrail.reports import report
 from costtrail.web import charts
-from costtrail.web.blocks import Column, Page, Row, Section, Table
+from costtrail.web.blocks import Page, Row, Section, Table, TableColumn
 from costtrail.web.pages.context import PageContext, period_of, unpriced_notice, window
 from costtrail.web.querying import together
 
@@ -99,16 +99,16 @@ def _outcome_section(ctx: PageContext, outcomes: list[dict[str, Any]]) -> Sectio
             "outcomes",
             "Cost per successful outcome",
             [
-                Column("outcome", "outcome"),
-                Column("workflows", "workflows"),
-                Column("outcomes", "outcomes", "int"),
-                Column("total_cost", "cost", "money"),
-                Column("cost_per_outcome", "cost per outcome", "unit"),
-                Column("target", "target", "unit"),
-                Column("vs_target", "vs target", "pct"),
-                Column("status", "status"),
-                Column("trailing_week", "trailing week", "unit"),
-                Column("reason", "drift"),
+                TableColumn("outcome", "outcome"),
+                TableColumn("workflows", "workflows"),
+                TableColumn("outcomes", "outcomes", "int"),
+                TableColumn("total_cost", "cost", "money"),
+                TableColumn("cost_per_outcome", "cost per outcome", "unit"),
+                TableColumn("target", "target", "unit"),
+                TableColumn("vs_target", "vs target", "pct"),
+                TableColumn("status", "status"),
+                TableColumn("trailing_week", "trailing week", "unit"),
+                TableColumn("reason", "drift"),
             ],
             outcomes,
             note=note,
@@ -137,18 +137,18 @@ def customers_page(ctx: PageContext) -> Page:
         return row.get("margin_pct") is not None and row["margin_pct"] < 0
 
     customer_columns = [
-        Column("customer_id", "customer", link=customer_link),
-        Column("total_cost", "direct cost", "money"),
-        Column("runs", "runs", "int"),
-        Column("avg_cost_per_run", "avg per run", "money"),
-        Column("cost_per_successful_run", "per successful completion", "money"),
+        TableColumn("customer_id", "customer", link=customer_link),
+        TableColumn("total_cost", "direct cost", "money"),
+        TableColumn("runs", "runs", "int"),
+        TableColumn("avg_cost_per_run", "avg per run", "money"),
+        TableColumn("cost_per_successful_run", "per successful completion", "money"),
     ]
     if has_revenue:
         customer_columns += [
-            Column("cost_to_serve", "cost to serve", "money"),
-            Column("revenue", "revenue", "money"),
-            Column("gross_margin", "margin", "money"),
-            Column("margin_pct", "margin %", "num"),
+            TableColumn("cost_to_serve", "cost to serve", "money"),
+            TableColumn("revenue", "revenue", "money"),
+            TableColumn("gross_margin", "margin", "money"),
+            TableColumn("margin_pct", "margin %", "num"),
         ]
     sections = [
         Section(
@@ -162,13 +162,13 @@ def customers_page(ctx: PageContext) -> Page:
                     "features",
                     "Features",
                     [
-                        Column("feature", "feature"),
-                        Column("total_cost", "total cost", "money"),
-                        Column("runs", "runs", "int"),
-                        Column("avg_cost_per_run", "avg per run", "money"),
-                        Column("cost_per_successful_run", "per successful completion", "money"),
-                        Column("total_input_tokens", "input tokens", "int"),
-                        Column("total_output_tokens", "output tokens", "int"),
+                        TableColumn("feature", "feature"),
+                        TableColumn("total_cost", "total cost", "money"),
+                        TableColumn("runs", "runs", "int"),
+                        TableColumn("avg_cost_per_run", "avg per run", "money"),
+                        TableColumn("cost_per_successful_run", "per successful completion", "money"),
+                        TableColumn("total_input_tokens", "input tokens", "int"),
+                        TableColumn("total_output_tokens", "output tokens", "int"),
                     ],
                     features,
                 ),

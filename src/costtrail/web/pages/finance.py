@@ -14,7 +14,7 @@ from costtrail.export.focus_export import focus_records, write_focus
 from costtrail.ledger.store import LedgerStore
 from costtrail.reconcile.engine import reconcile
 from costtrail.web import charts
-from costtrail.web.blocks import Column, Metric, Page, Section, Table
+from costtrail.web.blocks import Headline, Page, Section, Table, TableColumn
 from costtrail.web.pages.context import PageContext, period_of
 
 RECON_ROWS = 200
@@ -54,10 +54,10 @@ def finance_page(ctx: PageContext) -> Page | None:
             Section(
                 "Reconciliation",
                 [
-                    Metric("billed", "Billed", summary["billed"]),
-                    Metric("computed", "Computed from events", summary["computed"]),
-                    Metric("variance", "Variance", summary["variance"]),
-                    Metric("coverage", "Bill coverage by telemetry", summary["coverage_pct"] / 100, "pct"),
+                    Headline("billed", "Billed", summary["billed"]),
+                    Headline("computed", "Computed from events", summary["computed"]),
+                    Headline("variance", "Variance", summary["variance"]),
+                    Headline("coverage", "Bill coverage by telemetry", summary["coverage_pct"] / 100, "pct"),
                     charts.stacked_bars(
                         "variance-by-day",
                         "Variance (billed - computed) by day",
@@ -75,16 +75,16 @@ def finance_page(ctx: PageContext) -> Page | None:
                         "reconciliation",
                         "Billed vs computed by day, provider, account and model",
                         [
-                            Column("day", "day"),
-                            Column("provider", "provider"),
-                            Column("provider_account", "account"),
-                            Column("model", "model"),
-                            Column("billed", "billed", "money"),
-                            Column("computed", "computed", "money"),
-                            Column("variance", "variance", "money"),
-                            Column("variance_pct", "variance %", "num"),
-                            Column("confidence", "confidence"),
-                            Column("flags", "flags"),
+                            TableColumn("day", "day"),
+                            TableColumn("provider", "provider"),
+                            TableColumn("provider_account", "account"),
+                            TableColumn("model", "model"),
+                            TableColumn("billed", "billed", "money"),
+                            TableColumn("computed", "computed", "money"),
+                            TableColumn("variance", "variance", "money"),
+                            TableColumn("variance_pct", "variance %", "num"),
+                            TableColumn("confidence", "confidence"),
+                            TableColumn("flags", "flags"),
                         ],
                         sorted(lines, key=lambda r: (not r["flags"], r["day"]))[:RECON_ROWS],
                         highlight=lambda r: bool(r["flags"]),
@@ -94,13 +94,13 @@ def finance_page(ctx: PageContext) -> Page | None:
                         "allocations",
                         "Allocations by rule",
                         [
-                            Column("rule_id", "rule"),
-                            Column("kind", "kind"),
-                            Column("target_dimension", "to"),
-                            Column("target_value", "target"),
-                            Column("confidence", "confidence"),
-                            Column("amount", "amount", "money"),
-                            Column("lines", "lines", "int"),
+                            TableColumn("rule_id", "rule"),
+                            TableColumn("kind", "kind"),
+                            TableColumn("target_dimension", "to"),
+                            TableColumn("target_value", "target"),
+                            TableColumn("confidence", "confidence"),
+                            TableColumn("amount", "amount", "money"),
+                            TableColumn("lines", "lines", "int"),
                         ],
                         allocations,
                         note=f"FOCUS {period.label}: download at {ctx.link('/finance/focus.csv')}",

@@ -5,11 +5,11 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from costtrail.optimize.traffic import Scope
+from costtrail.optimize.traffic import TrafficScope
 from costtrail.optimize.whatif import what_if
 from costtrail.reports import Metric, MetricDef, Ratio, report
 from costtrail.web import charts
-from costtrail.web.blocks import Column, Notice, Page, Section, Table
+from costtrail.web.blocks import Notice, Page, Section, Table, TableColumn
 from costtrail.web.pages.context import PageContext, unpriced_notice, window
 from costtrail.web.querying import together
 
@@ -104,18 +104,18 @@ def models_page(ctx: PageContext) -> Page:
                         "models",
                         "Models",
                         [
-                            Column("provider", "provider"),
-                            Column("model", "model"),
-                            Column("total_cost", "total cost", "money"),
-                            Column("model_calls", "calls", "int"),
-                            Column("total_input_tokens", "input tokens", "int"),
-                            Column("total_cache_read_tokens", "cached tokens", "int"),
-                            Column("cached_share", "cached share", "pct"),
-                            Column("total_output_tokens", "output tokens", "int"),
-                            Column("cost_per_mtok", "$ / Mtok effective", "money"),
-                            Column("p95_latency_ms", "p95 latency", "ms"),
-                            Column("failure_rate", "failure rate", "pct"),
-                            Column("unpriced_events", "unpriced", "int"),
+                            TableColumn("provider", "provider"),
+                            TableColumn("model", "model"),
+                            TableColumn("total_cost", "total cost", "money"),
+                            TableColumn("model_calls", "calls", "int"),
+                            TableColumn("total_input_tokens", "input tokens", "int"),
+                            TableColumn("total_cache_read_tokens", "cached tokens", "int"),
+                            TableColumn("cached_share", "cached share", "pct"),
+                            TableColumn("total_output_tokens", "output tokens", "int"),
+                            TableColumn("cost_per_mtok", "$ / Mtok effective", "money"),
+                            TableColumn("p95_latency_ms", "p95 latency", "ms"),
+                            TableColumn("failure_rate", "failure rate", "pct"),
+                            TableColumn("unpriced_events", "unpriced", "int"),
                         ],
                         rows,
                     )
@@ -150,7 +150,7 @@ def whatif_page(ctx: PageContext) -> Page | None:
     source, target = ctx.query.get("hint_from"), ctx.query.get("hint_to")
     if not source or not target:
         return None
-    scope = Scope(
+    scope = TrafficScope(
         since=ctx.filters.since, until=ctx.filters.until, where={**ctx.filters.where(), "model": source}
     )
     result = what_if(ctx.store, scope, target, provider=ctx.query.get("hint_provider") or None)
@@ -169,10 +169,10 @@ def whatif_page(ctx: PageContext) -> Page | None:
                         "whatif",
                         "Current vs what-if cost",
                         [
-                            Column("metric", "figure"),
-                            Column("current", "current", "money"),
-                            Column("what_if", f"on {target}", "money"),
-                            Column("change_pct", "change %", "num"),
+                            TableColumn("metric", "figure"),
+                            TableColumn("current", "current", "money"),
+                            TableColumn("what_if", f"on {target}", "money"),
+                            TableColumn("change_pct", "change %", "num"),
                         ],
                         result.rows(),
                     ),

@@ -8,7 +8,7 @@ from typing import Any
 
 from costtrail.reports import report
 from costtrail.web import charts
-from costtrail.web.blocks import Column, Metric, Page, Row, Section, Table
+from costtrail.web.blocks import Headline, Page, Row, Section, Table, TableColumn
 from costtrail.web.pages.context import PageContext, previous_window, segment, unpriced_notice, window
 from costtrail.web.querying import together
 
@@ -52,10 +52,10 @@ def _movers_table(
         f"movers-{dim}",
         f"Top movers: {label}",
         [
-            Column(dim, label, link=link),
-            Column("total_cost", "cost", "money"),
-            Column("previous_cost", "previous period", "money"),
-            Column("increase", "change", "money"),
+            TableColumn(dim, label, link=link),
+            TableColumn("total_cost", "cost", "money"),
+            TableColumn("previous_cost", "previous period", "money"),
+            TableColumn("increase", "change", "money"),
         ],
         rows,
     )
@@ -83,25 +83,25 @@ def overview_page(ctx: PageContext) -> Page:
     now = head[0] if head else {}
     before: dict[str, Any] = prev_rows[0] if prev_rows else {}
     cards = [
-        Metric(
+        Headline(
             "total_cost",
             "Total cost",
             now.get("total_cost"),
             "money",
             _change(now.get("total_cost"), before.get("total_cost")),
         ),
-        Metric("runs", "Runs", now.get("runs"), "int", _change(now.get("runs"), before.get("runs"))),
-        Metric(
+        Headline("runs", "Runs", now.get("runs"), "int", _change(now.get("runs"), before.get("runs"))),
+        Headline(
             "cost_per_successful_run",
             "Cost per successful completion",
             now.get("cost_per_successful_run"),
             "money",
             _change(now.get("cost_per_successful_run"), before.get("cost_per_successful_run")),
         ),
-        Metric("previous_cost", "Previous period", before.get("total_cost"), "money")
+        Headline("previous_cost", "Previous period", before.get("total_cost"), "money")
         if prev_window
         else None,
-        Metric("unpriced_events", "Unpriced events", now.get("unpriced_events"), "int"),
+        Headline("unpriced_events", "Unpriced events", now.get("unpriced_events"), "int"),
     ]
 
     def workflow_link(r: Row) -> str | None:

@@ -21,7 +21,7 @@ from costtrail.reports import (
 )
 from costtrail.reports.filters import TimeBound
 from costtrail.web import charts
-from costtrail.web.blocks import Column, Metric, Notice, Page, Row, Section, Table
+from costtrail.web.blocks import Headline, Notice, Page, Row, Section, Table, TableColumn
 from costtrail.web.pages.context import PageContext, segment, unpriced_notice, window
 from costtrail.web.querying import together
 
@@ -82,15 +82,15 @@ def runs_page(ctx: PageContext) -> Page:
                         "runs",
                         f"Most expensive runs (top {TOP})",
                         [
-                            Column("run_id", "run", link=run_link),
-                            Column("workflow", "workflow", link=workflow_link),
-                            Column("customer_id", "customer"),
-                            Column("started_at", "started"),
-                            Column("succeeded", "succeeded"),
-                            Column("total_cost", "cost", "money"),
-                            Column("events", "events", "int"),
-                            Column("retries", "retries", "int"),
-                            Column("unpriced_events", "unpriced", "int"),
+                            TableColumn("run_id", "run", link=run_link),
+                            TableColumn("workflow", "workflow", link=workflow_link),
+                            TableColumn("customer_id", "customer"),
+                            TableColumn("started_at", "started"),
+                            TableColumn("succeeded", "succeeded"),
+                            TableColumn("total_cost", "cost", "money"),
+                            TableColumn("events", "events", "int"),
+                            TableColumn("retries", "retries", "int"),
+                            TableColumn("unpriced_events", "unpriced", "int"),
                         ],
                         runs,
                     ),
@@ -98,11 +98,11 @@ def runs_page(ctx: PageContext) -> Page:
                         "failed",
                         "Spend that produced no successful result",
                         [
-                            Column("workflow", "workflow", link=workflow_link),
-                            Column("runs", "runs", "int"),
-                            Column("failed_runs", "failed runs", "int"),
-                            Column("failed_run_cost", "cost of failed runs", "money"),
-                            Column("failed_cost_share", "share of cost", "pct"),
+                            TableColumn("workflow", "workflow", link=workflow_link),
+                            TableColumn("runs", "runs", "int"),
+                            TableColumn("failed_runs", "failed runs", "int"),
+                            TableColumn("failed_run_cost", "cost of failed runs", "money"),
+                            TableColumn("failed_cost_share", "share of cost", "pct"),
                         ],
                         failed,
                     ),
@@ -142,7 +142,12 @@ def _candidates_page(ctx: PageContext, ambiguous: AmbiguousRunId) -> Page:
                         "info",
                         f"'{ambiguous.prefix}' starts more than one run id: pick one, or type more of it",
                     ),
-                    Table("candidates", "Runs it could mean", [Column("run_id", "run", link=run_link)], rows),
+                    Table(
+                        "candidates",
+                        "Runs it could mean",
+                        [TableColumn("run_id", "run", link=run_link)],
+                        rows,
+                    ),
                 ],
             )
         ],
@@ -184,9 +189,9 @@ def run_page(ctx: PageContext) -> Page | None:
                 "",
                 [
                     *unpriced_notice(unpriced),
-                    Metric("total_cost", "Run cost", run["total_cost"]),
-                    Metric("steps", "Events", len(steps), "int"),
-                    Metric("retries", "Retries", sum(int(s["retry_count"] or 0) for s in steps), "int"),
+                    Headline("total_cost", "Run cost", run["total_cost"]),
+                    Headline("steps", "Events", len(steps), "int"),
+                    Headline("retries", "Retries", sum(int(s["retry_count"] or 0) for s in steps), "int"),
                     Notice(
                         "info",
                         f"Workflow {workflow or '(none)'} · customer {run['customer_id'] or '(none)'} · "
@@ -210,20 +215,20 @@ def run_page(ctx: PageContext) -> Page | None:
                         "steps",
                         "Steps in order",
                         [
-                            Column("seq", "#", "int"),
-                            Column("started_at", "started"),
-                            Column("step", "step"),
-                            Column("agent", "agent"),
-                            Column("kind", "kind"),
-                            Column("model", "model"),
-                            Column("status", "status"),
-                            Column("retry_count", "retry", "int"),
-                            Column("input_tokens", "input tokens", "int"),
-                            Column("output_tokens", "output tokens", "int"),
-                            Column("cache_read_tokens", "cached", "int"),
-                            Column("latency_ms", "latency", "ms"),
-                            Column("cost_usd", "cost", "money"),
-                            Column("cumulative_cost", "running total", "money"),
+                            TableColumn("seq", "#", "int"),
+                            TableColumn("started_at", "started"),
+                            TableColumn("step", "step"),
+                            TableColumn("agent", "agent"),
+                            TableColumn("kind", "kind"),
+                            TableColumn("model", "model"),
+                            TableColumn("status", "status"),
+                            TableColumn("retry_count", "retry", "int"),
+                            TableColumn("input_tokens", "input tokens", "int"),
+                            TableColumn("output_tokens", "output tokens", "int"),
+                            TableColumn("cache_read_tokens", "cached", "int"),
+                            TableColumn("latency_ms", "latency", "ms"),
+                            TableColumn("cost_usd", "cost", "money"),
+                            TableColumn("cumulative_cost", "running total", "money"),
                         ],
                         steps,
                         highlight=lambda r: r["status"] != "success",

@@ -7,7 +7,7 @@ from typing import Any
 from costtrail.reports import VIEWS, report
 from costtrail.reports.views import WORKFLOW_METRICS
 from costtrail.web import charts
-from costtrail.web.blocks import Column, Page, Row, Section, Table
+from costtrail.web.blocks import Page, Row, Section, Table, TableColumn
 from costtrail.web.pages.context import PageContext, segment, unpriced_notice, window
 from costtrail.web.pages.runs import costliest_runs
 from costtrail.web.querying import together
@@ -41,16 +41,16 @@ def workflows_page(ctx: PageContext) -> Page:
         "workflows",
         "Workflows",
         [
-            Column("workflow", "workflow", link=drill),
-            Column("total_cost", "total cost", "money"),
-            Column("runs", "runs", "int"),
-            Column("success_rate", "success rate", "pct"),
-            Column("cost_per_successful_run", "cost per successful completion", "money"),
-            Column("avg_cost_per_run", "avg cost per run", "money"),
-            Column("p95_latency_ms", "p95 latency", "ms"),
-            Column("retry_rate", "retry rate", "pct"),
-            Column("failed_run_cost", "cost of failed runs", "money"),
-            Column("unpriced_events", "unpriced", "int"),
+            TableColumn("workflow", "workflow", link=drill),
+            TableColumn("total_cost", "total cost", "money"),
+            TableColumn("runs", "runs", "int"),
+            TableColumn("success_rate", "success rate", "pct"),
+            TableColumn("cost_per_successful_run", "cost per successful completion", "money"),
+            TableColumn("avg_cost_per_run", "avg cost per run", "money"),
+            TableColumn("p95_latency_ms", "p95 latency", "ms"),
+            TableColumn("retry_rate", "retry rate", "pct"),
+            TableColumn("failed_run_cost", "cost of failed runs", "money"),
+            TableColumn("unpriced_events", "unpriced", "int"),
         ],
         rows,
     )
@@ -92,7 +92,7 @@ def workflow_page(ctx: PageContext) -> Page | None:
     if not summary:
         return None
     head = summary[0]
-    from costtrail.web.blocks import Metric
+    from costtrail.web.blocks import Headline
 
     def run_link(row: Row) -> str:
         return ctx.link(f"/runs/{segment(row['run_id'])}")
@@ -104,15 +104,15 @@ def workflow_page(ctx: PageContext) -> Page | None:
                 "",
                 [
                     *unpriced_notice(summary.unpriced),
-                    Metric("total_cost", "Total cost", head["total_cost"]),
-                    Metric("runs", "Runs", head["runs"], "int"),
-                    Metric("success_rate", "Success rate", head["success_rate"], "pct"),
-                    Metric(
+                    Headline("total_cost", "Total cost", head["total_cost"]),
+                    Headline("runs", "Runs", head["runs"], "int"),
+                    Headline("success_rate", "Success rate", head["success_rate"], "pct"),
+                    Headline(
                         "cost_per_successful_run",
                         "Cost per successful completion",
                         head["cost_per_successful_run"],
                     ),
-                    Metric("p95_latency_ms", "p95 latency", head["p95_latency_ms"], "ms"),
+                    Headline("p95_latency_ms", "p95 latency", head["p95_latency_ms"], "ms"),
                 ],
             ),
             Section(
@@ -145,13 +145,13 @@ def workflow_page(ctx: PageContext) -> Page | None:
                         "steps",
                         "Steps",
                         [
-                            Column("step", "step"),
-                            Column("total_cost", "total cost", "money"),
-                            Column("events", "events", "int"),
-                            Column("avg_cost_per_run", "avg per run", "money"),
-                            Column("retry_rate", "retry rate", "pct"),
-                            Column("failure_rate", "failure rate", "pct"),
-                            Column("p95_latency_ms", "p95 latency", "ms"),
+                            TableColumn("step", "step"),
+                            TableColumn("total_cost", "total cost", "money"),
+                            TableColumn("events", "events", "int"),
+                            TableColumn("avg_cost_per_run", "avg per run", "money"),
+                            TableColumn("retry_rate", "retry rate", "pct"),
+                            TableColumn("failure_rate", "failure rate", "pct"),
+                            TableColumn("p95_latency_ms", "p95 latency", "ms"),
                         ],
                         steps,
                     ),
@@ -159,13 +159,13 @@ def workflow_page(ctx: PageContext) -> Page | None:
                         "top-runs",
                         "Most expensive runs",
                         [
-                            Column("run_id", "run", link=run_link),
-                            Column("customer_id", "customer"),
-                            Column("started_at", "started"),
-                            Column("succeeded", "succeeded"),
-                            Column("total_cost", "cost", "money"),
-                            Column("events", "events", "int"),
-                            Column("retries", "retries", "int"),
+                            TableColumn("run_id", "run", link=run_link),
+                            TableColumn("customer_id", "customer"),
+                            TableColumn("started_at", "started"),
+                            TableColumn("succeeded", "succeeded"),
+                            TableColumn("total_cost", "cost", "money"),
+                            TableColumn("events", "events", "int"),
+                            TableColumn("retries", "retries", "int"),
                         ],
                         runs,
                     ),
