@@ -63,6 +63,7 @@ def test_no_key_or_prompt_is_kept_anywhere(tmp_path: Path) -> None:
     run = secrets.token_hex(6)
     openai_key = f"sk-test-SECRET-{run}-openai"
     anthropic_key = f"sk-ant-test-SECRET-{run}-anthropic"
+    azure_key = f"azure-SECRET-{run}-key"
     sdk_key = f"sk-test-SECRET-{run}-sdk"
     prompt = f"PROMPT-CANARY-{run} please summarise the ticket"
     ledger = tmp_path / "central.duckdb"
@@ -83,6 +84,8 @@ def test_no_key_or_prompt_is_kept_anywhere(tmp_path: Path) -> None:
                 f"openai={fake.openai_base_url}",
                 "--upstream",
                 f"anthropic={fake.base_url}",
+                "--upstream",
+                f"azure={fake.base_url}",
                 "--collector",
                 collector.url,
                 "--api-key",
@@ -111,6 +114,10 @@ def test_no_key_or_prompt_is_kept_anywhere(tmp_path: Path) -> None:
                 model="claude-haiku-4-5", max_tokens=64, messages=[{"role": "user", "content": prompt}]
             )
             completions.append("".join(getattr(b, "text", "") for b in message.content))
+            az = openai.AzureOpenAI(
+                azure_endpoint=gateway.url, api_key=azure_key, api_version="2024-10-21", max_retries=0
+            )
+            az.chat.completions.create(model="prod-chat", messages=[{"role": "user", "content": prompt}])
             # A provider refusing the key: the error path must not log it either.
             failing = openai.OpenAI(
                 base_url=gateway.url + "/v1",
@@ -217,6 +224,7 @@ def test_no_key_or_prompt_is_kept_anywhere(tmp_path: Path) -> None:
     needles = {
         "the OpenAI key": openai_key,
         "the Anthropic key": anthropic_key,
+        "the Azure OpenAI key": azure_key,
         "the SDK's provider key": sdk_key,
         "the shared secret part of the keys": f"SECRET-{run}",
         "the ingest key": ingest,
