@@ -10,6 +10,11 @@ Measured in one run:
   plain and instrumented, one call of each in turn (median of 10,000 each): the difference is
   what instrumenting adds on the caller's thread to each Gemini call (capture the exchange, read
   the body through costtrail.wire, queue the event), beside the plain call as the baseline;
+- a boto3 ``bedrock-runtime`` ``converse`` call answered in memory (a botocore ``before-send``
+  handler returns the canned response: signing, serialising and parsing still run), plain and
+  instrumented, in turn (median of 10,000 each): the difference is what instrumenting adds to each
+  Bedrock call on the caller's thread (open the call, count the attempt, read the usage through
+  costtrail.wire.bedrock, queue the event);
 - the same ``record`` while the writer thread is busy validating, pricing and writing to a
   DuckDB ledger (the GIL is shared, so a busy writer shows up on the caller's clock), and the
   writer's throughput (events written per second).
@@ -139,22 +144,83 @@ def _gemini_costs(n: int = 2_000, repeats: int = 5) -> dict[str, float]:
     sink = QueuedSink(_Discard, max_queue=10**8, batch_size=10**9, flush_interval=3600, price=False)
     recorder = Recorder(sink, defaults={"environment": "bench"})
     plain, traced = client(), instrument(client(), recorder=recorder)
+
+    def call(model_client: genai.Client) -> None:
+        model_client.models.generate_content(model="gemini-2.5-flash", contents="Where is my order?")
+
+    return _plain_and_traced("gemini", plain, traced, call, recorder, n * repeats)
+
+
+def _plain_and_traced(
+    name: str, plain: Any, traced: Any, call: Callable[[Any], Any], recorder: Recorder, calls: int
+) -> dict[str, float]:
+    """Median us per call of a plain and an instrumented client, called in turn (same load for both)."""
     plain_runs: list[float] = []
     traced_runs: list[float] = []
     clock = time.perf_counter
-    for _ in range(n * repeats):  # call by call in turn, so both see the same load at each moment
+    for _ in range(calls):
         for model_client, runs in ((plain, plain_runs), (traced, traced_runs)):
             start = clock()
-            model_client.models.generate_content(model="gemini-2.5-flash", contents="Where is my order?")
+            call(model_client)
             runs.append((clock() - start) * 1e6)
-    assert recorder.stats().get("queued", 0) == n * repeats, recorder.stats()  # one event a call
+    assert recorder.stats().get("queued", 0) == calls, recorder.stats()  # one event a call
     recorder.close(120)
     plain_us, traced_us = statistics.median(plain_runs), statistics.median(traced_runs)
     return {
-        "gemini_call_plain_us": plain_us,
-        "gemini_call_instrumented_us": traced_us,
-        "gemini_added_per_call_us": traced_us - plain_us,
+        f"{name}_call_plain_us": plain_us,
+        f"{name}_call_instrumented_us": traced_us,
+        f"{name}_added_per_call_us": traced_us - plain_us,
     }
+
+
+BEDROCK_BODY = json.dumps(
+    {
+        "output": {"message": {"role": "assistant", "content": [{"text": "Your order ships today."}]}},
+        "stopReason": "end_turn",
+        "usage": {"inputTokens": 200, "outputTokens": 300, "totalTokens": 1500, "cacheReadInputTokens": 1000},
+        "metrics": {"latencyMs": 420},
+    }
+).encode()
+
+
+class _CannedBody:
+    """The raw body botocore reads (``stream()``) of an answer made in memory."""
+
+    def stream(self, **_: Any) -> Any:
+        yield BEDROCK_BODY
+
+
+def _bedrock_costs(n: int = 2_000, repeats: int = 5) -> dict[str, float]:
+    import boto3
+    from botocore.awsrequest import AWSResponse
+
+    headers = {"content-type": "application/json", "x-amzn-requestid": "7d8e6f5a-0000-4000-8000-bench"}
+
+    def answer(request: Any, **_: Any) -> AWSResponse:
+        return AWSResponse(request.url, 200, headers, _CannedBody())
+
+    def client(traced: bool) -> Any:
+        made = boto3.client(
+            "bedrock-runtime",
+            region_name="us-east-1",
+            aws_access_key_id="AKIDBENCH",
+            aws_secret_access_key="bench",
+        )
+        if traced:
+            instrument(made, recorder=recorder)
+        made.meta.events.register("before-send.bedrock-runtime", answer)  # after costtrail's own handler
+        return made
+
+    sink = QueuedSink(_Discard, max_queue=10**8, batch_size=10**9, flush_interval=3600, price=False)
+    recorder = Recorder(sink, defaults={"environment": "bench"})
+    plain, traced = client(False), client(True)
+    messages = [{"role": "user", "content": [{"text": "Where is my order?"}]}]
+    model = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+
+    def call(model_client: Any) -> None:
+        model_client.converse(modelId=model, messages=messages)
+
+    return _plain_and_traced("bedrock", plain, traced, call, recorder, n * repeats)
 
 
 def _with_busy_writer(n: int = N) -> dict[str, float]:
@@ -186,6 +252,7 @@ def _with_busy_writer(n: int = N) -> dict[str, float]:
 def main() -> dict[str, float]:
     results = _caller_costs()
     results.update(_gemini_costs())
+    results.update(_bedrock_costs())
     results.update(_with_busy_writer())
     results["record_vs_queue_put"] = results["record_us"] / results["queue_put_us"]
     results["record_vs_empty_call"] = results["record_us"] / results["empty_call_us"]

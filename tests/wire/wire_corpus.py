@@ -44,22 +44,27 @@ class Case:
         e = self.expected
         if e["status"] != "success":
             return None
-        usage = Usage(
-            input_tokens=e["input_tokens"],
-            output_tokens=e["output_tokens"],
-            cache_read_tokens=e["cache_read_tokens"],
-            cache_write_tokens=e["cache_write_tokens"],
-            cache_write_1h_tokens=e["cache_write_1h_tokens"],
-            output_reasoning_tokens=e["reasoning_tokens"],
-            input_audio_tokens=e["input_audio_tokens"],
-            output_audio_tokens=e["output_audio_tokens"],
-            web_searches=e["web_searches"],  # tool fees: genai-prices' own per-use prices
-            storage_searches=e["file_searches"],
-            code_executions=e["code_executions"],
-        )
+        usage = expected_usage(e)
         tier = e["service_tier"]
         context: Any = {"service_tier": tier} if tier else None
         return calc_price(usage, e["model"], provider_id=self.provider, price_context=context).total_price
+
+
+def expected_usage(e: dict[str, Any]) -> Usage:
+    """genai-prices' Usage of a case's expected counts (a count the case does not name is 0)."""
+    return Usage(
+        input_tokens=e["input_tokens"],
+        output_tokens=e["output_tokens"],
+        cache_read_tokens=e["cache_read_tokens"],
+        cache_write_tokens=e["cache_write_tokens"],
+        cache_write_1h_tokens=e["cache_write_1h_tokens"],
+        output_reasoning_tokens=e.get("reasoning_tokens", 0),
+        input_audio_tokens=e.get("input_audio_tokens", 0),
+        output_audio_tokens=e.get("output_audio_tokens", 0),
+        web_searches=e.get("web_searches", 0),  # tool fees: genai-prices' own per-use prices
+        storage_searches=e.get("file_searches", 0),
+        code_executions=e.get("code_executions", 0),
+    )
 
 
 def load(name: str) -> Case:

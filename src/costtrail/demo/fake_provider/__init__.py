@@ -103,9 +103,19 @@ class FakeProvider:
         """``http://127.0.0.1:PORT/v1``: the OpenAI SDK's ``base_url``."""
         return self.server.base_url + "/v1"
 
-    def replay(self, name: str, path: str, body: bytes, *, status: int = 200, content_type: str) -> None:
-        """Serve ``body`` as the answer to requests to ``path`` that carry ``x-fake-replay: NAME``."""
-        self.replays[name] = Replay(path, status, content_type, body)
+    def replay(
+        self,
+        name: str,
+        path: str,
+        body: bytes,
+        *,
+        status: int = 200,
+        content_type: str,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        """Serve ``body`` (and ``headers``) as the answer to requests to ``path`` that carry
+        ``x-fake-replay: NAME``."""
+        self.replays[name] = Replay(path, status, content_type, body, tuple((headers or {}).items()))
 
     def start(self) -> FakeProvider:
         self.server.start()

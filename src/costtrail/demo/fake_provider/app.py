@@ -100,6 +100,7 @@ class Replay:
     status: int
     content_type: str
     body: bytes
+    headers: tuple[tuple[str, str], ...] = ()  # sent with the answer (Bedrock's token-count headers)
 
     def events(self) -> list[bytes]:
         splitter = SseSplitter()

@@ -395,6 +395,7 @@ class BedrockRoutes:
         replay = self.replays.get(name)
         if replay is None or not replay.path.endswith("/" + op):
             return _error(400, f"x-fake-replay: no replay named {name!r} for {op}", headers)
+        headers.update(replay.headers)
         if replay.content_type == EVENTSTREAM:
             frames = _frames(iter(split_frames(replay.body)), None)
             return StreamingResponse(frames, replay.status, headers=headers, media_type=EVENTSTREAM)
