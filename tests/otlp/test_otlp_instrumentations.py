@@ -112,3 +112,31 @@ def test_openllmetry_gemini_spans_become_priced_google_events(otlp_collector: Ot
         # the 100 thoughts tokens the SDK and the gateway price are missing on this door (docs/otlp.md).
         assert (row["output_tokens"], row["reasoning_tokens"]) == (usage["candidates_token_count"], 0)
         assert row["cost_usd"] == row_price(row)
+
+
+def test_openllmetry_bedrock_spans_become_priced_aws_events(otlp_collector: OtlpCollector) -> None:
+    app = APP.with_name("bedrock_instrumented_app.py")
+    done = subprocess.run(
+        [sys.executable, str(app), otlp_collector.url, otlp_collector.key],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    reported = json.loads(done.stdout.strip().splitlines()[-1])
+    rows = otlp_collector.store.query(
+        "SELECT provider, model, input_tokens, output_tokens, cost_usd, unpriced, price_ref "
+        "FROM events ORDER BY started_at"
+    )
+    assert len(rows) == len(reported) == 2, rows
+    converse, invoke = rows
+    assert (reported[0]["inputTokens"], reported[1]["input_tokens"]) == (1000, 1000)
+    for row in rows:
+        assert (row["provider"], row["input_tokens"], row["output_tokens"]) == ("aws", 1000, 200)
+        assert not row["unpriced"] and row["cost_usd"] == row_price(row)
+    # The instrumentor names the model without its vendor and cross-region profile ("us."), so this
+    # door prices the in-region id: the same as us./eu. here, 10% over a global. call (docs/otlp.md).
+    assert converse["model"] == "claude-sonnet-4-5-20250929-v1:0"
+    assert invoke["model"] == "claude-sonnet-4-5-20250929"  # the model the answer names
+    assert "/aws/regional.anthropic.claude-sonnet-4-5" in converse["price_ref"]

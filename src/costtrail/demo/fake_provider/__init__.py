@@ -34,6 +34,9 @@ Routes (POST):
   ``.../embeddings`` and ``/openai/responses``, each needing ``?api-version=`` (else 404) and
   answering as the OpenAI route does (``openai.AzureOpenAI(azure_endpoint=fake.base_url, ...)``);
   the model answered is the body's ``model``, else the deployment's name.
+- ``/model/{modelId}/converse``, ``/converse-stream``, ``/invoke``, ``/invoke-with-response-stream``:
+  the Bedrock runtime, for boto3 with ``endpoint_url=`` (see :mod:`.bedrock_wire`); streams in
+  Bedrock's binary event-stream framing.
 
 Usage is deterministic. By default input tokens are ``ceil(chars / 4) + 3 per message + 3`` over
 the text in ``messages``/``input``/``prompt``/``system``/``instructions``/``tools`` (embeddings:
