@@ -200,3 +200,39 @@ def test_bad_rate_card_errors_name_file_line_entry_and_field(text: str, expected
     message = str(info.value)
     for part in expected:
         assert part in message, message
+
+
+REGIONAL_CARD = """
+version: aws-regions-1
+models:
+  - id: bedrock-eu-central
+    provider: aws
+    model: "eu.anthropic.claude-sonnet-4-5*"
+    region: "eu-central-*"
+    prices: {input_mtok: 3.63, output_mtok: 18.15}
+"""
+
+
+def test_a_regional_rate_card_entry_prices_only_its_region_on_both_paths() -> None:
+    pricer = Pricer(rate_card=RateCard.from_yaml(REGIONAL_CARD))
+    model = "eu.anthropic.claude-sonnet-4-5-20250929-v1:0"
+    events = [
+        Event(provider="aws", model=model, region=region, input_tokens=1000, output_tokens=200)
+        for region in ("eu-central-1", "eu-west-1", None)
+    ]
+    frankfurt, ireland, nowhere = (pricer.price(e) for e in events)
+    # 1000 x $3.63/M + 200 x $18.15/M = 0.00363 + 0.00363
+    assert frankfurt.cost_usd == Decimal("0.00726")
+    assert frankfurt.price_ref == "rate-card@aws-regions-1/bedrock-eu-central"
+    # Elsewhere genai-prices' eu. profile price: 1000 x $3.30/M + 200 x $16.50/M
+    assert ireland.cost_usd == nowhere.cost_usd == Decimal("0.0066")
+    assert "/aws/regional.anthropic.claude-sonnet-4-5" in str(ireland.price_ref)
+    rows = pricer.price_table(events_to_arrow(events)).select(["cost_usd", "price_ref"]).to_pylist()
+    assert [(r["cost_usd"], r["price_ref"]) for r in rows] == [
+        (p.cost_usd, p.price_ref) for p in (frankfurt, ireland, nowhere)
+    ]
+
+
+def test_a_region_entry_is_named_in_a_bad_card_error() -> None:
+    with pytest.raises(RateCardError, match="region"):
+        RateCard.from_yaml("version: v\nmodels: [{model: m, region: 3, prices: {input_mtok: 1}}]")

@@ -19,6 +19,8 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from tests.prices import genai_price
 
+from costtrail.pricing import Pricer, RateCard
+from costtrail.pricing.reprice import reprice
 from costtrail.sdk import instrument
 
 SONNET_US = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
@@ -243,3 +245,28 @@ def test_instrument_twice_records_each_call_once(make_client: Callable[..., Any]
     assert instrument(client, recorder=ledger.recorder) is client
     client.converse(modelId=SONNET_US, messages=MESSAGES)
     assert len(ledger.events()) == 1
+
+
+def test_a_rate_card_price_for_a_region_applies_to_the_calls_made_there(
+    make_client: Callable[..., Any], ledger: Any
+) -> None:
+    card = RateCard.from_yaml(
+        "version: aws-regions-1\n"
+        "models:\n"
+        "  - id: bedrock-eu-central\n"
+        "    provider: aws\n"
+        "    model: 'eu.anthropic.*'\n"
+        "    region: 'eu-central-*'\n"
+        "    prices: {input_mtok: 3.63, output_mtok: 18.15}\n"
+    )
+    model = "eu.anthropic.claude-sonnet-4-5-20250929-v1:0"
+    for region in ("eu-central-1", "eu-west-1"):
+        make_client(USAGE, region=region).converse(modelId=model, messages=MESSAGES)
+    assert len(ledger.events()) == 2
+    reprice(ledger.store, Pricer(rate_card=card))
+    frankfurt, ireland = ledger.events()
+    assert (frankfurt["region"], ireland["region"]) == ("eu-central-1", "eu-west-1")
+    # 1000 x $3.63/M + 200 x $18.15/M; Ireland keeps genai-prices' eu. profile price
+    assert frankfurt["cost_usd"] == Decimal("0.00726")
+    assert frankfurt["price_ref"] == "rate-card@aws-regions-1/bedrock-eu-central"
+    assert ireland["cost_usd"] == genai_price("aws", model, input_tokens=1000, output_tokens=200)

@@ -139,10 +139,12 @@ def price_arrow(resolver: Resolver, table: pa.Table) -> pa.Table:
 
 
 def _group_ids(resolver: Resolver, table: pa.Table) -> tuple[list[Schedule], np.ndarray]:
-    """Each row's group (kind, provider, model, tier, tool) as a dense id, and each group's schedule."""
+    """Each row's group (kind, provider, model, tier, tool; and region when the rate card prices by
+    region) as a dense id, and each group's schedule."""
     codes: list[np.ndarray] = []
     values: list[list[str | None]] = []
-    for name in _GROUP_COLUMNS:
+    regional = resolver.by_region and "region" in table.column_names
+    for name in (*_GROUP_COLUMNS, "region") if regional else _GROUP_COLUMNS:
         column = table.column(name).combine_chunks()
         if pa.types.is_null(column.type):
             column = column.cast(pa.string())
@@ -170,8 +172,8 @@ def _group_ids(resolver: Resolver, table: pa.Table) -> tuple[list[Schedule], np.
         for names in reversed(values):
             u, digit = divmod(u, len(names))
             parts.append(names[digit])
-        kind, provider, model, tier, tool = reversed(parts)
-        groups.append(resolver.schedule(kind, provider, model, tier, tool))
+        kind, provider, model, tier, tool, *region = reversed(parts)
+        groups.append(resolver.schedule(kind, provider, model, tier, tool, region[0] if region else None))
     return groups, g.astype(np.int64)
 
 

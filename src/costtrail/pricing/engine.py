@@ -110,7 +110,7 @@ class Pricer:
 
     def _cell_and_values(self, event: Event) -> tuple[Cell, tuple[int, ...]]:
         schedule = self._resolver.schedule(
-            event.kind, event.provider, event.model, event.service_tier, event.tool_name
+            event.kind, event.provider, event.model, event.service_tier, event.tool_name, event.region
         )
         cell = schedule.cell_at(event.started_at)
         values = usage_values(

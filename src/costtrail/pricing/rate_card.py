@@ -13,6 +13,11 @@ Example (every section is optional except ``version``)::
         model: "claude-*"
         discount_percent: 12.5            # off the genai-prices list price
         valid_from: 2025-01-01            # UTC dates; valid_to is exclusive
+      - id: bedrock-eu-sonnet            # a price for one region (the event's region, glob)
+        provider: aws
+        model: "eu.anthropic.claude-sonnet-4-5*"
+        region: "eu-central-*"
+        prices: {input_mtok: 3.63, output_mtok: 18.15}
       - id: llama-onprem
         model: llama-3.1-70b-onprem
         gpu_time: true                    # compute_seconds x gpus[gpu_type].usd_per_hour
@@ -96,6 +101,9 @@ class ModelRate(_Entry):
     provider: str | None = Field(default=None, description="provider, case-insensitive; omit for any")
     model: str = Field(min_length=1, description="model name or glob (``*``, ``?``), case-insensitive")
     service_tier: str | None = Field(default=None, description="only events with this service_tier")
+    region: str | None = Field(
+        default=None, description="only events in this region or glob (eu-*), case-insensitive"
+    )
     prices: dict[str, Decimal | TieredPrice] | None = Field(
         default=None, description="genai-prices price keys (input_mtok, output_mtok, cache_read_mtok, ...)"
     )
@@ -140,10 +148,16 @@ class ModelRate(_Entry):
             raise ValueError("give prices, gpu_time: true, discount_percent or request_fee_usd")
         return self
 
-    def selects(self, provider: str | None, model: str | None, service_tier: str | None) -> bool:
+    def selects(
+        self, provider: str | None, model: str | None, service_tier: str | None, region: str | None = None
+    ) -> bool:
         if self.service_tier is not None and (service_tier or "").lower() != self.service_tier.lower():
             return False
-        return _matches(self.provider, provider) and _matches(self.model, model)
+        return (
+            _matches(self.provider, provider)
+            and _matches(self.model, model)
+            and _matches(self.region, region)
+        )
 
 
 class GpuRate(_Entry):

@@ -175,6 +175,7 @@ class Resolver:
         updated = f"+update-{self.snapshot.timestamp:%Y%m%d}" if self.snapshot.from_auto_update else ""
         self.genai_ref = f"genai-prices@{GENAI_PRICES_VERSION}{updated}"
         self.card_ref = f"rate-card@{rate_card.version}" if rate_card else None
+        self.by_region = bool(rate_card and any(e.region for e in rate_card.models))
         self._schedules: dict[tuple[str | None, ...], Schedule] = {}  # per instance, never shared
         self._collapsed: dict[tuple[tuple[str, Decimal], ...], Collapsed] = {}
 
@@ -187,11 +188,14 @@ class Resolver:
         model: str | None,
         service_tier: str | None,
         tool_name: str | None,
+        region: str | None = None,
     ) -> Schedule:
+        """The schedule of one group. A model group's last key part is its region, kept only
+        when a rate-card model entry names regions (else every region prices alike)."""
         klass = "model" if (kind or "llm") in MODEL_KINDS else str(kind)
         key: tuple[str, str | None, str | None, str | None, str | None]
         if klass == "model":
-            key = (klass, provider, model, service_tier, None)
+            key = (klass, provider, model, service_tier, region if self.by_region else None)
         elif klass == "retrieval":
             key = (klass, provider, model, None, tool_name)
         elif klass == "tool":
@@ -220,8 +224,8 @@ class Resolver:
         if card is None:
             return []
         klass, provider, model, tier, tool = key
-        if klass == "model":
-            return [(i, e) for i, e in enumerate(card.models) if e.selects(provider, model, tier)]
+        if klass == "model":  # the key's last part is the region for a model group
+            return [(i, e) for i, e in enumerate(card.models) if e.selects(provider, model, tier, tool)]
         if klass == "retrieval":
             return [(i, e) for i, e in enumerate(card.retrieval) if e.selects(provider, model, tool)]
         if klass == "tool":
