@@ -380,9 +380,12 @@ def report(
     added: dict[str, tuple[float, float]] = {}
     for name, values in samples.items():
         p50, p99 = _pct(values, 0.5), _pct(values, 0.99)
-        added[name] = (p50 - base50, p99 - base99)
+        # A Gemini target's latency is added to the upstream's own Gemini answer, not OpenAI's.
+        direct = samples["direct" + GEMINI] if name.endswith(GEMINI) else samples["direct"]
+        d50, d99 = _pct(direct, 0.5), _pct(direct, 0.99)
+        added[name] = (p50 - d50, p99 - d99)
         print(
-            f"{name:<12}{p50:>9.3f}{p99:>9.3f}{p50 - base50:>11.3f}{p99 - base99:>11.3f}"
+            f"{name:<12}{p50:>9.3f}{p99:>9.3f}{p50 - d50:>11.3f}{p99 - d99:>11.3f}"
             f"{rate.get(name, float('nan')):>11.0f}{failures[name]:>8}"
         )
     paired = statistics.median(g - d for g, d in zip(samples["costtrail"], samples["direct"], strict=True))

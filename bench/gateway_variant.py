@@ -15,10 +15,11 @@ from urllib.parse import urlsplit
 
 import httpcore
 import httpx
+import uvicorn
 
 from costtrail.cli.gateway_cmds import build_sink
 from costtrail.gateway import GatewayConfig, create_gateway_app, parse_upstreams
-from costtrail.gateway.serving import run
+from costtrail.gateway.serving import server_options
 from costtrail.gateway.upstream import ResponseHeaders
 from costtrail.settings import Settings
 
@@ -99,7 +100,17 @@ def main() -> None:
     else:
         app = create_gateway_app(settings, config, sink=sink, pool=HttpcorePool(config))  # type: ignore[arg-type]
     try:
-        run(app, "127.0.0.1", args.port)
+        # Served as `costtrail gateway` serves it (gateway.server.serve), with this variant's app.
+        uvicorn.run(
+            app,
+            host="127.0.0.1",
+            port=args.port,
+            log_level="warning",
+            access_log=False,
+            server_header=False,
+            date_header=False,
+            **server_options(),
+        )
     finally:
         sink.close(timeout=10)
 

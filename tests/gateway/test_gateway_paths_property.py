@@ -38,7 +38,23 @@ AZURE = [
     "/openai/deployments/embedder/embeddings",
     "/openai/deployments/prod-chat/files",
 ]
-BASES = [*ROUTES, *AZURE, ALLOWED, "/v1/models/gpt-4o", "/v1/files", "/admin", "/v2/chat/completions", "/"]
+GEMINI = [
+    "/v1beta/models/gemini-2.5-flash:generateContent",
+    "/v1beta/models/gemini-2.5-flash:streamGenerateContent",
+    "/v1/models/gemini-2.5-pro:generateContent",
+    "/v1beta/models/gemini-2.5-flash:countTokens",
+]
+BASES = [
+    *ROUTES,
+    *AZURE,
+    *GEMINI,
+    ALLOWED,
+    "/v1/models/gpt-4o",
+    "/v1/files",
+    "/admin",
+    "/v2/chat/completions",
+    "/",
+]
 BODY = json.dumps(
     {"model": "gpt-4o-mini", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
 ).encode()
@@ -73,7 +89,12 @@ def spellings(draw: st.DrawFn) -> str:
 @pytest.fixture
 def door(make_rig: MakeRig, fake: FakeProvider, tmp_path: Path) -> Iterator[tuple[Rig, str]]:
     keys = KeyRing(tmp_path / "keys.json", secret=b"p" * 32)
-    upstreams = {"openai": fake.openai_base_url, "anthropic": fake.base_url, "azure": fake.base_url}
+    upstreams = {
+        "openai": fake.openai_base_url,
+        "anthropic": fake.base_url,
+        "azure": fake.base_url,
+        "google": fake.base_url,
+    }
     rig = make_rig(keys=keys, allowed_paths=(ALLOWED,), upstreams=upstreams)
     rig.app.throttle = AuthThrottle(burst=1_000_000)  # the keyless spellings must keep getting 401
     yield rig, keys.create(Scope.INGEST).token
@@ -128,7 +149,10 @@ def test_no_spelling_reaches_the_provider_unchecked_or_unrecorded(
         return
     [(seen_method, seen_path)] = seen
     target = seen_path.partition("?")[0]
-    assert seen_method == method and target.startswith(("/v1/", "/openai/deployments/")), (path, seen)
+    assert seen_method == method and target.startswith(("/v1/", "/openai/deployments/", "/v1beta/models/")), (
+        path,
+        seen,
+    )
     assert "%" not in target and "\\" not in target and ";" not in target, (path, seen)
     assert not {".", ".."} & set(target.split("/")), (path, seen)
     if method == "POST" and _priced(target):
