@@ -99,9 +99,8 @@ def measure(store: LedgerStore, period: Period, charges: Iterable[Charge]) -> di
             for cid, scanned in _event_measures(store, period, narrowed).items():
                 if cid in customers:
                     customers[cid].measures.update(scanned.measures)
-    whole = {
-        k: c for k, c in unique.items() if rollup is not None and c.metric in RUN_METRICS and not c.where
-    }
+    # Runs and successful runs with no ``where``: from the rollup's run rows, in one read.
+    whole = {k: c for k, c in unique.items() if c.metric in RUN_METRICS and not c.where}
     if rollup is not None and whole:
         counted = rollup_runs(store, rollup, period, {c.metric for c in whole.values()})
         for key, charge in whole.items():
