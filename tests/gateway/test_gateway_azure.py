@@ -88,6 +88,16 @@ def test_azure_embeddings_and_completions(make_rig: MakeRig, fake: Any) -> None:
     )
 
 
+def test_azure_responses_name_the_deployment_in_the_body(make_rig: MakeRig, fake: Any) -> None:
+    rig = _rig(make_rig, fake, {"prod-chat": "gpt-4o"})
+    _client(rig).responses.create(model="prod-chat", input="Where is my order?", extra_headers=USAGE)
+    (event,) = rig.events()
+    assert (event["provider"], event["model"]) == ("azure", "gpt-4o")
+    assert event["cost_usd"] == genai_price("azure", "gpt-4o", input_tokens=1200, output_tokens=300)
+    assert json.loads(event["attributes"])["azure_deployment"] == "prod-chat"
+    assert fake.requests.lines[-1] == ("POST", "/openai/responses")
+
+
 def test_azure_budget_is_checked_at_the_mapped_models_price(make_rig: MakeRig, fake: Any) -> None:
     controls = ControlsConfig.from_yaml(
         "budgets:\n  - {name: tiny, scope: {}, period: day, limit_usd: 0.001, owner: sre@example.com}\n"

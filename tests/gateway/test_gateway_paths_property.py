@@ -37,6 +37,7 @@ AZURE = [
     "/openai/deployments/prod-chat/completions",
     "/openai/deployments/embedder/embeddings",
     "/openai/deployments/prod-chat/files",
+    "/openai/responses",
 ]
 GEMINI = [
     "/v1beta/models/gemini-2.5-flash:generateContent",
@@ -149,7 +150,7 @@ def test_no_spelling_reaches_the_provider_unchecked_or_unrecorded(
         return
     [(seen_method, seen_path)] = seen
     target = seen_path.partition("?")[0]
-    assert seen_method == method and target.startswith(("/v1/", "/openai/deployments/", "/v1beta/models/")), (
+    assert seen_method == method and target.startswith(("/v1/", "/openai/", "/v1beta/models/")), (
         path,
         seen,
     )

@@ -49,6 +49,7 @@ from costtrail.gateway.upstream import (
 from costtrail.pricing import Pricer
 from costtrail.schema import Event
 from costtrail.wire import Reading, StreamReading, gemini_request, read_body
+from costtrail.wire.azure import AZURE
 from costtrail.wire.errors import error_body
 from costtrail.wire.flavors import ANTHROPIC, GOOGLE
 
@@ -206,10 +207,11 @@ class Gateway:
         provider = self.config.billed_provider(route.upstream)
         requested = payload.get("model") if isinstance(payload.get("model"), str) else None
         mapped = None
-        if target.deployment is not None:
-            attrs["azure_deployment"] = target.deployment
-            mapped = self.config.azure_deployments.get(target.deployment)
-            requested = requested or target.deployment
+        deployment = target.deployment or (requested if route.upstream == AZURE else None)
+        if deployment is not None:  # Azure OpenAI: the path's deployment, or the body's (responses)
+            attrs["azure_deployment"] = deployment
+            mapped = self.config.azure_deployments.get(deployment)
+            requested = requested or deployment
         # Gemini names the model in the path: the estimate reads the request as the others read theirs.
         asked = gemini_request(route.model, payload) if route.model else payload
         requested = route.model or requested

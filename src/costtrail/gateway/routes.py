@@ -43,17 +43,24 @@ ROUTES: dict[str, WireRoute] = {
 }
 
 
-# Azure OpenAI: /openai/deployments/{deployment}/{operation}?api-version=..., the deployment naming a model.
+# Azure OpenAI: /openai/deployments/{deployment}/{operation}?api-version=..., the deployment naming a
+# model; the Responses API names the deployment as the body's model (/openai/responses).
 AZURE_ROOT = "/openai/deployments/"
+AZURE_RESPONSES = WireRoute("/openai/responses", AZURE)
 AZURE_ROUTES: dict[str, WireRoute] = {
     r.path: r
     for r in (
         WireRoute(AZURE_ROOT + "{deployment}/chat/completions", AZURE, usage_on_request=True),
         WireRoute(AZURE_ROOT + "{deployment}/completions", AZURE, usage_on_request=True),
         WireRoute(AZURE_ROOT + "{deployment}/embeddings", AZURE, kind="embedding"),
+        AZURE_RESPONSES,
     )
 }
-_AZURE_OPERATIONS = {path.removeprefix(AZURE_ROOT + "{deployment}/"): r for path, r in AZURE_ROUTES.items()}
+_AZURE_OPERATIONS = {
+    path.removeprefix(AZURE_ROOT + "{deployment}/"): r
+    for path, r in AZURE_ROUTES.items()
+    if r is not AZURE_RESPONSES
+}
 
 _BY_FOLDED = {path.lower(): route for path, route in ROUTES.items()}
 # Gemini API model calls: the model is a path segment; the method is matched whatever its case and
@@ -193,6 +200,8 @@ def _azure_target(path: str) -> Target | None:
     >>> _azure_target("/OpenAI/deployments/prod-chat/Chat/Completions").path
     '/openai/deployments/prod-chat/chat/completions'
     """
+    if path.lower() == AZURE_RESPONSES.path:
+        return Target(AZURE_RESPONSES.path, AZURE, AZURE_RESPONSES)
     parts = path.split("/", 4)  # '', openai, deployments, {deployment}, {operation}
     if len(parts) < 5 or parts[1].lower() != "openai" or parts[2].lower() != "deployments":
         return None
