@@ -14,6 +14,8 @@ from typing import Any
 import openai
 import pytest
 
+import costtrail
+from costtrail.controls.config import ControlsConfig
 from costtrail.sdk import instrument
 from costtrail.wire.azure import DeploymentsError
 
@@ -95,3 +97,15 @@ def test_a_bad_deployments_file_names_file_line_and_field(tmp_path: Path) -> Non
     ):
         instrument(client, azure_deployments=mapping)
     assert f"{mapping}:3: deployments.embedder" in str(raised.value)
+
+
+def test_the_budget_check_prices_the_mapped_model(fake: Any, ledger: Any) -> None:
+    controls = ControlsConfig.from_yaml("budgets: [{name: tiny, limit_usd: 0.001}]\nalerts: {log: false}")
+    costtrail.enforce_budgets(controls, recorder=ledger.recorder)
+    with _azure(fake) as client:
+        instrument(client, recorder=ledger.recorder, azure_deployments={"prod-chat": "gpt-4o"})
+        sent = len(fake.requests)
+        # 1000 output tokens of gpt-4o alone: 1000 x $10/M = $0.01, over the $0.001 budget.
+        with pytest.raises(costtrail.BudgetExceeded, match="tiny"):
+            client.chat.completions.create(model="prod-chat", messages=MESSAGES, max_tokens=1000)
+    assert len(fake.requests) == sent  # never sent

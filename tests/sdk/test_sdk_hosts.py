@@ -13,6 +13,8 @@ import httpx
 import openai
 import pytest
 
+import costtrail
+from costtrail.controls.config import ControlsConfig
 from costtrail.sdk import instrument
 
 GROQ = "https://api.groq.com/openai/v1"
@@ -83,3 +85,17 @@ async def test_async_openai_client_at_groq_url_is_recorded_as_groq(
         await client.chat.completions.create(model=MODEL, messages=MESSAGES, extra_headers=USAGE)
     (event,) = ledger.events()
     _assert_groq(event, expected_cost)
+
+
+def test_the_budget_check_prices_the_hosts_model(fake: Any, ledger: Any) -> None:
+    controls = ControlsConfig.from_yaml("budgets: [{name: tiny, limit_usd: 0.0001}]\nalerts: {log: false}")
+    costtrail.enforce_budgets(controls, recorder=ledger.recorder)
+    http_client = httpx.Client(transport=_ToFake(fake.openai_base_url))
+    with openai.OpenAI(base_url=GROQ, api_key="gsk-test", http_client=http_client, max_retries=0) as client:
+        instrument(client, recorder=ledger.recorder)
+        sent = len(fake.requests)
+        # 1000 output tokens at Groq's $0.79/M: $0.00079, over the $0.0001 budget (OpenAI has no
+        # price for this model, so priced as openai the estimate was $0 and the call went out).
+        with pytest.raises(costtrail.BudgetExceeded, match="tiny"):
+            client.chat.completions.create(model=MODEL, messages=MESSAGES, max_tokens=1000)
+    assert len(fake.requests) == sent

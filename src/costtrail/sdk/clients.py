@@ -108,6 +108,14 @@ def _returned(call: InstrumentedCall, provider: str, result: Any) -> None:
     call.finish()
 
 
+def _priced_as(kwargs: dict[str, Any], deployments: Mapping[str, str] | None) -> dict[str, Any]:
+    """The request as the budget check prices it: an Azure deployment named by its model."""
+    model = kwargs.get("model")
+    if not deployments or not isinstance(model, str) or model not in deployments:
+        return kwargs
+    return {**kwargs, "model": deployments[model]}
+
+
 def _wrap(
     original: Callable[..., Any],
     recorder_ref: RecorderRef,
@@ -125,7 +133,7 @@ def _wrap(
 
         @functools.wraps(original)
         async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-            check_before_send(recorder_ref, provider, kwargs)  # controls: BudgetExceeded, opt-in
+            check_before_send(recorder_ref, recorded_as, _priced_as(kwargs, deployments))  # opt-in controls
             call = _open_call(recorder_ref, provider, endpoint, kind, kwargs, recorded_as, deployments)
             if call is None:
                 return await original(*args, **kwargs)
@@ -144,7 +152,7 @@ def _wrap(
 
     @functools.wraps(original)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        check_before_send(recorder_ref, provider, kwargs)  # controls: BudgetExceeded, opt-in
+        check_before_send(recorder_ref, recorded_as, _priced_as(kwargs, deployments))  # opt-in controls
         call = _open_call(recorder_ref, provider, endpoint, kind, kwargs, recorded_as, deployments)
         if call is None:
             return original(*args, **kwargs)
