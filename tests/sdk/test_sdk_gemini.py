@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
@@ -156,3 +157,37 @@ def test_instrument_is_idempotent(ledger, make_client) -> None:
     instrument(client, recorder=ledger.recorder)
     client.models.generate_content(model="gemini-2.5-flash", contents="Where?")
     assert len(ledger.events()) == 1
+
+
+def test_grounding_with_google_search_is_priced_as_a_web_search_fee(
+    fake, ledger, expected_cost, make_client
+) -> None:
+    grounded = {
+        "candidates": [
+            {
+                "content": {"parts": [{"text": "Spain won Euro 2024."}], "role": "model"},
+                "finishReason": "STOP",
+                "groundingMetadata": {
+                    "webSearchQueries": ["euro 2024 winner", "euro 2024 final score"],
+                    "groundingChunks": [{"web": {"uri": "https://example.org/euro", "title": "Euro 2024"}}],
+                },
+            }
+        ],
+        "usageMetadata": {"promptTokenCount": 1000, "candidatesTokenCount": 100, "totalTokenCount": 1100},
+        "modelVersion": "gemini-2.5-flash",
+        "responseId": "g-1",
+    }
+    fake.replay(
+        "gemini-grounded",
+        "/v1beta/models/gemini-2.5-flash:generateContent",
+        json.dumps(grounded).encode(),
+        content_type="application/json",
+    )
+    client = make_client({"x-fake-replay": "gemini-grounded"})
+    client.models.generate_content(model="gemini-2.5-flash", contents="Who won Euro 2024?")
+    [event] = ledger.events()
+    # Gemini 2.5 bills one grounded prompt however many queries: $35 per 1,000 in genai-prices.
+    assert event["web_searches"] == 1
+    want = expected_cost("google", "gemini-2.5-flash", input_tokens=1000, output_tokens=100, web_searches=1)
+    assert want == Decimal("0.03555")  # 1000 x $0.30/M + 100 x $2.50/M + 1 x $35/1000
+    assert event["cost_usd"] == want

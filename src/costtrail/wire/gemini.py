@@ -23,11 +23,14 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from costtrail.schema.events import TOKEN_FIELDS
 from costtrail.wire.reading import Reading
 from costtrail.wire.usage import USAGE_FIELDS, UsageMap
 
 # ``.../models/{model}:{method}`` (Gemini API and Vertex AI publisher paths alike).
 _MODEL_PATH = re.compile(r"/models/([^/:]+):([A-Za-z]+)$")
+# What a usage block says that a later chunk's usage replaces (tool fees are counted apart).
+_RESET = tuple(f for f in USAGE_FIELDS if f in TOKEN_FIELDS or f.endswith("_tokens"))
 # Gemini parts that are a call of a tool: ``functionCall`` by the client, ``executableCode`` run by Google.
 _TOOL_PARTS = {"functionCall": "function_call", "executableCode": "code_execution_call"}
 
@@ -53,7 +56,7 @@ def apply_gemini(usage: UsageMap, reading: Reading, data: Mapping[str, Any]) -> 
     values = usage.read(usage.block(data))
     if values is not None:
         # A stream's chunks each say the usage so far: the newest replaces what an earlier one said.
-        for name in USAGE_FIELDS:
+        for name in _RESET:
             setattr(reading, name, 0)
         reading.set_usage(values)
     err = gemini_error(data)
@@ -70,6 +73,23 @@ def apply_gemini(usage: UsageMap, reading: Reading, data: Mapping[str, Any]) -> 
                         reading.add_tool_call(kind)
         if candidate.get("finishReason"):
             reading.complete = True
+        searches = grounded_searches(candidate.get("groundingMetadata"), reading.model)
+        reading.web_searches = max(reading.web_searches, searches)  # chunks may repeat the metadata
+
+
+def grounded_searches(grounding: Any, model: str | None) -> int:
+    """What Google bills for grounding with Google Search: Gemini 3 models each search query the
+    answer made (``webSearchQueries``), earlier models one grounded prompt however many queries.
+
+    >>> grounded_searches({"webSearchQueries": ["a", "b"]}, "gemini-2.5-flash")
+    1
+    >>> grounded_searches({"webSearchQueries": ["a", "b"]}, "gemini-3-pro-preview")
+    2
+    """
+    queries = grounding.get("webSearchQueries") if isinstance(grounding, Mapping) else None
+    if not isinstance(queries, list) or not queries:
+        return 0
+    return len(queries) if (model or "").startswith("gemini-3") else 1
 
 
 def gemini_error(data: Mapping[str, Any]) -> str | None:
