@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from decimal import Decimal
 from typing import Any
@@ -146,3 +147,30 @@ def test_a_cut_stream_through_the_gateway_is_incomplete(make_rig: MakeRig, fake:
     [event] = rig.events()
     assert (event["status"], event["error_type"]) == ("incomplete", "UNAVAILABLE")
     assert event["cost_usd"] is None and event["cost_estimate_usd"] > 0
+
+
+def test_a_grounded_answer_through_the_gateway_pays_its_search_fee(make_rig: MakeRig, fake: Any) -> None:
+    grounded = {
+        "candidates": [
+            {
+                "content": {"parts": [{"text": "Spain."}], "role": "model"},
+                "finishReason": "STOP",
+                "groundingMetadata": {"webSearchQueries": ["euro 2024 winner", "euro 2024 final"]},
+            }
+        ],
+        "usageMetadata": {"promptTokenCount": 1000, "candidatesTokenCount": 100, "totalTokenCount": 1100},
+        "modelVersion": "gemini-3-pro-preview",
+    }
+    fake.replay(
+        "grounded-3",
+        "/v1beta/models/gemini-3-pro-preview:generateContent",
+        json.dumps(grounded).encode(),
+        content_type="application/json",
+    )
+    rig = _rig(make_rig, fake)
+    client = rig.closing(_client(rig.url, {"x-fake-replay": "grounded-3"}))
+    client.models.generate_content(model="gemini-3-pro-preview", contents="Who won Euro 2024?")
+    [event] = rig.events()
+    assert event["web_searches"] == 2  # Gemini 3: each search query is billed
+    want = genai_price("google", "gemini-3-pro-preview", input_tokens=1000, output_tokens=100, web_searches=2)
+    assert event["cost_usd"] == want
