@@ -26,6 +26,7 @@ from costtrail.collector.reading import (
 from costtrail.collector.service import Collector
 from costtrail.reports import AmbiguousRunId
 from costtrail.reports.money import money_json
+from costtrail.web.paths import text_param
 
 router = APIRouter(tags=["read"])
 READ = Depends(requires(Scope.READ))
@@ -106,7 +107,7 @@ async def get_report(
     return _json({**body, "tenant": scope})
 
 
-@router.get("/v1/runs/{run_id:path}", summary="One run: its steps, outcomes and total cost")
+@router.get(f"/v1/runs/{text_param('run_id')}", summary="One run: its steps, outcomes and total cost")
 async def get_run(request: Request, run_id: str, key: ApiKey = READ) -> JSONResponse:
     """The events of one run in time order with the running total (``costtrail.reports.run_steps``).
 
@@ -152,7 +153,8 @@ async def get_invoices(
 
 
 @router.get(
-    "/v1/invoices/lines/{line_id:path}", summary="The events, runs or outcomes behind an invoice line"
+    f"/v1/invoices/lines/{text_param('line_id')}",
+    summary="The events, runs or outcomes behind an invoice line",
 )
 async def get_invoice_line(
     request: Request,

@@ -21,6 +21,7 @@ from costtrail.web.pages.models import models_page, whatif_page
 from costtrail.web.pages.overview import overview_page
 from costtrail.web.pages.runs import run_page, runs_page
 from costtrail.web.pages.workflows import workflow_page, workflows_page
+from costtrail.web.paths import text_param
 
 if TYPE_CHECKING:
     from costtrail.ledger.store import LedgerStore
@@ -64,9 +65,9 @@ class PageSpec:
 PAGES: tuple[PageSpec, ...] = (
     PageSpec("overview", "/", "Overview", overview_page),
     PageSpec("workflows", "/workflows", "Workflows", workflows_page),
-    PageSpec("workflow", "/workflows/{workflow:path}", "Workflow", workflow_page, nav=False),
+    PageSpec("workflow", f"/workflows/{text_param('workflow')}", "Workflow", workflow_page, nav=False),
     PageSpec("runs", "/runs", "Runs", runs_page),
-    PageSpec("run", "/runs/{run_id:path}", "Run", run_page, nav=False),
+    PageSpec("run", f"/runs/{text_param('run_id')}", "Run", run_page, nav=False),
     PageSpec("customers", "/customers", "Features & customers", customers_page),
     PageSpec("models", "/models", "Models & providers", models_page),
     PageSpec("whatif", "/models/whatif", "What if", whatif_page, nav=False),
@@ -74,7 +75,7 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("billing", "/billing", "Billing", billing_page, for_tenant_keys=False),
     PageSpec(
         "billing_line",
-        "/billing/lines/{line_id:path}",
+        f"/billing/lines/{text_param('line_id')}",
         "Invoice line",
         billing_line_page,
         nav=False,
