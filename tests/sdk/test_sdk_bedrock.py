@@ -218,6 +218,17 @@ def test_a_stream_the_caller_stops_reading_is_abandoned(make_client: Callable[..
     assert (event["status"], event["error_type"]) == ("incomplete", "client_abandoned")
 
 
+def test_a_stream_dropped_unread_is_still_recorded(make_client: Callable[..., Any], ledger: Any) -> None:
+    client = make_client(USAGE)
+    answer = client.invoke_model_with_response_stream(
+        modelId=SONNET_US, body=json.dumps(INVOKE_BODIES[SONNET_US])
+    )
+    del answer  # dropped unread, never closed
+    [event] = ledger.events()
+    assert (event["status"], event["error_type"]) == ("incomplete", "client_abandoned")
+    assert event["cost_estimate_usd"] is not None
+
+
 def test_throttling_retried_by_botocore_is_one_event_with_its_retries(
     make_client: Callable[..., Any], ledger: Any
 ) -> None:

@@ -181,10 +181,19 @@ class _Events:
         try:
             self._inner.close()
         finally:
-            if not self._call.done:
-                self._reader.abandon()
-                self._call.reading = self._reader.reading
-                self._call.finish()
+            self._abandoned()
+
+    def _abandoned(self) -> None:
+        if not self._call.done:
+            self._reader.abandon()
+            self._call.reading = self._reader.reading
+            self._call.finish()
+
+    def __del__(self) -> None:  # a stream dropped unread still records its call and frees its socket
+        try:
+            self.close()
+        except Exception:
+            log.warning("costtrail: could not close a dropped Bedrock stream", exc_info=True)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
