@@ -34,6 +34,19 @@ def _rig(make_rig: MakeRig, fake: Any, deployments: dict[str, str] | None = None
     )
 
 
+def _budget_rig(make_rig: MakeRig, fake: Any, deployments: dict[str, str] | None) -> Rig:
+    """A $0.001-a-day budget on all traffic."""
+    controls = ControlsConfig.from_yaml(
+        "budgets:\n  - {name: tiny, scope: {}, period: day, limit_usd: 0.001, owner: sre@example.com}\n"
+        "alerts: {log: false}\n"
+    )
+    return make_rig(
+        upstreams={"openai": fake.openai_base_url, "anthropic": fake.base_url, "azure": fake.base_url},
+        gate=build_controls(controls).gate,
+        azure_deployments=deployments,
+    )
+
+
 def _client(rig: Rig) -> openai.AzureOpenAI:
     return rig.closing(
         openai.AzureOpenAI(azure_endpoint=rig.url, api_key=SECRET, api_version=API_VERSION, max_retries=0)
@@ -99,15 +112,7 @@ def test_azure_responses_name_the_deployment_in_the_body(make_rig: MakeRig, fake
 
 
 def test_azure_budget_is_checked_at_the_mapped_models_price(make_rig: MakeRig, fake: Any) -> None:
-    controls = ControlsConfig.from_yaml(
-        "budgets:\n  - {name: tiny, scope: {}, period: day, limit_usd: 0.001, owner: sre@example.com}\n"
-        "alerts: {log: false}\n"
-    )
-    rig = make_rig(
-        upstreams={"openai": fake.openai_base_url, "anthropic": fake.base_url, "azure": fake.base_url},
-        gate=build_controls(controls).gate,
-        azure_deployments={"prod-chat": "gpt-4o"},
-    )
+    rig = _budget_rig(make_rig, fake, {"prod-chat": "gpt-4o"})
     # max_tokens 1000 of gpt-4o output alone is 1000 x $10/M = $0.01, over the $0.001 budget.
     with pytest.raises(openai.RateLimitError) as raised:
         _client(rig).chat.completions.create(model="prod-chat", messages=MESSAGES, max_tokens=1000)
@@ -139,3 +144,15 @@ def test_a_bad_deployments_file_is_refused_by_the_cli(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["gateway", "--azure-deployments", str(mapping)], env={"COLUMNS": "400"})
     assert result.exit_code == 2
     assert "deployments.yaml:2: deployments.prod-chat" in result.output
+
+
+def test_an_unmapped_deployment_is_denied_by_a_usd_budget_not_reserved_at_zero(
+    make_rig: MakeRig, fake: Any
+) -> None:
+    """'ops-chat' names no model genai-prices knows: a $0 estimate would let every call through."""
+    rig = _budget_rig(make_rig, fake, None)
+    with pytest.raises(openai.PermissionDeniedError) as raised:
+        _client(rig).chat.completions.create(model="ops-chat", messages=MESSAGES, max_tokens=10)
+    assert "ops-chat" in str(raised.value) and "--azure-deployments" in str(raised.value)
+    assert "rate-card" in str(raised.value)
+    assert not [line for line in fake.requests.lines if line[1].startswith("/openai/")]

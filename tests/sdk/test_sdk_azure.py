@@ -109,3 +109,27 @@ def test_the_budget_check_prices_the_mapped_model(fake: Any, ledger: Any) -> Non
         with pytest.raises(costtrail.BudgetExceeded, match="tiny"):
             client.chat.completions.create(model="prod-chat", messages=MESSAGES, max_tokens=1000)
     assert len(fake.requests) == sent  # never sent
+
+
+def test_an_unmapped_deployment_is_denied_by_a_usd_budget(fake: Any, ledger: Any) -> None:
+    """'ops-chat' has no price: reserving $0 against the budget would admit any number of calls."""
+    controls = ControlsConfig.from_yaml("budgets: [{name: tiny, limit_usd: 0.001}]\nalerts: {log: false}")
+    costtrail.enforce_budgets(controls, recorder=ledger.recorder)
+    with _azure(fake) as client:
+        instrument(client, recorder=ledger.recorder)
+        sent = len(fake.requests)
+        with pytest.raises(costtrail.BudgetExceeded, match=r"ops-chat.*azure_deployments"):
+            client.chat.completions.create(model="ops-chat", messages=MESSAGES, max_tokens=10)
+    assert len(fake.requests) == sent  # never sent
+
+
+def test_an_unpriced_model_passes_a_token_budget(fake: Any, ledger: Any) -> None:
+    """Only a USD budget cannot bound an unpriced call; a token budget still counts its tokens."""
+    controls = ControlsConfig.from_yaml("budgets: [{name: t, limit_tokens: 1000000}]\nalerts: {log: false}")
+    costtrail.enforce_budgets(controls, recorder=ledger.recorder)
+    with _azure(fake) as client:
+        instrument(client, recorder=ledger.recorder)
+        client.chat.completions.create(
+            model="ops-chat", messages=MESSAGES, max_tokens=10, extra_headers={"x-fake-model": "gpt-4o"}
+        )
+    assert fake.requests.lines[-1][1] == "/openai/deployments/ops-chat/chat/completions"

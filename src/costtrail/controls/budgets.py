@@ -269,6 +269,10 @@ class BudgetGate:
         trackers = self._match(ctx)
         if not trackers:
             return ALLOW
+        if ctx.unpriced:
+            blocking = next((t for t in trackers if t.blocks and t.usd), None)
+            if blocking is not None:
+                return _unpriced_denial(blocking.config, ctx)
         tokens = Decimal(ctx.estimated_tokens or 0)
         now = as_utc(self.clock())
         if self.shared is not None:
@@ -611,4 +615,22 @@ def _status(t: _Tracker, now: datetime) -> BudgetStatus:
         burn_per_hour=burn,
         projected_exhaustion=projected,
         exhausted=exhausted,
+    )
+
+
+def _unpriced_denial(cfg: BudgetConfig, ctx: RequestContext) -> Decision:
+    """No price for the model: reserving $0 would let a USD budget admit any number of such calls."""
+    model = ctx.model or "(none named)"
+    scope = ", ".join(f"{k}={v}" for k, v in sorted(cfg.scope.items())) or "all traffic"
+    return Decision(
+        allowed=False,
+        reason=(
+            f"model {model!r} (provider {ctx.provider or 'unknown'}) has no price, so budget "
+            f"{cfg.name!r} (scope {scope}) cannot bound this call: map an Azure deployment to its "
+            "model (azure_deployments / --azure-deployments) or add a rate-card entry for the model"
+        ),
+        rule=cfg.name,
+        limit_usd=cfg.limit_usd,
+        scope=dict(cfg.scope),
+        kind="unpriced_model",
     )

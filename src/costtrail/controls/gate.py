@@ -29,6 +29,9 @@ class RequestContext:
     provider_account: str | None = None
     # For token budgets: the request's estimated tokens (input + max output); cost budgets ignore it.
     estimated_tokens: int | None = None
+    # The estimate found no price for the model: a blocking USD budget cannot bound the call, so it
+    # denies it (docs/controls.md) instead of reserving $0.
+    unpriced: bool = False
 
 
 @dataclass(frozen=True)
@@ -44,8 +47,8 @@ class Decision:
     retry_after_s: int | None = None
     reroute_model: str | None = None  # a model policy may reroute instead of deny
     reservation_id: str | None = None
-    # What said no (or rerouted): "budget", "model_policy" or "retry_loop"; a gateway may map them
-    # to different responses (all deny as 429 by default).
+    # What said no (or rerouted): "budget", "unpriced_model", "model_policy" or "retry_loop"; a
+    # gateway may map them to different responses (429 by default; 403 for "unpriced_model").
     kind: str | None = None
     unit: str = "usd"  # "usd" or "tokens": what limit_usd/spend_usd count for a token budget
 

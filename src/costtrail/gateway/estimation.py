@@ -76,10 +76,25 @@ def estimate_cost(
     embedding: bool = False,
     default_output_tokens: int = DEFAULT_OUTPUT_TOKENS,
 ) -> Decimal:
-    """The estimated cost of a request; zero when its model has no price (the gate then sees $0)."""
+    """The estimated cost of a request; zero when its model has no price (see :func:`estimate_price`)."""
+    cost = estimate_price(
+        pricer, provider, body, embedding=embedding, default_output_tokens=default_output_tokens
+    )
+    return Decimal(0) if cost is None else cost
+
+
+def estimate_price(
+    pricer: Pricer,
+    provider: str,
+    body: Mapping[str, Any],
+    *,
+    embedding: bool = False,
+    default_output_tokens: int = DEFAULT_OUTPUT_TOKENS,
+) -> Decimal | None:
+    """The estimated cost of a request; ``None`` when its model has no price (a USD budget denies it)."""
     model = body.get("model")
     if not isinstance(model, str) or not model:
-        return Decimal(0)
+        return None
     input_tokens, output_tokens = estimate_tokens(
         body,
         embedding=embedding,
@@ -93,5 +108,4 @@ def estimate_cost(
         input_tokens=input_tokens,
         output_tokens=output_tokens,
     )
-    price = pricer.price(event)
-    return price.cost_usd if price.cost_usd is not None else Decimal(0)
+    return pricer.price(event).cost_usd

@@ -19,6 +19,7 @@ import logging
 import zlib
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import replace
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -29,7 +30,7 @@ from costtrail.controls.gate import ALLOW, AllowAll, Decision, RequestContext, R
 from costtrail.export.prometheus import CostMetrics, gateway_metrics_response
 from costtrail.gateway.attribution import AttributionError, attribute
 from costtrail.gateway.config import GatewayConfig
-from costtrail.gateway.estimation import estimate_cost
+from costtrail.gateway.estimation import estimate_price
 from costtrail.gateway.recording import ForwardedCall, ForwardedCallRecorder, build_event, cost_header
 from costtrail.gateway.routes import (
     PathRefused,
@@ -322,14 +323,16 @@ class Gateway:
             team=fields.get("team"),
             provider_account=headers.get("openai-project") or headers.get("openai-organization"),
         )
-        estimate = estimate_cost(
+        estimate = estimate_price(
             self.pricer,
             provider,
             {**payload, "model": model} if model else payload,
             embedding=route.kind == "embedding",
             default_output_tokens=self.config.default_output_tokens,
         )
-        decision = self.gate.reserve(ctx, estimate)
+        if estimate is None:  # no price: a USD budget in scope denies it rather than reserve $0
+            ctx = replace(ctx, unpriced=True)
+        decision = self.gate.reserve(ctx, estimate or Decimal(0))
         if decision.allowed:
             return decision
         raise _denial(decision)
@@ -467,6 +470,9 @@ class Gateway:
 
 
 def _denial(decision: Decision) -> GatewayError:
+    if decision.kind == "unpriced_model":  # no retry helps: the deployment or the rate card must change
+        reason = f"costtrail: {decision.reason}"
+        return GatewayError(403, reason, "unpriced_model", extra={"budget": decision.rule})
     limit = f"${decision.limit_usd}" if decision.limit_usd is not None else "its limit"
     spend = f"${decision.spend_usd}" if decision.spend_usd is not None else "unknown"
     rule = decision.rule or "a budget"

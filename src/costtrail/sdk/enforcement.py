@@ -46,6 +46,8 @@ def request_context(
     provider: str | None,
     model: str | None,
     estimated_tokens: int | None = None,
+    *,
+    unpriced: bool = False,
 ) -> RequestContext:
     def text(name: str) -> str | None:
         value = attribution.get(name)
@@ -63,6 +65,7 @@ def request_context(
         team=text("team"),
         provider_account=text("provider_account"),
         estimated_tokens=estimated_tokens,
+        unpriced=unpriced,
     )
 
 
@@ -100,7 +103,9 @@ class BudgetHook:
         body_bytes = len(json.dumps(kwargs, default=str))
         estimate = self.controls.estimator.estimate_body(provider, kwargs, body_bytes=body_bytes)
         model = kwargs.get("model") if isinstance(kwargs.get("model"), str) else None
-        ctx = request_context(attribution, provider, model, estimate.tokens)
+        # No price for the model: a USD budget in scope denies the call rather than reserve $0.
+        unpriced = estimate.cost_usd is None
+        ctx = request_context(attribution, provider, model, estimate.tokens, unpriced=unpriced)
         decision = self.check(ctx, estimate.cost_usd or Decimal(0))
         if not decision.allowed:
             raise BudgetExceeded(decision)
