@@ -37,6 +37,9 @@ _OPERATIONS = {
     "invoke_model_with_response_stream": ("invoke", True),
 }
 
+# The top-level keys of a converse response read_converse reads (copied before the caller has it).
+_CONVERSE_READ = ("usage", "output", "serviceTier", "ResponseMetadata", "metrics", "stopReason")
+
 
 def is_bedrock_client(client: Any) -> bool:
     """True for a boto3/botocore ``bedrock-runtime`` client (boto3 itself is not imported)."""
@@ -53,8 +56,8 @@ class BedrockCall(InstrumentedCall):
         super().__init__(recorder_ref, AWS, endpoint, kind, model, AWS)
         self.region = region
 
-    def _event(self, status: str | None, error_type: str | None) -> dict[str, Any]:
-        event = super()._event(status, error_type)
+    def _event(self, status: str | None, error_type: str | None, elapsed: float) -> dict[str, Any]:
+        event = super()._event(status, error_type, elapsed)
         event["model"] = self.requested_model  # the body names the bare model, not the profile priced
         if self.region:
             event["region"] = self.region
@@ -129,12 +132,14 @@ def _returned(call: InstrumentedCall, streamed: bool, response: Any) -> Any:
                 call.streaming = True
                 return response
         elif call.endpoint == "converse":
-            call.reading = read_converse(response)
+            # Read on the writer thread, from a copy of what it reads: the caller owns the dict.
+            kept = {key: response[key] for key in _CONVERSE_READ if key in response}
+            call.read_later = functools.partial(read_converse, kept)
         else:
             body = response["body"]
             data = body.read()
             response["body"] = _streaming_body(body, data)
-            call.reading = read_invoke(data, headers)
+            call.read_later = functools.partial(read_invoke, data, dict(headers))
     except Exception:
         log.warning("costtrail: could not read a Bedrock response", exc_info=True)
     call.finish()

@@ -10,6 +10,7 @@ with :meth:`costtrail.wire.Reading.finish`.)
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -62,6 +63,7 @@ class InstrumentedCall:
         "kind",
         "payload_bytes",
         "provider",
+        "read_later",
         "reading",
         "recorded_as",
         "recorder_ref",
@@ -100,6 +102,8 @@ class InstrumentedCall:
         self.error_type: str | None = None
         self.flavor: Flavor = flavor_named(provider, endpoint)
         self.reading: Reading | None = None  # what the response said (costtrail.wire)
+        # Or how to read it: a finished body read on the sink's writer thread, off the caller's.
+        self.read_later: Callable[[], Reading] | None = None
         self.request_body: bytes = b""  # read only to estimate an incomplete call's input
         self.attributes: dict[str, str] = {}
         self.hide_usage_chunk = False
@@ -126,8 +130,16 @@ class InstrumentedCall:
                 self.request_id = value
                 break
 
+    def read_now(self) -> Reading | None:
+        """The reading, reading the body kept for later now if there is one."""
+        read_later = self.read_later
+        if read_later is not None:
+            self.read_later = None
+            self.reading = read_later()
+        return self.reading
+
     def fail(self, exc: BaseException) -> None:
-        reading = self.reading
+        reading = self.read_now()
         if reading is not None and not reading.complete and self.http_status and self.http_status < 300:
             self.finish()  # the SDK could not parse a 2xx body it received: the reading says incomplete
             return
@@ -144,21 +156,24 @@ class InstrumentedCall:
         """Emit this call's event (once; later calls do nothing). Never raises.
 
         Without a ``status`` the reading decides (``success``, ``error`` or ``incomplete``).
+        The caller's thread only takes the time; the body is read and the event built on the
+        sink's writer thread when the recorder can defer it (:meth:`Recorder.emit_later`).
         """
         if self.done:
             return
         self.done = True
+        elapsed = time.perf_counter() - self.started
         try:
             recorder = self.recorder_ref()
             if recorder is None:
                 return
-            recorder.emit(self._event(status, error_type or self.error_type), self.attribution)
+            build = functools.partial(self._event, status, error_type or self.error_type, elapsed)
+            recorder.emit_later(build, self.attribution)
         except Exception:
             log.warning("costtrail: could not record a %s call", self.provider, exc_info=True)
 
-    def _event(self, status: str | None, error_type: str | None) -> dict[str, Any]:
-        elapsed = time.perf_counter() - self.started
-        reading = self.reading or Reading(complete=False, ended_by="no_response_read")
+    def _event(self, status: str | None, error_type: str | None, elapsed: float) -> dict[str, Any]:
+        reading = self.read_now() or Reading(complete=False, ended_by="no_response_read")
         status, error_type = reading.finish(self.http_status, self.request_body, status, error_type)
         event: dict[str, Any] = {
             "kind": self.kind,
@@ -173,7 +188,7 @@ class InstrumentedCall:
             "request_id": self.request_id,
             "tool_calls": reading.tool_call_count,
         }
-        for key in TOKEN_FIELDS:  # Reading.envelope_fields() without the zeros, on the caller's thread
+        for key in TOKEN_FIELDS:  # Reading.envelope_fields() without the zeros
             value = getattr(reading, key)
             if value:
                 event[key] = value

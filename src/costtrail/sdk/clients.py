@@ -101,7 +101,7 @@ def _returned(call: InstrumentedCall, provider: str, result: Any) -> None:
     try:
         if call.streaming:
             return
-        if call.reading is None and hasattr(result, "model_dump"):
+        if call.reading is None and call.read_later is None and hasattr(result, "model_dump"):
             call.reading = read_body(call.flavor, result.model_dump(mode="json"))
     except Exception:
         log.warning("costtrail: could not read a %s response", provider, exc_info=True)

@@ -2,7 +2,8 @@
 
 It sees every attempt the SDK makes (so retries are counted and the request
 body's size is exact), reads the provider's request id, reads each response
-body through :mod:`costtrail.wire` (the reading every door shares) and threads
+body through :mod:`costtrail.wire` (the reading every door shares; a whole body is
+kept and read on the sink's writer thread, off the caller's) and threads
 streamed responses through :class:`~costtrail.wire.StreamReading`. For model
 calls made through SDK methods costtrail does not wrap (``with_raw_response``,
 helpers, copies made by ``with_options``), it records the exchange itself
@@ -155,7 +156,8 @@ class _JsonCollector:
         if self.failed:
             self.call.finish("error", self.failed)
             return
-        self.call.reading = read_body(self.call.flavor, b"".join(self.parts))
+        flavor, parts = self.call.flavor, self.parts
+        self.call.read_later = lambda: read_body(flavor, b"".join(parts))  # on the writer thread
         self.call.finish()
 
 
@@ -203,14 +205,14 @@ class _Exchange:
         elif self.own and not ok:
             content = getattr(response, "_content", None)
             if isinstance(content, bytes):  # the error body names the error, as the gateway reads it
-                call.reading = read_body(call.flavor, content)
+                call.read_later = functools.partial(read_body, call.flavor, content)
                 call.finish()
             else:
                 call.finish("error", f"http_{status}")
         elif ok:
             content = getattr(response, "_content", None)
-            if isinstance(content, bytes):
-                call.reading = read_body(call.flavor, content)
+            if isinstance(content, bytes):  # read when the event is built: on the writer thread
+                call.read_later = functools.partial(read_body, call.flavor, content)
                 if self.own:
                     call.finish()
             elif self.own:

@@ -10,7 +10,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -77,6 +77,28 @@ class Recorder:
             event = {**self.defaults, **attribution, **fields}
             event.setdefault("event_id", fast_event_id())
             return self._submit(event)
+        except Exception:
+            self.count_error("emit")
+            return False
+
+    def emit_later(self, build: Callable[[], dict[str, Any]], attribution: Mapping[str, Any]) -> bool:
+        """Queue an event ``build`` makes on the sink's writer thread (``attribution`` is taken now).
+
+        Built now, like :meth:`emit`, when an observer must see the event before it is queued
+        (enforced budgets count it before the call returns) or the sink cannot defer.
+        """
+        submit_later = getattr(self.sink, "submit_later", None)
+        if self.observer is not None or submit_later is None:
+            return self.emit(build(), attribution)
+        defaults = self.defaults
+
+        def event() -> dict[str, Any]:
+            out = {**defaults, **attribution, **build()}
+            out.setdefault("event_id", fast_event_id())
+            return out
+
+        try:
+            return bool(submit_later(event))
         except Exception:
             self.count_error("emit")
             return False

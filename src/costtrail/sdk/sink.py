@@ -1,6 +1,8 @@
 """The event sink: a bounded in-memory queue drained by one background writer thread.
 
-The caller's thread only appends a small dict to a deque (no lock, no I/O).
+The caller's thread only appends a small dict to a deque (no lock, no I/O), or a
+function that builds it (``submit_later``: an instrumented call's response is read
+and its event made on the writer thread).
 The writer validates each dict (``Event.parse``), prices it
 (``costtrail.pricing.Pricer``) and hands batches to a :class:`Destination`: a
 local ledger file or a remote collector. Failures are logged and counted,
@@ -121,7 +123,7 @@ class QueuedSink:
         if max_queue < 1 or batch_size < 1 or flush_interval <= 0:
             raise ValueError("max_queue and batch_size must be >= 1 and flush_interval > 0")
         self._factory = destination_factory
-        self._events: deque[dict[str, Any]] = deque()
+        self._events: deque[dict[str, Any] | Callable[[], dict[str, Any]]] = deque()
         self._outcomes: deque[dict[str, Any]] = deque()
         self._flushes: deque[threading.Event] = deque()
         self._max_queue, self._batch_size = max_queue, batch_size
@@ -153,6 +155,17 @@ class QueuedSink:
             self._count_drop()
             return False
         events.append(event)
+        if len(events) >= self._batch_size and not self._wake.is_set():
+            self._wake.set()
+        return True
+
+    def submit_later(self, build: Callable[[], dict[str, Any]]) -> bool:
+        """Like :meth:`submit`, for an event ``build()`` makes on the writer thread (flush waits for it)."""
+        events = self._events
+        if len(events) >= self._max_queue or self._closed:
+            self._count_drop()
+            return False
+        events.append(build)
         if len(events) >= self._batch_size and not self._wake.is_set():
             self._wake.set()
         return True
@@ -246,18 +259,27 @@ class QueuedSink:
         while self._events:
             self._write_events(self._pop(self._events))
 
-    def _pop(self, queue: deque[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _pop(self, queue: deque[Any]) -> list[Any]:
         batch = []
         popleft = queue.popleft
         for _ in range(min(self._batch_size, len(queue))):
             batch.append(popleft())
         return batch
 
-    def _write_events(self, raw: list[dict[str, Any]]) -> None:
+    def _write_events(self, raw: list[dict[str, Any] | Callable[[], dict[str, Any]]]) -> None:
         self._counts["received"] += len(raw)
         events: list[Event] = []
         texts: list[tuple[Event, dict[str, Any]]] = []
-        for item in raw:
+        for queued in raw:
+            if isinstance(queued, dict):
+                item = queued
+            else:
+                try:
+                    item = queued()  # submit_later: the response is read and the event built here
+                except Exception:
+                    self._counts["failed"] += 1
+                    log.exception("costtrail: could not build a recorded call's event")
+                    continue
             text = item.pop(CONTENT_KEY, None)  # never parsed: it must not land in attributes
             try:
                 events.append(event_from_record(item))
