@@ -6,7 +6,9 @@ tokens are the request's own cap (``max_tokens``, ``max_completion_tokens`` or
 ``max_output_tokens``); for an uncapped call, the most the model can write: the
 rate card's ``max_output_tokens`` for it, else its context window in
 genai-prices less the input, else the gateway's configured default
-(:data:`DEFAULT_OUTPUT_TOKENS`). The estimate errs high on output, on purpose:
+(:data:`DEFAULT_OUTPUT_TOKENS`). Tool fees the request foresees (a web search or file
+search tool: :func:`costtrail.wire.request_tool_uses`) are added at the fee's price, when the
+model's prices or the rate card have one. The estimate errs high on output, on purpose:
 a budget should stop a call that could overrun it (docs/controls.md).
 """
 
@@ -19,7 +21,7 @@ from typing import Any
 
 from costtrail.pricing import Pricer
 from costtrail.schema import Event
-from costtrail.wire import request_input_tokens
+from costtrail.wire import request_input_tokens, request_tool_uses
 
 DEFAULT_OUTPUT_TOKENS = 4096
 _OUTPUT_CAPS = ("max_completion_tokens", "max_output_tokens", "max_tokens")
@@ -108,4 +110,9 @@ def estimate_price(
         input_tokens=input_tokens,
         output_tokens=output_tokens,
     )
+    tools = {} if embedding else request_tool_uses(body)
+    if tools:  # the tool fees the request foresees, priced as the call's event will be
+        with_fees = pricer.price(event.model_copy(update=tools)).cost_usd
+        if with_fees is not None:
+            return with_fees
     return pricer.price(event).cost_usd

@@ -41,7 +41,7 @@ from costtrail.wire.reading import (
     Reading,
     tier_of,
 )
-from costtrail.wire.requests import request_input_tokens
+from costtrail.wire.requests import request_input_tokens, request_tool_uses
 from costtrail.wire.streams import StreamReading
 
 __all__ = [
@@ -70,5 +70,6 @@ __all__ = [
     "provider_for_url",
     "read_body",
     "request_input_tokens",
+    "request_tool_uses",
     "tier_of",
 ]

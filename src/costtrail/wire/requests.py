@@ -58,6 +58,35 @@ def request_web_searches(body: Mapping[str, Any] | bytes) -> int:
     return int(isinstance(body.get("web_search_options"), Mapping))
 
 
+def request_tool_uses(body: Mapping[str, Any]) -> dict[str, int]:
+    """The server-side tool uses a request foresees, by event field (for the budget estimate).
+
+    At least one search a call for a web search tool: chat ``web_search_options``, a Responses
+    ``web_search*`` tool, an Anthropic ``web_search_*`` tool (its ``max_uses`` when given: the most
+    it may search), Gemini's ``google_search``; one for a Responses ``file_search`` tool.
+
+    >>> request_tool_uses({"model": "gpt-4o", "input": "hi", "tools": [{"type": "web_search"}]})
+    {'web_searches': 1}
+    >>> request_tool_uses({"tools": [{"type": "web_search_20250305", "name": "web_search", "max_uses": 5}]})
+    {'web_searches': 5}
+    """
+    uses = {"web_searches": request_web_searches(body), "file_searches": 0}
+    tools = body.get("tools")
+    for tool in tools if isinstance(tools, list) else ():
+        if not isinstance(tool, Mapping):
+            continue
+        kind = tool.get("type")
+        if isinstance(kind, str) and kind.startswith("web_search"):
+            most = tool.get("max_uses")
+            searches = most if isinstance(most, int) and not isinstance(most, bool) and most > 0 else 1
+            uses["web_searches"] = max(uses["web_searches"], searches)
+        elif kind == "file_search":
+            uses["file_searches"] = 1
+        elif "google_search" in tool or "googleSearch" in tool:
+            uses["web_searches"] = max(uses["web_searches"], 1)
+    return {name: count for name, count in uses.items() if count}
+
+
 def request_input_tokens(body: Mapping[str, Any] | bytes) -> int:
     """Estimated input tokens of a request body (decoded, or its raw JSON bytes); at least 1.
 
