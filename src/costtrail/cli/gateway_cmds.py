@@ -6,9 +6,8 @@ from pathlib import Path
 
 import typer
 
-from costtrail.controls.budget_store import BudgetStore
-from costtrail.controls.gate import RequestGate
 from costtrail.gateway import GatewayConfig, RecordSink, parse_upstreams
+from costtrail.gateway.assembly import GateOptionError, GateOptions, GatewayGate
 from costtrail.gateway.routes import check_prefix
 from costtrail.gateway.server import serve
 from costtrail.gateway.serving import serving_stack
@@ -41,101 +40,6 @@ def build_sink(
         return make_sink(SdkSettings(endpoint=collector, api_key=api_key, **options))
     # The gateway prices each call itself (for X-Costtrail-Cost): the writer need not price again.
     return make_sink(SdkSettings(ledger=ledger, price=False, **options))
-
-
-def _budget_store(
-    budget_store: str | None, controls: Path | None, credits: Path | None
-) -> BudgetStore | None:
-    """The shared budget store both the budgets and the credits keep their counters in."""
-    if not budget_store:
-        return None
-    if controls is None and credits is None:
-        raise typer.BadParameter(
-            "a budget store needs budgets or credits: give --controls or --credits",
-            param_hint="--budget-store",
-        )
-    if not budget_store.startswith(("redis://", "rediss://", "unix://")):
-        raise typer.BadParameter(
-            f"{budget_store!r}: use redis://HOST:PORT/DB (or rediss:// for TLS)",
-            param_hint="--budget-store",
-        )
-    from costtrail.controls.redis_budget import RedisBudgetStore
-
-    try:
-        return RedisBudgetStore(budget_store)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--budget-store") from exc
-
-
-def _build_gate(
-    controls: Path | None,
-    ledger: str | None,
-    shared: BudgetStore | None = None,
-    *,
-    fail_closed: bool = False,
-    lease_seconds: float = 120.0,
-) -> RequestGate | None:
-    """The request gate from a controls file. With a ledger, each budget starts from the spend
-    already recorded in its period; without one it counts from the gateway's start. With a budget
-    store, every gateway pointed at it shares the budgets' counters."""
-    if controls is None:
-        return None
-    from costtrail.controls import ControlsConfig, ControlsConfigError, build_controls
-    from costtrail.ledger import open_store
-
-    try:
-        config = ControlsConfig.load(controls)
-    except ControlsConfigError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--controls") from exc
-    store = open_store(ledger) if ledger else None
-    if store is None:
-        typer.echo(
-            "budgets count spend from now: give --ledger or --spend-from to start from the ledger's spend"
-        )
-    try:
-        controls_built = build_controls(
-            config, store, shared=shared, fail_closed=fail_closed, lease_seconds=lease_seconds
-        )
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--budget-store") from exc
-    return controls_built.gate
-
-
-def _with_credits(
-    gate: RequestGate | None,
-    credits: Path,
-    plans: Path | None,
-    ledger: str | None,
-    shared: BudgetStore | None = None,
-    *,
-    fail_closed: bool = False,
-    lease_seconds: float = 120.0,
-) -> RequestGate:
-    """The budgets' gate followed by the customers' prepaid credit (used since each balance was set,
-    from the ledger when there is one; kept in the shared budget store when there is one)."""
-    from costtrail.billing import PlanError, PricePlans
-    from costtrail.billing.credits import CreditGate, Credits, CreditsError
-    from costtrail.controls.chain import ChainGate
-    from costtrail.ledger import open_store
-
-    if plans is None:
-        raise typer.BadParameter("credits are spent at the plan's price: give --plans", param_hint="--plans")
-    try:
-        price_plans = PricePlans.load(plans)
-        balances = Credits.load(credits)
-        store = open_store(ledger) if ledger else None
-        credit_gate = CreditGate.build(
-            balances,
-            price_plans,
-            store,
-            on_alert=lambda m: typer.echo(m, err=True),
-            shared=shared,
-            fail_closed=fail_closed,
-            lease_seconds=lease_seconds,
-        )
-    except (PlanError, CreditsError) as exc:
-        raise typer.BadParameter(str(exc), param_hint="--credits") from exc
-    return ChainGate([gate, credit_gate]) if gate is not None else credit_gate
 
 
 def gateway(
@@ -276,13 +180,19 @@ def gateway(
             "content storage writes a local ledger's content table: use --ledger",
             param_hint="--store-content",
         )
-    shared = _budget_store(budget_store, controls, credits)
-    spend_ledger = spend_from or (None if collector else settings.ledger)
-    gate = _build_gate(controls, spend_ledger, shared, fail_closed=fail_closed, lease_seconds=budget_lease)
-    if credits is not None:
-        gate = _with_credits(
-            gate, credits, plans, spend_ledger, shared, fail_closed=fail_closed, lease_seconds=budget_lease
-        )
+    options = GateOptions(
+        controls=controls,
+        credits=credits,
+        plans=plans,
+        budget_store=budget_store,
+        spend_from=spend_from or (None if collector else settings.ledger),
+        fail_closed=fail_closed,
+        lease_seconds=budget_lease,
+    )
+    try:
+        gate = GatewayGate.open(options, notice=typer.echo, on_alert=lambda m: typer.echo(m, err=True))
+    except GateOptionError as exc:
+        raise typer.BadParameter(str(exc), param_hint=exc.option) from exc
     sink = build_sink(collector, api_key, None if collector else settings.ledger, spool_dir)
     where = f"collector {collector}" if collector else f"ledger {settings.ledger}"
     typer.echo(

@@ -1,8 +1,9 @@
 """Running the gateway in the foreground, as ``costtrail gateway`` does, and what that process owns.
 
 :func:`serve` builds the gateway over the sink and gate it is given, serves it
-until SIGINT or SIGTERM, then flushes and closes the sink: from the call on, the
-sink is the server's. The app owns the rest of its lifecycles: its upstream
+until SIGINT or SIGTERM, then flushes and closes the sink and closes the gate's
+budget store and ledger (:class:`~costtrail.gateway.assembly.GatewayGate`): from
+the call on, both are the server's. The app owns the rest of its lifecycles: its upstream
 connections and the attempts it holds for a client's retry are closed and
 recorded at the ASGI lifespan's shutdown, before the sink is closed.
 """
@@ -12,8 +13,8 @@ from __future__ import annotations
 import uvicorn
 
 from costtrail.auth import KeyRing
-from costtrail.controls.gate import RequestGate
 from costtrail.gateway.app import create_gateway_app
+from costtrail.gateway.assembly import GatewayGate
 from costtrail.gateway.config import GatewayConfig
 from costtrail.gateway.recording import RecordSink
 from costtrail.gateway.serving import server_options
@@ -32,11 +33,14 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8788,
     keys: KeyRing | None = None,
-    gate: RequestGate | None = None,
+    gate: GatewayGate | None = None,
 ) -> None:
-    """Serve the gateway on ``host:port`` until SIGINT or SIGTERM, then flush and close ``sink``."""
+    """Serve the gateway on ``host:port`` until SIGINT or SIGTERM, then flush and close ``sink``
+    and close ``gate`` (its budget store and ledger), however the server ended."""
     try:
-        app = create_gateway_app(settings, config, sink=sink, keys=keys, gate=gate)
+        app = create_gateway_app(
+            settings, config, sink=sink, keys=keys, gate=gate.gate if gate is not None else None
+        )
         exit_cleanly_on_sigterm()  # so that the sink is flushed on SIGTERM too
         # The upstream's own Date and Server headers are passed on, so uvicorn adds none.
         uvicorn.run(
@@ -50,4 +54,8 @@ def serve(
             **server_options(),
         )
     finally:
-        sink.close(timeout=SINK_CLOSE_SECONDS)
+        try:
+            sink.close(timeout=SINK_CLOSE_SECONDS)
+        finally:
+            if gate is not None:
+                gate.close()
