@@ -74,9 +74,11 @@ def make_rig(fake: FakeProvider) -> Iterator[MakeRig]:
         pricer: Pricer | None = None,
         client: httpx.AsyncClient | None = None,
         azure_deployments: dict[str, str] | None = None,
+        sink_prices: bool = True,
     ) -> Rig:
+        """``sink_prices=False``: the ledger keeps the gateway's own prices, as `costtrail gateway` does."""
         store = DuckDBStore(":memory:")
-        sink = QueuedSink(lambda: LedgerDestination(store=store), flush_interval=0.05)
+        sink = QueuedSink(lambda: LedgerDestination(store=store), flush_interval=0.05, price=sink_prices)
         config = GatewayConfig(
             upstreams=upstreams or {"openai": fake.openai_base_url, "anthropic": fake.base_url},
             defaults=defaults or {},

@@ -35,7 +35,7 @@ def _ask(client: openai.OpenAI, **extra: Any) -> str | None:
 
 
 def test_chat_web_search_is_a_fee_through_the_gateway(make_rig: MakeRig) -> None:
-    rig = make_rig(pricer=Pricer(CARD))
+    rig = make_rig(pricer=Pricer(CARD), sink_prices=False)  # the ledger keeps the gateway's prices
     client = rig.closing(openai.OpenAI(base_url=rig.openai_url, api_key="sk-test", max_retries=0))
     searched_cost = _ask(client, web_search_options={"search_context_size": "low"})
     plain_cost = _ask(client)
@@ -44,6 +44,9 @@ def test_chat_web_search_is_a_fee_through_the_gateway(make_rig: MakeRig) -> None
     assert (searched["web_searches"], plain["web_searches"]) == (1, 0)
     assert Decimal(str(searched_cost)) == tokens + Decimal("0.025")  # one search x the card's $0.025
     assert Decimal(str(plain_cost)) == tokens
+    # The price reference names the rate card's tools entry that priced the search, and only then.
+    assert searched["price_ref"] == f"{plain['price_ref']}+rate-card@v1/search"
+    assert "rate-card" not in plain["price_ref"]
 
 
 def test_chat_web_search_through_the_sdk_is_unpriced_without_a_price(fake: Any) -> None:

@@ -79,6 +79,9 @@ def cost_of(
         ctx.prec = 60
         cost = sum((p * v for p, v in zip(rates.prices, values, strict=True) if p and v), Decimal(0))
         ref = cell.price_ref
+        for index, tool_ref in rates.tool_refs:
+            if values[index]:  # a fee the rate card priced: name its tools entry
+                ref = f"{ref}+{tool_ref}"
         if rates.gpu is not None:
             gpu = _gpu_cost(rates, compute_seconds, gpu_type, day)
             if isinstance(gpu, str):

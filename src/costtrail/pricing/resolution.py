@@ -95,6 +95,9 @@ class Rates:
     prices: tuple[Decimal, ...]
     checks: tuple[Check, ...] = ()
     gpu: GpuBasis | None = None
+    # (RATE_FIELDS index, rate-card ref) of each tool fee the rate card's ``tools`` prices: an
+    # event that used the fee names the entry in its price_ref.
+    tool_refs: tuple[tuple[int, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -380,10 +383,12 @@ class Resolver:
                 return _unpriced(f"{ref} prices only {units}, which events do not carry")
             prices = [p * factor for p in collapsed.prices] if factor != 1 else list(collapsed.prices)
             prices[REQUESTS] += fee
-            tool_fees, checks = self._tool_fees(flat, provider, day)
+            entries = self._tool_entries(flat, provider, day)
+            tool_fees, checks = self._tool_fees(flat, entries)
             for index, price in tool_fees.items():
                 prices[index] = price
-            bands.append(Rates(tuple(prices), collapsed.checks + checks))
+            refs = tuple((RATE_FIELDS.index(f), self._card_ref("tools", i)) for f, (i, _) in entries.items())
+            bands.append(Rates(tuple(prices), collapsed.checks + checks, tool_refs=refs))
         return Cell(ref, None, tuple(thresholds), tuple(bands), dict(unit_prices), factor, fee)
 
     def _tool_entries(
@@ -405,11 +410,10 @@ class Resolver:
         return found
 
     def _tool_fees(
-        self, flat: Mapping[str, Decimal], provider: str | None, day: date
+        self, flat: Mapping[str, Decimal], entries: Mapping[str, tuple[int, ToolRate]]
     ) -> tuple[dict[int, Decimal], tuple[Check, ...]]:
         """Prices of the tool fees the model's prices lack (from the rate card), and a check that
         leaves a call unpriced when it used a tool no price covers (never a silent $0)."""
-        entries = self._tool_entries(flat, provider, day)
         prices: dict[int, Decimal] = {}
         checks: list[Check] = []
         for name in FEE_FIELDS:
