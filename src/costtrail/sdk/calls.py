@@ -70,6 +70,7 @@ class InstrumentedCall:
         "request_body",
         "request_id",
         "requested_model",
+        "response_headers",
         "started",
         "started_wall",
         "streaming",
@@ -98,6 +99,7 @@ class InstrumentedCall:
         self.attempts = 0
         self.payload_bytes = 0
         self.request_id: str | None = None
+        self.response_headers: Any = None  # the last attempt's, read for its request id when built
         self.http_status: int | None = None
         self.error_type: str | None = None
         self.flavor: Flavor = flavor_named(provider, endpoint)
@@ -123,7 +125,15 @@ class InstrumentedCall:
 
     def on_response(self, response: Any) -> None:
         self.http_status = response.status_code
-        headers = response.headers
+        if self.response_headers is not None:
+            self.take_request_id()  # an earlier attempt's id counts unless a later one names its own
+        self.response_headers = response.headers
+
+    def take_request_id(self) -> None:
+        """The provider's request id, from the headers of the last response seen (once)."""
+        headers, self.response_headers = self.response_headers, None
+        if headers is None:
+            return
         for name in _REQUEST_ID_HEADERS:
             value = headers.get(name)
             if value:
@@ -140,6 +150,7 @@ class InstrumentedCall:
 
     def fail(self, exc: BaseException) -> None:
         reading = self.read_now()
+        self.take_request_id()
         if reading is not None and not reading.complete and self.http_status and self.http_status < 300:
             self.finish()  # the SDK could not parse a 2xx body it received: the reading says incomplete
             return
@@ -174,6 +185,7 @@ class InstrumentedCall:
 
     def _event(self, status: str | None, error_type: str | None, elapsed: float) -> dict[str, Any]:
         reading = self.read_now() or Reading(complete=False, ended_by="no_response_read")
+        self.take_request_id()
         status, error_type = reading.finish(self.http_status, self.request_body, status, error_type)
         event: dict[str, Any] = {
             "kind": self.kind,

@@ -34,6 +34,13 @@ def endpoint_of(path: str) -> tuple[str, str] | None:
     return (flavor.name, flavor.kind) if flavor is not None else None
 
 
+@functools.lru_cache(maxsize=1024)
+def _route(path: str) -> tuple[str, str, str | None] | None:
+    """(endpoint, kind, model the path names) of a model-call path; a client calls few distinct paths."""
+    found = endpoint_of(path)
+    return None if found is None else (*found, model_from_path(path))
+
+
 class _StreamScan:
     """A streamed SSE body read through :class:`StreamReading`; the call finishes when it closes."""
 
@@ -175,13 +182,14 @@ class _Exchange:
         self.provider = provider
         self.call: InstrumentedCall | None = None
         self.own = False
-        found = endpoint_of(request.url.path)
+        found = _route(request.url.path)
         if found is None:
             return
         call = CURRENT_CALL.get()
         if call is None:
-            endpoint, kind = found
-            model = _requested_model(request)
+            endpoint, kind, model = found
+            if model is None:
+                model = _requested_model(request)
             call = InstrumentedCall(recorder_ref, provider, endpoint, kind, model, recorded_as, deployments)
             self.own = True
         call.on_request(request)
@@ -221,10 +229,7 @@ class _Exchange:
 
 
 def _requested_model(request: Any) -> str | None:
-    """The model a Gemini URL names (``/v1beta/models/{model}:...``), else the body's ``model``."""
-    named = model_from_path(request.url.path)
-    if named is not None:
-        return named  # no need to decode a request body that may be megabytes of prompt
+    """The body's ``model`` (a Gemini URL names it instead: read by :func:`_route`)."""
     try:
         body = json.loads(request.content)
     except Exception:
