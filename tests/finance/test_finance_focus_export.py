@@ -48,6 +48,7 @@ def _world(store: DuckDBStore) -> None:
                     input_tokens=1200,
                     output_tokens=300,
                     cache_read_tokens=200,
+                    web_searches=2 if i == 0 else 0,  # gpt-4o searched twice a call (fees inside cost)
                     cost_usd=Decimal(cost),
                     cost_source="computed",
                     workflow="support_reply",
@@ -111,6 +112,8 @@ def test_export_rows_carry_the_focus_columns(store: DuckDBStore, tmp_path: Path)
     first = telemetry[0]
     assert first["PricingQuantity"] == Decimal(1500) and first["x_CacheReadTokens"] == 200
     assert first["Tags"]["workflow"] == "support_reply" and first["Tags"]["environment"] == "prod"
+    searches = {r["x_Model"]: r["x_WebSearches"] for r in telemetry}  # 5 days x 2 searches, one row a day
+    assert sum(r["x_WebSearches"] for r in telemetry) == 10 and searches["claude-sonnet-4-20250514"] == 0
     assert sum(r["BilledCost"] for r in telemetry) == Decimal("0.162")  # 5 days x (0.012 + 0.02 + 0.0004)
     allocated = [r for r in records if r["x_CostSource"] == "allocated"]
     assert allocated and all(r["AllocatedMethodId"] for r in allocated)
@@ -123,6 +126,7 @@ def test_export_rows_carry_the_focus_columns(store: DuckDBStore, tmp_path: Path)
         assert tuple(reader.fieldnames or ()) == COLUMNS
         row = next(reader)
     assert row["ChargePeriodStart"].endswith("Z") and json.loads(row["Tags"])
+    assert {row["x_WebSearches"], row["x_FileSearches"], row["x_CodeExecutions"]} <= {"0", "2"}
 
 
 def test_focus_validator_accepts_the_export_csv_and_parquet(

@@ -96,6 +96,9 @@ COLUMNS: tuple[str, ...] = (
     "x_CacheWriteTokens",
     "x_CacheWrite1hTokens",
     "x_Requests",
+    "x_WebSearches",
+    "x_FileSearches",
+    "x_CodeExecutions",
     "x_Events",
     "x_UnpricedEvents",
     "x_RuleId",
@@ -113,6 +116,9 @@ _INTS = (
     "x_CacheWriteTokens",
     "x_CacheWrite1hTokens",
     "x_Requests",
+    "x_WebSearches",
+    "x_FileSearches",
+    "x_CodeExecutions",
 )
 _INTS2 = ("x_Events", "x_UnpricedEvents")
 _TIMES = ("BillingPeriodEnd", "BillingPeriodStart", "ChargePeriodEnd", "ChargePeriodStart")
@@ -187,7 +193,8 @@ def _telemetry_rows(store: LedgerStore, period: Period) -> Iterable[dict[str, An
         "sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens, "
         "sum(cache_read_tokens) AS cache_read_tokens, sum(cache_write_tokens) AS cache_write_tokens, "
         "sum(cache_write_1h_tokens) AS cache_write_1h_tokens, "
-        "sum(request_count) AS requests, count(*) AS events "
+        "sum(request_count) AS requests, sum(web_searches) AS web_searches, "
+        "sum(file_searches) AS file_searches, sum(code_executions) AS code_executions, count(*) AS events "
         f"FROM {d.final('events')} WHERE NOT unpriced AND {period.where('started_at', d.literal)} "
         f"GROUP BY {day}, {', '.join(keys)}"
     )
@@ -244,6 +251,9 @@ def _telemetry_rows(store: LedgerStore, period: Period) -> Iterable[dict[str, An
             "x_CacheWriteTokens": int(r["cache_write_tokens"] or 0),
             "x_CacheWrite1hTokens": int(r["cache_write_1h_tokens"] or 0),
             "x_Requests": int(r["requests"] or 0),
+            "x_WebSearches": int(r["web_searches"] or 0),  # tool uses billed per use (their fees are in cost)
+            "x_FileSearches": int(r["file_searches"] or 0),
+            "x_CodeExecutions": int(r["code_executions"] or 0),
             "x_Events": int(r["events"] or 0),
             "x_UnpricedEvents": 0,  # unpriced usage is never in a cost row (unpriced_usage counts it)
         }
