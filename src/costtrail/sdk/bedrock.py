@@ -37,9 +37,6 @@ _OPERATIONS = {
     "invoke_model_with_response_stream": ("invoke", True),
 }
 
-# The top-level keys of a converse response read_converse reads (copied before the caller has it).
-_CONVERSE_READ = ("usage", "output", "serviceTier", "ResponseMetadata", "metrics", "stopReason")
-
 
 def is_bedrock_client(client: Any) -> bool:
     """True for a boto3/botocore ``bedrock-runtime`` client (boto3 itself is not imported)."""
@@ -64,11 +61,15 @@ class BedrockCall(InstrumentedCall):
         return event
 
 
+# A client calls few model ids: each is resolved once (BedrockModel is frozen).
+_where = functools.lru_cache(maxsize=1024)(bedrock_model)
+
+
 def _open(
     recorder_ref: RecorderRef, endpoint: str, kwargs: dict[str, Any], region: str | None
 ) -> BedrockCall:
     model_id = kwargs.get("modelId")
-    where = bedrock_model(model_id if isinstance(model_id, str) else "", region)
+    where = _where(model_id if isinstance(model_id, str) else "", region)
     kind = "embedding" if endpoint == "invoke" and "embed" in where.model else "llm"
     call = BedrockCall(
         recorder_ref, "invoke_embedding" if kind == "embedding" else endpoint, kind, where.model, where.region
@@ -132,9 +133,8 @@ def _returned(call: InstrumentedCall, streamed: bool, response: Any) -> Any:
                 call.streaming = True
                 return response
         elif call.endpoint == "converse":
-            # Read on the writer thread, from a copy of what it reads: the caller owns the dict.
-            kept = {key: response[key] for key in _CONVERSE_READ if key in response}
-            call.read_later = functools.partial(read_converse, kept)
+            # Read on the writer thread, from a copy: the caller owns the dict (and may pop its keys).
+            call.read_later = functools.partial(read_converse, dict(response))
         else:
             body = response["body"]
             data = body.read()
