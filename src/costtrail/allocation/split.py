@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import ROUND_FLOOR, Decimal
 
-CENT = Decimal("0.01")
 MAX_SCALE = 12  # the ledger's amount scale
 
 

@@ -11,8 +11,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from costtrail.billing.plans import Charge
-
-CENT = Decimal("0.01")
+from costtrail.schema.amounts import CENT
 
 
 def to_cents(amount: Decimal) -> Decimal:

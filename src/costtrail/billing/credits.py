@@ -39,13 +39,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from costtrail.billing.plans import PricePlans
 from costtrail.controls.budget_store import BudgetStore, BudgetStoreUnavailable, Hold, from_units, to_units
+from costtrail.controls.budgets import DEFAULT_LEASE_SECONDS
 from costtrail.controls.gate import ALLOW, Decision, RequestContext
 from costtrail.ledger.store import LedgerStore
 from costtrail.schema.yaml_source import ExactLoader, describe_errors, parse_mapping, read_source
 
 ALERT_AT = Decimal("0.8")
 KEEP_SECONDS = 400 * 86_400  # a balance's counters outlive any use of it in a shared store
-DEFAULT_LEASE_SECONDS = 120.0
 log = logging.getLogger(__name__)
 
 

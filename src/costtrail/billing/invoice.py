@@ -13,15 +13,15 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from costtrail.billing.charges import CENT, Priced, price
+from costtrail.billing.charges import Priced, price
 from costtrail.billing.plans import Charge, Plan, PricePlans
 from costtrail.billing.usage import CustomerUsage, Measured, behind_sql, measure, measure_key
 from costtrail.finance.period import Period
 from costtrail.ledger.rows import restore_event_id
 from costtrail.ledger.store import LedgerStore
+from costtrail.schema.amounts import CENT, PCT
 
 MINIMUM = "@minimum"
-PCT = Decimal("0.01")
 
 
 class InvoiceError(ValueError):

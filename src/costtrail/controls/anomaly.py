@@ -23,9 +23,9 @@ from costtrail.controls.alerts import Alert
 from costtrail.controls.config import TenantAnomalyConfig
 from costtrail.controls.periods import as_utc
 from costtrail.ledger.store import LedgerStore
+from costtrail.schema.amounts import MICRO
 
 MAD_SCALE = Decimal("1.4826")
-CENT = Decimal("0.000001")
 
 
 def _as_date(value: Any) -> date:
@@ -111,8 +111,8 @@ def _judge(
         severity="warning",
         title=f"tenant {tenant}: ${cost.quantize(Decimal('0.01'))} on {day} is {direction} its usual range",
         message=(
-            f"tenant {tenant!r} cost ${cost.quantize(CENT)} on {day} ({events} events) vs a median of "
-            f"${median.quantize(CENT)}/day over {len(history)} days (MAD ${mad.quantize(CENT)}); "
+            f"tenant {tenant!r} cost ${cost.quantize(MICRO)} on {day} ({events} events) vs a median of "
+            f"${median.quantize(MICRO)}/day over {len(history)} days (MAD ${mad.quantize(MICRO)}); "
             f"robust z = {score}"
         ),
         scope={"tenant_id": tenant},
@@ -121,8 +121,8 @@ def _judge(
             "day": day,
             "cost_usd": cost,
             "events": events,
-            "median_usd": median.quantize(CENT),
-            "mad_usd": mad.quantize(CENT),
+            "median_usd": median.quantize(MICRO),
+            "mad_usd": mad.quantize(MICRO),
             "robust_z": score,
             "threshold": cfg.threshold,
             "history_days": len(history),
@@ -138,7 +138,7 @@ def _new_tenant(tenant: str, day: date, cost: Decimal, events: int, now: datetim
         key=f"new_tenant:{tenant}",
         severity="info",
         title=f"new tenant {tenant}: first traffic on {day}",
-        message=f"tenant {tenant!r} appeared on {day}: ${cost.quantize(CENT)} over {events} events",
+        message=f"tenant {tenant!r} appeared on {day}: ${cost.quantize(MICRO)} over {events} events",
         scope={"tenant_id": tenant},
         evidence={"tenant_id": tenant, "day": day, "cost_usd": cost, "events": events},
         raised_at=now,

@@ -40,6 +40,7 @@ from costtrail.controls.config import BudgetConfig
 from costtrail.controls.gate import ALLOW, Decision, RequestContext
 from costtrail.controls.periods import Clock, as_utc, period_bounds, utc_now
 from costtrail.controls.spend import SpendSource
+from costtrail.schema.amounts import MICRO, ZERO
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +48,6 @@ ROLLING_BUCKETS = 60
 DEFAULT_LEASE_SECONDS = 120.0
 # Counters of a period are kept this long past its end in a shared store (late settlements).
 _KEEP_AFTER_PERIOD_S = 2 * 86400
-ZERO = Decimal(0)
-MICRO = Decimal("0.000001")
 
 
 def amount_text(value: Decimal, unit: str = "usd") -> str:
@@ -589,7 +588,7 @@ def _status(t: _Tracker, now: datetime) -> BudgetStatus:
         hours = Decimal(cfg.window_delta.total_seconds()) / 3600
     else:
         hours = Decimal(max((now - t.start).total_seconds(), 1.0)) / 3600
-    burn = (t.spent / hours).quantize(Decimal("0.000001")) if hours else ZERO
+    burn = (t.spent / hours).quantize(MICRO) if hours else ZERO
     exhausted = used >= t.limit
     projected: datetime | None = None
     if exhausted:

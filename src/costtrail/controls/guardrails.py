@@ -32,8 +32,7 @@ from costtrail.controls.periods import as_utc
 from costtrail.controls.policy import UnitPrices, policy_alert, violation
 from costtrail.controls.spend import StoreSpend
 from costtrail.ledger.store import LedgerStore
-
-CENT = Decimal("0.000001")
+from costtrail.schema.amounts import MICRO
 
 
 def _dec(value: Any) -> Decimal:
@@ -86,15 +85,15 @@ def cost_spikes(store: LedgerStore, cfg: CostSpikeConfig, now: datetime) -> list
                 severity="warning",
                 title=f"{r['workflow']}: cost per run {ratio}x its {cfg.baseline_days}-day baseline",
                 message=(
-                    f"workflow {r['workflow']!r}: ${cur.quantize(CENT)} per completed run over the last "
-                    f"{cfg.window_hours}h ({cur_runs} runs) vs ${base.quantize(CENT)} over the "
+                    f"workflow {r['workflow']!r}: ${cur.quantize(MICRO)} per completed run over the last "
+                    f"{cfg.window_hours}h ({cur_runs} runs) vs ${base.quantize(MICRO)} over the "
                     f"{cfg.baseline_days} days before ({base_runs} runs): {ratio}x, above {cfg.factor}x"
                 ),
                 scope={"workflow": r["workflow"]},
                 evidence={
                     "workflow": r["workflow"],
-                    "cost_per_run": cur.quantize(CENT),
-                    "baseline_cost_per_run": base.quantize(CENT),
+                    "cost_per_run": cur.quantize(MICRO),
+                    "baseline_cost_per_run": base.quantize(MICRO),
                     "ratio": ratio,
                     "factor": cfg.factor,
                     "runs": cur_runs,
@@ -157,7 +156,7 @@ def retry_loops(store: LedgerStore, cfg: RetryLoopConfig, now: datetime) -> list
                 message=(
                     f"run {run_id!r} of workflow {first['workflow']!r} made {len(burst)} events "
                     f"({retries} retries) between {as_utc(burst[0]['started_at']).isoformat()} and "
-                    f"{as_utc(burst[-1]['started_at']).isoformat()}, costing ${cost.quantize(CENT)} "
+                    f"{as_utc(burst[-1]['started_at']).isoformat()}, costing ${cost.quantize(MICRO)} "
                     f"(limits: {cfg.max_events} events or {cfg.max_retries} retries "
                     f"per {cfg.window_minutes} min)"
                 ),
@@ -213,7 +212,7 @@ def pacing(statuses: Sequence[BudgetStatus], cfg: PacingConfig, now: datetime) -
         fraction = elapsed / length
         if fraction < cfg.min_elapsed_fraction:
             continue
-        projected = (s.spent / Decimal(str(fraction))).quantize(CENT)
+        projected = (s.spent / Decimal(str(fraction))).quantize(MICRO)
         if projected < s.limit:
             continue
         exhausts = s.period_start + timedelta(seconds=elapsed * float(s.limit / s.spent))

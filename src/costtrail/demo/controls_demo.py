@@ -38,8 +38,8 @@ from costtrail.optimize.evals import EvalResult, import_evals
 from costtrail.optimize.traffic import TrafficScope
 from costtrail.pricing import Pricer
 from costtrail.schema import Event, new_event_id
+from costtrail.schema.amounts import CENT
 
-CENT = Decimal("0.01")
 # The tenant-anomaly guardrail judges a tenant on at least a week of its own history.
 MIN_CONTROLS_DAYS = 8
 LOOP_RUN = "run-demo-retry-loop"

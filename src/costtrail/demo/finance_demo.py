@@ -25,8 +25,7 @@ from costtrail.finance.period import Period
 from costtrail.finance.revenue import RevenueLine, store_revenue
 from costtrail.ledger.store import LedgerStore
 from costtrail.schema import CostLine, CostLineKind
-
-CENT = Decimal("0.01")
+from costtrail.schema.amounts import CENT
 
 
 @dataclass(frozen=True)

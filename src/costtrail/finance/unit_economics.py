@@ -15,9 +15,8 @@ from typing import Any
 
 from costtrail.finance.period import Period
 from costtrail.ledger.store import LedgerStore
+from costtrail.schema.amounts import CENT, PCT
 
-CENT = Decimal("0.01")
-PCT = Decimal("0.01")
 PER_UNIT = Decimal("0.000001")
 # Cost-to-serve dimensions -> (event column, allocation target dimension).
 SERVE_DIMENSIONS: dict[str, tuple[str, str]] = {

@@ -19,8 +19,7 @@ from costtrail.optimize.evals import EvalResult, read_evals
 from costtrail.optimize.traffic import TrafficScope
 from costtrail.pricing import Pricer
 from costtrail.schema import Event
-
-MICRO = Decimal("0.000001")
+from costtrail.schema.amounts import MICRO
 
 
 @dataclass(frozen=True)

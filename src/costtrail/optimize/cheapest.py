@@ -25,8 +25,7 @@ from costtrail.optimize.traffic import (
     summarize,
 )
 from costtrail.pricing import Pricer
-
-ZERO = Decimal(0)
+from costtrail.schema.amounts import ZERO
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,8 @@ from costtrail.ledger.columns import EVENT_COLUMNS, EVENT_SCHEMA
 from costtrail.ledger.store import LedgerStore
 from costtrail.pricing import Pricer
 from costtrail.reports.rollup import run_status_ctes
+from costtrail.schema.amounts import ZERO
 
-ZERO = Decimal(0)
 # input_tokens includes cache reads/writes and output_tokens includes reasoning, so a ratio scales each group.
 INPUT_TOKENS = ("input_tokens", "cache_read_tokens", "cache_write_tokens", "input_audio_tokens")
 OUTPUT_TOKENS = ("output_tokens", "reasoning_tokens", "output_audio_tokens")

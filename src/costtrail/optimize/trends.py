@@ -25,8 +25,8 @@ from costtrail.controls.periods import as_utc, period_bounds
 from costtrail.controls.spend import scope_sql
 from costtrail.ledger.store import LedgerStore
 from costtrail.optimize.traffic import TrafficScope
+from costtrail.schema.amounts import MICRO
 
-MICRO = Decimal("0.000001")
 METRICS = (
     "cost_per_call",
     "cost_per_run",

@@ -44,13 +44,15 @@ FEE_USAGE_KEYS: dict[str, str] = {
 # The columns of an effective-price vector: the event's usage fields, then the
 # request count (per-request fees, ``requests_kcount``), the query count
 # (retrieval rate cards) and the tool uses billed per use.
-TOKEN_FIELDS: tuple[str, ...] = tuple(EVENT_USAGE_KEYS)
+# The schema's TOKEN_FIELDS in the order of a vector's columns, which the decomposition of
+# counts inside others (cache writes, audio, reasoning) depends on: not the schema's order.
+VECTOR_TOKEN_FIELDS: tuple[str, ...] = tuple(EVENT_USAGE_KEYS)
 FEE_FIELDS: tuple[str, ...] = tuple(FEE_USAGE_KEYS)
-RATE_FIELDS: tuple[str, ...] = (*TOKEN_FIELDS, "request_count", "queries", *FEE_FIELDS)
+RATE_FIELDS: tuple[str, ...] = (*VECTOR_TOKEN_FIELDS, "request_count", "queries", *FEE_FIELDS)
 REQUESTS = RATE_FIELDS.index("request_count")
 QUERIES = RATE_FIELDS.index("queries")
 FEE_INDEX: dict[str, int] = {FEE_USAGE_KEYS[f]: RATE_FIELDS.index(f) for f in FEE_FIELDS}
-_FIELD_INDEX = {EVENT_USAGE_KEYS[f]: i for i, f in enumerate(TOKEN_FIELDS)}
+_FIELD_INDEX = {EVENT_USAGE_KEYS[f]: i for i, f in enumerate(VECTOR_TOKEN_FIELDS)}
 
 
 def unit_registry() -> UnitRegistry:
@@ -89,7 +91,7 @@ class Collapsed:
 
 
 def _zero() -> list[int]:
-    return [0] * len(TOKEN_FIELDS)
+    return [0] * len(VECTOR_TOKEN_FIELDS)
 
 
 def _is_within(ancestor: UnitDef, unit: UnitDef) -> bool:
@@ -169,8 +171,8 @@ def collapse(unit_prices: Mapping[str, Decimal], registry: UnitRegistry) -> Coll
 
 
 def _negative_message(unit: UnitDef, leaf: list[int]) -> str:
-    parts = [TOKEN_FIELDS[i] for i, c in enumerate(leaf) if c < 0]
-    own = [TOKEN_FIELDS[i] for i, c in enumerate(leaf) if c > 0]
+    parts = [VECTOR_TOKEN_FIELDS[i] for i, c in enumerate(leaf) if c < 0]
+    own = [VECTOR_TOKEN_FIELDS[i] for i, c in enumerate(leaf) if c > 0]
     container = own[0] if own else unit.usage_key
     return f"{' + '.join(parts)} exceed {container} (counts inside it must not be larger than it)"
 

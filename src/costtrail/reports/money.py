@@ -30,7 +30,8 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_EVEN, Decimal
 
-CENT = Decimal("0.01")
+from costtrail.schema.amounts import CENT
+
 SIGNIFICANT_DIGITS = 4
 
 
