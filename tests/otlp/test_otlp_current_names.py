@@ -189,3 +189,26 @@ def test_convention_provider_names_are_priced_as_their_provider(
         row = rows[name]
         assert (row["provider"], row["unpriced"]) == (provider, False), name
         assert row["cost_usd"] == genai_price(provider, model, input_tokens=1000, output_tokens=100), name
+
+
+def test_tool_use_counts_come_from_explicit_costtrail_attributes(
+    tracer: Tracer, otlp_collector: OtlpCollector
+) -> None:
+    """No GenAI, OpenLLMetry or OpenInference name counts web searches: `costtrail.web_searches` does."""
+    _call(
+        tracer,
+        "searched",
+        {
+            "gen_ai.provider.name": "openai",
+            "gen_ai.response.model": "gpt-4o",
+            "gen_ai.usage.input_tokens": 1000,
+            "gen_ai.usage.output_tokens": 200,
+            "costtrail.web_searches": 2,
+            "costtrail.file_searches": 1,
+        },
+    )
+    row = _rows(otlp_collector)["searched"]
+    assert (row["web_searches"], row["file_searches"]) == (2, 1)
+    # 1000 x $2.50/M + 200 x $10/M + 2 searches x $10/1000 + 1 file search x $2.50/1000
+    searched = genai_price("openai", "gpt-4o", input_tokens=1000, output_tokens=200, web_searches=2)
+    assert row["cost_usd"] == searched + Decimal("0.0025") == Decimal("0.027")
