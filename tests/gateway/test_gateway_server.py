@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from tests.controls.test_controls_shared_budget import start_redis
+from tests.waiting import wait_until
 
 from costtrail.gateway import GatewayConfig
 from costtrail.gateway.assembly import GateOptions, GatewayGate
@@ -73,3 +75,24 @@ def test_a_gateway_that_stops_closes_the_ledger_its_budgets_read(tmp_path: Path)
         serve(Settings(rate_card=bad_card), GatewayConfig(), sink=sink, port=0, gate=gate)
 
     assert _another_process_can_write(ledger)
+
+
+def test_a_gateway_that_stops_hangs_up_on_its_shared_budget_store(tmp_path: Path) -> None:
+    redis, client, port = start_redis(tmp_path)
+    try:
+        alone = len(client.client_list())  # this test's own connection
+        controls = tmp_path / "controls.yaml"
+        controls.write_text(CONTROLS)
+        gate = GatewayGate.open(GateOptions(controls=controls, budget_store=f"redis://127.0.0.1:{port}/0"))
+        assert len(client.client_list()) > alone  # the budgets were seeded through their own connection
+        bad_card = tmp_path / "rates.yaml"
+        bad_card.write_text("models: [1, 2\n")
+        sink = QueuedSink(lambda: LedgerDestination(str(tmp_path / "events.duckdb")), flush_interval=3600)
+
+        with pytest.raises(RateCardError):
+            serve(Settings(rate_card=bad_card), GatewayConfig(), sink=sink, port=0, gate=gate)
+
+        wait_until(lambda: len(client.client_list()) == alone, timeout=10, message="the gateway to hang up")
+    finally:
+        client.close()
+        redis.stop()
