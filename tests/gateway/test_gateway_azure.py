@@ -156,3 +156,26 @@ def test_an_unmapped_deployment_is_denied_by_a_usd_budget_not_reserved_at_zero(
     assert "ops-chat" in str(raised.value) and "--azure-deployments" in str(raised.value)
     assert "rate-card" in str(raised.value)
     assert not [line for line in fake.requests.lines if line[1].startswith("/openai/")]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_azure_v1_api_names_the_deployment_in_the_body(make_rig: MakeRig, fake: Any, stream: bool) -> None:
+    """Azure's v1 API: the plain ``openai.OpenAI`` client at ``/openai/v1/``, no api-version."""
+    rig = _rig(make_rig, fake, {"prod-chat": "gpt-4o"})
+    client = rig.closing(openai.OpenAI(base_url=f"{rig.url}/openai/v1/", api_key=SECRET, max_retries=0))
+    result = client.chat.completions.create(
+        model="prod-chat", messages=MESSAGES, stream=stream, extra_headers=USAGE
+    )
+    if stream:
+        for _ in result:
+            pass
+    client.responses.create(model="prod-chat", input="Where is my order?", extra_headers=USAGE)
+    chat, answer = rig.events(2)
+    for event in (chat, answer):
+        assert (event["provider"], event["model"], event["status"]) == ("azure", "gpt-4o", "success")
+        assert event["cost_usd"] == genai_price("azure", "gpt-4o", input_tokens=1200, output_tokens=300)
+        assert json.loads(event["attributes"])["azure_deployment"] == "prod-chat"
+    assert [line for line in fake.requests.lines if line[1].startswith("/openai/")] == [
+        ("POST", "/openai/v1/chat/completions"),
+        ("POST", "/openai/v1/responses"),
+    ]

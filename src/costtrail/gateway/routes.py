@@ -47,6 +47,15 @@ ROUTES: dict[str, WireRoute] = {
 # model; the Responses API names the deployment as the body's model (/openai/responses).
 AZURE_ROOT = "/openai/deployments/"
 AZURE_RESPONSES = WireRoute("/openai/responses", AZURE)
+# Azure's v1 API (/openai/v1/..., no api-version): the deployment is the body's model, as on OpenAI.
+AZURE_V1: dict[str, WireRoute] = {
+    r.path: r
+    for r in (
+        WireRoute("/openai/v1/chat/completions", AZURE, usage_on_request=True),
+        WireRoute("/openai/v1/responses", AZURE),
+        WireRoute("/openai/v1/embeddings", AZURE, kind="embedding"),
+    )
+}
 AZURE_ROUTES: dict[str, WireRoute] = {
     r.path: r
     for r in (
@@ -54,12 +63,13 @@ AZURE_ROUTES: dict[str, WireRoute] = {
         WireRoute(AZURE_ROOT + "{deployment}/completions", AZURE, usage_on_request=True),
         WireRoute(AZURE_ROOT + "{deployment}/embeddings", AZURE, kind="embedding"),
         AZURE_RESPONSES,
+        *AZURE_V1.values(),
     )
 }
 _AZURE_OPERATIONS = {
     path.removeprefix(AZURE_ROOT + "{deployment}/"): r
     for path, r in AZURE_ROUTES.items()
-    if r is not AZURE_RESPONSES
+    if path.startswith(AZURE_ROOT)
 }
 
 _BY_FOLDED = {path.lower(): route for path, route in ROUTES.items()}
@@ -202,6 +212,9 @@ def _azure_target(path: str) -> Target | None:
     """
     if path.lower() == AZURE_RESPONSES.path:
         return Target(AZURE_RESPONSES.path, AZURE, AZURE_RESPONSES)
+    v1 = AZURE_V1.get(path.lower())
+    if v1 is not None:
+        return Target(v1.path, AZURE, v1)
     parts = path.split("/", 4)  # '', openai, deployments, {deployment}, {operation}
     if len(parts) < 5 or parts[1].lower() != "openai" or parts[2].lower() != "deployments":
         return None

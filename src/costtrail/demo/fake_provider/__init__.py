@@ -33,7 +33,9 @@ Routes (POST):
 - Azure OpenAI: ``/openai/deployments/{deployment}/chat/completions``, ``.../completions``,
   ``.../embeddings`` and ``/openai/responses``, each needing ``?api-version=`` (else 404) and
   answering as the OpenAI route does (``openai.AzureOpenAI(azure_endpoint=fake.base_url, ...)``);
-  the model answered is the body's ``model``, else the deployment's name.
+  the model answered is the body's ``model``, else the deployment's name. Azure's v1 API:
+  ``/openai/v1/chat/completions``, ``/openai/v1/responses``, ``/openai/v1/embeddings``, no
+  ``api-version``, the deployment as the body's ``model``.
 - ``/model/{modelId}/converse``, ``/converse-stream``, ``/invoke``, ``/invoke-with-response-stream``:
   the Bedrock runtime, for boto3 with ``endpoint_url=`` (see :mod:`.bedrock_wire`); streams in
   Bedrock's binary event-stream framing.

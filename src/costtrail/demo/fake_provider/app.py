@@ -181,7 +181,7 @@ class _Endpoint:
             return self._error(401, "No API key provided.", headers)
         if "x-fake-replay" in lowered:
             return self._replay(lowered["x-fake-replay"], request.url.path, headers)
-        if request.url.path.startswith("/openai/"):
+        if request.url.path.startswith("/openai/") and not request.url.path.startswith("/openai/v1/"):
             if not request.query_params.get("api-version"):
                 return self._error(404, "Resource not found: send the api-version query parameter", headers)
             body.setdefault("model", request.path_params.get("deployment"))
@@ -309,6 +309,10 @@ def create_fake_provider_app(
         Route(f"{azure}/completions", completions, methods=["POST"]),
         Route(f"{azure}/embeddings", embeddings, methods=["POST"]),
         Route("/openai/responses", responses, methods=["POST"]),
+        # Azure's v1 API: no api-version, the deployment as the body's model.
+        Route("/openai/v1/chat/completions", chat, methods=["POST"]),
+        Route("/openai/v1/responses", responses, methods=["POST"]),
+        Route("/openai/v1/embeddings", embeddings, methods=["POST"]),
         Route(
             "/v1/messages",
             ep(anthropic_wire.message, anthropic_wire.message_stream, anthropic=True),
