@@ -99,3 +99,20 @@ def test_the_budget_check_prices_the_hosts_model(fake: Any, ledger: Any) -> None
         with pytest.raises(costtrail.BudgetExceeded, match="tiny"):
             client.chat.completions.create(model=MODEL, messages=MESSAGES, max_tokens=1000)
     assert len(fake.requests) == sent
+
+
+def test_the_budget_check_counts_a_foreseen_web_search(fake: Any, ledger: Any) -> None:
+    """Tokens alone: ~100 x $10/M output + a few input = ~$0.0011, inside $0.005; one web search
+    adds genai-prices' $0.01 for gpt-4o, so the same call with the tool is stopped before it is sent."""
+    controls = ControlsConfig.from_yaml("budgets: [{name: small, limit_usd: 0.005}]\nalerts: {log: false}")
+    costtrail.enforce_budgets(controls, recorder=ledger.recorder)
+    with openai.OpenAI(base_url=fake.openai_base_url, api_key="sk-test", max_retries=0) as client:
+        instrument(client, recorder=ledger.recorder)
+        ask: dict[str, Any] = {"model": "gpt-4o", "input": "What is new in FOCUS?", "max_output_tokens": 100}
+        client.responses.create(
+            **ask, extra_headers={"x-fake-input-tokens": "10", "x-fake-output-tokens": "5"}
+        )
+        sent = len(fake.requests)
+        with pytest.raises(costtrail.BudgetExceeded, match="small"):
+            client.responses.create(**ask, tools=[{"type": "web_search"}])
+    assert len(fake.requests) == sent  # never sent

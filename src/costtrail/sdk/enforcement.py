@@ -34,6 +34,7 @@ from costtrail.pricing import Pricer
 from costtrail.schema import Event
 from costtrail.sdk.context import current_attribution
 from costtrail.sdk.recorder import Recorder
+from costtrail.wire import request_tool_uses
 
 if TYPE_CHECKING:
     from costtrail.billing.credits import CreditGate
@@ -106,9 +107,20 @@ class BudgetHook:
         # No price for the model: a USD budget in scope denies the call rather than reserve $0.
         unpriced = estimate.cost_usd is None
         ctx = request_context(attribution, provider, model, estimate.tokens, unpriced=unpriced)
-        decision = self.check(ctx, estimate.cost_usd or Decimal(0))
+        cost = estimate.cost_usd or Decimal(0)
+        if model and not unpriced:
+            cost += self._tool_fees(provider, model, kwargs)
+        decision = self.check(ctx, cost)
         if not decision.allowed:
             raise BudgetExceeded(decision)
+
+    def _tool_fees(self, provider: str, model: str, kwargs: Mapping[str, Any]) -> Decimal:
+        """The fees of the searches a request foresees (a web search tool), at the event's prices."""
+        uses = request_tool_uses(kwargs)
+        if not uses:
+            return Decimal(0)
+        parts = self.pricer.components(Event(provider=provider, model=model, **uses))
+        return sum((fee for name, fee in parts.items() if name != "model"), Decimal(0))
 
     def observe(self, event: Mapping[str, Any]) -> None:
         """Count a recorded event's cost (priced here unless it carries a reported cost)."""
