@@ -15,9 +15,8 @@ from typing import Any
 
 from costtrail.finance.period import Period
 from costtrail.ledger.store import LedgerStore
-from costtrail.schema.amounts import CENT, PCT
+from costtrail.schema.amounts import CENT, MICRO, PCT
 
-PER_UNIT = Decimal("0.000001")
 # Cost-to-serve dimensions -> (event column, allocation target dimension).
 SERVE_DIMENSIONS: dict[str, tuple[str, str]] = {
     "customer": ("customer_id", "customer"),
@@ -80,7 +79,7 @@ class OutcomeGoal:
 
 
 def _per(cost: Decimal, count: int) -> Decimal | None:
-    return (cost / count).quantize(PER_UNIT) if count else None
+    return (cost / count).quantize(MICRO) if count else None
 
 
 def _windows(period: Period) -> dict[str, Period]:
@@ -280,7 +279,7 @@ def cost_to_serve(store: LedgerStore, period: Period, by: str = "customer") -> l
         if share is None:
             continue
         target = row(r["k"])
-        amount = _dec(r["amount"]) if share == 1 else (_dec(r["amount"]) * share).quantize(PER_UNIT)
+        amount = _dec(r["amount"]) if share == 1 else (_dec(r["amount"]) * share).quantize(MICRO)
         if r["kind"] == "allocated":
             target.allocated += amount
         else:

@@ -19,8 +19,7 @@ from costtrail.optimize.traffic import (
     summarize,
 )
 from costtrail.pricing import Pricer
-
-PER = Decimal("0.000001")
+from costtrail.schema.amounts import MICRO
 
 
 @dataclass(frozen=True)
@@ -89,7 +88,7 @@ class WhatIf:
 
 
 def _div(amount: Decimal, n: int) -> Decimal | None:
-    return (amount / n).quantize(PER) if n else None
+    return (amount / n).quantize(MICRO) if n else None
 
 
 def _pct(old: Decimal | None, new: Decimal | None) -> float | None:

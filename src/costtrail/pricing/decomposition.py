@@ -20,6 +20,8 @@ from decimal import Decimal
 from genai_prices.data_units import unit_data
 from genai_prices.units import UnitDef, UnitRegistry
 
+from costtrail.schema.events import TOOL_FEE_FIELDS
+
 # Event field -> genai-prices usage key. The event's conventions are genai-prices' own:
 # input_tokens includes cache reads/writes and input audio; output_tokens includes
 # reasoning and output audio.
@@ -47,7 +49,7 @@ FEE_USAGE_KEYS: dict[str, str] = {
 # The schema's TOKEN_FIELDS in the order of a vector's columns, which the decomposition of
 # counts inside others (cache writes, audio, reasoning) depends on: not the schema's order.
 VECTOR_TOKEN_FIELDS: tuple[str, ...] = tuple(EVENT_USAGE_KEYS)
-FEE_FIELDS: tuple[str, ...] = tuple(FEE_USAGE_KEYS)
+FEE_FIELDS: tuple[str, ...] = TOOL_FEE_FIELDS
 RATE_FIELDS: tuple[str, ...] = (*VECTOR_TOKEN_FIELDS, "request_count", "queries", *FEE_FIELDS)
 REQUESTS = RATE_FIELDS.index("request_count")
 QUERIES = RATE_FIELDS.index("queries")

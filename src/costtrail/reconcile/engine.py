@@ -27,6 +27,7 @@ from costtrail.finance.period import Period
 from costtrail.ledger.store import LedgerStore
 from costtrail.reconcile.matching import Group, GroupKey, load_groups
 from costtrail.schema import Confidence, CostLine, CostLineKind
+from costtrail.schema.amounts import PCT
 
 MISSING_TELEMETRY = "missing_telemetry"
 UNTRACKED_EVENTS = "untracked_events"
@@ -38,7 +39,6 @@ UNPRICED = "unpriced_events"
 UNEXPLAINED = "unexplained_variance"
 _EXPLAINED = frozenset({DISCOUNT, STALE_PRICE, CACHE_NOT_REFLECTED, BATCH_NOT_REFLECTED})
 RATIO_PLACES = Decimal("0.000001")
-PCT_PLACES = Decimal("0.01")
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ class ReconLine:
     def variance_pct(self) -> Decimal | None:
         if not self.billed:
             return None
-        return (self.variance / self.billed * 100).quantize(PCT_PLACES)
+        return (self.variance / self.billed * 100).quantize(PCT)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -142,13 +142,13 @@ class Reconciliation:
     def coverage_pct(self) -> Decimal:
         """Share of billed dollars in groups that telemetry also saw."""
         covered = sum((ln.billed or Decimal(0) for ln in self.lines if ln.events), Decimal(0))
-        return (covered / self.billed * 100).quantize(PCT_PLACES) if self.billed else Decimal(0)
+        return (covered / self.billed * 100).quantize(PCT) if self.billed else Decimal(0)
 
     @property
     def telemetry_coverage_pct(self) -> Decimal:
         """Share of computed dollars in groups that the bill also has."""
         covered = sum((ln.computed or Decimal(0) for ln in self.lines if ln.billed is not None), Decimal(0))
-        return (covered / self.computed * 100).quantize(PCT_PLACES) if self.computed else Decimal(0)
+        return (covered / self.computed * 100).quantize(PCT) if self.computed else Decimal(0)
 
     def summary(self) -> dict[str, Any]:
         counts: dict[str, int] = defaultdict(int)
@@ -161,7 +161,7 @@ class Reconciliation:
             "billed": self.billed,
             "computed": self.computed,
             "variance": variance,
-            "variance_pct": (variance / self.billed * 100).quantize(PCT_PLACES) if self.billed else None,
+            "variance_pct": (variance / self.billed * 100).quantize(PCT) if self.billed else None,
             "coverage_pct": self.coverage_pct,
             "telemetry_coverage_pct": self.telemetry_coverage_pct,
             "groups": len(self.lines),
