@@ -10,8 +10,8 @@ with :meth:`costtrail.wire.Reading.finish`.)
 
 from __future__ import annotations
 
-import functools
 import logging
+import os
 import time
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
@@ -61,6 +61,7 @@ class InstrumentedCall:
         "hide_usage_chunk",
         "http_status",
         "kind",
+        "later",
         "payload_bytes",
         "provider",
         "read_later",
@@ -111,6 +112,7 @@ class InstrumentedCall:
         self.hide_usage_chunk = False
         self.streaming = False
         self.done = False
+        self.later: tuple[str | None, str | None, float, Mapping[str, Any]] | None = None  # see finish()
 
     def on_request(self, request: Any) -> None:
         self.attempts += 1
@@ -178,10 +180,20 @@ class InstrumentedCall:
             recorder = self.recorder_ref()
             if recorder is None:
                 return
-            build = functools.partial(self._event, status, error_type or self.error_type, elapsed)
-            recorder.emit_later(build, self.attribution)
+            self.later = (status, error_type or self.error_type, elapsed, recorder.defaults)
+            recorder.emit_later(self)  # the call itself is queued: few objects for the GC to walk
         except Exception:
             log.warning("costtrail: could not record a %s call", self.provider, exc_info=True)
+
+    def __call__(self) -> dict[str, Any]:
+        """The finished call's whole event: defaults, attribution of its start, what it did."""
+        later = self.later
+        if later is None:
+            raise RuntimeError("the call is not finished")
+        status, error_type, elapsed, defaults = later
+        event = {**defaults, **self.attribution, **self._event(status, error_type, elapsed)}
+        event.setdefault("event_id", os.urandom(16).hex())  # as Recorder.emit's fast_event_id
+        return event
 
     def _event(self, status: str | None, error_type: str | None, elapsed: float) -> dict[str, Any]:
         reading = self.read_now() or Reading(complete=False, ended_by="no_response_read")

@@ -81,24 +81,17 @@ class Recorder:
             self.count_error("emit")
             return False
 
-    def emit_later(self, build: Callable[[], dict[str, Any]], attribution: Mapping[str, Any]) -> bool:
-        """Queue an event ``build`` makes on the sink's writer thread (``attribution`` is taken now).
+    def emit_later(self, build: Callable[[], dict[str, Any]]) -> bool:
+        """Queue the whole event ``build()`` makes, on the sink's writer thread when it can.
 
         Built now, like :meth:`emit`, when an observer must see the event before it is queued
-        (enforced budgets count it before the call returns) or the sink cannot defer.
+        (enforced budgets count a call before it returns) or the sink cannot defer.
         """
-        submit_later = getattr(self.sink, "submit_later", None)
-        if self.observer is not None or submit_later is None:
-            return self.emit(build(), attribution)
-        defaults = self.defaults
-
-        def event() -> dict[str, Any]:
-            out = {**defaults, **attribution, **build()}
-            out.setdefault("event_id", fast_event_id())
-            return out
-
         try:
-            return bool(submit_later(event))
+            submit_later = getattr(self.sink, "submit_later", None)
+            if self.observer is not None or submit_later is None:
+                return self._submit(build())
+            return bool(submit_later(build))
         except Exception:
             self.count_error("emit")
             return False
