@@ -110,6 +110,28 @@ def test_converse_and_converse_stream_record_identical_events_at_genai_prices(
     assert json.loads(plain["attributes"])["inference_profile"] == "us"
 
 
+def test_a_converse_answer_the_caller_changes_at_once_is_recorded_as_answered(
+    make_client: Callable[..., Any], ledger: Any
+) -> None:
+    # The answer is read on the sink's writer thread, after the call returned: from a copy.
+    client = make_client({**USAGE, **CACHED})
+    answer = client.converse(modelId=SONNET_US, messages=MESSAGES)
+    request_id = answer["ResponseMetadata"]["RequestId"]
+    answer.pop("usage"), answer.pop("ResponseMetadata"), answer.clear()
+    (event,) = ledger.events()
+    assert _usage(event) == {
+        "input_tokens": 1000,
+        "output_tokens": 200,
+        "cache_read_tokens": 300,
+        "cache_write_tokens": 100,
+    }
+    assert event["request_id"] == request_id and event["status"] == "success"
+    want = genai_price(
+        "aws", SONNET_US, input_tokens=1000, output_tokens=200, cache_read_tokens=300, cache_write_tokens=100
+    )
+    assert event["cost_usd"] == want
+
+
 @pytest.mark.parametrize("model_id", sorted(INVOKE_BODIES))
 def test_invoke_model_and_its_stream_record_identical_events_for_each_family(
     model_id: str, make_client: Callable[..., Any], ledger: Any
