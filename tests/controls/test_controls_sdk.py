@@ -98,3 +98,55 @@ def test_without_enforcement_nothing_changes(
     client.chat.completions.create(model="gpt-4o", messages=MSG, max_tokens=5)
     assert len(fake.requests) == 1
     client.close()
+
+
+def _gemini(fake: FakeProvider, rec: Recorder) -> Any:
+    from google import genai
+    from google.genai import types
+
+    # The fake writes 1000 output tokens: gemini-2.5-flash at $2.50 / Mtok makes $0.0025 a call.
+    knobs = {"x-fake-input-tokens": "10", "x-fake-output-tokens": "1000"}
+    options = types.HttpOptions(base_url=fake.base_url, headers=knobs)
+    return costtrail.instrument(genai.Client(api_key="AIza-test-key", http_options=options), recorder=rec)
+
+
+def test_gemini_calls_stop_before_send(recorder: tuple[Recorder, DuckDBStore], fake: FakeProvider) -> None:
+    from google.genai import types
+
+    rec, store = recorder
+    hook = costtrail.enforce_budgets(
+        ControlsConfig.from_yaml(
+            "budgets: [{name: acme, scope: {tenant_id: acme}, limit_usd: 0.004}]\nalerts: {log: false}"
+        ),
+        recorder=rec,
+    )
+    client = _gemini(fake, rec)
+    capped = types.GenerateContentConfig(max_output_tokens=1000)  # estimated at $0.0025 + the prompt
+    with costtrail.run("support_reply", tenant_id="acme"):
+        client.models.generate_content(model="gemini-2.5-flash", contents="hi", config=capped)
+        # $0.0025 spent: a second $0.0025 does not fit in $0.004
+        with pytest.raises(costtrail.BudgetExceeded, match="budget 'acme' has no room"):
+            client.models.generate_content(model="gemini-2.5-flash", contents="hi", config=capped)
+    assert len(fake.requests) == 1  # the second call was never sent
+    assert rec.flush(10)
+    spent = store.query("SELECT sum(cost_usd) AS c FROM events WHERE tenant_id = 'acme'")[0]["c"]
+    assert hook.controls.budgets.status()[0].spent == spent > Decimal("0.0025")
+    with costtrail.run("support_reply", tenant_id="globex"):  # other tenants are not limited
+        client.models.generate_content(model="gemini-2.5-flash", contents="hi", config=capped)
+    assert len(fake.requests) == 2
+
+
+async def test_async_gemini_calls_stop_before_send(
+    recorder: tuple[Recorder, DuckDBStore], fake: FakeProvider
+) -> None:
+    rec, _ = recorder
+    costtrail.enforce_budgets(
+        ControlsConfig.from_yaml("budgets: [{name: tiny, limit_usd: 0.001}]\nalerts: {log: false}"),
+        recorder=rec,
+    )
+    client = _gemini(fake, rec)
+    with pytest.raises(costtrail.BudgetExceeded, match="budget 'tiny' has no room"):
+        await client.aio.models.generate_content(
+            model="gemini-2.5-flash", contents="hi", config={"max_output_tokens": 1000}
+        )
+    assert len(fake.requests) == 0

@@ -8,7 +8,7 @@
 True
 >>> costtrail.shutdown()
 
-With enforcement on, each instrumented ``openai``/``anthropic`` call first asks
+With enforcement on, each instrumented ``openai``/``anthropic``/``google-genai``/Bedrock call first asks
 the budgets with an upper-bound estimate (request size and ``max_tokens``) and
 raises :class:`~costtrail.controls.gate.BudgetExceeded` instead of sending when a
 ``block`` budget has no room; every recorded event is then priced on the

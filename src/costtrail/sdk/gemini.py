@@ -7,7 +7,9 @@ so every ``generateContent``, ``streamGenerateContent``, ``embedContent`` and
 like the gateway reads it. One event per HTTP request rather than per method
 call is what Google bills: ``generate_content`` with automatic function calling
 makes one model call per round. google-genai's own retries (off unless
-``HttpRetryOptions`` asks) are recorded one event an attempt.
+``HttpRetryOptions`` asks) are recorded one event an attempt. With budgets
+enforced (``costtrail.enforce_budgets``) each request is first checked and
+raises ``BudgetExceeded`` instead of being sent.
 """
 
 from __future__ import annotations
@@ -37,10 +39,10 @@ def instrument_gemini(client: Any, recorder_ref: RecorderRef) -> Any:
         raise TypeError(f"cannot find the HTTP client inside {type(client).__name__}; is this google-genai?")
     base_url = getattr(getattr(api, "_http_options", None), "base_url", None) or ""
     recorded_as = provider_for_url(str(base_url), GOOGLE) if base_url else GOOGLE
-    patch_send(sync_http, GOOGLE, recorder_ref, recorded_as)
+    patch_send(sync_http, GOOGLE, recorder_ref, recorded_as, check_budgets=True)
     async_http = getattr(api, "_async_httpx_client", None)
     if async_http is not None and hasattr(async_http, "send"):
-        patch_send(async_http, GOOGLE, recorder_ref, recorded_as)
+        patch_send(async_http, GOOGLE, recorder_ref, recorded_as, check_budgets=True)
     uses_aiohttp = getattr(api, "_use_aiohttp", None)
     if callable(uses_aiohttp) and uses_aiohttp():
         log.warning(

@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
 from costtrail.sdk.calls import CURRENT_CALL, InstrumentedCall, RecorderRef
+from costtrail.sdk.enforcement import check_before_send, hook_of
 from costtrail.wire import StreamReading, flavor_for_path, model_from_path, read_body
 
 log = logging.getLogger("costtrail.sdk")
@@ -238,6 +239,31 @@ def _requested_model(request: Any) -> str | None:
     return model if isinstance(model, str) else None
 
 
+def check_budget(recorder_ref: RecorderRef, recorded_as: str, request: Any) -> None:
+    """Enforced budgets, asked before a request no wrapped SDK method checked (a Gemini call).
+
+    Priced as the gateway prices it: the model the path names, the body's size and its
+    ``generationConfig.maxOutputTokens``. Raises :class:`~costtrail.controls.gate.BudgetExceeded`.
+    """
+    if hook_of(recorder_ref()) is None:
+        return  # not enforced: nothing is decoded
+    found = _route(request.url.path)
+    if found is None or CURRENT_CALL.get() is not None:
+        return
+    try:
+        body = json.loads(request.content)
+    except Exception:
+        body = None
+    priced: dict[str, Any] = dict(body) if isinstance(body, dict) else {}
+    config = priced.get("generationConfig")
+    cap = config.get("maxOutputTokens") if isinstance(config, dict) else None
+    if isinstance(cap, int):
+        priced["max_output_tokens"] = cap
+    if found[2] is not None:
+        priced["model"] = found[2]
+    check_before_send(recorder_ref, recorded_as, priced)
+
+
 def _begin(
     provider: str,
     recorder_ref: RecorderRef,
@@ -274,12 +300,15 @@ def patch_send(
     recorder_ref: RecorderRef,
     recorded_as: str | None = None,
     deployments: Mapping[str, str] | None = None,
+    *,
+    check_budgets: bool = False,
 ) -> bool:
     """Wrap ``http_client.send`` (an httpx/httpx2 ``Client`` or ``AsyncClient``) once; True if patched now.
 
     ``provider`` names the wire format; ``recorded_as`` the provider events are recorded as
     (the host's, see :func:`costtrail.wire.provider_for_url`), ``provider`` by default;
-    ``deployments`` (Azure OpenAI) maps deployment names to models.
+    ``deployments`` (Azure OpenAI) maps deployment names to models; ``check_budgets``: ask
+    enforced budgets before sending a model call no wrapped method asked (:func:`check_budget`).
     """
     recorded = recorded_as or provider
     if getattr(http_client, "_costtrail_patched", False):
@@ -290,6 +319,8 @@ def patch_send(
     if inspect.iscoroutinefunction(original):
 
         async def send_async(request: Any, *args: Any, **kwargs: Any) -> Any:
+            if check_budgets:
+                check_budget(recorder_ref, recorded, request)
             exchange = _begin(provider, recorder_ref, request, recorded, deployments)
             if exchange is None:
                 return await original(request, *args, **kwargs)
@@ -304,6 +335,8 @@ def patch_send(
     else:
 
         def send(request: Any, *args: Any, **kwargs: Any) -> Any:
+            if check_budgets:
+                check_budget(recorder_ref, recorded, request)
             exchange = _begin(provider, recorder_ref, request, recorded, deployments)
             if exchange is None:
                 return original(request, *args, **kwargs)
