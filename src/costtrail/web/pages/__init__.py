@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from costtrail.web import paths
 from costtrail.web.blocks import Page
 from costtrail.web.pages.billing import billing_line_page, billing_page
 from costtrail.web.pages.context import PageContext, always
@@ -21,7 +22,6 @@ from costtrail.web.pages.models import models_page, whatif_page
 from costtrail.web.pages.overview import overview_page
 from costtrail.web.pages.runs import run_page, runs_page
 from costtrail.web.pages.workflows import workflow_page, workflows_page
-from costtrail.web.paths import text_param
 
 if TYPE_CHECKING:
     from costtrail.ledger.store import LedgerStore
@@ -65,9 +65,9 @@ class PageSpec:
 PAGES: tuple[PageSpec, ...] = (
     PageSpec("overview", "/", "Overview", overview_page),
     PageSpec("workflows", "/workflows", "Workflows", workflows_page),
-    PageSpec("workflow", f"/workflows/{text_param('workflow')}", "Workflow", workflow_page, nav=False),
+    PageSpec("workflow", f"/workflows/{paths.text_param('workflow')}", "Workflow", workflow_page, nav=False),
     PageSpec("runs", "/runs", "Runs", runs_page),
-    PageSpec("run", f"/runs/{text_param('run_id')}", "Run", run_page, nav=False),
+    PageSpec("run", f"/runs/{paths.text_param('run_id')}", "Run", run_page, nav=False),
     PageSpec("customers", "/customers", "Features & customers", customers_page),
     PageSpec("models", "/models", "Models & providers", models_page),
     PageSpec("whatif", "/models/whatif", "What if", whatif_page, nav=False),
@@ -75,7 +75,7 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("billing", "/billing", "Billing", billing_page, for_tenant_keys=False),
     PageSpec(
         "billing_line",
-        f"/billing/lines/{text_param('line_id')}",
+        f"/billing/lines/{paths.text_param('line_id')}",
         "Invoice line",
         billing_line_page,
         nav=False,
