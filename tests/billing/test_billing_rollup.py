@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -86,6 +87,7 @@ def _written(store: DuckDBStore) -> Month:
     cut_at = datetime(2026, 11, 1, 0, 0, 5, tzinfo=UTC)
     m.outcomes.append(Outcome(run_id="cut", workflow="support", outcome="ticket_resolved", success=True,
                               customer_id="cust-00", recorded_at=cut_at))  # fmt: skip
+    assert store.usage_rollup() is not None  # invoices read it from the start: the appends keep it
     half = len(m.events) // 2
     store.append_events(m.events[:half])
     store.append_events(m.events)  # a retry: the first half again, with the rest
@@ -162,3 +164,27 @@ def test_invoices_from_the_rollup_equal_the_raw_events_after_retries_reprice_and
             if line.charge != "@minimum":
                 rows = line_rows(store, plans, line.line_id)["rows"]
                 assert sum((Decimal(r["quantity"]) for r in rows), Decimal(0)) == line.priced.quantity
+
+
+def _rollup_tables(store: DuckDBStore) -> list[str]:
+    rows = store.query("SELECT table_name FROM duckdb_tables() WHERE table_name LIKE '%usage%' ORDER BY 1")
+    return [r["table_name"] for r in rows]
+
+
+def test_a_ledger_nobody_bills_from_keeps_no_rollup_until_invoices_read_it(tmp_path: Path) -> None:
+    path = tmp_path / "l.duckdb"
+    month = _generate()
+    with DuckDBStore(path) as store:
+        store.append_events(month.events)
+        assert _rollup_tables(store) == []  # appends paid nothing for billing
+    with DuckDBStore(path, read_only=True) as reader:
+        assert reader.usage_rollup() is None  # a reader cannot build it: invoices read the events
+        from_events = preview(reader, PricePlans.from_yaml(PLANS), NOV)  # type: ignore[arg-type]
+    with DuckDBStore(path) as store:
+        assert store.usage_rollup() is not None  # built from the events on the first read
+        assert _rollup_tables(store) == ["run_usage", "run_usage_delta", "usage_daily"]
+        from_rollup = preview(store, PricePlans.from_yaml(PLANS), NOV)  # type: ignore[arg-type]
+    assert from_rollup.total == from_events.total
+    assert {i.customer_id: i.total for i in from_rollup.invoices} == {
+        i.customer_id: i.total for i in from_events.invoices
+    }

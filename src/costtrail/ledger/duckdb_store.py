@@ -200,7 +200,9 @@ class DuckDBStore:
                     kind = _TYPES[column.kind] + ("" if column.nullable else " DEFAULT 0")
                     self._conn.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column.name} {kind}")
             self._open_run_index()
-            self._open_usage_rollup()
+        self._read_only = read_only
+        # Kept from the first time invoices read it (usage_rollup(), on a writable store): a ledger
+        # nobody bills from does not pay for it on every append.
         self._has_usage_rollup = self._has_table(RUN_USAGE_DELTA)
         if self._has_usage_rollup:
             row = self._conn.execute(f"SELECT count(*) FROM {RUN_USAGE_DELTA}").fetchone()
@@ -217,14 +219,6 @@ class DuckDBStore:
             self._conn.execute(statement)
         if not existed:
             self.rebuild_run_index()
-
-    def _open_usage_rollup(self) -> None:
-        """Create the usage rollup; a ledger written before it existed gets it built from its events."""
-        existed = self._has_table(RUN_USAGE_DELTA)
-        for statement in (daily_ddl(), *runs_ddl()):
-            self._conn.execute(statement)
-        if not existed:
-            self.rebuild_usage_rollup()
 
     def _has_table(self, name: str) -> bool:
         row = self._conn.execute(
@@ -305,6 +299,8 @@ class DuckDBStore:
 
     def _add_usage(self, cur: duckdb.DuckDBPyConnection, source: str) -> None:
         """Roll up the events an append stored (``source``: the batch, or the rows kept of it)."""
+        if not self._has_usage_rollup:
+            return
         row = cur.execute(f"INSERT INTO {USAGE_DAILY} BY NAME {daily_partials_sql(source)}").fetchone()
         self._usage_rows += int(row[0]) if row else 0
         row = cur.execute(f"INSERT INTO {RUN_USAGE_DELTA} BY NAME {run_partials_sql(source)}").fetchone()
@@ -316,6 +312,8 @@ class DuckDBStore:
 
     def compact_usage_rollup(self) -> None:
         """Regroup the daily rows and fold the run rows' delta in (one transaction)."""
+        if not self._has_usage_rollup:
+            return
         with self._lock:
             with self._transaction() as cur:
                 for statement in (*daily_compaction(), *runs_compaction()):
@@ -324,6 +322,8 @@ class DuckDBStore:
 
     def _roll_back_usage(self, cur: duckdb.DuckDBPyConnection, rows: str, *, negate: bool) -> None:
         """Add (or take away) the daily rows of the events ``rows`` selects, in the caller's transaction."""
+        if not self._has_usage_rollup:
+            return
         source = f"(SELECT * FROM events WHERE {rows})"
         row = cur.execute(
             f"INSERT INTO {USAGE_DAILY} BY NAME {daily_partials_sql(source, negate=negate)}"
@@ -331,9 +331,17 @@ class DuckDBStore:
         self._usage_rows += int(row[0]) if row else 0
 
     def usage_rollup(self) -> UsageRollup | None:
-        """Where invoices read the usage rollup (``usage_rollup.py``)."""
+        """Where invoices read the usage rollup (``usage_rollup.py``).
+
+        The first call on a writable ledger without one builds it from the events; appends keep
+        it from then on. A read-only ledger without one has none (invoices read the events).
+        """
         if not self._has_usage_rollup:
-            return None
+            if self._read_only:
+                return None
+            with self._lock:
+                if not self._has_usage_rollup:  # another thread may have built it meanwhile
+                    self.rebuild_usage_rollup()
         runs = RUN_USAGE if self._run_usage_delta_rows == 0 else runs_merged_relation()
         return UsageRollup(USAGE_DAILY, runs)
 
@@ -341,6 +349,8 @@ class DuckDBStore:
         """Build the usage rollup from all events (after loading events by SQL, or for an older ledger)."""
         with self._lock:
             with self._transaction() as cur:
+                for statement in (daily_ddl(), *runs_ddl()):
+                    cur.execute(statement)
                 for table in (USAGE_DAILY, RUN_USAGE, RUN_USAGE_DELTA):
                     cur.execute(f"DELETE FROM {table}")
                 cur.execute(f"INSERT INTO {USAGE_DAILY} BY NAME {daily_partials_sql('events')}")
@@ -394,7 +404,7 @@ class DuckDBStore:
             self._roll_back_usage(cur, f"({where_sql})", negate=True)
             row = cur.execute(f"DELETE FROM events WHERE {where_sql}").fetchone()
             deleted = int(row[0]) if row else 0
-            for statement in runs_refresh("_touched"):
+            for statement in runs_refresh("_touched") if self._has_usage_rollup else ():
                 cur.execute(statement)
             for table in (RUN_INDEX_TABLE, RUN_INDEX_DELTA):
                 cur.execute(f"DELETE FROM {table} WHERE run_id IN (SELECT run_id FROM _touched)")
@@ -504,7 +514,7 @@ class DuckDBStore:
                     "CREATE OR REPLACE TEMP TABLE _repriced_runs AS SELECT DISTINCT run_id FROM events "
                     f"WHERE run_id IS NOT NULL AND {repriced}"
                 )
-                for statement in runs_refresh("_repriced_runs"):
+                for statement in runs_refresh("_repriced_runs") if self._has_usage_rollup else ():
                     cur.execute(statement)
                 cur.execute("DROP TABLE _repriced_runs")
                 cur.execute("COMMIT")
