@@ -239,7 +239,7 @@ def _requested_model(request: Any) -> str | None:
     return model if isinstance(model, str) else None
 
 
-def check_budget(recorder_ref: RecorderRef, recorded_as: str, request: Any) -> None:
+def check_request_budget(recorder_ref: RecorderRef, recorded_as: str, request: Any) -> None:
     """Enforced budgets, asked before a request no wrapped SDK method checked (a Gemini call).
 
     Priced as the gateway prices it: the model the path names, the body's size and its
@@ -308,7 +308,7 @@ def patch_send(
     ``provider`` names the wire format; ``recorded_as`` the provider events are recorded as
     (the host's, see :func:`costtrail.wire.provider_for_url`), ``provider`` by default;
     ``deployments`` (Azure OpenAI) maps deployment names to models; ``check_budgets``: ask
-    enforced budgets before sending a model call no wrapped method asked (:func:`check_budget`).
+    enforced budgets before sending a model call no wrapped method asked (:func:`check_request_budget`).
     """
     recorded = recorded_as or provider
     if getattr(http_client, "_costtrail_patched", False):
@@ -320,7 +320,7 @@ def patch_send(
 
         async def send_async(request: Any, *args: Any, **kwargs: Any) -> Any:
             if check_budgets:
-                check_budget(recorder_ref, recorded, request)
+                check_request_budget(recorder_ref, recorded, request)
             exchange = _begin(provider, recorder_ref, request, recorded, deployments)
             if exchange is None:
                 return await original(request, *args, **kwargs)
@@ -336,7 +336,7 @@ def patch_send(
 
         def send(request: Any, *args: Any, **kwargs: Any) -> Any:
             if check_budgets:
-                check_budget(recorder_ref, recorded, request)
+                check_request_budget(recorder_ref, recorded, request)
             exchange = _begin(provider, recorder_ref, request, recorded, deployments)
             if exchange is None:
                 return original(request, *args, **kwargs)
