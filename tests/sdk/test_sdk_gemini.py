@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
@@ -191,3 +192,31 @@ def test_grounding_with_google_search_is_priced_as_a_web_search_fee(
     want = expected_cost("google", "gemini-2.5-flash", input_tokens=1000, output_tokens=100, web_searches=1)
     assert want == Decimal("0.03555")  # 1000 x $0.30/M + 100 x $2.50/M + 1 x $35/1000
     assert event["cost_usd"] == want
+
+
+def test_a_call_carries_the_run_it_started_in_and_the_time_it_took(ledger, make_client) -> None:
+    client = make_client(USAGE)
+    with ledger.recorder.run("support_reply", customer_id="c-9"), ledger.recorder.step("draft"):
+        client.models.generate_content(model="gemini-2.5-flash", contents="Where is my order?")
+    client.models.generate_content(model="gemini-2.5-flash", contents="And now?")  # outside the run
+    inside, outside = ledger.events()
+    assert (inside["workflow"], inside["customer_id"], inside["step"]) == ("support_reply", "c-9", "draft")
+    assert (outside["workflow"], outside["customer_id"]) == (None, None)
+    assert inside["environment"] == outside["environment"] == "test"  # the recorder's defaults
+    assert 0 < inside["latency_ms"] < 10_000 and inside["payload_bytes"] > 0
+
+
+def test_a_request_no_server_answers_is_recorded_and_its_error_reaches_the_app(ledger) -> None:
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    options = types.HttpOptions(base_url=f"http://127.0.0.1:{port}")
+    client = instrument(genai.Client(api_key="AIza-test-key", http_options=options), recorder=ledger.recorder)
+    with pytest.raises(Exception) as raised:  # httpx's (or httpx2's) ConnectError, as google-genai sends
+        client.models.generate_content(model="gemini-2.5-flash", contents="Where?")
+    assert type(raised.value).__name__ == "ConnectError"
+    [event] = ledger.events()
+    assert (event["provider"], event["model"]) == ("google", "gemini-2.5-flash")
+    assert (event["status"], event["error_type"]) == ("error", "ConnectError")
+    assert event["input_tokens"] == event["output_tokens"] == 0
+    client.close()

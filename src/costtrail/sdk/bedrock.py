@@ -74,10 +74,9 @@ def _open(
     call = BedrockCall(
         recorder_ref, "invoke_embedding" if kind == "embedding" else endpoint, kind, where.model, where.region
     )
-    if where.arn:
-        call.attributes["model_arn"] = where.arn
-    if where.profile:
-        call.attributes["inference_profile"] = where.profile
+    if where.arn or where.profile:
+        attributes = {"model_arn": where.arn, "inference_profile": where.profile}
+        call.attributes = {name: value for name, value in attributes.items() if value}
     return call
 
 

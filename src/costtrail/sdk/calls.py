@@ -15,6 +15,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from costtrail.schema import TOKEN_FIELDS
@@ -45,37 +46,38 @@ def classify_error(exc: BaseException) -> tuple[str, str]:
     return "error", name
 
 
+def sent_body(request: Any) -> tuple[bytes | None, int]:
+    """An HTTP request's body and size (a body not read yet: ``None`` and its ``content-length``)."""
+    try:
+        body: bytes = request.content
+        return body, len(body)
+    except Exception:
+        length = request.headers.get("content-length")
+        return None, int(length) if length and length.isdigit() else 0
+
+
 class InstrumentedCall:
     """A provider call made in this process by an instrumented client; :meth:`finish` emits its one event."""
 
-    __slots__ = (
-        "attempts",
-        "attributes",
-        "attribution",
-        "deployment",
-        "deployments",
-        "done",
-        "endpoint",
-        "error_type",
-        "flavor",
-        "hide_usage_chunk",
-        "http_status",
-        "kind",
-        "later",
-        "payload_bytes",
-        "provider",
-        "read_later",
-        "reading",
-        "recorded_as",
-        "recorder_ref",
-        "request_body",
-        "request_id",
-        "requested_model",
-        "response_headers",
-        "started",
-        "started_wall",
-        "streaming",
-    )
+    # What most calls never change is a class default, so opening a call (on the caller's thread,
+    # once per model call) sets only what differs from one call to the next.
+    deployment: str | None = None
+    attempts = 0
+    payload_bytes = 0
+    request_id: str | None = None
+    response_headers: Any = None  # the last attempt's, read for its request id when built
+    http_status: int | None = None
+    error_type: str | None = None
+    reading: Reading | None = None  # what the response said (costtrail.wire)
+    # Or how to read it: a finished body read on the sink's writer thread, off the caller's.
+    read_later: Callable[[], Reading] | None = None
+    request_body: bytes = b""  # read only to estimate an incomplete call's input
+    # Extra event attributes: replaced by a call's own dict, never changed in place (shared default).
+    attributes: Mapping[str, str] = MappingProxyType({})
+    hide_usage_chunk = False
+    streaming = False
+    done = False
+    later: tuple[str | None, str | None, float, Mapping[str, Any]] | None = None  # see finish()
 
     def __init__(
         self,
@@ -86,6 +88,9 @@ class InstrumentedCall:
         requested_model: str | None,
         recorded_as: str | None = None,
         deployments: Mapping[str, str] | None = None,
+        flavor: Flavor | None = None,
+        *,
+        by_http: bool = False,
     ) -> None:
         self.recorder_ref = recorder_ref
         self.provider, self.endpoint, self.kind = provider, endpoint, kind  # provider: the wire format's
@@ -93,43 +98,31 @@ class InstrumentedCall:
         self.requested_model = requested_model
         # Azure OpenAI (``deployments`` given): the call names a deployment, mapped to its model.
         self.deployments = deployments
-        self.deployment: str | None = None
         self.attribution: Mapping[str, Any] = current_attribution()
         self.started_wall = time.time()
         self.started = time.perf_counter()
-        self.attempts = 0
-        self.payload_bytes = 0
-        self.request_id: str | None = None
-        self.response_headers: Any = None  # the last attempt's, read for its request id when built
-        self.http_status: int | None = None
-        self.error_type: str | None = None
-        self.flavor: Flavor = flavor_named(provider, endpoint)
-        self.reading: Reading | None = None  # what the response said (costtrail.wire)
-        # Or how to read it: a finished body read on the sink's writer thread, off the caller's.
-        self.read_later: Callable[[], Reading] | None = None
-        self.request_body: bytes = b""  # read only to estimate an incomplete call's input
-        self.attributes: dict[str, str] = {}
-        self.hide_usage_chunk = False
-        self.streaming = False
-        self.done = False
-        self.later: tuple[str | None, str | None, float, Mapping[str, Any]] | None = None  # see finish()
+        self.flavor: Flavor = flavor or flavor_named(provider, endpoint)
+        # Opened by the HTTP capture for a request no wrapped SDK method made (a Gemini call):
+        # its one attempt's answer finishes it.
+        self.by_http = by_http
 
-    def on_request(self, request: Any) -> None:
+    def attempt(self, path: str, body: bytes | None, payload_bytes: int) -> None:
+        """One HTTP attempt of this call: its URL path, its body (``None``: not read) and size."""
         self.attempts += 1
         if self.deployments is not None:
-            self.deployment = deployment_in_path(request.url.path) or self.requested_model
-        try:
-            self.request_body = request.content
-            self.payload_bytes = len(self.request_body)
-        except Exception:
-            length = request.headers.get("content-length")
-            self.payload_bytes = int(length) if length and length.isdigit() else 0
+            self.deployment = deployment_in_path(path) or self.requested_model
+        if body is not None:
+            self.request_body = body
+        self.payload_bytes = payload_bytes
 
-    def on_response(self, response: Any) -> None:
-        self.http_status = response.status_code
+    def on_response(self, response: Any) -> int:
+        """One attempt's answer (its status, returned; its headers, read when the event is built)."""
+        status: int = response.status_code
+        self.http_status = status
         if self.response_headers is not None:
             self.take_request_id()  # an earlier attempt's id counts unless a later one names its own
         self.response_headers = response.headers
+        return status
 
     def take_request_id(self) -> None:
         """The provider's request id, from the headers of the last response seen (once)."""

@@ -17,16 +17,27 @@ import importlib
 import inspect
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
-from costtrail.sdk.calls import CURRENT_CALL, InstrumentedCall, RecorderRef
+from costtrail.sdk.calls import CURRENT_CALL, InstrumentedCall, RecorderRef, sent_body
+from costtrail.sdk.context import current_attribution
 from costtrail.sdk.enforcement import check_before_send, hook_of
-from costtrail.wire import StreamReading, flavor_for_path, model_from_path, read_body
+from costtrail.wire import (
+    Flavor,
+    Reading,
+    StreamReading,
+    flavor_for_path,
+    flavor_named,
+    model_from_path,
+    read_body,
+)
 
 log = logging.getLogger("costtrail.sdk")
 
 MAX_JSON_CAPTURE = 64 * 1024 * 1024
+MAX_ROUTES = 1024
 
 
 def endpoint_of(path: str) -> tuple[str, str] | None:
@@ -35,11 +46,16 @@ def endpoint_of(path: str) -> tuple[str, str] | None:
     return (flavor.name, flavor.kind) if flavor is not None else None
 
 
-@functools.lru_cache(maxsize=1024)
-def _route(path: str) -> tuple[str, str, str | None] | None:
-    """(endpoint, kind, model the path names) of a model-call path; a client calls few distinct paths."""
+_Route = tuple[str, str, str | None, Flavor]
+
+
+def _route(provider: str, path: str) -> _Route | None:
+    """(endpoint, kind, model the path names, flavor) of a model-call path (``None``: another path)."""
     found = endpoint_of(path)
-    return None if found is None else (*found, model_from_path(path))
+    if found is None:
+        return None
+    endpoint, kind = found
+    return endpoint, kind, model_from_path(path), flavor_named(provider, endpoint)
 
 
 class _StreamScan:
@@ -169,87 +185,207 @@ class _JsonCollector:
         self.call.finish()
 
 
-class _Exchange:
-    """One HTTP attempt, attached to the current SDK call or recorded on its own."""
+class _Sender:
+    """What every request one patched HTTP client sends shares (the routes of its paths, kept)."""
+
+    __slots__ = ("deployments", "provider", "recorded_as", "recorder_ref", "routes")
 
     def __init__(
         self,
         provider: str,
         recorder_ref: RecorderRef,
-        request: Any,
         recorded_as: str,
-        deployments: Mapping[str, str] | None = None,
+        deployments: Mapping[str, str] | None,
     ) -> None:
-        self.provider = provider
-        self.call: InstrumentedCall | None = None
-        self.own = False
-        found = _route(request.url.path)
-        if found is None:
-            return
-        call = CURRENT_CALL.get()
-        if call is None:
-            endpoint, kind, model = found
-            if model is None:
-                model = _requested_model(request)
-            call = InstrumentedCall(recorder_ref, provider, endpoint, kind, model, recorded_as, deployments)
-            self.own = True
-        call.on_request(request)
-        self.call = call
+        self.provider, self.recorder_ref = provider, recorder_ref
+        self.recorded_as, self.deployments = recorded_as, deployments
+        self.routes: dict[str, _Route | None] = {}
 
-    def failed(self, exc: BaseException) -> None:
-        if self.call is not None and self.own:
-            self.call.fail(exc)
+    def learn(self, path: str) -> _Route | None:
+        """The route of a path not seen yet (a client calls few paths: the first 1,024 are kept)."""
+        found = _route(self.provider, path)
+        if len(self.routes) < MAX_ROUTES:
+            self.routes[path] = found
+        return found
 
-    def received(self, response: Any, stream_cls: type[Any]) -> Any:
-        call = self.call
-        if call is None:
-            return response
-        call.on_response(response)
+
+class _OwnRequest:
+    """A model call no wrapped SDK method made (each Gemini request): one attempt, its own event.
+
+    The caller's thread only takes what the event needs (the attribution and time of its
+    start, the request's body, the answer's status, headers, body and time) and queues it; its
+    :class:`InstrumentedCall` is made when the event is built, on the sink's writer thread
+    (:meth:`__call__`). An answer read as a stream, or no answer, makes it at once (:meth:`open`).
+    """
+
+    __slots__ = (
+        "attribution",
+        "body",
+        "content",
+        "defaults",
+        "ended",
+        "headers",
+        "path",
+        "payload_bytes",
+        "route",
+        "sender",
+        "started",
+        "started_wall",
+        "status",
+    )
+
+    def __init__(self, sender: _Sender, route: _Route, path: str, request: Any) -> None:
+        self.sender, self.route, self.path = sender, route, path
+        self.attribution = current_attribution()
+        self.started_wall = time.time()
+        self.started = time.perf_counter()
+        self.body, self.payload_bytes = sent_body(request)
+
+    def open(self) -> InstrumentedCall:
+        """This request as an :class:`InstrumentedCall`, started when it was sent."""
+        sender = self.sender
+        endpoint, kind, model, flavor = self.route
+        if model is None:
+            model = _requested_model(self.body)
+        call = InstrumentedCall(
+            sender.recorder_ref,
+            sender.provider,
+            endpoint,
+            kind,
+            model,
+            sender.recorded_as,
+            sender.deployments,
+            flavor,
+            by_http=True,
+        )
+        call.attribution, call.started_wall, call.started = self.attribution, self.started_wall, self.started
+        call.attempt(self.path, self.body, self.payload_bytes)
+        return call
+
+    def received(self, response: Any, stream_cls: type[Any]) -> None:
         status = response.status_code
-        ok = 200 <= status < 300
-        if ok and "text/event-stream" in response.headers.get("content-type", ""):
-            reading = StreamReading(call.flavor, strip_usage=call.hide_usage_chunk)
-            response.stream = stream_cls(response.stream, _StreamScan(call, reading))
-            call.streaming = True
-        elif self.own and not ok:
+        content = getattr(response, "_content", None)
+        if isinstance(content, bytes):  # read whole: queued as it is, read on the writer thread
+            self.ended = time.perf_counter()
+            self.status, self.headers, self.content = status, response.headers, content
+            recorder = self.sender.recorder_ref()
+            if recorder is not None:
+                self.defaults = recorder.defaults
+                recorder.emit_later(self)
+            return
+        call = self.open()
+        call.on_response(response)
+        if 200 <= status < 300:
+            _read_as_streamed(call, response, stream_cls)
+        else:
+            call.finish("error", f"http_{status}")
+
+    def __call__(self) -> dict[str, Any]:
+        """The event (on the writer thread; on the caller's when enforced budgets must count it first)."""
+        call = self.open()
+        call.http_status, call.response_headers = self.status, self.headers
+        # An error body names the error, as the gateway reads it.
+        call.reading = _read_whole(call.flavor, self.content, self.headers)
+        call.done = True
+        call.later = (None, None, self.ended - self.started, self.defaults)
+        return call()
+
+
+def _begin(sender: _Sender, request: Any, check_budgets: bool) -> InstrumentedCall | _OwnRequest | None:
+    """What one HTTP attempt belongs to: the current SDK call, or a request of its own.
+
+    ``check_budgets``: a request of its own is first asked of enforced budgets
+    (:func:`check_request_budget`, which raises ``BudgetExceeded``).
+    """
+    try:
+        path = request.url.path
+        try:
+            found = sender.routes[path]
+        except KeyError:
+            found = sender.learn(path)
+        if found is None:
+            return None
+        call = CURRENT_CALL.get()
+        if call is not None:
+            call.attempt(path, *sent_body(request))
+            return call
+    except Exception:
+        log.warning("costtrail: could not read an outgoing request", exc_info=True)
+        return None
+    if check_budgets:
+        check_request_budget(sender, found, request)
+    try:
+        return _OwnRequest(sender, found, path, request)
+    except Exception:
+        log.warning("costtrail: could not read an outgoing request", exc_info=True)
+        return None
+
+
+def _received(seen: InstrumentedCall | _OwnRequest, response: Any, stream_cls: type[Any]) -> Any:
+    """The attempt's answer: kept for the writer thread to read, or its stream read as it is iterated."""
+    try:
+        if isinstance(seen, _OwnRequest):
+            seen.received(response, stream_cls)
+            return response
+        status = seen.on_response(response)
+        if 200 <= status < 300:
             content = getattr(response, "_content", None)
-            if isinstance(content, bytes):  # the error body names the error, as the gateway reads it
-                call.read_later = functools.partial(read_body, call.flavor, content)
-                call.finish()
+            if isinstance(content, bytes):  # read whole: read when the event is built, on the writer thread
+                seen.read_later = functools.partial(_read_whole, seen.flavor, content, seen.response_headers)
             else:
-                call.finish("error", f"http_{status}")
-        elif ok:
-            content = getattr(response, "_content", None)
-            if isinstance(content, bytes):  # read when the event is built: on the writer thread
-                call.read_later = functools.partial(read_body, call.flavor, content)
-                if self.own:
-                    call.finish()
-            elif self.own:
-                response.stream = stream_cls(response.stream, _JsonCollector(call, self.provider))
-        return response
+                _read_as_streamed(seen, response, stream_cls)
+    except Exception:
+        log.warning("costtrail: could not read a provider response", exc_info=True)
+    return response
 
 
-def _requested_model(request: Any) -> str | None:
+def _read_as_streamed(call: InstrumentedCall, response: Any, stream_cls: type[Any]) -> None:
+    """A 2xx body not read yet: an SSE stream is read as the caller iterates it; any other body,
+    of a call of its own, is kept whole until it closes."""
+    if "text/event-stream" in response.headers.get("content-type", ""):
+        reading = StreamReading(call.flavor, strip_usage=call.hide_usage_chunk)
+        response.stream = stream_cls(response.stream, _StreamScan(call, reading))
+        call.streaming = True
+    elif call.by_http:
+        response.stream = stream_cls(response.stream, _JsonCollector(call, call.provider))
+
+
+def _failed(seen: InstrumentedCall | _OwnRequest, exc: BaseException) -> None:
+    try:
+        if isinstance(seen, _OwnRequest):
+            seen.open().fail(exc)
+    except Exception:
+        log.warning("costtrail: could not record a failed request", exc_info=True)
+
+
+def _read_whole(flavor: Flavor, content: bytes, headers: Any) -> Reading:
+    """A body read whole: JSON, or a whole SSE stream (its headers are looked at here, off the caller)."""
+    if "text/event-stream" not in headers.get("content-type", ""):
+        return read_body(flavor, content)
+    stream = StreamReading(flavor)
+    stream.feed(content)
+    stream.close()
+    return stream.reading
+
+
+def _requested_model(body: bytes | None) -> str | None:
     """The body's ``model`` (a Gemini URL names it instead: read by :func:`_route`)."""
     try:
-        body = json.loads(request.content)
+        data = json.loads(body) if body is not None else None
     except Exception:
         return None
-    model = body.get("model") if isinstance(body, dict) else None
+    model = data.get("model") if isinstance(data, dict) else None
     return model if isinstance(model, str) else None
 
 
-def check_request_budget(recorder_ref: RecorderRef, recorded_as: str, request: Any) -> None:
+def check_request_budget(sender: _Sender, route: _Route, request: Any) -> None:
     """Enforced budgets, asked before a request no wrapped SDK method checked (a Gemini call).
 
     Priced as the gateway prices it: the model the path names, the body's size and its
     ``generationConfig.maxOutputTokens``. Raises :class:`~costtrail.controls.gate.BudgetExceeded`.
     """
-    if hook_of(recorder_ref()) is None:
+    if hook_of(sender.recorder_ref()) is None:
         return  # not enforced: nothing is decoded
-    found = _route(request.url.path)
-    if found is None or CURRENT_CALL.get() is not None:
-        return
     try:
         body = json.loads(request.content)
     except Exception:
@@ -259,39 +395,9 @@ def check_request_budget(recorder_ref: RecorderRef, recorded_as: str, request: A
     cap = config.get("maxOutputTokens") if isinstance(config, dict) else None
     if isinstance(cap, int):
         priced["max_output_tokens"] = cap
-    if found[2] is not None:
-        priced["model"] = found[2]
-    check_before_send(recorder_ref, recorded_as, priced)
-
-
-def _begin(
-    provider: str,
-    recorder_ref: RecorderRef,
-    request: Any,
-    recorded_as: str,
-    deployments: Mapping[str, str] | None,
-) -> _Exchange | None:
-    try:
-        exchange = _Exchange(provider, recorder_ref, request, recorded_as, deployments)
-    except Exception:
-        log.warning("costtrail: could not read an outgoing request", exc_info=True)
-        return None
-    return exchange if exchange.call is not None else None
-
-
-def _received(exchange: _Exchange, response: Any, stream_cls: type[Any]) -> Any:
-    try:
-        return exchange.received(response, stream_cls)
-    except Exception:
-        log.warning("costtrail: could not read a provider response", exc_info=True)
-        return response
-
-
-def _failed(exchange: _Exchange, exc: BaseException) -> None:
-    try:
-        exchange.failed(exc)
-    except Exception:
-        log.warning("costtrail: could not record a failed request", exc_info=True)
+    if route[2] is not None:
+        priced["model"] = route[2]
+    check_before_send(sender.recorder_ref, sender.recorded_as, priced)
 
 
 def patch_send(
@@ -315,37 +421,34 @@ def patch_send(
         return False
     sync_cls, async_cls = _stream_classes(_library_of(http_client))
     original = http_client.send
+    sender = _Sender(provider, recorder_ref, recorded, deployments)
 
     if inspect.iscoroutinefunction(original):
 
         async def send_async(request: Any, *args: Any, **kwargs: Any) -> Any:
-            if check_budgets:
-                check_request_budget(recorder_ref, recorded, request)
-            exchange = _begin(provider, recorder_ref, request, recorded, deployments)
-            if exchange is None:
+            seen = _begin(sender, request, check_budgets)
+            if seen is None:
                 return await original(request, *args, **kwargs)
             try:
                 response = await original(request, *args, **kwargs)
             except BaseException as exc:
-                _failed(exchange, exc)
+                _failed(seen, exc)
                 raise
-            return _received(exchange, response, async_cls)
+            return _received(seen, response, async_cls)
 
         http_client.send = send_async
     else:
 
         def send(request: Any, *args: Any, **kwargs: Any) -> Any:
-            if check_budgets:
-                check_request_budget(recorder_ref, recorded, request)
-            exchange = _begin(provider, recorder_ref, request, recorded, deployments)
-            if exchange is None:
+            seen = _begin(sender, request, check_budgets)
+            if seen is None:
                 return original(request, *args, **kwargs)
             try:
                 response = original(request, *args, **kwargs)
             except BaseException as exc:
-                _failed(exchange, exc)
+                _failed(seen, exc)
                 raise
-            return _received(exchange, response, sync_cls)
+            return _received(seen, response, sync_cls)
 
         http_client.send = send
     http_client._costtrail_patched = True

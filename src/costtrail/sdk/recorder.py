@@ -88,10 +88,11 @@ class Recorder:
         (enforced budgets count a call before it returns) or the sink cannot defer.
         """
         try:
-            submit_later = getattr(self.sink, "submit_later", None)
-            if self.observer is not None or submit_later is None:
-                return self._submit(build())
-            return bool(submit_later(build))
+            if self.observer is None:
+                submit_later = getattr(self.sink, "submit_later", None)
+                if submit_later is not None:
+                    return bool(submit_later(build))
+            return self._submit(build())
         except Exception:
             self.count_error("emit")
             return False

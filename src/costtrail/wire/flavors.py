@@ -52,6 +52,7 @@ FLAVORS: tuple[Flavor, ...] = (
     INVOKE,
     INVOKE_EMBEDDING,
 )
+_BY_NAME = {(flavor.provider, flavor.name): flavor for flavor in FLAVORS}
 
 # URL path endings, most specific first (``/chat/completions`` before ``/completions``).
 _PATHS: tuple[tuple[str, Flavor], ...] = (
@@ -78,9 +79,9 @@ def flavor_for_path(path: str) -> Flavor | None:
 
 def flavor_named(provider: str, name: str) -> Flavor:
     """A flavor by provider and name (``flavor_named("openai", "chat")``)."""
-    for flavor in FLAVORS:
-        if flavor.provider == provider and flavor.name == name:
-            return flavor
+    flavor = _BY_NAME.get((provider, name))
+    if flavor is not None:
+        return flavor
     raise ValueError(
         f"unknown wire flavor {provider} {name}: one of "
         + ", ".join(f"{f.provider} {f.name}" for f in FLAVORS)
