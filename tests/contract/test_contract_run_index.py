@@ -17,6 +17,8 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from tests.recording import SqlRecorder
+
 from costtrail.ledger.clickhouse_store import ClickHouseStore
 from costtrail.ledger.duckdb_store import DuckDBStore
 from costtrail.ledger.store import LedgerStore
@@ -93,21 +95,6 @@ def _matches(value: Any, wanted: FilterValue) -> bool:
     return value in options
 
 
-class _Recorder:
-    """Forwards to a store and keeps the SQL it was asked (to see which plan ran)."""
-
-    def __init__(self, inner: LedgerStore) -> None:
-        self.inner = inner
-        self.sql: list[str] = []
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    def query(self, sql: str) -> list[dict[str, Any]]:
-        self.sql.append(sql)
-        return self.inner.query(sql)
-
-
 CASES: list[tuple[list[str], dict[str, FilterValue], datetime | None, datetime | None]] = [
     (["workflow", "day"], {}, None, None),
     (["day"], {}, None, None),
@@ -127,14 +114,18 @@ def _check(store: LedgerStore, events: Sequence[Event]) -> None:
         first.setdefault(e.event_id, e)
     kept = list(first.values())
     for by, filters, since, until in CASES:
-        recorder = _Recorder(store)
+        recorder = SqlRecorder(store)
         rows = report(recorder, by=by, metrics=["runs"], filters=filters, since=since, until=until)  # type: ignore[arg-type]
         got = {tuple(_plain(r[DIMS[b]]) for b in by): r["runs"] for r in rows}
         want = _expected(kept, by, filters, since, until)
         assert got == want, (by, filters, since, until)
         # A cluster keeps no run index (one run's rows could sit on two shards): counts from events.
         indexed = not (isinstance(store, ClickHouseStore) and store.options.cluster)
-        assert any("run_index" in sql for sql in recorder.sql) == indexed, f"run index use for {by}"
+        by_day = indexed and isinstance(store, ClickHouseStore) and "day" in by
+        read = " ".join(recorder.sql)
+        assert ("run_index" in read or "run_day_index" in read) == indexed, f"run index use for {by}"
+        # ClickHouse counts a report grouped by day from its by-day index (run_index.py).
+        assert ("run_day_index" in read) == by_day, f"by-day index use for {by}"
 
 
 def _plain(value: Any) -> Any:
@@ -161,7 +152,7 @@ def test_runs_from_the_index_match_the_events(ledger: LedgerStore) -> None:
 def test_reports_outside_the_index_still_count_runs(ledger: LedgerStore) -> None:
     events = _events(3, range(0, 60))
     ledger.append_events(events)
-    recorder = _Recorder(ledger)
+    recorder = SqlRecorder(ledger)
     rows = report(recorder, by=["model"], metrics=["runs"])  # type: ignore[arg-type]
     assert not any("run_index" in sql for sql in recorder.sql)
     assert rows[0]["runs"] == len({e.run_id for e in events if e.run_id})
@@ -206,11 +197,11 @@ def test_a_clickhouse_ttl_keeps_old_windows_off_the_index(chdb_dir: Any) -> None
     try:
         index = store.run_index()
         assert index is not None and index.complete_since is not None
-        recorder = _Recorder(store)
+        recorder = SqlRecorder(store)
         report(recorder, by=["day"], metrics=["runs"], since=index.complete_since - timedelta(days=1))  # type: ignore[arg-type]
-        assert not any("run_index" in sql for sql in recorder.sql)
+        assert not any("run_index" in sql or "run_day_index" in sql for sql in recorder.sql)
         report(recorder, by=["day"], metrics=["runs"], since=index.complete_since)  # type: ignore[arg-type]
-        assert any("run_index" in sql for sql in recorder.sql)
+        assert any("run_day_index" in sql for sql in recorder.sql)
     finally:
         store.command("DROP DATABASE IF EXISTS ttl_idx")
         store.close()

@@ -71,3 +71,19 @@ def test_ledger_ddl_prints_the_cluster_schema() -> None:
     assert result.exit_code == 0
     assert "ENGINE = Distributed(`prod`" in result.stdout
     assert "INTERVAL 30 DAY DELETE" in result.stdout
+
+
+def test_a_copied_batch_with_nulls_in_a_required_column_names_it() -> None:
+    import pyarrow as pa
+    import pytest as _pytest
+
+    from costtrail.ledger.columns import EVENT_SCHEMA
+    from costtrail.ledger.migrate import conform
+
+    field = EVENT_SCHEMA.field("web_searches")
+    assert not field.nullable
+    schema = pa.schema([field])
+    # As an older ledger's copy can read it: the count column present, its values missing.
+    batch = pa.table({"web_searches": pa.array([2, None], pa.int64())})
+    with _pytest.raises(ValueError, match=r"'web_searches' has 1 NULL values.*fill it"):
+        conform(batch, schema)

@@ -35,9 +35,13 @@ from costtrail.ledger.columns import (
     Column,
 )
 from costtrail.ledger.run_index import (
+    RUN_DAY_INDEX_TABLE,
+    RUN_DAY_INDEX_VIEW,
     RUN_INDEX_TABLE,
     RUN_INDEX_VIEW,
     clickhouse_columns,
+    clickhouse_day_columns,
+    clickhouse_day_partials_sql,
     clickhouse_partials_sql,
 )
 from costtrail.ledger.tables import TableSpec
@@ -271,6 +275,23 @@ def run_index_statements(options: DDLOptions) -> list[str]:
         f"{clickhouse_partials_sql(f'{db}.events')}",
         # Events stored before the view existed; the view sees only new inserts.
         f"INSERT INTO {table} {clickhouse_partials_sql(f'{db}.events')}",
+    ]
+
+
+def run_day_index_statements(options: DDLOptions) -> list[str]:
+    """The by-day run index (``run_index.py``): sorted by day first, so a burst of today's runs
+    overlaps only today's rows when a read merges parts. Single server only, as the run index."""
+    if options.cluster:
+        return []
+    db = quote_ident(options.database)
+    table = f"{db}.{RUN_DAY_INDEX_TABLE}"
+    return [
+        f"CREATE TABLE IF NOT EXISTS {table} (\n  {clickhouse_day_columns()}\n)\n"
+        "ENGINE = AggregatingMergeTree\nPARTITION BY toYYYYMM(day)\nORDER BY (day, run_id)",
+        f"CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.{RUN_DAY_INDEX_VIEW} TO {table} AS "
+        f"{clickhouse_day_partials_sql(f'{db}.events')}",
+        # Events stored before the view existed (the view first: nothing falls between the two).
+        f"INSERT INTO {table} {clickhouse_day_partials_sql(f'{db}.events')}",
     ]
 
 

@@ -33,7 +33,7 @@ from costtrail.ledger.columnar import events_to_arrow
 from costtrail.ledger.columns import COST_PRECISION, COST_SCALE, TABLES
 from costtrail.ledger.migrations import apply_migrations, check_migrations
 from costtrail.ledger.rows import cost_lines_to_arrow, outcomes_to_arrow
-from costtrail.ledger.run_index import RUN_INDEX_TABLE, RunIndex
+from costtrail.ledger.run_index import RUN_DAY_INDEX_TABLE, RUN_INDEX_TABLE, RunIndex
 from costtrail.ledger.store import (
     ID_MEMORY,
     AppendResult,
@@ -404,11 +404,11 @@ class ClickHouseStore:
         if self.options.cluster:
             return None
         if not self.options.ttl_days:
-            return RunIndex(RUN_INDEX_TABLE, read_once=True)
+            return RunIndex(RUN_INDEX_TABLE, read_once=True, by_day=RUN_DAY_INDEX_TABLE)
         # A TTL drops old events in background merges while their runs' index rows stay: the
         # index is exact only for windows that start after anything the TTL can have removed.
         horizon = datetime.now(UTC).date() - timedelta(days=int(self.options.ttl_days) - 1)
-        return RunIndex(RUN_INDEX_TABLE, complete_since=horizon, read_once=True)
+        return RunIndex(RUN_INDEX_TABLE, complete_since=horizon, read_once=True, by_day=RUN_DAY_INDEX_TABLE)
 
     def optimize(self, table: str = "events") -> None:
         """Merge parts now (collapsing duplicates) so deduplicated reads are cheap; for after bulk loads."""

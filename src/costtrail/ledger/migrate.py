@@ -155,6 +155,12 @@ def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
             )
         elif column.type != f.type:
             column = column.cast(f.type)
+        if not f.nullable and column.null_count:
+            # Arrow would carry the nulls under a non-null field and the engine reject the batch.
+            raise ValueError(
+                f"column {f.name!r} has {column.null_count} NULL values but the ledger requires a value: "
+                "fill it (0 for a count) before copying"
+            )
         columns.append(column)
     return pa.Table.from_arrays(columns, schema=schema)
 

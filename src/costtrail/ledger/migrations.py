@@ -20,6 +20,7 @@ from costtrail.ledger.clickhouse_schema import (
     create_table,
     engine_clause,
     quote_ident,
+    run_day_index_statements,
     run_index_statements,
 )
 from costtrail.ledger.store import LedgerError
@@ -70,6 +71,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "price_history (every earlier price of a repriced event)", _v5_price_history),
     Migration(6, "events.cost_estimate_usd (incomplete calls)", add_column_statements),
     Migration(7, "events.web_searches, file_searches, code_executions (tool fees)", add_column_statements),
+    Migration(8, "run index by day (one row per run and day, sorted by day)", run_day_index_statements),
 )
 
 

@@ -25,6 +25,15 @@ transaction); reads merge the two, and a compaction folds the delta in when it
 grows. ClickHouse keeps it in an ``AggregatingMergeTree`` filled by a
 materialized view on ``events``; its merges do the folding and ``FINAL``
 reads merge what is left.
+
+ClickHouse keeps a second index, ``run_day_index``: one row per run and UTC day,
+sorted by day first. Reports that group by day read it. Per day, a run is
+decided when its events of that day share each value a report uses, so a run
+that crosses midnight is decided on each of its days; and a burst of today's
+new runs lands in parts whose key range covers today only, so the ``FINAL``
+merge of a read overlaps only today's rows (run ids sort among all the stored
+ones: in the per-run index a fresh part overlaps every key range and ``FINAL``
+merges the whole index; bench/RESULTS.md has the figures).
 """
 
 from __future__ import annotations
@@ -35,6 +44,8 @@ from datetime import date
 RUN_INDEX_TABLE = "run_index"
 RUN_INDEX_DELTA = "run_index_delta"
 RUN_INDEX_VIEW = "run_index_mv"
+RUN_DAY_INDEX_TABLE = "run_day_index"
+RUN_DAY_INDEX_VIEW = "run_day_index_mv"
 
 RUN_INDEX_DIMS: tuple[str, ...] = (
     "tenant_id",
@@ -67,6 +78,9 @@ class RunIndex:
     read_once: bool = False
     """Read the index once, returning decided counts and undecided runs' ids together (an index
     read costs more than the second query: ClickHouse merges it through FINAL)."""
+    by_day: str | None = None
+    """A relation with one row per run and UTC day (``run_id``, ``day`` and the dimension columns
+    above), for reports grouped by day; read once, like ``read_once``."""
 
 
 def single_sql(dim: str, alias: str = "") -> str:
@@ -75,11 +89,15 @@ def single_sql(dim: str, alias: str = "") -> str:
     return f"({p}{dim}_lo IS NULL OR ({p}{dim}_lo = {p}{dim}_hi AND NOT {p}{dim}_null))"
 
 
-def _partial_columns(day_expr: str, null_flag: str) -> list[str]:
-    cols = [f"min({day_expr}) AS day_lo", f"max({day_expr}) AS day_hi"]
+def _dim_partials(null_flag: str) -> list[str]:
+    cols = []
     for d in RUN_INDEX_DIMS:
         cols += [f"min({d}) AS {d}_lo", f"max({d}) AS {d}_hi", f"max({null_flag.format(d=d)}) AS {d}_null"]
     return cols
+
+
+def _partial_columns(day_expr: str, null_flag: str) -> list[str]:
+    return [f"min({day_expr}) AS day_lo", f"max({day_expr}) AS day_hi", *_dim_partials(null_flag)]
 
 
 def duckdb_partials_sql(source: str) -> str:
@@ -94,6 +112,15 @@ def clickhouse_partials_sql(source: str) -> str:
     return (
         f"SELECT assumeNotNull(run_id) AS run_id, {cols} FROM {source} "
         "WHERE run_id IS NOT NULL GROUP BY run_id"
+    )
+
+
+def clickhouse_day_partials_sql(source: str) -> str:
+    """One partial row per run and UTC day of ``source`` (the by-day index's materialized view)."""
+    cols = ", ".join(_dim_partials("toUInt8(isNull({d}))"))
+    return (
+        f"SELECT toDate(started_at) AS day, assumeNotNull(run_id) AS run_id, {cols} FROM {source} "
+        "WHERE run_id IS NOT NULL GROUP BY day, run_id"
     )
 
 
@@ -158,10 +185,20 @@ def clickhouse_columns() -> str:
         "day_lo SimpleAggregateFunction(min, Date)",
         "day_hi SimpleAggregateFunction(max, Date)",
     ]
+    return ",\n  ".join(cols + _clickhouse_dim_columns())
+
+
+def clickhouse_day_columns() -> str:
+    """Column list of the ClickHouse by-day index table (its key: ``day``, ``run_id``)."""
+    return ",\n  ".join(["day Date", "run_id String", *_clickhouse_dim_columns()])
+
+
+def _clickhouse_dim_columns() -> list[str]:
+    cols: list[str] = []
     for d in RUN_INDEX_DIMS:
         cols += [
             f"{d}_lo SimpleAggregateFunction(min, Nullable(String))",
             f"{d}_hi SimpleAggregateFunction(max, Nullable(String))",
             f"{d}_null SimpleAggregateFunction(max, UInt8)",
         ]
-    return ",\n  ".join(cols)
+    return cols

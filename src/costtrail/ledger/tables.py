@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from costtrail.ledger.columns import TABLES, Column
-from costtrail.ledger.run_index import RUN_INDEX_DELTA, RUN_INDEX_TABLE
+from costtrail.ledger.run_index import RUN_DAY_INDEX_TABLE, RUN_INDEX_DELTA, RUN_INDEX_TABLE
 from costtrail.ledger.usage_rollup import USAGE_ROLLUP_TABLES
 
 MIGRATIONS_TABLE = "costtrail_migrations"
@@ -132,12 +132,13 @@ ALL_TABLES: tuple[str, ...] = (
     *LEDGER_TABLES,
     RUN_INDEX_TABLE,
     RUN_INDEX_DELTA,
+    RUN_DAY_INDEX_TABLE,
     *USAGE_ROLLUP_TABLES,
     MIGRATIONS_TABLE,
     *SPECS,
 )
 """Every table a ledger can hold (the run index delta and the usage rollup on DuckDB only, the
-migrations log on ClickHouse only); nothing else creates one."""
+by-day run index and the migrations log on ClickHouse only); nothing else creates one."""
 
 
 def spec(name: str) -> TableSpec:
