@@ -19,7 +19,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from costtrail.sdk.calls import CURRENT_CALL, InstrumentedCall, RecorderRef, sent_body
 from costtrail.sdk.context import current_attribution
@@ -33,6 +33,9 @@ from costtrail.wire import (
     model_from_path,
     read_body,
 )
+
+if TYPE_CHECKING:
+    from costtrail.sdk.recorder import Recorder
 
 log = logging.getLogger("costtrail.sdk")
 
@@ -209,6 +212,35 @@ class _Sender:
         return found
 
 
+class _Attached:
+    """An HTTP attempt of the SDK call in progress (a wrapped method's): counted, its answer kept."""
+
+    __slots__ = ("call",)
+
+    def __init__(self, call: InstrumentedCall, path: str, request: Any) -> None:
+        self.call = call
+        call.attempt(path, *sent_body(request))
+
+    def received(self, response: Any, stream_cls: type[Any]) -> Any:
+        """Kept for the writer thread to read, or its stream read as the caller iterates it. Never raises."""
+        try:
+            call = self.call
+            status = call.on_response(response)
+            if 200 <= status < 300:
+                content = getattr(response, "_content", None)
+                if isinstance(content, bytes):  # read whole: read when the event is built, on the writer
+                    headers = call.response_headers
+                    call.read_later = functools.partial(_read_whole, call.flavor, content, headers)
+                else:
+                    _read_as_streamed(call, response, stream_cls)
+        except Exception:
+            log.warning("costtrail: could not read a provider response", exc_info=True)
+        return response
+
+    def failed(self, exc: BaseException) -> None:
+        """Nothing: the wrapped method records its call's failure."""
+
+
 class _OwnRequest:
     """A model call no wrapped SDK method made (each Gemini request): one attempt, its own event.
 
@@ -227,6 +259,7 @@ class _OwnRequest:
         "headers",
         "path",
         "payload_bytes",
+        "recorder",
         "route",
         "sender",
         "started",
@@ -234,12 +267,17 @@ class _OwnRequest:
         "status",
     )
 
-    def __init__(self, sender: _Sender, route: _Route, path: str, request: Any) -> None:
-        self.sender, self.route, self.path = sender, route, path
+    def __init__(self, sender: _Sender, recorder: Recorder, route: _Route, path: str, request: Any) -> None:
+        self.sender, self.recorder, self.route, self.path = sender, recorder, route, path
         self.attribution = current_attribution()
         self.started_wall = time.time()
         self.started = time.perf_counter()
-        self.body, self.payload_bytes = sent_body(request)
+        try:
+            body: bytes = request.content
+        except Exception:  # not read yet (a streamed upload)
+            self.body, self.payload_bytes = sent_body(request)
+        else:
+            self.body, self.payload_bytes = body, len(body)
 
     def open(self) -> InstrumentedCall:
         """This request as an :class:`InstrumentedCall`, started when it was sent."""
@@ -262,23 +300,34 @@ class _OwnRequest:
         call.attempt(self.path, self.body, self.payload_bytes)
         return call
 
-    def received(self, response: Any, stream_cls: type[Any]) -> None:
-        status = response.status_code
-        content = getattr(response, "_content", None)
-        if isinstance(content, bytes):  # read whole: queued as it is, read on the writer thread
-            self.ended = time.perf_counter()
-            self.status, self.headers, self.content = status, response.headers, content
-            recorder = self.sender.recorder_ref()
-            if recorder is not None:
+    def received(self, response: Any, stream_cls: type[Any]) -> Any:
+        """A body read whole is queued as it is; a stream is read as the caller iterates it. Never raises."""
+        try:
+            status = response.status_code
+            content = getattr(response, "_content", None)
+            if isinstance(content, bytes):
+                self.ended = time.perf_counter()
+                self.status, self.headers, self.content = status, response.headers, content
+                recorder = self.recorder
                 self.defaults = recorder.defaults
                 recorder.emit_later(self)
-            return
-        call = self.open()
-        call.on_response(response)
-        if 200 <= status < 300:
-            _read_as_streamed(call, response, stream_cls)
-        else:
-            call.finish("error", f"http_{status}")
+                return response
+            call = self.open()
+            call.on_response(response)
+            if 200 <= status < 300:
+                _read_as_streamed(call, response, stream_cls)
+            else:
+                call.finish("error", f"http_{status}")
+        except Exception:
+            log.warning("costtrail: could not read a provider response", exc_info=True)
+        return response
+
+    def failed(self, exc: BaseException) -> None:
+        """No answer (refused, timed out, cancelled): the call's failure is its event. Never raises."""
+        try:
+            self.open().fail(exc)
+        except Exception:
+            log.warning("costtrail: could not record a failed request", exc_info=True)
 
     def __call__(self) -> dict[str, Any]:
         """The event (on the writer thread; on the caller's when enforced budgets must count it first)."""
@@ -291,7 +340,7 @@ class _OwnRequest:
         return call()
 
 
-def _begin(sender: _Sender, request: Any, check_budgets: bool) -> InstrumentedCall | _OwnRequest | None:
+def _begin(sender: _Sender, request: Any, check_budgets: bool) -> _Attached | _OwnRequest | None:
     """What one HTTP attempt belongs to: the current SDK call, or a request of its own.
 
     ``check_budgets``: a request of its own is first asked of enforced budgets
@@ -307,36 +356,20 @@ def _begin(sender: _Sender, request: Any, check_budgets: bool) -> InstrumentedCa
             return None
         call = CURRENT_CALL.get()
         if call is not None:
-            call.attempt(path, *sent_body(request))
-            return call
+            return _Attached(call, path, request)
+        recorder = sender.recorder_ref()
+        if recorder is None:
+            return None
     except Exception:
         log.warning("costtrail: could not read an outgoing request", exc_info=True)
         return None
-    if check_budgets:
+    if check_budgets and hook_of(recorder) is not None:
         check_request_budget(sender, found, request)
     try:
-        return _OwnRequest(sender, found, path, request)
+        return _OwnRequest(sender, recorder, found, path, request)
     except Exception:
         log.warning("costtrail: could not read an outgoing request", exc_info=True)
         return None
-
-
-def _received(seen: InstrumentedCall | _OwnRequest, response: Any, stream_cls: type[Any]) -> Any:
-    """The attempt's answer: kept for the writer thread to read, or its stream read as it is iterated."""
-    try:
-        if isinstance(seen, _OwnRequest):
-            seen.received(response, stream_cls)
-            return response
-        status = seen.on_response(response)
-        if 200 <= status < 300:
-            content = getattr(response, "_content", None)
-            if isinstance(content, bytes):  # read whole: read when the event is built, on the writer thread
-                seen.read_later = functools.partial(_read_whole, seen.flavor, content, seen.response_headers)
-            else:
-                _read_as_streamed(seen, response, stream_cls)
-    except Exception:
-        log.warning("costtrail: could not read a provider response", exc_info=True)
-    return response
 
 
 def _read_as_streamed(call: InstrumentedCall, response: Any, stream_cls: type[Any]) -> None:
@@ -348,14 +381,6 @@ def _read_as_streamed(call: InstrumentedCall, response: Any, stream_cls: type[An
         call.streaming = True
     elif call.by_http:
         response.stream = stream_cls(response.stream, _JsonCollector(call, call.provider))
-
-
-def _failed(seen: InstrumentedCall | _OwnRequest, exc: BaseException) -> None:
-    try:
-        if isinstance(seen, _OwnRequest):
-            seen.open().fail(exc)
-    except Exception:
-        log.warning("costtrail: could not record a failed request", exc_info=True)
 
 
 def _read_whole(flavor: Flavor, content: bytes, headers: Any) -> Reading:
@@ -379,13 +404,11 @@ def _requested_model(body: bytes | None) -> str | None:
 
 
 def check_request_budget(sender: _Sender, route: _Route, request: Any) -> None:
-    """Enforced budgets, asked before a request no wrapped SDK method checked (a Gemini call).
+    """Enforced budgets (asked only when enforced), before a request no wrapped SDK method checked.
 
     Priced as the gateway prices it: the model the path names, the body's size and its
     ``generationConfig.maxOutputTokens``. Raises :class:`~costtrail.controls.gate.BudgetExceeded`.
     """
-    if hook_of(sender.recorder_ref()) is None:
-        return  # not enforced: nothing is decoded
     try:
         body = json.loads(request.content)
     except Exception:
@@ -432,9 +455,9 @@ def patch_send(
             try:
                 response = await original(request, *args, **kwargs)
             except BaseException as exc:
-                _failed(seen, exc)
+                seen.failed(exc)
                 raise
-            return _received(seen, response, async_cls)
+            return seen.received(response, async_cls)
 
         http_client.send = send_async
     else:
@@ -446,9 +469,9 @@ def patch_send(
             try:
                 response = original(request, *args, **kwargs)
             except BaseException as exc:
-                _failed(seen, exc)
+                seen.failed(exc)
                 raise
-            return _received(seen, response, sync_cls)
+            return seen.received(response, sync_cls)
 
         http_client.send = send
     http_client._costtrail_patched = True
