@@ -95,7 +95,7 @@ def test_table_layout(ch: ClickHouseStore) -> None:
         " AND name = 'events'"
     )[0]["q"]
     assert "ReplacingMergeTree(ingested_at)" in ddl
-    assert "PARTITION BY toYYYYMM(started_at)" in ddl
+    assert "PARTITION BY toDate(started_at)" in ddl
     assert "ORDER BY (tenant_id, toDate(started_at), workflow, event_uuid)" in ddl
     assert "`workflow` LowCardinality(Nullable(String))" in ddl
     assert "`cost_usd` Nullable(Decimal(18, 12))" in ddl
@@ -194,3 +194,26 @@ def test_candidate_keys_narrow_final_reads_to_the_latest_versions(ch: ClickHouse
     assert {r["event_id"] for r in ch.query("SELECT event_id FROM events WHERE unpriced")} == expected
     with pytest.raises(ValueError, match="only"):
         ch.dialect.candidates("outcomes", "TRUE")
+
+
+def test_one_append_and_one_reprice_can_span_many_days(ch: ClickHouseStore) -> None:
+    """Events are partitioned by day; a backfill of 150 days is one batch (ClickHouse's default
+    limit is 100 partitions per insert), and repricing it writes 150 days again."""
+    from datetime import timedelta
+
+    from costtrail.pricing.reprice import reprice
+
+    start = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    events = [
+        Event(provider="openai", model="gpt-4o-mini", input_tokens=1000, started_at=start + timedelta(days=d))
+        for d in range(150)
+    ]
+    assert ch.append_events(events).accepted == 150
+    assert reprice(ch, Pricer()).changed == 150
+    [row] = ch.query("SELECT count() AS n, countIf(NOT unpriced) AS priced FROM events")
+    assert (row["n"], row["priced"]) == (150, 150)
+    days = ch.query(
+        "SELECT count(DISTINCT partition) AS n FROM system.parts WHERE active AND table = 'events'"
+        f" AND database = {ch.dialect.literal(ch.target.database)}"
+    )
+    assert days[0]["n"] == 150

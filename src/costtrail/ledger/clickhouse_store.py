@@ -54,7 +54,7 @@ from costtrail.schema import CostLine, Event, Outcome
 # the table, which the FINAL keyword does not allow (``events FINAL e``).
 SESSION_SETTINGS: dict[str, Any] = {
     "final": 1,
-    # Copies of one event share started_at, hence the monthly partition: a partition that has
+    # Copies of one event share started_at, hence the (daily) partition: a partition that has
     # merged into one part is read as is, without FINAL's merge-on-read.
     "do_not_merge_across_partitions_select_final": 1,
     # A skip index (run_id, event_uuid) may narrow FINAL reads to the granules it selects:
@@ -69,6 +69,9 @@ SESSION_SETTINGS: dict[str, Any] = {
     # on by default). tests/contract/test_contract_reprice.py guards it.
     "query_plan_optimize_lazy_final": 0,
     "session_timezone": "UTC",
+    # Events are partitioned by day: a backfill, a copy or a reprice can write more days in one
+    # insert than the default limit of 100 partitions.
+    "max_partitions_per_insert_block": 0,
     # CAST of a NULL is NULL, as in standard SQL (a distributed sum of NULLs reached a cast to
     # DOUBLE as NULL and failed with CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN).
     "cast_keep_nullable": 1,
