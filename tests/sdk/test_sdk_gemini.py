@@ -8,6 +8,8 @@ from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
+import httpx
+import openai
 import pytest
 from google import genai
 from google.genai import errors, types
@@ -220,3 +222,20 @@ def test_a_request_no_server_answers_is_recorded_and_its_error_reaches_the_app(l
     assert (event["status"], event["error_type"]) == ("error", "ConnectError")
     assert event["input_tokens"] == event["output_tokens"] == 0
     client.close()
+
+
+def test_a_gemini_request_sent_during_an_openai_call_is_its_own_call(fake, ledger, make_client) -> None:
+    gemini = make_client(USAGE)
+
+    def ask_gemini_too(request: Any) -> None:  # an app's request hook on its OpenAI HTTP client
+        gemini.models.generate_content(model="gemini-2.5-flash", contents="Where?")
+
+    with httpx.Client(event_hooks={"request": [ask_gemini_too]}) as http:
+        client = openai.OpenAI(base_url=fake.openai_base_url, api_key="sk-test", http_client=http)
+        instrument(client, recorder=ledger.recorder)
+        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "Hi"}])
+    events = ledger.events()
+    assert sorted((e["provider"], e["model"], e["retry_count"]) for e in events) == [
+        ("google", "gemini-2.5-flash", 0),
+        ("openai", "gpt-4o-mini", 0),
+    ]

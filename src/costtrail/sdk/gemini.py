@@ -39,10 +39,10 @@ def instrument_gemini(client: Any, recorder_ref: RecorderRef) -> Any:
         raise TypeError(f"cannot find the HTTP client inside {type(client).__name__}; is this google-genai?")
     base_url = getattr(getattr(api, "_http_options", None), "base_url", None) or ""
     recorded_as = provider_for_url(str(base_url), GOOGLE) if base_url else GOOGLE
-    patch_send(sync_http, GOOGLE, recorder_ref, recorded_as, check_budgets=True)
+    patch_send(sync_http, GOOGLE, recorder_ref, recorded_as, check_budgets=True, methods_wrapped=False)
     async_http = getattr(api, "_async_httpx_client", None)
     if async_http is not None and hasattr(async_http, "send"):
-        patch_send(async_http, GOOGLE, recorder_ref, recorded_as, check_budgets=True)
+        patch_send(async_http, GOOGLE, recorder_ref, recorded_as, check_budgets=True, methods_wrapped=False)
     uses_aiohttp = getattr(api, "_use_aiohttp", None)
     if callable(uses_aiohttp) and uses_aiohttp():
         log.warning(

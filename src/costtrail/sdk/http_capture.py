@@ -191,7 +191,15 @@ class _JsonCollector:
 class _Sender:
     """What every request one patched HTTP client sends shares (the routes of its paths, kept)."""
 
-    __slots__ = ("deployments", "provider", "recorded_as", "recorder_ref", "routes")
+    __slots__ = (
+        "check_budgets",
+        "deployments",
+        "methods_wrapped",
+        "provider",
+        "recorded_as",
+        "recorder_ref",
+        "routes",
+    )
 
     def __init__(
         self,
@@ -199,9 +207,13 @@ class _Sender:
         recorder_ref: RecorderRef,
         recorded_as: str,
         deployments: Mapping[str, str] | None,
+        *,
+        check_budgets: bool,
+        methods_wrapped: bool,
     ) -> None:
         self.provider, self.recorder_ref = provider, recorder_ref
         self.recorded_as, self.deployments = recorded_as, deployments
+        self.check_budgets, self.methods_wrapped = check_budgets, methods_wrapped
         self.routes: dict[str, _Route | None] = {}
 
     def learn(self, path: str) -> _Route | None:
@@ -340,10 +352,10 @@ class _OwnRequest:
         return call()
 
 
-def _begin(sender: _Sender, request: Any, check_budgets: bool) -> _Attached | _OwnRequest | None:
-    """What one HTTP attempt belongs to: the current SDK call, or a request of its own.
+def _begin(sender: _Sender, request: Any) -> _Attached | _OwnRequest | None:
+    """What one HTTP attempt belongs to: the SDK call in progress, or a request of its own.
 
-    ``check_budgets``: a request of its own is first asked of enforced budgets
+    A request of its own is first asked of enforced budgets when the sender checks them
     (:func:`check_request_budget`, which raises ``BudgetExceeded``).
     """
     try:
@@ -354,16 +366,17 @@ def _begin(sender: _Sender, request: Any, check_budgets: bool) -> _Attached | _O
             found = sender.learn(path)
         if found is None:
             return None
-        call = CURRENT_CALL.get()
-        if call is not None:
-            return _Attached(call, path, request)
+        if sender.methods_wrapped:
+            call = CURRENT_CALL.get()
+            if call is not None:
+                return _Attached(call, path, request)
         recorder = sender.recorder_ref()
         if recorder is None:
             return None
     except Exception:
         log.warning("costtrail: could not read an outgoing request", exc_info=True)
         return None
-    if check_budgets and hook_of(recorder) is not None:
+    if sender.check_budgets and recorder.observer is not None and hook_of(recorder) is not None:
         check_request_budget(sender, found, request)
     try:
         return _OwnRequest(sender, recorder, found, path, request)
@@ -431,25 +444,35 @@ def patch_send(
     deployments: Mapping[str, str] | None = None,
     *,
     check_budgets: bool = False,
+    methods_wrapped: bool = True,
 ) -> bool:
     """Wrap ``http_client.send`` (an httpx/httpx2 ``Client`` or ``AsyncClient``) once; True if patched now.
 
     ``provider`` names the wire format; ``recorded_as`` the provider events are recorded as
     (the host's, see :func:`costtrail.wire.provider_for_url`), ``provider`` by default;
     ``deployments`` (Azure OpenAI) maps deployment names to models; ``check_budgets``: ask
-    enforced budgets before sending a model call no wrapped method asked (:func:`check_request_budget`).
+    enforced budgets before sending a model call no wrapped method asked (:func:`check_request_budget`);
+    ``methods_wrapped=False`` (google-genai: no method of the client is wrapped): each model request
+    is a call of its own, never an attempt of an SDK call in progress (that one is another client's).
     """
     recorded = recorded_as or provider
     if getattr(http_client, "_costtrail_patched", False):
         return False
     sync_cls, async_cls = _stream_classes(_library_of(http_client))
     original = http_client.send
-    sender = _Sender(provider, recorder_ref, recorded, deployments)
+    sender = _Sender(
+        provider,
+        recorder_ref,
+        recorded,
+        deployments,
+        check_budgets=check_budgets,
+        methods_wrapped=methods_wrapped,
+    )
 
     if inspect.iscoroutinefunction(original):
 
         async def send_async(request: Any, *args: Any, **kwargs: Any) -> Any:
-            seen = _begin(sender, request, check_budgets)
+            seen = _begin(sender, request)
             if seen is None:
                 return await original(request, *args, **kwargs)
             try:
@@ -463,7 +486,7 @@ def patch_send(
     else:
 
         def send(request: Any, *args: Any, **kwargs: Any) -> Any:
-            seen = _begin(sender, request, check_budgets)
+            seen = _begin(sender, request)
             if seen is None:
                 return original(request, *args, **kwargs)
             try:
