@@ -74,9 +74,10 @@ def _open(
     call = BedrockCall(
         recorder_ref, "invoke_embedding" if kind == "embedding" else endpoint, kind, where.model, where.region
     )
-    if where.arn or where.profile:
-        attributes = {"model_arn": where.arn, "inference_profile": where.profile}
-        call.attributes = {name: value for name, value in attributes.items() if value}
+    if where.arn:
+        call.attributes["model_arn"] = where.arn
+    if where.profile:
+        call.attributes["inference_profile"] = where.profile
     return call
 
 

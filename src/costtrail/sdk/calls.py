@@ -15,7 +15,6 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from costtrail.schema import TOKEN_FIELDS
@@ -59,25 +58,35 @@ def sent_body(request: Any) -> tuple[bytes | None, int]:
 class InstrumentedCall:
     """A provider call made in this process by an instrumented client; :meth:`finish` emits its one event."""
 
-    # What most calls never change is a class default, so opening a call (on the caller's thread,
-    # once per model call) sets only what differs from one call to the next.
-    deployment: str | None = None
-    attempts = 0
-    payload_bytes = 0
-    request_id: str | None = None
-    response_headers: Any = None  # the last attempt's, read for its request id when built
-    http_status: int | None = None
-    error_type: str | None = None
-    reading: Reading | None = None  # what the response said (costtrail.wire)
-    # Or how to read it: a finished body read on the sink's writer thread, off the caller's.
-    read_later: Callable[[], Reading] | None = None
-    request_body: bytes = b""  # read only to estimate an incomplete call's input
-    # Extra event attributes: replaced by a call's own dict, never changed in place (shared default).
-    attributes: Mapping[str, str] = MappingProxyType({})
-    hide_usage_chunk = False
-    streaming = False
-    done = False
-    later: tuple[str | None, str | None, float, Mapping[str, Any]] | None = None  # see finish()
+    __slots__ = (
+        "attempts",
+        "attributes",
+        "attribution",
+        "by_http",
+        "deployment",
+        "deployments",
+        "done",
+        "endpoint",
+        "error_type",
+        "flavor",
+        "hide_usage_chunk",
+        "http_status",
+        "kind",
+        "later",
+        "payload_bytes",
+        "provider",
+        "read_later",
+        "reading",
+        "recorded_as",
+        "recorder_ref",
+        "request_body",
+        "request_id",
+        "requested_model",
+        "response_headers",
+        "started",
+        "started_wall",
+        "streaming",
+    )
 
     def __init__(
         self,
@@ -98,10 +107,26 @@ class InstrumentedCall:
         self.requested_model = requested_model
         # Azure OpenAI (``deployments`` given): the call names a deployment, mapped to its model.
         self.deployments = deployments
+        self.deployment: str | None = None
         self.attribution: Mapping[str, Any] = current_attribution()
         self.started_wall = time.time()
         self.started = time.perf_counter()
+        self.attempts = 0
+        self.payload_bytes = 0
+        self.request_id: str | None = None
+        self.response_headers: Any = None  # the last attempt's, read for its request id when built
+        self.http_status: int | None = None
+        self.error_type: str | None = None
         self.flavor: Flavor = flavor or flavor_named(provider, endpoint)
+        self.reading: Reading | None = None  # what the response said (costtrail.wire)
+        # Or how to read it: a finished body read on the sink's writer thread, off the caller's.
+        self.read_later: Callable[[], Reading] | None = None
+        self.request_body: bytes = b""  # read only to estimate an incomplete call's input
+        self.attributes: dict[str, str] = {}
+        self.hide_usage_chunk = False
+        self.streaming = False
+        self.done = False
+        self.later: tuple[str | None, str | None, float, Mapping[str, Any]] | None = None  # see finish()
         # Opened by the HTTP capture for a request no wrapped SDK method made (a Gemini call):
         # its one attempt's answer finishes it.
         self.by_http = by_http
