@@ -21,6 +21,7 @@ docs/deployment.md).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from costtrail.ledger.columns import (
@@ -266,34 +267,38 @@ def run_index_statements(options: DDLOptions) -> list[str]:
     shards, which the index's reads do not merge; cluster reports count runs
     from events.
     """
-    if options.cluster:
-        return []
-    db = quote_ident(options.database)
-    table = f"{db}.{RUN_INDEX_TABLE}"
-    return [
-        f"CREATE TABLE IF NOT EXISTS {table} (\n  {clickhouse_columns()}\n)\n"
-        "ENGINE = AggregatingMergeTree\nORDER BY run_id",
-        f"CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.{RUN_INDEX_VIEW} TO {table} AS "
-        f"{clickhouse_partials_sql(f'{db}.events')}",
-        # Events stored before the view existed; the view sees only new inserts.
-        f"INSERT INTO {table} {clickhouse_partials_sql(f'{db}.events')}",
-    ]
+    columns = clickhouse_columns()
+    return _index_statements(
+        options, RUN_INDEX_TABLE, RUN_INDEX_VIEW, columns, "ORDER BY run_id", clickhouse_partials_sql
+    )
 
 
 def run_day_index_statements(options: DDLOptions) -> list[str]:
     """The by-day run index (``run_index.py``): sorted by day first, so a burst of today's runs
     overlaps only today's rows when a read merges parts. Single server only, as the run index."""
+    return _index_statements(
+        options,
+        RUN_DAY_INDEX_TABLE,
+        RUN_DAY_INDEX_VIEW,
+        clickhouse_day_columns(),
+        "PARTITION BY toYYYYMM(day)\nORDER BY (day, run_id)",
+        clickhouse_day_partials_sql,
+    )
+
+
+def _index_statements(
+    options: DDLOptions, name: str, view: str, columns: str, layout: str, partials: Callable[[str], str]
+) -> list[str]:
+    """An index table filled from ``events`` by a materialized view, then backfilled (none on a cluster)."""
     if options.cluster:
         return []
     db = quote_ident(options.database)
-    table = f"{db}.{RUN_DAY_INDEX_TABLE}"
+    table = f"{db}.{name}"
     return [
-        f"CREATE TABLE IF NOT EXISTS {table} (\n  {clickhouse_day_columns()}\n)\n"
-        "ENGINE = AggregatingMergeTree\nPARTITION BY toYYYYMM(day)\nORDER BY (day, run_id)",
-        f"CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.{RUN_DAY_INDEX_VIEW} TO {table} AS "
-        f"{clickhouse_day_partials_sql(f'{db}.events')}",
+        f"CREATE TABLE IF NOT EXISTS {table} (\n  {columns}\n)\nENGINE = AggregatingMergeTree\n{layout}",
+        f"CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.{view} TO {table} AS {partials(f'{db}.events')}",
         # Events stored before the view existed (the view first: nothing falls between the two).
-        f"INSERT INTO {table} {clickhouse_day_partials_sql(f'{db}.events')}",
+        f"INSERT INTO {table} {partials(f'{db}.events')}",
     ]
 
 
