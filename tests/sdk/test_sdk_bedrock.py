@@ -19,6 +19,8 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from tests.prices import genai_price
 
+import costtrail
+from costtrail.controls.config import ControlsConfig
 from costtrail.pricing import Pricer, RateCard
 from costtrail.pricing.reprice import reprice
 from costtrail.sdk import instrument
@@ -303,3 +305,54 @@ def test_a_rate_card_price_for_a_region_applies_to_the_calls_made_there(
     assert frankfurt["cost_usd"] == Decimal("0.00726")
     assert frankfurt["price_ref"] == "rate-card@aws-regions-1/bedrock-eu-central"
     assert ireland["cost_usd"] == genai_price("aws", model, input_tokens=1000, output_tokens=200)
+
+
+def test_a_call_records_the_same_event_whether_budgets_are_enforced_or_not(
+    make_client: Callable[..., Any], ledger: Any
+) -> None:
+    """Without enforced budgets a call that returns is taken on a fast path and its event built on
+    the sink's writer thread; enforced budgets count each call before it returns, on the full path.
+    Both record every field alike: a retried converse, an invoke_model, an error, a torn body."""
+    retried = make_client(
+        {**USAGE, **CACHED, "x-fake-status": "429", "x-fake-fail-attempts": "1"}, attempts=3
+    )
+    plain = make_client({**USAGE, **CACHED})
+    refused = make_client({"x-fake-status": "400"})
+    torn = make_client({**USAGE, "x-fake-cut-body": "40"})  # its usage is in the headers still
+    body = json.dumps(INVOKE_BODIES[SONNET_US])
+
+    def calls() -> None:
+        retried.converse(modelId=SONNET_US, messages=MESSAGES)
+        plain.invoke_model(modelId=SONNET_US, body=body)
+        with pytest.raises(ClientError):
+            refused.converse(modelId=SONNET_US, messages=MESSAGES)
+        torn.invoke_model(modelId=SONNET_US, body=body)
+
+    with ledger.recorder.run("invoices", customer_id="c-7"):
+        calls()
+        roomy = ControlsConfig.from_yaml("budgets: [{name: roomy, limit_usd: 100}]\nalerts: {log: false}")
+        costtrail.enforce_budgets(roomy, recorder=ledger.recorder)
+        calls()
+    events = ledger.events()
+    assert len(events) == 8 and all(e["request_id"] for e in events)
+    per_call = {"event_uuid", "event_id", "started_at", "ended_at", "latency_ms", "request_id", "ingested_at"}
+    fast, full = (
+        [{k: v for k, v in e.items() if k not in per_call} for e in half] for half in (events[:4], events[4:])
+    )
+    assert fast == full
+    assert [e["retry_count"] for e in fast] == [1, 0, 0, 0]
+    assert [e["status"] for e in fast] == ["success", "success", "error", "success"]
+    assert {e["customer_id"] for e in fast} == {"c-7"} and all(e["payload_bytes"] > 0 for e in fast)
+
+
+def test_an_enforced_budget_stops_a_converse_before_it_is_sent(
+    fake: Any, make_client: Callable[..., Any], ledger: Any
+) -> None:
+    tiny = ControlsConfig.from_yaml("budgets: [{name: tiny, limit_usd: 0.001}]\nalerts: {log: false}")
+    costtrail.enforce_budgets(tiny, recorder=ledger.recorder)
+    client = make_client(USAGE)
+    sent = len(fake.requests)
+    # 1000 output tokens of Sonnet 4.5 (us. profile) alone: 1000 x $16.50/M = $0.0165, over $0.001.
+    with pytest.raises(costtrail.BudgetExceeded, match="tiny"):
+        client.converse(modelId=SONNET_US, messages=MESSAGES, inferenceConfig={"maxTokens": 1000})
+    assert len(fake.requests) == sent and ledger.events() == []  # never sent, nothing spent

@@ -6,7 +6,9 @@ Each of ``converse``, ``converse_stream``, ``invoke_model`` and
 call becomes one event when the method returns or raises, or, for a stream,
 when the caller has read it to its end (or stopped reading, or it broke).
 A botocore ``before-send`` handler counts the attempts botocore's own retries
-make and the request body's size. Responses are read by :mod:`costtrail.wire.bedrock`
+make and the request body's size. A ``converse`` or ``invoke_model`` that returns, with
+no budgets enforced, takes a fast path that does less on the caller's thread and records
+the same event (:class:`_QuickCall`). Responses are read by :mod:`costtrail.wire.bedrock`
 (the one reading of Bedrock); the event's ``model`` is the requested ``modelId``
 (its cross-region profile ``us.``/``eu.``/``global.`` decides the price), its
 ``region`` the ARN's or the client's ``region_name``, its provider ``aws``.
@@ -17,10 +19,13 @@ from __future__ import annotations
 import functools
 import io
 import logging
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextvars import ContextVar
 from typing import Any
 
 from costtrail.sdk.calls import CURRENT_CALL, InstrumentedCall, RecorderRef
+from costtrail.sdk.context import current_attribution
 from costtrail.sdk.enforcement import check_before_send
 from costtrail.wire.bedrock import BedrockStream, bedrock_model, read_converse, read_invoke
 from costtrail.wire.flavors import AWS
@@ -83,7 +88,7 @@ def _open(
 
 def _on_send(request: Any, **_: Any) -> None:
     """botocore's ``before-send``: one attempt of the current call (returns None: a value would answer it)."""
-    call = CURRENT_CALL.get()
+    call = _QUICK_CALL.get() or CURRENT_CALL.get()
     if call is None:
         return
     try:
@@ -225,7 +230,132 @@ def _wrap(original: Callable[..., Any], recorder_ref: RecorderRef, method: str, 
             CURRENT_CALL.reset(token)
         return _returned(call, streamed, response)
 
+    return wrapper if streamed else _wrap_quick(original, wrapper, (recorder_ref, endpoint, region))
+
+
+class _QuickCall:
+    """A ``converse``/``invoke_model`` call on the fast path; called, it returns its event.
+
+    The caller waits while its call is recorded, after botocore's own work has
+    pushed costtrail's code and objects out of the CPU's caches: each Python function
+    and object touched then costs more than its instructions. So a call that returns,
+    with no budgets enforced, takes on the caller's thread only the clocks, the
+    attribution, the attempts and the answer, into this one object queued whole; the
+    sink's writer thread calls it to open the :class:`BedrockCall` the full path would
+    have and build the same event. Failures, streams and enforced budgets take the full path.
+    """
+
+    __slots__ = (
+        "answer",
+        "attempts",
+        "attribution",
+        "body",
+        "defaults",
+        "elapsed",
+        "model_id",
+        "payload_bytes",
+        "request_body",
+        "site",
+        "started",
+        "started_wall",
+    )
+
+    answer: dict[str, Any]  # a copy of botocore's response dict: the caller owns the original
+    attempts: int
+    attribution: Mapping[str, Any]
+    body: bytes  # an invoke_model body, read
+    defaults: Mapping[str, Any]
+    elapsed: float
+    model_id: Any
+    payload_bytes: int
+    request_body: bytes
+    site: tuple[RecorderRef, str, str | None]  # the client's: recorder, wire endpoint, region
+    started: float
+    started_wall: float
+
+    def opened(self) -> BedrockCall:
+        """The call the full path opens, with what this one has taken so far."""
+        recorder_ref, endpoint, region = self.site
+        call = _open(recorder_ref, endpoint, {"modelId": self.model_id}, region)
+        call.attribution, call.started_wall, call.started = self.attribution, self.started_wall, self.started
+        call.attempts, call.payload_bytes = self.attempts, self.payload_bytes
+        call.request_body = self.request_body
+        return call
+
+    def __call__(self) -> dict[str, Any]:
+        call = self.opened()
+        headers = _metadata(call, self.answer)
+        if self.site[1] == "converse":
+            call.reading = read_converse(self.answer)
+        else:
+            call.reading = read_invoke(self.body, headers)
+        call.done = True
+        call.later = (None, None, self.elapsed, self.defaults)
+        return call()
+
+
+# The fast path's call in progress, for _on_send (the full path's is CURRENT_CALL).
+_QUICK_CALL: ContextVar[_QuickCall | None] = ContextVar("costtrail_bedrock_call", default=None)
+
+
+def _wrap_quick(
+    original: Callable[..., Any], full: Callable[..., Any], site: tuple[RecorderRef, str, str | None]
+) -> Any:
+    recorder_ref, endpoint, _ = site
+    clock, wall_clock = time.perf_counter, time.time
+
+    @functools.wraps(original)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        recorder = recorder_ref()
+        if recorder is None or recorder.observer is not None:
+            return full(*args, **kwargs)  # enforced budgets see the call before it is sent
+        quick = _QuickCall()
+        quick.site, quick.model_id, quick.attribution = site, kwargs.get("modelId"), current_attribution()
+        quick.attempts, quick.payload_bytes, quick.request_body = 0, 0, b""
+        quick.started_wall, quick.started = wall_clock(), clock()
+        token = _QUICK_CALL.set(quick)
+        try:
+            response = original(*args, **kwargs)
+        except BaseException as exc:
+            _quick_failed(quick, exc)
+            raise
+        finally:
+            _QUICK_CALL.reset(token)
+        try:
+            if endpoint == "invoke":
+                body = response["body"]
+                quick.body = body.read()
+                response["body"] = _streaming_body(body, quick.body)
+            quick.answer = dict(response)
+        except Exception:
+            _unread(quick, response)
+            return response
+        quick.elapsed, quick.defaults = clock() - quick.started, recorder.defaults
+        recorder.emit_later(quick)
+        return response
+
     return wrapper
+
+
+def _quick_failed(quick: _QuickCall, exc: BaseException) -> None:
+    try:
+        call = quick.opened()
+    except Exception:
+        log.warning("costtrail: could not start recording a Bedrock call", exc_info=True)
+        return
+    _failed(call, exc)
+
+
+def _unread(quick: _QuickCall, response: Any) -> None:
+    """An answer that could not be taken (its body broke mid-read) ends as on the full path."""
+    log.warning("costtrail: could not read a Bedrock response", exc_info=True)
+    try:
+        call = quick.opened()
+        _metadata(call, response)
+    except Exception:
+        log.warning("costtrail: could not record a Bedrock call", exc_info=True)
+        return
+    call.finish()
 
 
 def instrument_bedrock(client: Any, recorder_ref: RecorderRef) -> Any:
