@@ -14,12 +14,20 @@ import functools
 import inspect
 import logging
 import sys
+import time
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
 
 from costtrail.sdk.bedrock import instrument_bedrock, is_bedrock_client
-from costtrail.sdk.calls import CURRENT_CALL, InstrumentedCall, RecorderRef
+from costtrail.sdk.calls import (
+    CURRENT_CALL,
+    SENT_CALL,
+    InstrumentedCall,
+    RecorderRef,
+    SentCall,
+    built_later,
+)
 from costtrail.sdk.enforcement import check_before_send
 from costtrail.sdk.gemini import instrument_gemini, is_gemini_client
 from costtrail.sdk.http_capture import patch_send
@@ -127,19 +135,72 @@ def _wrap(
     recorded_as: str,
     deployments: Mapping[str, str] | None,
 ) -> Any:
+    """The wrapped SDK method: a fast path when nothing must see the call before it returns.
+
+    With a recorder, no observer (no enforced budgets) and no stream asked for, the call is a
+    :class:`~costtrail.sdk.calls.SentCall` the writer thread replays; otherwise (and when the
+    SDK answers with a stream or raises) it is the :class:`InstrumentedCall` of :func:`_full`.
+    """
+    clock = time.perf_counter
+    open_call = functools.partial(
+        InstrumentedCall,
+        recorder_ref,
+        provider,
+        endpoint,
+        kind,
+        recorded_as=recorded_as,
+        deployments=deployments,
+    )
     # The SDKs' async methods are plain functions returning coroutines (decorators hide the
     # ``async def``), so the client's kind decides, not the method's signature.
     if is_async:
 
         @functools.wraps(original)
         async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-            check_before_send(recorder_ref, recorded_as, _priced_as(kwargs, deployments))  # opt-in controls
-            call = _open_call(recorder_ref, provider, endpoint, kind, kwargs, recorded_as, deployments)
-            if call is None:
-                return await original(*args, **kwargs)
-            token = CURRENT_CALL.set(call)
+            recorder = recorder_ref()
+            if recorder is None or recorder.observer is not None or kwargs.get("stream"):
+                call = _full(recorder_ref, provider, endpoint, kind, kwargs, recorded_as, deployments)
+                if call is None:
+                    return await original(*args, **kwargs)
+                token = CURRENT_CALL.set(call)
+                try:
+                    result = await original(*args, **kwargs)
+                except BaseException as exc:
+                    call.fail(exc)
+                    raise
+                finally:
+                    CURRENT_CALL.reset(token)
+                _returned(call, provider, result)
+                return result
+            sent = SentCall(open_call, kwargs.get("model"))
+            sent_token = SENT_CALL.set(sent)
             try:
                 result = await original(*args, **kwargs)
+            except BaseException as exc:
+                _sent_failed(sent, exc)
+                raise
+            finally:
+                SENT_CALL.reset(sent_token)
+            exchanges = sent.exchanges
+            last = exchanges[-1][1] if exchanges and sent.live is None else None
+            if last is not None and 200 <= last.status_code < 300:  # the event is built on the writer
+                recorder.emit_later(functools.partial(built_later, sent, clock(), recorder.defaults))
+            else:
+                _sent_returned(sent, provider, result)
+            return result
+
+        return async_wrapper
+
+    @functools.wraps(original)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        recorder = recorder_ref()
+        if recorder is None or recorder.observer is not None or kwargs.get("stream"):
+            call = _full(recorder_ref, provider, endpoint, kind, kwargs, recorded_as, deployments)
+            if call is None:
+                return original(*args, **kwargs)
+            token = CURRENT_CALL.set(call)
+            try:
+                result = original(*args, **kwargs)
             except BaseException as exc:
                 call.fail(exc)
                 raise
@@ -147,27 +208,57 @@ def _wrap(
                 CURRENT_CALL.reset(token)
             _returned(call, provider, result)
             return result
-
-        return async_wrapper
-
-    @functools.wraps(original)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        check_before_send(recorder_ref, recorded_as, _priced_as(kwargs, deployments))  # opt-in controls
-        call = _open_call(recorder_ref, provider, endpoint, kind, kwargs, recorded_as, deployments)
-        if call is None:
-            return original(*args, **kwargs)
-        token = CURRENT_CALL.set(call)
+        sent = SentCall(open_call, kwargs.get("model"))
+        sent_token = SENT_CALL.set(sent)
         try:
             result = original(*args, **kwargs)
         except BaseException as exc:
-            call.fail(exc)
+            _sent_failed(sent, exc)
             raise
         finally:
-            CURRENT_CALL.reset(token)
-        _returned(call, provider, result)
+            SENT_CALL.reset(sent_token)
+        exchanges = sent.exchanges
+        last = exchanges[-1][1] if exchanges and sent.live is None else None
+        if last is not None and 200 <= last.status_code < 300:  # the event is built on the writer
+            recorder.emit_later(functools.partial(built_later, sent, clock(), recorder.defaults))
+        else:
+            _sent_returned(sent, provider, result)
         return result
 
     return wrapper
+
+
+def _full(
+    recorder_ref: RecorderRef,
+    provider: str,
+    endpoint: str,
+    kind: str,
+    kwargs: dict[str, Any],
+    recorded_as: str,
+    deployments: Mapping[str, str] | None,
+) -> InstrumentedCall | None:
+    """The full path's call, opened after enforced budgets allow it (they raise ``BudgetExceeded``)."""
+    check_before_send(recorder_ref, recorded_as, _priced_as(kwargs, deployments))  # opt-in controls
+    return _open_call(recorder_ref, provider, endpoint, kind, kwargs, recorded_as, deployments)
+
+
+def _sent_returned(sent: SentCall, provider: str, result: Any) -> None:
+    """A fast-path call returned without a 2xx answer read whole (a stream, a body not seen): now."""
+    try:
+        call = sent.replay()
+    except Exception:
+        log.warning("costtrail: could not record a %s call", provider, exc_info=True)
+        return
+    _returned(call, provider, result)
+
+
+def _sent_failed(sent: SentCall, exc: BaseException) -> None:
+    try:
+        call = sent.replay()
+    except Exception:
+        log.warning("costtrail: could not record a failed call", exc_info=True)
+        return
+    call.fail(exc)
 
 
 class _StreamManager:

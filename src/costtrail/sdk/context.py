@@ -37,6 +37,10 @@ def current_attribution() -> Attribution:
     return _ATTRIBUTION.get()
 
 
+# current_attribution() without a Python frame: for the instrumented send's fast path.
+read_attribution = _ATTRIBUTION.get
+
+
 def current_run_id() -> str | None:
     """The id of the innermost run in force, or ``None``."""
     value = _ATTRIBUTION.get().get("run_id")

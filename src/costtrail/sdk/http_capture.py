@@ -21,12 +21,19 @@ import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from costtrail.sdk.calls import CURRENT_CALL, InstrumentedCall, RecorderRef, sent_body
-from costtrail.sdk.context import current_attribution
+from costtrail.sdk.calls import (
+    CURRENT_CALL,
+    SENT_CALL,
+    InstrumentedCall,
+    RecorderRef,
+    SentCall,
+    read_whole,
+    sent_body,
+)
+from costtrail.sdk.context import current_attribution, read_attribution
 from costtrail.sdk.enforcement import check_before_send, hook_of
 from costtrail.wire import (
     Flavor,
-    Reading,
     StreamReading,
     flavor_for_path,
     flavor_named,
@@ -216,22 +223,24 @@ class _Sender:
         self.check_budgets, self.methods_wrapped = check_budgets, methods_wrapped
         self.routes: dict[str, _Route | None] = {}
 
-    def learn(self, path: str) -> _Route | None:
-        """The route of a path not seen yet (a client calls few paths: the first 1,024 are kept)."""
+    def route_of(self, path: str) -> _Route | None:
+        """The route of a path (a client calls few paths: the first 1,024 are kept)."""
+        routes = self.routes
+        if path in routes:
+            return routes[path]
         found = _route(self.provider, path)
-        if len(self.routes) < MAX_ROUTES:
-            self.routes[path] = found
+        if len(routes) < MAX_ROUTES:
+            routes[path] = found
         return found
 
 
 class _Attached:
-    """An HTTP attempt of the SDK call in progress (a wrapped method's): counted, its answer kept."""
+    """An HTTP attempt of the SDK call in progress (a wrapped method's, counted already): its answer kept."""
 
     __slots__ = ("call",)
 
-    def __init__(self, call: InstrumentedCall, path: str, request: Any) -> None:
+    def __init__(self, call: InstrumentedCall) -> None:
         self.call = call
-        call.attempt(path, *sent_body(request))
 
     def received(self, response: Any, stream_cls: type[Any]) -> Any:
         """Kept for the writer thread to read, or its stream read as the caller iterates it. Never raises."""
@@ -242,7 +251,7 @@ class _Attached:
                 content = getattr(response, "_content", None)
                 if isinstance(content, bytes):  # read whole: read when the event is built, on the writer
                     headers = call.response_headers
-                    call.read_later = functools.partial(_read_whole, call.flavor, content, headers)
+                    call.read_later = functools.partial(read_whole, call.flavor, content, headers)
                 else:
                     _read_as_streamed(call, response, stream_cls)
         except Exception:
@@ -256,47 +265,45 @@ class _Attached:
 class _OwnRequest:
     """A model call no wrapped SDK method made (each Gemini request): one attempt, its own event.
 
-    The caller's thread only takes what the event needs (the attribution and time of its
-    start, the request's body, the answer's status, headers, body and time) and queues it; its
-    :class:`InstrumentedCall` is made when the event is built, on the sink's writer thread
-    (:meth:`__call__`). An answer read as a stream, or no answer, makes it at once (:meth:`open`).
+    The caller's thread only notes what the event needs (the attribution and time of its
+    start, the request, the answer and its time) and queues it; its :class:`InstrumentedCall` is
+    made when the event is built, on the sink's writer thread (:meth:`__call__`). An answer read
+    as a stream, or no answer, makes it at once (:meth:`open`).
     """
 
     __slots__ = (
         "attribution",
-        "body",
-        "content",
         "defaults",
         "ended",
-        "headers",
-        "path",
-        "payload_bytes",
         "recorder",
+        "request",
+        "response",
         "route",
         "sender",
         "started",
         "started_wall",
-        "status",
     )
 
-    def __init__(self, sender: _Sender, recorder: Recorder, route: _Route, path: str, request: Any) -> None:
-        self.sender, self.recorder, self.route, self.path = sender, recorder, route, path
-        self.attribution = current_attribution()
-        self.started_wall = time.time()
-        self.started = time.perf_counter()
-        try:
-            body: bytes = request.content
-        except Exception:  # not read yet (a streamed upload)
-            self.body, self.payload_bytes = sent_body(request)
-        else:
-            self.body, self.payload_bytes = body, len(body)
+    def __init__(
+        self,
+        sender: _Sender,
+        recorder: Recorder,
+        route: _Route,
+        request: Any,
+        attribution: Mapping[str, Any],
+        started_wall: float,
+        started: float,
+    ) -> None:
+        self.sender, self.recorder, self.route, self.request = sender, recorder, route, request
+        self.attribution, self.started_wall, self.started = attribution, started_wall, started
 
     def open(self) -> InstrumentedCall:
         """This request as an :class:`InstrumentedCall`, started when it was sent."""
-        sender = self.sender
+        sender, request = self.sender, self.request
         endpoint, kind, model, flavor = self.route
+        body, payload_bytes = sent_body(request)
         if model is None:
-            model = _requested_model(self.body)
+            model = _requested_model(body)
         call = InstrumentedCall(
             sender.recorder_ref,
             sender.provider,
@@ -309,23 +316,19 @@ class _OwnRequest:
             by_http=True,
         )
         call.attribution, call.started_wall, call.started = self.attribution, self.started_wall, self.started
-        call.attempt(self.path, self.body, self.payload_bytes)
+        call.attempt(request.url.path, body, payload_bytes)
         return call
 
     def received(self, response: Any, stream_cls: type[Any]) -> Any:
         """A body read whole is queued as it is; a stream is read as the caller iterates it. Never raises."""
         try:
-            status = response.status_code
-            content = getattr(response, "_content", None)
-            if isinstance(content, bytes):
+            if isinstance(getattr(response, "_content", None), bytes):
                 self.ended = time.perf_counter()
-                self.status, self.headers, self.content = status, response.headers, content
-                recorder = self.recorder
-                self.defaults = recorder.defaults
-                recorder.emit_later(self)
+                self.response, self.defaults = response, self.recorder.defaults
+                self.recorder.emit_later(self)
                 return response
             call = self.open()
-            call.on_response(response)
+            status = call.on_response(response)
             if 200 <= status < 300:
                 _read_as_streamed(call, response, stream_cls)
             else:
@@ -344,12 +347,43 @@ class _OwnRequest:
     def __call__(self) -> dict[str, Any]:
         """The event (on the writer thread; on the caller's when enforced budgets must count it first)."""
         call = self.open()
-        call.http_status, call.response_headers = self.status, self.headers
+        response = self.response
+        call.http_status, call.response_headers = response.status_code, response.headers
         # An error body names the error, as the gateway reads it.
-        call.reading = _read_whole(call.flavor, self.content, self.headers)
+        call.reading = read_whole(call.flavor, response.content, response.headers)
         call.done = True
         call.later = (None, None, self.ended - self.started, self.defaults)
         return call()
+
+
+def _answered(
+    sender: _Sender,
+    recorder: Recorder,
+    route: _Route,
+    request: Any,
+    attribution: Mapping[str, Any],
+    started_wall: float,
+    started: float,
+    ended: float,
+    response: Any,
+) -> dict[str, Any]:
+    """The event of a request of its own answered whole on the fast path (on the writer thread)."""
+    own = _OwnRequest(sender, recorder, route, request, attribution, started_wall, started)
+    own.ended, own.response, own.defaults = ended, response, recorder.defaults
+    return own()
+
+
+def _answered_live(sent: SentCall, sender: _Sender, response: Any, stream_cls: type[Any]) -> Any:
+    """A fast-path call answered with a stream: it goes on as the full path's call. Never raises."""
+    try:
+        if sender.route_of(response.request.url.path) is None:
+            sent.exchanges.pop()  # not a model call: not this call's attempt
+            return response
+        call = sent.replay()
+    except Exception:
+        log.warning("costtrail: could not read a provider response", exc_info=True)
+        return response
+    return _Attached(call).received(response, stream_cls)
 
 
 def _begin(sender: _Sender, request: Any) -> _Attached | _OwnRequest | None:
@@ -360,16 +394,15 @@ def _begin(sender: _Sender, request: Any) -> _Attached | _OwnRequest | None:
     """
     try:
         path = request.url.path
-        try:
-            found = sender.routes[path]
-        except KeyError:
-            found = sender.learn(path)
+        found = sender.route_of(path)
         if found is None:
             return None
         if sender.methods_wrapped:
-            call = CURRENT_CALL.get()
+            sent = SENT_CALL.get()
+            call = CURRENT_CALL.get() if sent is None else sent.replay()
             if call is not None:
-                return _Attached(call, path, request)
+                call.attempt(path, *sent_body(request))
+                return _Attached(call)
         recorder = sender.recorder_ref()
         if recorder is None:
             return None
@@ -379,7 +412,9 @@ def _begin(sender: _Sender, request: Any) -> _Attached | _OwnRequest | None:
     if sender.check_budgets and recorder.observer is not None and hook_of(recorder) is not None:
         check_request_budget(sender, found, request)
     try:
-        return _OwnRequest(sender, recorder, found, path, request)
+        return _OwnRequest(
+            sender, recorder, found, request, current_attribution(), time.time(), time.perf_counter()
+        )
     except Exception:
         log.warning("costtrail: could not read an outgoing request", exc_info=True)
         return None
@@ -394,16 +429,6 @@ def _read_as_streamed(call: InstrumentedCall, response: Any, stream_cls: type[An
         call.streaming = True
     elif call.by_http:
         response.stream = stream_cls(response.stream, _JsonCollector(call, call.provider))
-
-
-def _read_whole(flavor: Flavor, content: bytes, headers: Any) -> Reading:
-    """A body read whole: JSON, or a whole SSE stream (its headers are looked at here, off the caller)."""
-    if "text/event-stream" not in headers.get("content-type", ""):
-        return read_body(flavor, content)
-    stream = StreamReading(flavor)
-    stream.feed(content)
-    stream.close()
-    return stream.reading
 
 
 def _requested_model(body: bytes | None) -> str | None:
@@ -469,9 +494,44 @@ def patch_send(
         methods_wrapped=methods_wrapped,
     )
 
+    routes, route_of, clock, now = sender.routes, sender.route_of, time.perf_counter, time.time
+    # The fast paths below are written out in each send (sync and async): on the caller's
+    # thread each Python call costs ~1-2 us, so they make as few as they can (see SentCall).
+    # Anything else (enforced budgets, the first request to a path, a stream) takes _begin's path.
+
     if inspect.iscoroutinefunction(original):
 
         async def send_async(request: Any, *args: Any, **kwargs: Any) -> Any:
+            if methods_wrapped:  # an attempt of the wrapped method's call on its fast path
+                sent = SENT_CALL.get()
+                if sent is not None and sent.live is None:
+                    exchange = [request, None, route_of]  # the replay skips a request of no model call
+                    sent.exchanges.append(exchange)
+                    response = await original(request, *args, **kwargs)  # raised: the method records it
+                    if isinstance(getattr(response, "_content", None), bytes):
+                        exchange[1] = response
+                        return response
+                    return _answered_live(sent, sender, response, async_cls)
+            else:  # a request of its own (Google's): noted, its event built on the writer thread
+                path = request.url.path
+                route = routes.get(path)
+                recorder = None if route is None else recorder_ref()
+                if route is not None and recorder is not None and recorder.observer is None:
+                    attribution, started_wall, started = read_attribution(), now(), clock()
+                    try:
+                        response = await original(request, *args, **kwargs)
+                    except BaseException as exc:
+                        own = _OwnRequest(
+                            sender, recorder, route, request, attribution, started_wall, started
+                        )
+                        own.failed(exc)
+                        raise
+                    if isinstance(getattr(response, "_content", None), bytes):
+                        answered = (sender, recorder, route, request, attribution, started_wall, started)
+                        recorder.emit_later(functools.partial(_answered, *answered, clock(), response))
+                        return response
+                    own = _OwnRequest(sender, recorder, route, request, attribution, started_wall, started)
+                    return own.received(response, async_cls)
             seen = _begin(sender, request)
             if seen is None:
                 return await original(request, *args, **kwargs)
@@ -486,6 +546,36 @@ def patch_send(
     else:
 
         def send(request: Any, *args: Any, **kwargs: Any) -> Any:
+            if methods_wrapped:  # an attempt of the wrapped method's call on its fast path
+                sent = SENT_CALL.get()
+                if sent is not None and sent.live is None:
+                    exchange = [request, None, route_of]  # the replay skips a request of no model call
+                    sent.exchanges.append(exchange)
+                    response = original(request, *args, **kwargs)  # raised: the method records it
+                    if isinstance(getattr(response, "_content", None), bytes):
+                        exchange[1] = response
+                        return response
+                    return _answered_live(sent, sender, response, sync_cls)
+            else:  # a request of its own (Google's): noted, its event built on the writer thread
+                path = request.url.path
+                route = routes.get(path)
+                recorder = None if route is None else recorder_ref()
+                if route is not None and recorder is not None and recorder.observer is None:
+                    attribution, started_wall, started = read_attribution(), now(), clock()
+                    try:
+                        response = original(request, *args, **kwargs)
+                    except BaseException as exc:
+                        own = _OwnRequest(
+                            sender, recorder, route, request, attribution, started_wall, started
+                        )
+                        own.failed(exc)
+                        raise
+                    if isinstance(getattr(response, "_content", None), bytes):
+                        answered = (sender, recorder, route, request, attribution, started_wall, started)
+                        recorder.emit_later(functools.partial(_answered, *answered, clock(), response))
+                        return response
+                    own = _OwnRequest(sender, recorder, route, request, attribution, started_wall, started)
+                    return own.received(response, sync_cls)
             seen = _begin(sender, request)
             if seen is None:
                 return original(request, *args, **kwargs)
