@@ -25,7 +25,7 @@ from contextvars import ContextVar
 from typing import Any
 
 from costtrail.sdk.calls import CURRENT_CALL, InstrumentedCall, RecorderRef
-from costtrail.sdk.context import current_attribution
+from costtrail.sdk.context import read_attribution
 from costtrail.sdk.enforcement import check_before_send
 from costtrail.wire.bedrock import BedrockStream, bedrock_model, read_converse, read_invoke
 from costtrail.wire.flavors import AWS
@@ -310,7 +310,7 @@ def _wrap_quick(
         if recorder is None or recorder.observer is not None:
             return full(*args, **kwargs)  # enforced budgets see the call before it is sent
         quick = _QuickCall()
-        quick.site, quick.model_id, quick.attribution = site, kwargs.get("modelId"), current_attribution()
+        quick.site, quick.model_id, quick.attribution = site, kwargs.get("modelId"), read_attribution()
         quick.attempts, quick.payload_bytes, quick.request_body = 0, 0, b""
         quick.started_wall, quick.started = wall_clock(), clock()
         token = _QUICK_CALL.set(quick)
