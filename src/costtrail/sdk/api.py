@@ -8,6 +8,7 @@ build their own :class:`~costtrail.sdk.recorder.Recorder` and never touch it.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Mapping
 from decimal import Decimal
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from costtrail.controls.gate import Decision
 from costtrail.sdk import enforcement
 from costtrail.sdk.active import ACTIVE
+from costtrail.sdk.calls import RecorderRef
 from costtrail.sdk.clients import instrument_client
 from costtrail.sdk.config import SdkSettings, make_sink
 from costtrail.sdk.context import Run, Step
@@ -121,8 +123,9 @@ def instrument(
     """
     deployments = load_deployments(azure_deployments)
     if recorder is not None:
-        bound = recorder
-        return instrument_client(client, lambda: bound, deployments)  # type: ignore[no-any-return]
+        # A reference that returns the recorder without a Python frame: it is asked on every call.
+        bound: RecorderRef = itertools.repeat(recorder).__next__
+        return instrument_client(client, bound, deployments)  # type: ignore[no-any-return]
     return instrument_client(client, ACTIVE.get, deployments)  # type: ignore[no-any-return]
 
 

@@ -265,23 +265,29 @@ class _Attached:
 class _OwnRequest:
     """A model call no wrapped SDK method made (each Gemini request): one attempt, its own event.
 
-    The caller's thread only notes what the event needs (the attribution and time of its
-    start, the request, the answer and its time) and queues it; its :class:`InstrumentedCall` is
-    made when the event is built, on the sink's writer thread (:meth:`__call__`). An answer read
-    as a stream, or no answer, makes it at once (:meth:`open`).
+    Made when the request is sent on the full path (enforced budgets, a stream, no answer); a
+    request answered whole on the fast path is queued as a partial of :func:`_answered` instead.
+    Either way the caller's thread only notes what the event needs (the attribution and time of
+    its start, the request's path and body, the answer's status, headers, body and time) and the
+    :class:`InstrumentedCall` is made on the sink's writer thread. An answer read as a stream, or
+    no answer, makes it at once (:meth:`open`).
     """
 
     __slots__ = (
         "attribution",
+        "body",
+        "content",
         "defaults",
         "ended",
+        "headers",
+        "path",
+        "payload_bytes",
         "recorder",
-        "request",
-        "response",
         "route",
         "sender",
         "started",
         "started_wall",
+        "status",
     )
 
     def __init__(
@@ -289,42 +295,30 @@ class _OwnRequest:
         sender: _Sender,
         recorder: Recorder,
         route: _Route,
+        path: str,
         request: Any,
         attribution: Mapping[str, Any],
         started_wall: float,
         started: float,
     ) -> None:
-        self.sender, self.recorder, self.route, self.request = sender, recorder, route, request
+        self.sender, self.recorder, self.route, self.path = sender, recorder, route, path
         self.attribution, self.started_wall, self.started = attribution, started_wall, started
+        self.body, self.payload_bytes = sent_body(request)
 
     def open(self) -> InstrumentedCall:
         """This request as an :class:`InstrumentedCall`, started when it was sent."""
-        sender, request = self.sender, self.request
-        endpoint, kind, model, flavor = self.route
-        body, payload_bytes = sent_body(request)
-        if model is None:
-            model = _requested_model(body)
-        call = InstrumentedCall(
-            sender.recorder_ref,
-            sender.provider,
-            endpoint,
-            kind,
-            model,
-            sender.recorded_as,
-            sender.deployments,
-            flavor,
-            by_http=True,
-        )
-        call.attribution, call.started_wall, call.started = self.attribution, self.started_wall, self.started
-        call.attempt(request.url.path, body, payload_bytes)
+        call = _own_call(self.sender, self.route, self.path, self.body, self.payload_bytes, self.attribution)
+        call.started_wall, call.started = self.started_wall, self.started
         return call
 
     def received(self, response: Any, stream_cls: type[Any]) -> Any:
         """A body read whole is queued as it is; a stream is read as the caller iterates it. Never raises."""
         try:
-            if isinstance(getattr(response, "_content", None), bytes):
+            content = getattr(response, "_content", None)
+            if isinstance(content, bytes):
                 self.ended = time.perf_counter()
-                self.response, self.defaults = response, self.recorder.defaults
+                self.status, self.headers, self.content = response.status_code, response.headers, content
+                self.defaults = self.recorder.defaults
                 self.recorder.emit_later(self)
                 return response
             call = self.open()
@@ -347,30 +341,74 @@ class _OwnRequest:
     def __call__(self) -> dict[str, Any]:
         """The event (on the writer thread; on the caller's when enforced budgets must count it first)."""
         call = self.open()
-        response = self.response
-        call.http_status, call.response_headers = response.status_code, response.headers
-        # An error body names the error, as the gateway reads it.
-        call.reading = read_whole(call.flavor, response.content, response.headers)
-        call.done = True
-        call.later = (None, None, self.ended - self.started, self.defaults)
-        return call()
+        return _answered_whole(call, self.status, self.headers, self.content, self.ended, self.defaults)
+
+
+def _own_call(
+    sender: _Sender,
+    route: _Route,
+    path: str,
+    body: bytes | None,
+    payload_bytes: int,
+    attribution: Mapping[str, Any],
+) -> InstrumentedCall:
+    """The :class:`InstrumentedCall` of a request of its own: its one attempt made."""
+    endpoint, kind, model, flavor = route
+    if model is None:
+        model = _requested_model(body)
+    call = InstrumentedCall(
+        sender.recorder_ref,
+        sender.provider,
+        endpoint,
+        kind,
+        model,
+        sender.recorded_as,
+        sender.deployments,
+        flavor,
+        by_http=True,
+    )
+    call.attribution = attribution
+    call.attempt(path, body, payload_bytes)
+    return call
+
+
+def _answered_whole(
+    call: InstrumentedCall,
+    status: int,
+    headers: Any,
+    content: bytes,
+    ended: float,
+    defaults: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The event of a request of its own whose answer was read whole (on the writer thread)."""
+    call.http_status, call.response_headers = status, headers
+    call.reading = read_whole(call.flavor, content, headers)  # an error body names the error
+    call.done = True
+    call.later = (None, None, ended - call.started, defaults)
+    return call()
 
 
 def _answered(
     sender: _Sender,
     recorder: Recorder,
     route: _Route,
-    request: Any,
+    path: str,
+    body: bytes,
     attribution: Mapping[str, Any],
     started_wall: float,
     started: float,
     ended: float,
-    response: Any,
+    response: tuple[int, Any, bytes],
 ) -> dict[str, Any]:
-    """The event of a request of its own answered whole on the fast path (on the writer thread)."""
-    own = _OwnRequest(sender, recorder, route, request, attribution, started_wall, started)
-    own.ended, own.response, own.defaults = ended, response, recorder.defaults
-    return own()
+    """The event of a request of its own answered whole on the fast path (on the writer thread).
+
+    Only plain values are kept from the request and the answer (the answer's status, headers and
+    body): the objects themselves are freed by the SDK as they would be without costtrail.
+    """
+    call = _own_call(sender, route, path, body, len(body), attribution)
+    call.started_wall, call.started = started_wall, started
+    status, headers, content = response
+    return _answered_whole(call, status, headers, content, ended, recorder.defaults)
 
 
 def _answered_live(sent: SentCall, sender: _Sender, response: Any, stream_cls: type[Any]) -> Any:
@@ -412,9 +450,8 @@ def _begin(sender: _Sender, request: Any) -> _Attached | _OwnRequest | None:
     if sender.check_budgets and recorder.observer is not None and hook_of(recorder) is not None:
         check_request_budget(sender, found, request)
     try:
-        return _OwnRequest(
-            sender, recorder, found, request, current_attribution(), time.time(), time.perf_counter()
-        )
+        attribution, started_wall, started = current_attribution(), time.time(), time.perf_counter()
+        return _OwnRequest(sender, recorder, found, path, request, attribution, started_wall, started)
     except Exception:
         log.warning("costtrail: could not read an outgoing request", exc_info=True)
         return None
@@ -514,23 +551,38 @@ def patch_send(
                     return _answered_live(sent, sender, response, async_cls)
             else:  # a request of its own (Google's): noted, its event built on the writer thread
                 path = request.url.path
-                route = routes.get(path)
+                route = routes[path] if path in routes else route_of(path)
                 recorder = None if route is None else recorder_ref()
-                if route is not None and recorder is not None and recorder.observer is None:
+                body = getattr(request, "_content", None)  # None: a streamed upload, not read
+                if (
+                    route is not None
+                    and recorder is not None
+                    and recorder.observer is None
+                    and body is not None
+                ):
                     attribution, started_wall, started = read_attribution(), now(), clock()
                     try:
                         response = await original(request, *args, **kwargs)
                     except BaseException as exc:
                         own = _OwnRequest(
-                            sender, recorder, route, request, attribution, started_wall, started
+                            sender, recorder, route, path, request, attribution, started_wall, started
                         )
                         own.failed(exc)
                         raise
-                    if isinstance(getattr(response, "_content", None), bytes):
-                        answered = (sender, recorder, route, request, attribution, started_wall, started)
-                        recorder.emit_later(functools.partial(_answered, *answered, clock(), response))
+                    content = getattr(response, "_content", None)
+                    if isinstance(content, bytes):
+                        answer = (response.status_code, response.headers, content)
+                        noted = (sender, recorder, route, path, body, attribution, started_wall, started)
+                        built = functools.partial(_answered, *noted, clock(), answer)
+                        lane = recorder.quick_lane  # emit_later(built) without its Python calls
+                        if lane is not None and len(lane[0]) < lane[1]:
+                            lane[0].append(built)
+                        else:
+                            recorder.emit_later(built)
                         return response
-                    own = _OwnRequest(sender, recorder, route, request, attribution, started_wall, started)
+                    own = _OwnRequest(
+                        sender, recorder, route, path, request, attribution, started_wall, started
+                    )
                     return own.received(response, async_cls)
             seen = _begin(sender, request)
             if seen is None:
@@ -558,23 +610,38 @@ def patch_send(
                     return _answered_live(sent, sender, response, sync_cls)
             else:  # a request of its own (Google's): noted, its event built on the writer thread
                 path = request.url.path
-                route = routes.get(path)
+                route = routes[path] if path in routes else route_of(path)
                 recorder = None if route is None else recorder_ref()
-                if route is not None and recorder is not None and recorder.observer is None:
+                body = getattr(request, "_content", None)  # None: a streamed upload, not read
+                if (
+                    route is not None
+                    and recorder is not None
+                    and recorder.observer is None
+                    and body is not None
+                ):
                     attribution, started_wall, started = read_attribution(), now(), clock()
                     try:
                         response = original(request, *args, **kwargs)
                     except BaseException as exc:
                         own = _OwnRequest(
-                            sender, recorder, route, request, attribution, started_wall, started
+                            sender, recorder, route, path, request, attribution, started_wall, started
                         )
                         own.failed(exc)
                         raise
-                    if isinstance(getattr(response, "_content", None), bytes):
-                        answered = (sender, recorder, route, request, attribution, started_wall, started)
-                        recorder.emit_later(functools.partial(_answered, *answered, clock(), response))
+                    content = getattr(response, "_content", None)
+                    if isinstance(content, bytes):
+                        answer = (response.status_code, response.headers, content)
+                        noted = (sender, recorder, route, path, body, attribution, started_wall, started)
+                        built = functools.partial(_answered, *noted, clock(), answer)
+                        lane = recorder.quick_lane  # emit_later(built) without its Python calls
+                        if lane is not None and len(lane[0]) < lane[1]:
+                            lane[0].append(built)
+                        else:
+                            recorder.emit_later(built)
                         return response
-                    own = _OwnRequest(sender, recorder, route, request, attribution, started_wall, started)
+                    own = _OwnRequest(
+                        sender, recorder, route, path, request, attribution, started_wall, started
+                    )
                     return own.received(response, sync_cls)
             seen = _begin(sender, request)
             if seen is None:

@@ -48,6 +48,10 @@ class Recorder:
         self.sink = sink
         self.observer: EventObserver | None = None
         self.defaults: dict[str, Any] = {k: v for k, v in (defaults or {}).items() if v is not None}
+        # The sink's queue as the instrumented clients' fast paths fill it when no observer must
+        # see the event first: [queue, length below which they append to it], QueuedSink.quick_lane;
+        # None (another sink): they call emit_later.
+        self.quick_lane: list[Any] | None = getattr(sink, "quick_lane", None)
         self._errors = 0
         self._error_lock = threading.Lock()
         self._closed = False

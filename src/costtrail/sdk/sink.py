@@ -127,6 +127,10 @@ class QueuedSink:
         self._outcomes: deque[dict[str, Any]] = deque()
         self._flushes: deque[threading.Event] = deque()
         self._max_queue, self._batch_size = max_queue, batch_size
+        # The SDK's fast paths append a builder to the queue themselves while it is shorter than
+        # quick_lane[1]: what submit_later does there (no writer to wake yet, no drop to count),
+        # without its Python call on the caller's thread. Closing sets the length to 0.
+        self.quick_lane: list[Any] = [self._events, min(batch_size, max_queue)]
         self._interval, self._shutdown_timeout = flush_interval, shutdown_timeout
         self._price = price
         self._wake = threading.Event()
@@ -199,6 +203,7 @@ class QueuedSink:
     def close(self, timeout: float | None = None) -> None:
         if self._closed:
             return
+        self.quick_lane[1] = 0
         self._closed = True
         self._stop.set()
         self._wake.set()
