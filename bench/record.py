@@ -232,6 +232,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     info = machine()
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    if args.only:  # the machine's load is this run's: the other topics' rows are from their own runs
+        when += f" (--only {args.only}; the other topics' rows and loads are from their last runs)"
     results = run_all.main(["--only", args.only] if args.only else [])
     stored: dict[str, Any] = json.loads(FIGURES.read_text()) if FIGURES.exists() else {}
     for topic, figures in results.items():
