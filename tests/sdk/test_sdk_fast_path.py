@@ -20,7 +20,7 @@ from google.genai import types
 from tests.waiting import wait_until
 
 from costtrail.ledger.duckdb_store import DuckDBStore
-from costtrail.sdk import LedgerDestination, QueuedSink, Recorder, instrument
+from costtrail.sdk import LedgerDestination, QueuedSink, Recorder, http_capture, instrument
 
 # What differs between two calls by nature: ids and times.
 VOLATILE = frozenset(
@@ -191,3 +191,19 @@ def test_the_quick_lane_wakes_the_writer_at_a_batch_and_counts_a_call_after_clos
         client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, extra_headers=OPENAI_USAGE)
     assert (sink.stats()["dropped"], sink.stats()["written"]) == (1, 3)  # counted, not silently lost
     store.close()
+
+
+def test_a_failure_noting_a_gemini_request_never_reaches_the_app(
+    fake: Any, ledger: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = genai.Client(api_key="AIza-test-key", http_options=types.HttpOptions(base_url=fake.base_url))
+    instrument(client, recorder=ledger.recorder)
+
+    def broken(provider: str, path: str) -> None:
+        raise RuntimeError("route table broken")
+
+    monkeypatch.setattr(http_capture, "_route", broken)
+    answer = client.models.generate_content(model="gemini-2.5-flash", contents="Where is my order?")
+    client.close()
+    assert answer.candidates  # the app got its answer
+    assert "could not read an outgoing request" in caplog.text and ledger.events() == []

@@ -550,9 +550,12 @@ def patch_send(
                         return response
                     return _answered_live(sent, sender, response, async_cls)
             else:  # a request of its own (Google's): noted, its event built on the writer thread
-                path = request.url.path
-                route = routes[path] if path in routes else route_of(path)
-                recorder = None if route is None else recorder_ref()
+                try:
+                    path = request.url.path
+                    route = routes[path] if path in routes else route_of(path)
+                    recorder = None if route is None else recorder_ref()
+                except Exception:  # _begin below reads it again, and says what failed
+                    route = recorder = None
                 body = getattr(request, "_content", None)  # None: a streamed upload, not read
                 if (
                     route is not None
@@ -609,9 +612,12 @@ def patch_send(
                         return response
                     return _answered_live(sent, sender, response, sync_cls)
             else:  # a request of its own (Google's): noted, its event built on the writer thread
-                path = request.url.path
-                route = routes[path] if path in routes else route_of(path)
-                recorder = None if route is None else recorder_ref()
+                try:
+                    path = request.url.path
+                    route = routes[path] if path in routes else route_of(path)
+                    recorder = None if route is None else recorder_ref()
+                except Exception:  # _begin below reads it again, and says what failed
+                    route = recorder = None
                 body = getattr(request, "_content", None)  # None: a streamed upload, not read
                 if (
                     route is not None
