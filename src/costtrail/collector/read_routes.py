@@ -195,5 +195,5 @@ async def post_read(request: Request, question: str, key: ApiKey = READ) -> Resp
         body = await run_in_threadpool(answer, collector.store, question, args)
     except ReadFailed as exc:
         status = {"not_found": 404, "input": 422}.get(exc.kind, 503)
-        raise ApiError(status, f"read_{exc.kind}", str(exc)) from exc
+        raise ApiError(status, f"read_{exc.kind}", str(exc), field=exc.field) from exc
     return Response(codec.dumps(body), media_type="application/json")

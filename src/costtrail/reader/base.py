@@ -9,12 +9,13 @@ class ReadFailed(Exception):
     """A question could not be answered; the message says why and how to fix it.
 
     ``kind`` is ``"input"`` (a bad argument), ``"not_found"`` or ``"unavailable"`` (no ledger,
-    no collector).
+    no collector); ``field`` names the argument at fault when one is.
     """
 
-    def __init__(self, message: str, kind: str = "input") -> None:
+    def __init__(self, message: str, kind: str = "input", *, field: str | None = None) -> None:
         super().__init__(message)
         self.kind = kind
+        self.field = field
 
 
 class Reader(Protocol):

@@ -24,7 +24,7 @@ def _time(args: dict[str, Any], name: str) -> datetime | None:
     try:
         return parse_time(text) if text else None
     except ReportError as exc:
-        raise ReadFailed(str(exc)) from exc
+        raise ReadFailed(str(exc), field=name) from exc
 
 
 def _day(args: dict[str, Any], name: str) -> date | None:
@@ -35,7 +35,9 @@ def _day(args: dict[str, Any], name: str) -> date | None:
     try:
         return date.fromisoformat(str(text))
     except ValueError:
-        raise ReadFailed(f"{name.replace('_', '-')} takes a day as YYYY-MM-DD, got {text!r}") from None
+        raise ReadFailed(
+            f"{name.replace('_', '-')} takes a day as YYYY-MM-DD, got {text!r}", field=name
+        ) from None
 
 
 def result_dict(result: ReportResult, title: str) -> dict[str, Any]:
@@ -281,5 +283,12 @@ def answer(store: LedgerStore, question: str, args: dict[str, Any]) -> Any:
         return ask(store, args)
     except ReadFailed:
         raise
-    except (ReportError, ValueError, KeyError) as exc:
+    except KeyError as exc:  # a required argument not given
+        name = str(exc.args[0]) if exc.args else "?"
+        raise ReadFailed(
+            f"the {question!r} question needs the argument {name!r}: give it in the JSON body, "
+            f'e.g. {{"{name}": ...}}',
+            field=name,
+        ) from exc
+    except (ReportError, ValueError) as exc:
         raise ReadFailed(str(exc)) from exc
