@@ -170,9 +170,18 @@ def _whatif(store: LedgerStore, a: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _needs_workflow(question: str, a: dict[str, Any]) -> None:
+    """Eval results are per workflow: a question over them names the argument it lacks."""
+    if not a.get("workflow"):
+        raise ReadFailed(
+            f'{question} needs a workflow (--workflow; "workflow" in the JSON body)', field="workflow"
+        )
+
+
 def _cheapest(store: LedgerStore, a: dict[str, Any]) -> dict[str, Any]:
     from costtrail.optimize.cheapest import cheapest_model
 
+    _needs_workflow("cheapest", a)
     result = cheapest_model(
         store, _scope(a), min_pass_rate=a.get("min_pass_rate"), min_score=a.get("min_score"),
         eval_set=a.get("eval_set"),
@@ -191,6 +200,7 @@ def _cheapest(store: LedgerStore, a: dict[str, Any]) -> dict[str, Any]:
 def _audit(store: LedgerStore, a: dict[str, Any]) -> dict[str, Any]:
     from costtrail.optimize.audit import audit
 
+    _needs_workflow("audit", a)
     result = audit(
         store, _scope(a), sample=int(a.get("sample") or 100), factor=float(a.get("factor") or 1.5),
         model=a.get("model"), eval_set=a.get("eval_set"),
